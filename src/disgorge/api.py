@@ -1,0 +1,267 @@
+"""The Python facade: ``disgorge.open()`` returns a :class:`Catalog` bound to a home.
+
+A home (``$DISGORGE_HOME``, default ``./.disgorge``) holds the SQLite catalog and the keys, each
+readable by its owner only; ``$DISGORGE_CATALOG`` (a SQLAlchemy URL) moves the catalog to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from disgorge.catalog import ArtifactInfo, CatalogStore, DatasetInfo, RunInfo, SourceInfo, as_uri
+from disgorge.errors import InputError, UsageError
+from disgorge.hashing import KeyedHasher, load_or_create_key
+from disgorge.hashing.digest import sha256_path
+from disgorge.ingest import IngestOptions, ingest
+from disgorge.lineage import BillOfMaterials, Impact, Scope, bill_of_materials, impact
+from disgorge.model import MODEL_RELATIONS, DatasetRef, IngestSummary, RunInput
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    path: Path
+    catalog_url: str
+
+    @classmethod
+    def resolve(cls, home: str | os.PathLike[str] | None = None, catalog_url: str | None = None) -> Home:
+        path = Path(home or os.environ.get("DISGORGE_HOME") or ".disgorge").absolute()
+        url = catalog_url or os.environ.get("DISGORGE_CATALOG") or f"sqlite:///{path / 'catalog.db'}"
+        return cls(path, url)
+
+    @property
+    def key_path(self) -> Path:
+        return self.path / "keys" / "pseudonym.key"
+
+
+def open(
+    home: str | os.PathLike[str] | None = None, *, catalog_url: str | None = None, create: bool = True
+) -> Catalog:
+    """Open (and on first use create) a Disgorge home and its catalog."""
+    h = Home.resolve(home, catalog_url)
+    if not create and not h.key_path.exists():
+        raise UsageError(f"no Disgorge home at {h.path}", hint="run: disgorge init (or set DISGORGE_HOME)")
+    h.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = load_or_create_key(h.key_path)
+    return Catalog(h, CatalogStore(h.catalog_url, KeyedHasher(key)))
+
+
+class Catalog:
+    """What a Python ML team holds: register data, capture lineage, ask what came from what."""
+
+    def __init__(self, home: Home, store: CatalogStore) -> None:
+        self.home = home
+        self.store = store
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # provenance
+    def add_source(
+        self,
+        name: str,
+        *,
+        notice: Path | bytes,
+        uses: Sequence[str],
+        recipients: Sequence[str] = (),
+        categories: Sequence[str] = (),
+        controller: str | None = None,
+        legal_basis: str | None = None,
+        effective_from: datetime | None = None,
+    ) -> tuple[SourceInfo, bool]:
+        text = notice if isinstance(notice, bytes) else _read_notice(notice)
+        return self.store.add_source(
+            name,
+            notice_sha256=hashlib.sha256(text).hexdigest(),
+            uses=uses,
+            recipients=recipients,
+            categories=categories,
+            controller=controller,
+            legal_basis=legal_basis,
+            effective_from=effective_from,
+        )
+
+    def ingest(
+        self, path: Path, opts: IngestOptions, *, progress: Callable[[int, int], None] | None = None
+    ) -> IngestSummary:
+        if not path.exists():
+            raise InputError(f"ingest path {path} does not exist", hint="give a file or folder to register")
+        return ingest(self.store, path, opts, progress=progress)
+
+    # datasets
+    def create_dataset(
+        self,
+        name: str,
+        *,
+        source: str | None = None,
+        from_dataset: str | None = None,
+        where: str | None = None,
+        manifest: Path | None = None,
+    ) -> tuple[DatasetInfo, bool]:
+        if sum(x is not None for x in (source, from_dataset, manifest)) != 1:
+            raise UsageError("give exactly one of --source, --from or --manifest")
+        if where is not None and from_dataset is None and source is None:
+            raise UsageError("--where filters --from or --source members")
+        parent: DatasetInfo | None = None
+        if source is not None:
+            members = self.store.source_members(self.store.get_source(source).id)
+        elif from_dataset is not None:
+            parent = self.store.get_dataset(from_dataset)
+            members = self.store.members(parent.id)
+        else:
+            assert manifest is not None
+            try:
+                lines = manifest.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"manifest {manifest}: cannot read it ({exc})") from exc
+            lines = [
+                ln.split(",")[0] for ln in lines if ln.strip() and ln.split(",")[0] not in ("sha256", "path")
+            ]
+            members = self.store.members_from_manifest(lines, origin=str(manifest))
+        if where:
+            members = self.store.filter_members(members, where)
+        return self.store.create_dataset(
+            name, members, derived_from=parent.id if parent else None, query=where
+        )
+
+    # lineage capture
+    def run(
+        self,
+        name: str,
+        *,
+        use: str,
+        party: str,
+        inputs: Sequence[str] = (),
+        code_version: str | None = None,
+    ) -> RunContext:
+        resolved = [self._resolve_input(RunInput.parse(i)) for i in inputs]
+        info = self.store.start_run(name, use=use, party=party, code_version=code_version)
+        for kind, node_id in resolved:
+            self.store.add_run_input(info.id, kind, node_id)
+        return RunContext(self, info, resolved)
+
+    def _resolve_input(self, inp: RunInput) -> tuple[str, int]:
+        if inp.kind == "dataset":
+            return "dataset", self.store.get_dataset(DatasetRef.parse(inp.ref)).id
+        kind = "model" if inp.kind == "model" else None
+        return "artifact", self.store.resolve_artifact(inp.ref, kind=kind).id
+
+    def register_artifact(
+        self, path: Path, *, kind: str, name: str | None = None, run_id: int | None = None
+    ) -> ArtifactInfo:
+        p = Path(path)
+        if not p.exists():
+            raise InputError(f"{kind} {p} does not exist", hint="write the file first, then log it")
+        digest, size = sha256_path(p)
+        st = p.stat()
+        return self.store.register_artifact(
+            kind=kind,
+            uri=as_uri(str(p)),
+            sha256=digest,
+            size=size,
+            name=name,
+            run_id=run_id,
+            mtime_ns=st.st_mtime_ns,
+            inode=st.st_ino,
+        )
+
+    def deploy(self, model: str, *, target: str, hook: str | None = None) -> int:
+        return self.store.add_deployment(self.store.resolve_artifact(model, kind="model").id, target, hook)
+
+    # questions
+    def impact(self, kind: str, value: str) -> Impact:
+        if kind not in ("subject", "source", "dataset", "asset"):
+            raise UsageError(
+                f"impact scope {kind!r} is unknown", hint="use subject, source, dataset or asset"
+            )
+        return impact(self.store, Scope(kind, value))  # type: ignore[arg-type]
+
+    def lineage(self, model: str) -> BillOfMaterials:
+        return bill_of_materials(self.store, model)
+
+
+def _read_notice(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(
+            f"notice {path}: cannot read it ({exc.strerror})", hint="give the notice's text file"
+        ) from exc
+
+
+class RunContext:
+    """A training run in progress; outputs logged here are linked to the run and to their parents."""
+
+    def __init__(self, catalog: Catalog, info: RunInfo, inputs: list[tuple[str, int]]) -> None:
+        self.catalog = catalog
+        self.info = info
+        self.inputs = inputs
+
+    def __enter__(self) -> RunContext:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
+    ) -> None:
+        self.catalog.store.finish_run(self.info.id, "failed" if exc_type else "finished")
+
+    def log_model(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        parents: Sequence[str] = (),
+        relation: str = "fine_tuned_from",
+    ) -> ArtifactInfo:
+        """Register a model this run wrote; ``parents`` (names, paths or sha256) get a typed link."""
+        if relation not in MODEL_RELATIONS:
+            raise InputError(
+                f"relation {relation!r} is unknown", hint=f"relations: {', '.join(MODEL_RELATIONS)}"
+            )
+        art = self.catalog.register_artifact(Path(path), kind="model", name=name, run_id=self.info.id)
+        for p in parents:
+            parent = self.catalog.store.resolve_artifact(p, kind="model")
+            self.catalog.store.link("artifact", parent.id, art.id, relation)
+        return art
+
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str,
+        name: str | None = None,
+        derived_from: Sequence[str] = (),
+    ) -> ArtifactInfo:
+        """Register derived data (embeddings, thumbnails, feature tables) and what it came from.
+
+        ``derived_from`` items are ``dataset:NAME[@V]``, ``asset:SHA256``, ``model:REF`` or ``artifact:REF``.
+        """
+        art = self.catalog.register_artifact(Path(path), kind=kind, name=name, run_id=self.info.id)
+        for ref in derived_from:
+            kind_, _, value = ref.partition(":")
+            if kind_ == "asset":
+                self.catalog.store.link(
+                    "asset", self.catalog.store.resolve_asset(value), art.id, "derived_from"
+                )
+            elif kind_ == "dataset":
+                ds = self.catalog.store.get_dataset(value)
+                self.catalog.store.link("dataset", ds.id, art.id, "derived_from")
+            elif kind_ in ("model", "artifact"):
+                parent = self.catalog.store.resolve_artifact(value)
+                self.catalog.store.link("artifact", parent.id, art.id, "derived_from")
+            else:
+                raise InputError(
+                    f"derived_from {ref!r} is not KIND:REF", hint="KIND is dataset, asset, model or artifact"
+                )
+        return art

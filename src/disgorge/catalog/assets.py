@@ -1,0 +1,178 @@
+"""Registering assets and their copies in batches, each batch in one transaction.
+
+A batch either lands whole (assets, copies, subjects) or not at all, so an asset is never
+half-registered. Inserts use SQLAlchemy's bulk "insertmanyvalues" path on both dialects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, update
+
+from disgorge.catalog.schema import Asset, Copy, utcnow
+from disgorge.catalog.sources import SourcesMixin
+from disgorge.errors import NotFoundError
+from disgorge.model import AssetRecord
+
+CHUNK = 500
+
+
+@dataclass(slots=True)
+class RegisterResult:
+    new_assets: int = 0
+    new_copies: int = 0
+    unchanged: int = 0
+    moved_copies: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AssetView:
+    id: int
+    sha256: str
+    size: int
+    media_type: str
+    width: int | None
+    height: int | None
+    pdq: bytes | None
+    pdq_quality: int | None
+    source: str
+    subject_id: int | None
+    categories: tuple[str, ...]
+    state: str
+    copies: tuple[str, ...]
+
+
+class AssetsMixin(SourcesMixin):
+    def register(self, records: Sequence[AssetRecord], *, source_id: int, notice_id: int) -> RegisterResult:
+        """Register a batch: new content becomes an asset, a new path of known content a copy."""
+        result = RegisterResult()
+        if not records:
+            return result
+        now = utcnow()
+        with self.session() as s:
+            shas = sorted({r.sha256 for r in records})
+            uris = sorted({r.uri for r in records})
+            known: dict[str, int] = {}
+            for i in range(0, len(shas), CHUNK):
+                known.update(
+                    s.execute(select(Asset.sha256, Asset.id).where(Asset.sha256.in_(shas[i : i + CHUNK])))
+                    
+                    .all()
+                )
+            copies: dict[str, int] = {}
+            for i in range(0, len(uris), CHUNK):
+                copies.update(
+                    s.execute(select(Copy.uri, Copy.asset_id).where(Copy.uri.in_(uris[i : i + CHUNK])))
+                    
+                    .all()
+                )
+            subjects = self.subject_ids(s, {self.hasher.subject(r.subject) for r in records if r.subject})
+            fresh: dict[str, AssetRecord] = {}
+            for r in records:
+                if r.sha256 not in known and r.sha256 not in fresh:
+                    fresh[r.sha256] = r
+            if fresh:
+                rows = [
+                    {
+                        "sha256": r.sha256,
+                        "size": r.size,
+                        "media_type": r.media_type,
+                        "width": r.width,
+                        "height": r.height,
+                        "pdq": r.pdq,
+                        "pdq_quality": r.pdq_quality,
+                        "source_id": source_id,
+                        "notice_id": notice_id,
+                        "subject_id": subjects[self.hasher.subject(r.subject)] if r.subject else None,
+                        "categories": sorted(r.categories),
+                        "meta": r.metadata,
+                        "state": "active",
+                        "created_at": now,
+                    }
+                    for r in fresh.values()
+                ]
+                ids = s.execute(
+                    insert(Asset).returning(Asset.sha256, Asset.id, sort_by_parameter_order=True), rows
+                )
+                known.update(ids.all())
+                result.new_assets = len(rows)
+            new_copies = []
+            seen_uris: set[str] = set()
+            for r in records:
+                if r.uri in seen_uris:
+                    continue
+                seen_uris.add(r.uri)
+                asset_id = known[r.sha256]
+                if r.uri not in copies:
+                    new_copies.append(
+                        {
+                            "asset_id": asset_id,
+                            "uri": r.uri,
+                            "size": r.size,
+                            "mtime_ns": r.mtime_ns,
+                            "inode": r.inode,
+                            "state": "present",
+                            "created_at": now,
+                        }
+                    )
+                elif copies[r.uri] != asset_id:
+                    s.execute(
+                        update(Copy)
+                        .where(Copy.uri == r.uri)
+                        .values(asset_id=asset_id, size=r.size, mtime_ns=r.mtime_ns, inode=r.inode)
+                    )
+                    result.moved_copies += 1
+                else:
+                    result.unchanged += 1
+            if new_copies:
+                s.execute(insert(Copy), new_copies)
+                result.new_copies = len(new_copies)
+        return result
+
+    def asset_count(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(Asset)) or 0)
+
+    def resolve_asset(self, sha256: str) -> int:
+        """Asset id for a full sha256 or a unique prefix of at least 8 hex digits."""
+        text = sha256.lower().removeprefix("sha256:")
+        with self.session() as s:
+            if len(text) == 64:
+                ids = list(s.scalars(select(Asset.id).where(Asset.sha256 == text)))
+            elif len(text) >= 8:
+                ids = list(s.scalars(select(Asset.id).where(Asset.sha256.startswith(text)).limit(2)))
+            else:
+                ids = []
+        if len(ids) != 1:
+            raise NotFoundError(
+                f"asset {sha256!r} is {'ambiguous' if ids else 'not in the catalog'}",
+                hint="give the full sha256 (64 hex digits) of the content",
+            )
+        return ids[0]
+
+    def asset(self, asset_id: int) -> AssetView:
+        from disgorge.catalog.schema import Source
+
+        with self.session() as s:
+            a = s.get(Asset, asset_id)
+            if a is None:
+                raise NotFoundError(f"asset id {asset_id} is not in the catalog")
+            src = s.get(Source, a.source_id)
+            uris = tuple(s.scalars(select(Copy.uri).where(Copy.asset_id == asset_id).order_by(Copy.uri)))
+            return AssetView(
+                a.id,
+                a.sha256,
+                a.size,
+                a.media_type,
+                a.width,
+                a.height,
+                a.pdq,
+                a.pdq_quality,
+                src.name if src else "?",
+                a.subject_id,
+                tuple(a.categories),
+                a.state,
+                uris,
+            )

@@ -1,0 +1,222 @@
+"""Datasets as versioned, content-addressed manifests over roaring bitmaps of asset ids."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyroaring import BitMap
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from disgorge.catalog.assets import AssetsMixin
+from disgorge.catalog.members import from_blob, member_rows, to_blob
+from disgorge.catalog.schema import Asset, Copy, Dataset, Source
+from disgorge.catalog.where import compile_where
+from disgorge.errors import InputError, NotFoundError
+from disgorge.ledger.merkle import root_from_leaf_hashes
+from disgorge.model import DatasetRef
+
+LEAF_PREFIX = b"\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInfo:
+    id: int
+    name: str
+    version: int
+    digest: str
+    member_count: int
+    derived_from: str | None
+    query: str | None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def _info(d: Dataset, parent: str | None = None) -> DatasetInfo:
+    return DatasetInfo(d.id, d.name, d.version, d.digest, d.member_count, parent, d.query, dict(d.stats))
+
+
+def manifest_digest(shas: Iterable[str]) -> str:
+    """RFC 9162 Merkle root over the members' sha256 values in sorted order: equal sets, equal digests."""
+    from disgorge.ledger.merkle import leaf_hash
+
+    return root_from_leaf_hashes([leaf_hash(bytes.fromhex(h)) for h in sorted(shas)]).hex()
+
+
+class DatasetsMixin(AssetsMixin):
+    _bitmaps: dict[int, BitMap]
+
+    def members(self, dataset_id: int) -> BitMap:
+        """The member bitmap of a dataset version; versions are immutable, so it is cached."""
+        cache = self.__dict__.setdefault("_bitmaps", {})
+        if dataset_id not in cache:
+            with self.session() as s:
+                blob = s.scalar(select(Dataset.members).where(Dataset.id == dataset_id))
+            if blob is None:
+                raise NotFoundError(f"dataset id {dataset_id} is not in the catalog")
+            cache[dataset_id] = from_blob(blob)
+        bm: BitMap = cache[dataset_id]
+        return bm
+
+    def all_dataset_bitmaps(self) -> dict[int, BitMap]:
+        with self.session() as s:
+            ids = list(s.scalars(select(Dataset.id)))
+        return {i: self.members(i) for i in ids}
+
+    def get_dataset(self, ref: str | DatasetRef) -> DatasetInfo:
+        r = DatasetRef.parse(ref) if isinstance(ref, str) else ref
+        with self.session() as s:
+            q = select(Dataset).where(Dataset.name == r.name)
+            q = q.where(Dataset.version == r.version) if r.version else q.order_by(Dataset.version.desc())
+            d = s.scalars(q.limit(1)).first()
+            if d is None:
+                names = sorted(set(s.scalars(select(Dataset.name))))
+                raise NotFoundError(
+                    f"dataset {r} is not in the catalog (known: {', '.join(names[:20]) or 'none'})",
+                    hint="list datasets with: disgorge dataset list",
+                )
+            parent = s.get(Dataset, d.derived_from_id) if d.derived_from_id else None
+            return _info(d, f"{parent.name}@{parent.version}" if parent else None)
+
+    def list_datasets(self) -> list[DatasetInfo]:
+        with self.session() as s:
+            return [_info(d) for d in s.scalars(select(Dataset).order_by(Dataset.name, Dataset.version))]
+
+    def source_members(self, source_id: int) -> BitMap:
+        with self.session() as s:
+            ids = s.scalars(select(Asset.id).where(Asset.source_id == source_id, Asset.state == "active"))
+            return BitMap(ids)
+
+    def filter_members(self, members: BitMap, where: str) -> BitMap:
+        pred = compile_where(where)
+        out = BitMap()
+        cols = [
+            Asset.source_id,
+            Asset.categories,
+            Asset.meta,
+            Asset.media_type,
+            Asset.width,
+            Asset.height,
+            Asset.size,
+            Asset.pdq_quality,
+        ]
+        with self.session() as s:
+            names = dict(s.execute(select(Source.id, Source.name)).all())
+            for row in member_rows(s, members, cols):
+                rec = {
+                    "source": names.get(row[1]),
+                    "categories": row[2] or [],
+                    "meta": row[3] or {},
+                    "media_type": row[4],
+                    "width": row[5],
+                    "height": row[6],
+                    "size": row[7],
+                    "quality": row[8],
+                }
+                if pred(rec):
+                    out.add(row[0])
+        return out
+
+    def members_from_manifest(self, entries: Iterable[str], *, origin: str) -> BitMap:
+        """Resolve manifest lines (sha256 or registered path/URI) to asset ids; any unknown line is an error."""
+        from pathlib import Path
+
+        out = BitMap()
+        missing: list[str] = []
+        with self.session() as s:
+            for n, raw in enumerate(entries, 1):
+                text = raw.strip()
+                if not text or text.startswith("#"):
+                    continue
+                if len(text) == 64 and all(c in "0123456789abcdef" for c in text.lower()):
+                    aid = s.scalar(select(Asset.id).where(Asset.sha256 == text.lower()))
+                else:
+                    uri = text if "://" in text else Path(text).resolve().as_uri()
+                    aid = s.scalar(select(Copy.asset_id).where(Copy.uri == uri))
+                if aid is None:
+                    missing.append(f"line {n}: {text}")
+                else:
+                    out.add(aid)
+        if missing:
+            raise InputError(
+                f"manifest {origin}: {len(missing)} entries are not registered assets ({'; '.join(missing[:5])})",
+                hint="ingest the files first, or remove those lines; nothing was created",
+            )
+        return out
+
+    def _stats(self, s: Session, members: BitMap) -> tuple[str, dict[str, Any]]:
+        shas: list[str] = []
+        sources: Counter[int] = Counter()
+        subjects: set[int] = set()
+        categories: set[str] = set()
+        total = 0
+        for row in member_rows(
+            s, members, [Asset.sha256, Asset.source_id, Asset.subject_id, Asset.categories, Asset.size]
+        ):
+            shas.append(row[1])
+            sources[row[2]] += 1
+            if row[3] is not None:
+                subjects.add(row[3])
+            categories.update(row[4] or ())
+            total += row[5]
+        names = dict(s.execute(select(Source.id, Source.name)).all())
+        stats = {
+            "sources": {names[k]: v for k, v in sorted(sources.items())},
+            "subject_count": len(subjects),
+            "categories": sorted(categories),
+            "bytes": total,
+        }
+        return manifest_digest(shas), stats
+
+    def create_dataset(
+        self,
+        name: str,
+        members: BitMap,
+        *,
+        derived_from: int | None = None,
+        query: str | None = None,
+        declared_use: str | None = None,
+    ) -> tuple[DatasetInfo, bool]:
+        """Create the next version of NAME with these members; returns (dataset, created).
+
+        If the newest version has exactly these members (same digest), it is returned unchanged.
+        """
+        if not name or "@" in name:
+            raise InputError(
+                f"dataset name {name!r} is empty or contains '@'", hint="use letters, digits, - and _"
+            )
+        with self.session() as s:
+            digest, stats = self._stats(s, members)
+            latest = s.scalars(
+                select(Dataset).where(Dataset.name == name).order_by(Dataset.version.desc()).limit(1)
+            ).first()
+            if latest is not None and latest.digest == digest:
+                return _info(latest), False
+            version = (latest.version + 1) if latest else 1
+            d = Dataset(
+                name=name,
+                version=version,
+                digest=digest,
+                member_count=len(members),
+                members=to_blob(members),
+                derived_from_id=derived_from,
+                query=query,
+                declared_use=declared_use,
+                stats=stats,
+            )
+            s.add(d)
+            s.flush()
+            parent = s.get(Dataset, derived_from) if derived_from is not None else None
+            if parent is not None:
+                self._link(s, "dataset", parent.id, "dataset", d.id, "subset_of")
+            return _info(d, f"{parent.name}@{parent.version}" if parent else None), True
+
+    def dataset_count(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(Dataset)) or 0)

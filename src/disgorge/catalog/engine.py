@@ -1,0 +1,60 @@
+"""Engines by URL scheme (SQLite with WAL, PostgreSQL through psycopg 3) and Alembic migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from disgorge.errors import UsageError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; ``sqlite://`` (no path) is the in-memory catalog used by tests and examples."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        in_memory = parsed.database in (None, "", ":memory:")
+        kwargs: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            if not in_memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA cache_size=-200000")
+            cur.close()
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() not in ("psycopg", ""):
+            raise UsageError(
+                f"catalog URL {parsed.render_as_string()!r}: driver {parsed.get_driver_name()!r} is not supported",
+                hint="use postgresql+psycopg://USER@HOST/DB",
+            )
+        return create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
+    raise UsageError(
+        f"catalog URL {url!r}: unknown scheme {parsed.drivername!r}",
+        hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+    )
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the catalog's schema to the newest migration (idempotent)."""
+    command.upgrade(alembic_config(engine), "head")

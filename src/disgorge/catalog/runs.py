@@ -1,0 +1,180 @@
+"""Runs, artifacts (models are artifacts of kind 'model'), typed links and deployments."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import or_, select
+
+from disgorge.catalog.datasets import DatasetsMixin
+from disgorge.catalog.schema import Artifact, ArtifactCopy, Deployment, Run, utcnow
+from disgorge.errors import ConflictError, InputError, NotFoundError
+from disgorge.model import ARTIFACT_KINDS, MODEL_RELATIONS
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    id: int
+    uid: str
+    name: str
+    use: str
+    party: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactInfo:
+    id: int
+    kind: str
+    name: str | None
+    sha256: str
+    size: int
+    run_id: int | None
+    uris: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return self.name or (self.uris[0] if self.uris else f"sha256:{self.sha256[:12]}")
+
+
+def as_uri(path_or_uri: str) -> str:
+    return path_or_uri if "://" in path_or_uri else Path(path_or_uri).resolve().as_uri()
+
+
+class RunsMixin(DatasetsMixin):
+    def start_run(self, name: str, *, use: str, party: str, code_version: str | None = None) -> RunInfo:
+        with self.session() as s:
+            run = Run(uid=str(uuid.uuid4()), name=name, use=use, party=party, code_version=code_version)
+            s.add(run)
+            s.flush()
+            return RunInfo(run.id, run.uid, name, use, party, run.status)
+
+    def add_run_input(self, run_id: int, kind: str, node_id: int) -> None:
+        with self.session() as s:
+            self._link(s, kind, node_id, "run", run_id, "input")
+
+    def finish_run(self, run_id: int, status: str = "finished") -> None:
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise NotFoundError(f"run id {run_id} is not in the catalog")
+            run.status = status
+            run.ended_at = utcnow()
+
+    def register_artifact(
+        self,
+        *,
+        kind: str,
+        uri: str,
+        sha256: str,
+        size: int,
+        name: str | None = None,
+        run_id: int | None = None,
+        transform: str | None = None,
+        mtime_ns: int | None = None,
+        inode: int | None = None,
+    ) -> ArtifactInfo:
+        """Register derived bytes; the same bytes at another URI become another copy of one artifact."""
+        if kind not in ARTIFACT_KINDS:
+            raise InputError(f"artifact kind {kind!r} is unknown", hint=f"kinds: {', '.join(ARTIFACT_KINDS)}")
+        with self.session() as s:
+            art = None
+            if name is not None:
+                art = s.scalar(select(Artifact).where(Artifact.name == name))
+                if art is not None and art.sha256 != sha256:
+                    raise ConflictError(
+                        f"name {name!r} already names another {art.kind} (sha256 {art.sha256[:12]}…)",
+                        hint="register the new bytes under a new name, e.g. NAME-v2",
+                    )
+            if art is None:
+                art = s.scalar(
+                    select(Artifact).where(Artifact.sha256 == sha256, Artifact.kind == kind).limit(1)
+                )
+            if art is None:
+                art = Artifact(
+                    kind=kind, name=name, sha256=sha256, size=size, run_id=run_id, transform=transform
+                )
+                s.add(art)
+                s.flush()
+            elif name is not None and art.name is None:
+                art.name = name
+            if run_id is not None:
+                self._link(s, "run", run_id, "artifact", art.id, "output")
+            if s.scalar(select(ArtifactCopy.id).where(ArtifactCopy.uri == uri)) is None:
+                s.add(ArtifactCopy(artifact_id=art.id, uri=uri, size=size, mtime_ns=mtime_ns, inode=inode))
+            s.flush()
+            return self._artifact_info(s, art)
+
+    @staticmethod
+    def _artifact_info(s: object, art: Artifact) -> ArtifactInfo:
+        from sqlalchemy.orm import Session
+
+        assert isinstance(s, Session)
+        uris = tuple(
+            s.scalars(
+                select(ArtifactCopy.uri).where(ArtifactCopy.artifact_id == art.id).order_by(ArtifactCopy.id)
+            )
+        )
+        return ArtifactInfo(art.id, art.kind, art.name, art.sha256, art.size, art.run_id, uris)
+
+    def link(self, parent_kind: str, parent_id: int, child_id: int, relation: str) -> None:
+        """Record that artifact ``child_id`` was made from a parent (artifact, dataset or asset)."""
+        if parent_kind == "artifact" and relation not in MODEL_RELATIONS:
+            raise InputError(
+                f"relation {relation!r} is unknown", hint=f"relations: {', '.join(MODEL_RELATIONS)}"
+            )
+        if parent_kind == "artifact" and parent_id == child_id:
+            raise InputError("an artifact cannot be its own parent")
+        with self.session() as s:
+            self._link(s, parent_kind, parent_id, "artifact", child_id, relation)
+
+    def resolve_artifact(self, ref: str, *, kind: str | None = None) -> ArtifactInfo:
+        """Find an artifact by registered name, path/URI of a copy, or sha256 (prefix of 8+ hex digits)."""
+        text = ref.removeprefix("sha256:")
+        with self.session() as s:
+            q = select(Artifact).where(Artifact.name == ref)
+            art = s.scalars(q).first()
+            if art is None:
+                aid = s.scalar(select(ArtifactCopy.artifact_id).where(ArtifactCopy.uri == as_uri(ref)))
+                art = s.get(Artifact, aid) if aid is not None else None
+            if art is None and len(text) >= 8 and all(c in "0123456789abcdef" for c in text.lower()):
+                found = list(
+                    s.scalars(select(Artifact).where(Artifact.sha256.startswith(text.lower())).limit(2))
+                )
+                art = found[0] if len(found) == 1 else None
+            if art is None or (kind is not None and art.kind != kind):
+                what = kind or "artifact"
+                raise NotFoundError(
+                    f"{what} {ref!r} is not in the catalog",
+                    hint=f"name a registered {what} by its name, its path, or its sha256",
+                )
+            return self._artifact_info(s, art)
+
+    def get_run(self, ref: str) -> RunInfo:
+        with self.session() as s:
+            run = s.scalars(
+                select(Run).where(or_(Run.uid == ref, Run.name == ref)).order_by(Run.id.desc()).limit(1)
+            ).first()
+            if run is None:
+                raise NotFoundError(f"run {ref!r} is not in the catalog")
+            return RunInfo(run.id, run.uid, run.name, run.use, run.party, run.status)
+
+    def add_deployment(self, artifact_id: int, target: str, hook: str | None = None) -> int:
+        with self.session() as s:
+            existing = s.scalar(
+                select(Deployment.id).where(
+                    Deployment.artifact_id == artifact_id, Deployment.target == target
+                )
+            )
+            if existing is not None:
+                return existing
+            d = Deployment(artifact_id=artifact_id, target=target, hook=hook)
+            s.add(d)
+            s.flush()
+            return d.id
+
+
+class CatalogStore(RunsMixin):
+    """The catalog: sources, subjects, assets, copies, datasets, runs, artifacts, links and deployments."""

@@ -1,0 +1,199 @@
+"""ORM tables of the catalog. Rows here are storage shapes, kept apart from the domain records in
+``disgorge.model``; the Alembic migrations under ``migrations/`` must produce exactly this schema."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Source(Base):
+    __tablename__ = "sources"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    controller: Mapped[str | None] = mapped_column(String(200))
+    legal_basis: Mapped[str | None] = mapped_column(String(100))
+    categories: Mapped[list[str]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Notice(Base):
+    """A version of a source's privacy notice: what the people were told, hence what is permitted."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("source_id", "version"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    uses: Mapped[list[str]]
+    recipients: Mapped[list[str]]
+    effective_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Subject(Base):
+    __tablename__ = "subjects"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+    __table_args__ = (
+        Index("ix_assets_source_id_id", "source_id", "id"),
+        Index("ix_assets_subject_id", "subject_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(100))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    pdq: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"))
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("subjects.id"))
+    categories: Mapped[list[str]]
+    meta: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Copy(Base):
+    """Where an asset's bytes live; identity (size, mtime, inode) is recorded to re-check before deletion."""
+
+    __tablename__ = "copies"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
+    uri: Mapped[str] = mapped_column(String(2000), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    inode: Mapped[int | None] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), default="present")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Dataset(Base):
+    """A versioned, content-addressed manifest. Members are a serialized roaring bitmap of asset ids;
+    ``digest`` is the RFC 9162 Merkle root over the members' sorted sha256 values."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    member_count: Mapped[int] = mapped_column(BigInteger)
+    members: Mapped[bytes] = mapped_column(LargeBinary)
+    derived_from_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    query: Mapped[str | None] = mapped_column(Text)
+    declared_use: Mapped[str | None] = mapped_column(String(100))
+    stats: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    use: Mapped[str] = mapped_column(String(100))
+    party: Mapped[str] = mapped_column(String(200))
+    code_version: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Artifact(Base):
+    """Derived data: models, checkpoints, embeddings, thumbnails. Models are artifacts of kind 'model'."""
+
+    __tablename__ = "artifacts"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(200), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    transform: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ArtifactCopy(Base):
+    __tablename__ = "artifact_copies"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id"), index=True)
+    uri: Mapped[str] = mapped_column(String(2000), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    inode: Mapped[int | None] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), default="present")
+
+
+class Edge(Base):
+    """One lineage link between nodes of kinds asset, dataset, run and artifact.
+
+    dataset -> run and artifact -> run are run inputs; run -> artifact is an output; artifact ->
+    artifact carries a typed relation (fine_tuned_from, distilled_from, ...); asset/dataset ->
+    artifact is ``derived_from``. Dataset membership is not here: it lives in the bitmaps.
+    """
+
+    __tablename__ = "edges"
+    __table_args__ = (
+        UniqueConstraint("src_kind", "src_id", "dst_kind", "dst_id", "relation"),
+        Index("ix_edges_src", "src_kind", "src_id"),
+        Index("ix_edges_dst", "dst_kind", "dst_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    src_kind: Mapped[str] = mapped_column(String(8))
+    src_id: Mapped[int] = mapped_column(BigInteger)
+    dst_kind: Mapped[str] = mapped_column(String(8))
+    dst_id: Mapped[int] = mapped_column(BigInteger)
+    relation: Mapped[str] = mapped_column(String(24))
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id"), index=True)
+    target: Mapped[str] = mapped_column(String(500))
+    hook: Mapped[str | None] = mapped_column(String(1000))
+    state: Mapped[str] = mapped_column(String(16), default="live")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

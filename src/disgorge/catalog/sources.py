@@ -1,0 +1,151 @@
+"""Sources and their versioned privacy notices; subjects as keyed pseudonyms."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from disgorge.catalog.schema import Notice, Source, Subject
+from disgorge.catalog.store import StoreBase
+from disgorge.errors import NotFoundError
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    id: int
+    name: str
+    controller: str | None
+    legal_basis: str | None
+    categories: tuple[str, ...]
+    notice_id: int
+    notice_version: int
+    notice_sha256: str
+    uses: tuple[str, ...]
+    recipients: tuple[str, ...]
+
+
+def _info(src: Source, notice: Notice) -> SourceInfo:
+    return SourceInfo(
+        src.id,
+        src.name,
+        src.controller,
+        src.legal_basis,
+        tuple(src.categories),
+        notice.id,
+        notice.version,
+        notice.text_sha256,
+        tuple(notice.uses),
+        tuple(notice.recipients),
+    )
+
+
+class SourcesMixin(StoreBase):
+    def add_source(
+        self,
+        name: str,
+        *,
+        notice_sha256: str,
+        uses: Sequence[str],
+        recipients: Sequence[str],
+        categories: Sequence[str],
+        controller: str | None = None,
+        legal_basis: str | None = None,
+        effective_from: datetime | None = None,
+    ) -> tuple[SourceInfo, bool]:
+        """Register a source, or a new notice version when the notice or its terms changed.
+
+        Returns the source with its current notice, and whether anything was written.
+        """
+        with self.session() as s:
+            src = s.scalar(select(Source).where(Source.name == name))
+            if src is None:
+                src = Source(
+                    name=name, controller=controller, legal_basis=legal_basis, categories=sorted(categories)
+                )
+                s.add(src)
+                s.flush()
+            latest = self._latest_notice(s, src.id)
+            terms = (notice_sha256, sorted(uses), sorted(recipients))
+            if latest is not None and (latest.text_sha256, latest.uses, latest.recipients) == terms:
+                return _info(src, latest), False
+            notice = Notice(
+                source_id=src.id,
+                version=(latest.version + 1) if latest else 1,
+                text_sha256=notice_sha256,
+                uses=sorted(uses),
+                recipients=sorted(recipients),
+                effective_from=effective_from,
+            )
+            s.add(notice)
+            if categories:
+                src.categories = sorted(categories)
+            s.flush()
+            return _info(src, notice), True
+
+    @staticmethod
+    def _latest_notice(s: Session, source_id: int) -> Notice | None:
+        return s.scalar(
+            select(Notice).where(Notice.source_id == source_id).order_by(Notice.version.desc()).limit(1)
+        )
+
+    def get_source(self, name: str) -> SourceInfo:
+        with self.session() as s:
+            src = s.scalar(select(Source).where(Source.name == name))
+            notice = self._latest_notice(s, src.id) if src else None
+            if src is None or notice is None:
+                known = ", ".join(s.scalars(select(Source.name).order_by(Source.name))) or "none"
+                raise NotFoundError(
+                    f"source {name!r} is not in the catalog (known: {known})",
+                    hint="register it with: disgorge source add NAME --notice FILE --uses ...",
+                )
+            return _info(src, notice)
+
+    def list_sources(self) -> list[SourceInfo]:
+        with self.session() as s:
+            out = []
+            for src in s.scalars(select(Source).order_by(Source.name)):
+                notice = self._latest_notice(s, src.id)
+                if notice is not None:
+                    out.append(_info(src, notice))
+            return out
+
+    def subject_ids(self, s: Session, pseudonyms: Iterable[str]) -> dict[str, int]:
+        """Map pseudonyms to subject row ids, creating the missing ones in the caller's transaction."""
+        wanted = set(pseudonyms)
+        found: dict[str, int] = {}
+        items = sorted(wanted)
+        for i in range(0, len(items), 500):
+            chunk = items[i : i + 500]
+            found.update(
+                s.execute(select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(chunk)))
+                
+                .all()
+            )
+        missing = [p for p in items if p not in found]
+        if missing:
+            s.add_all([Subject(pseudonym=p) for p in missing])
+            s.flush()
+            for i in range(0, len(missing), 500):
+                chunk = missing[i : i + 500]
+                found.update(
+                    s.execute(select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(chunk)))
+                    
+                    .all()
+                )
+        return found
+
+    def subject_id(self, external_id: str) -> int:
+        """The row id of a subject named by its external id; NotFoundError when never ingested."""
+        pseudonym = self.hasher.subject(external_id)
+        with self.session() as s:
+            sid = s.scalar(select(Subject.id).where(Subject.pseudonym == pseudonym))
+        if sid is None:
+            raise NotFoundError(
+                "no asset of this subject is in the catalog",
+                hint="subject ids are matched exactly, after trimming spaces, under this home's key",
+            )
+        return sid

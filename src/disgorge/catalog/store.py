@@ -1,0 +1,63 @@
+"""The catalog store: one SQLAlchemy engine, sessions, and the operations every capability needs.
+
+Operations are grouped by entity in mixins (sources, assets, datasets, lineage) over :class:`StoreBase`,
+so each file stays small; :class:`CatalogStore` is what callers hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from disgorge.catalog.engine import make_engine, upgrade
+from disgorge.catalog.schema import Edge
+from disgorge.errors import StoreError
+from disgorge.hashing import KeyedHasher
+
+
+class StoreBase:
+    def __init__(self, url: str, hasher: KeyedHasher, *, migrate: bool = True) -> None:
+        self.url = url
+        self.hasher = hasher
+        self.engine: Engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            try:
+                upgrade(self.engine)
+            except OperationalError as exc:
+                raise StoreError(
+                    f"cannot open the catalog at {self.engine.url.render_as_string()}: {exc.orig}",
+                    hint="check DISGORGE_CATALOG / DISGORGE_HOME and that the database server is running",
+                ) from exc
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    @staticmethod
+    def _link(s: Session, src_kind: str, src_id: int, dst_kind: str, dst_id: int, relation: str) -> None:
+        """Add a lineage edge unless it exists (edges are a set)."""
+        exists = s.scalar(
+            select(Edge.id).where(
+                Edge.src_kind == src_kind,
+                Edge.src_id == src_id,
+                Edge.dst_kind == dst_kind,
+                Edge.dst_id == dst_id,
+                Edge.relation == relation,
+            )
+        )
+        if exists is None:
+            s.add(Edge(src_kind=src_kind, src_id=src_id, dst_kind=dst_kind, dst_id=dst_id, relation=relation))
+
+    def close(self) -> None:
+        self.engine.dispose()

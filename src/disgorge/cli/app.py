@@ -1,0 +1,39 @@
+"""The Typer application and its global options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from disgorge.api import Catalog
+from disgorge.api import open as open_catalog
+
+app = typer.Typer(
+    name="disgorge",
+    help="Provenance, consent, record-level lineage and provable erasure for ML training data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+source_app = typer.Typer(help="Data sources and their privacy notices.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Versioned, content-addressed datasets.", no_args_is_help=True)
+run_app = typer.Typer(help="Training runs and what they read and wrote.", no_args_is_help=True)
+model_app = typer.Typer(help="Models, their links and deployments.", no_args_is_help=True)
+app.add_typer(source_app, name="source")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(run_app, name="run")
+app.add_typer(model_app, name="model")
+
+HomeOpt = Annotated[
+    Path | None, typer.Option("--home", envvar="DISGORGE_HOME", help="Disgorge home (default ./.disgorge).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def catalog(home: Path | None, *, create: bool = False) -> Catalog:
+    return open_catalog(home, create=create)
+
+
+from disgorge.cli import catalog_cmds, demo_cmd, lineage_cmds  # noqa: E402,F401  (registers the commands)

@@ -1,0 +1,26 @@
+"""``disgorge demo``: the story on a generated corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from disgorge.cli.app import app
+from disgorge.cli.output import out
+from disgorge.demo import DemoOptions, run_demo
+
+
+@app.command()
+def demo(
+    home: Annotated[Path, typer.Option(help="Home for the demo's catalog and corpus.")] = Path(
+        ".disgorge-demo"
+    ),
+    subjects: Annotated[int, typer.Option(help="Dating-site members to generate.")] = 300,
+    photos: Annotated[int, typer.Option(help="Photos per member (about).")] = 8,
+    reset: Annotated[bool, typer.Option(help="Delete the demo home first.")] = False,
+) -> None:
+    """Generate a dating site's photos, record a partner's training on them, and show the impact."""
+    opts = DemoOptions(home=home, subjects=subjects, photos_per_subject=photos, reset=reset)
+    run_demo(opts, lambda line: out.print(line, markup=False, highlight=False)).close()

@@ -1,0 +1,196 @@
+"""The story the project exists for, told with the public API on a generated corpus.
+
+A dating site collected photos under a 2014 notice that allows operating the service only; a partner
+trained face models on them anyway. Disgorge answers which models, fine-tunes, distilled students,
+embeddings, deployments and third parties came from that source.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from disgorge.api import Catalog
+from disgorge.api import open as open_catalog
+from disgorge.demo.corpus import generate
+from disgorge.ingest import IngestOptions
+
+DATING_NOTICE = """DatingSite Privacy Notice (2014-03-01)
+We use the photos and profile details you give us to operate the DatingSite service: to show your
+profile to other members and to match you with them. We do not sell your information or share it
+with third parties except service providers acting on our behalf.
+"""
+RESEARCH_NOTICE = """Faces for Research: participant information and consent (2025-06-01)
+Participants consent to the use of their photos to train and evaluate face analysis models by
+Acme Research Lab, and to the lab's sharing of trained models with its named research partners.
+Consent can be withdrawn at any time.
+"""
+THIRD_PARTY = "FaceVision Inc."
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    home: Path
+    subjects: int = 300
+    photos_per_subject: int = 8
+    research_subjects: int = 40
+    reset: bool = False
+
+
+Say = Callable[[str], None]
+
+
+def _weights(path: Path, seed: int, mb: float = 1.0) -> Path:
+    """Stand-in model weights: real bytes on disk with a stable hash, written as a training job would."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    path.write_bytes(rng.standard_normal(int(mb * 262_144)).astype(np.float32).tobytes())
+    return path
+
+
+def run_demo(opts: DemoOptions, say: Say) -> Catalog:
+    home = opts.home.absolute()
+    if opts.reset and home.exists():
+        shutil.rmtree(home)
+    data = home / "demo-data"
+    t0 = time.perf_counter()
+    say(f"[1/7] generating a corpus under {data} …")
+    dating_manifest = generate(
+        data / "datingsite",
+        prefix="member",
+        n_subjects=opts.subjects,
+        photos_per_subject=opts.photos_per_subject,
+    )
+    research_manifest = generate(
+        data / "research",
+        prefix="volunteer",
+        n_subjects=opts.research_subjects,
+        photos_per_subject=6,
+        seed=2025,
+    )
+    (data / "notices").mkdir(exist_ok=True)
+    (data / "notices" / "datingsite-2014.txt").write_text(DATING_NOTICE)
+    (data / "notices" / "research-2025.txt").write_text(RESEARCH_NOTICE)
+    say(f"      done in {time.perf_counter() - t0:.1f}s")
+
+    cat = open_catalog(home)
+    say("[2/7] registering the sources and their notices")
+    cat.add_source(
+        "datingsite",
+        notice=data / "notices" / "datingsite-2014.txt",
+        uses=["essential.service"],
+        recipients=["datingsite"],
+        categories=["user.content.self_image"],
+        controller="DatingSite LLC",
+        legal_basis="contract",
+    )
+    cat.add_source(
+        "faces-research",
+        notice=data / "notices" / "research-2025.txt",
+        uses=["train_ai_system", "improve.system"],
+        recipients=["acme-research"],
+        categories=["user.content.self_image"],
+        controller="Acme Research Lab",
+        legal_basis="consent",
+    )
+    say("[3/7] ingesting photos (sha256 + PDQ, both cores)")
+    for source, manifest in (("datingsite", dating_manifest), ("faces-research", research_manifest)):
+        t = time.perf_counter()
+        summary = cat.ingest(manifest.parent, IngestOptions(source=source, manifest=manifest))
+        dt = time.perf_counter() - t
+        say(
+            f"      {source}: {summary.new_assets} assets, {summary.bytes_read / 1e6:.0f} MB in {dt:.1f}s"
+            f" ({summary.scanned / dt:.0f} files/s), {len(summary.problems)} refused"
+        )
+
+    say("[4/7] building datasets")
+    photos, _ = cat.create_dataset("datingsite-photos", source="datingsite")
+    adults, _ = cat.create_dataset("datingsite-over-30", from_dataset=photos.ref, where="meta.age >= 30")
+    research, _ = cat.create_dataset("research-faces", source="faces-research")
+    for d in (photos, adults, research):
+        say(f"      {d.ref}: {d.member_count} members, digest {d.digest[:16]}…")
+
+    say(f"[5/7] recording {THIRD_PARTY}'s training runs, a fine-tune, a distilled and a quantized model")
+    models = home / "models"
+    with cat.run(
+        "detector-pretrain", use="train_ai_system", party=THIRD_PARTY, inputs=[f"dataset:{photos.ref}"]
+    ) as run:
+        run.log_model(_weights(models / "face-detector-v1.bin", 1), name="face-detector-v1")
+        run.log_artifact(
+            _weights(models / "face-embeddings.npy", 2, 0.5),
+            kind="embedding",
+            derived_from=[f"dataset:{photos.ref}"],
+        )
+    with cat.run(
+        "age-finetune",
+        use="train_ai_system",
+        party=THIRD_PARTY,
+        inputs=[f"dataset:{adults.ref}", "model:face-detector-v1"],
+    ) as run:
+        run.log_model(
+            _weights(models / "face-age-v1.bin", 3), name="face-age-v1", parents=["face-detector-v1"]
+        )
+    with cat.run(
+        "age-distill", use="train_ai_system", party=THIRD_PARTY, inputs=["model:face-age-v1"]
+    ) as run:
+        run.log_model(
+            _weights(models / "face-age-mobile.bin", 4, 0.25),
+            name="face-age-mobile",
+            parents=["face-age-v1"],
+            relation="distilled_from",
+        )
+    with cat.run(
+        "age-quantize", use="train_ai_system", party=THIRD_PARTY, inputs=["model:face-age-mobile"]
+    ) as run:
+        run.log_model(
+            _weights(models / "face-age-mobile-int8.bin", 5, 0.1),
+            name="face-age-mobile-int8",
+            parents=["face-age-mobile"],
+            relation="quantized_from",
+        )
+    cat.deploy(
+        "face-age-mobile-int8",
+        target="https://api.facevision.example/v1/age",
+        hook="https://ops.facevision.example/takedown",
+    )
+    with cat.run(
+        "research-baseline", use="train_ai_system", party="acme-research", inputs=[f"dataset:{research.ref}"]
+    ) as run:
+        run.log_model(_weights(models / "research-face-v1.bin", 6), name="research-face-v1")
+
+    say("[6/7] impact of the dating site's photos")
+    t = time.perf_counter()
+    imp = cat.impact("source", "datingsite")
+    say(f"      answered in {(time.perf_counter() - t) * 1000:.0f} ms:")
+    c = imp.counts()
+    say(f"      {c['assets']} photos of {c['subjects']} people, {c['copies']} copies")
+    lost = ", ".join(f"{d['ref']} (loses {d['loses']})" for d in imp.datasets)
+    say(f"      datasets: {lost}")
+    say(f"      models: {', '.join(m['name'] for m in imp.models)}")
+    say(f"      derived artifacts: {', '.join(a['kind'] for a in imp.artifacts)}")
+    say(f"      deployments: {', '.join(d['target'] for d in imp.deployments)}")
+    say(f"      recipients: {', '.join(imp.recipients)}")
+    research_touched = [m["name"] for m in imp.models if m["name"] == "research-face-v1"]
+    say(f"      the consented research model is {'AFFECTED' if research_touched else 'not affected'}")
+
+    say("[7/7] bill of materials of the deployed model face-age-mobile-int8")
+    bom = cat.lineage("face-age-mobile-int8")
+    say(
+        f"      {bom.asset_count} photos of {bom.subject_count} people from "
+        f"{', '.join(s['name'] for s in bom.sources)}; datasets {', '.join(d['ref'] for d in bom.datasets)}"
+    )
+    parents = ", ".join(f"{p['name']} ({p['relation']})" for p in bom.parents)
+    say(f"      parents: {parents}")
+    for s in bom.sources:
+        bad = [u for u, ok in s["uses_covered_by_notice"].items() if not ok]
+        if bad:
+            say(
+                f"      the {s['name']} notice (v{s['notice_version']}, {s['legal_basis']}) does not cover: {', '.join(bad)}"
+            )
+    say(f"done in {time.perf_counter() - t0:.0f}s; explore with: disgorge --help (DISGORGE_HOME={home})")
+    return cat

@@ -1,0 +1,78 @@
+"""One error root for Disgorge.
+
+Every error carries a stable ``code``, the process exit status and HTTP status it maps to, and a
+message that names the input, what was wrong and what to do. The CLI catches :class:`DisgorgeError`
+in exactly one place (``disgorge.cli.main``)::
+
+    DisgorgeError
+    ├── UsageError        bad usage or bad input (exit 2, HTTP 400)
+    │   └── InputError    a named input (file, row, argument) is malformed
+    ├── NotFoundError     a named thing is not in the catalog (exit 2, HTTP 404)
+    ├── ConflictError     the request contradicts catalog state (exit 2, HTTP 409)
+    ├── PolicyDenied      the answer is "no": consent or policy refuses (exit 1, HTTP 403)
+    ├── VerificationFailed  a proof or residual check failed (exit 1, HTTP 422)
+    └── StoreError        the catalog or a storage backend failed (exit 3, HTTP 503)
+"""
+
+from __future__ import annotations
+
+
+class DisgorgeError(Exception):
+    code = "disgorge.error"
+    exit_status = 2
+    http_status = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def diagnostics(self) -> str:
+        """The message a person reads: what went wrong, then what to do."""
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+    def to_json(self) -> dict[str, str]:
+        out = {"error": self.code, "message": self.message}
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+class UsageError(DisgorgeError):
+    code = "disgorge.usage"
+    exit_status = 2
+    http_status = 400
+
+
+class InputError(UsageError):
+    code = "disgorge.input"
+
+
+class NotFoundError(DisgorgeError):
+    code = "disgorge.not_found"
+    exit_status = 2
+    http_status = 404
+
+
+class ConflictError(DisgorgeError):
+    code = "disgorge.conflict"
+    exit_status = 2
+    http_status = 409
+
+
+class PolicyDenied(DisgorgeError):
+    code = "disgorge.policy_denied"
+    exit_status = 1
+    http_status = 403
+
+
+class VerificationFailed(DisgorgeError):
+    code = "disgorge.verification_failed"
+    exit_status = 1
+    http_status = 422
+
+
+class StoreError(DisgorgeError):
+    code = "disgorge.store"
+    exit_status = 3
+    http_status = 503

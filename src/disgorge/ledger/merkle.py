@@ -1,0 +1,587 @@
+"""RFC 9162 Merkle trees: hashing, proofs and proof verification for Disgorge's append-only ledger.
+
+Follows RFC 9162 §2.1 (Certificate Transparency 2.0): an entry hashes to a leaf as SHA-256(0x00 ‖ entry),
+two children to their parent as SHA-256(0x01 ‖ left ‖ right), and a tree of n leaves splits at the
+largest power of two smaller than n. Inclusion proofs are §2.1.3, consistency proofs §2.1.4. Subtree
+proofs, for an aligned slice [start, end) of the log, are the generalisation in
+draft-ietf-plants-merkle-tree-certs ("Subtrees"); with start = 0 and end = n they are the RFC's proofs.
+
+A verifier here rebuilds the roots from exactly the nodes the RFC says a proof holds, so a proof with a
+hash missing, added or altered fails, raising :class:`~disgorge.errors.VerificationFailed`.
+
+Pure code, no I/O. :class:`CompactRange` extends a log and gives its root in O(log n) memory;
+:class:`MerkleTreeStore` keeps every complete subtree hash, so any root or proof is O(log n) lookups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from disgorge.errors import InputError, VerificationFailed
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "CompactRange",
+    "MerkleTreeStore",
+    "consistency_proof",
+    "inclusion_proof",
+    "leaf_hash",
+    "node_hash",
+    "root_from_leaf_hashes",
+    "root_hash",
+    "subtree_consistency_proof",
+    "verify_consistency",
+    "verify_inclusion",
+    "verify_subtree_consistency",
+    "verify_subtree_inclusion",
+]
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+"""The root of the tree with no leaves (RFC 9162 §2.1.1)."""
+MAX_TREE_SIZE = 2**64 - 1
+"""Tree sizes and indices are uint64 on the wire (checkpoints, RFC 9162 §4)."""
+
+_sha256 = hashlib.sha256
+_LEAF_PREFIX = b"\x00"
+_NODE_PREFIX = b"\x01"
+
+_Range = tuple[int, int]
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """Hash one log entry; the 0x00 prefix keeps a leaf from passing for an interior node."""
+    return _sha256(_LEAF_PREFIX + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """Hash two child hashes into their parent (0x01 prefix)."""
+    return _sha256(_NODE_PREFIX + left + right).digest()
+
+
+def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
+    """The Merkle tree hash of leaves already hashed with :func:`leaf_hash`; SHA-256("") if empty.
+
+    Works level by level, pairing neighbours and carrying an odd last node up unchanged: that is the
+    RFC's split-at-the-largest-power-of-two tree, at one hashlib call per interior node and no recursion,
+    so millions of leaves cost little more than hashing them.
+    """
+    _require_leaf_hashes(hashes)
+    if not hashes:
+        return EMPTY_ROOT
+    level = hashes
+    while len(level) > 1:
+        level = _parents(level)
+    return bytes(level[0])
+
+
+def root_hash(entries: Iterable[bytes]) -> bytes:
+    """The Merkle tree hash of raw entries (each hashed with :func:`leaf_hash` first)."""
+    return root_from_leaf_hashes([_sha256(_LEAF_PREFIX + e).digest() for e in entries])
+
+
+def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
+    """The RFC 9162 §2.1.3.1 proof that leaf ``index`` is in the tree of all ``leaf_hashes``.
+
+    Rehashes O(n) leaves; a log serving many proofs should use :class:`MerkleTreeStore`.
+    """
+    size = len(leaf_hashes)
+    _require_index(index, size)
+    return [_slice_root(leaf_hashes, lo, hi) for lo, hi in _inclusion_nodes(index, size)]
+
+
+def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
+    """The RFC 9162 §2.1.4.1 proof that the tree of ``old_size`` leaves is a prefix of ``new_size``.
+
+    Empty when the sizes are equal. Rehashes O(n) leaves, like :func:`inclusion_proof`.
+    """
+    _require_consistency_sizes(old_size, new_size, len(leaf_hashes))
+    nodes, _ = _consistency_nodes(0, old_size, new_size)
+    return [_slice_root(leaf_hashes, lo, hi) for lo, hi in nodes]
+
+
+def subtree_consistency_proof(
+    leaf_hashes: Sequence[bytes], start: int, end: int, tree_size: int
+) -> list[bytes]:
+    """The proof that the aligned subtree [start, end) is part of the tree of ``tree_size`` leaves."""
+    _require_subtree_request(start, end, tree_size, len(leaf_hashes))
+    nodes, _ = _consistency_nodes(start, end, tree_size)
+    return [_slice_root(leaf_hashes, lo, hi) for lo, hi in nodes]
+
+
+def verify_inclusion(
+    leaf_hash: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes
+) -> None:
+    """Check that ``proof`` places ``leaf_hash`` at ``index`` in the tree of ``tree_size`` with ``root``.
+
+    Raises VerificationFailed unless every hash is 32 bytes, 0 <= index < tree_size, the proof holds
+    exactly the RFC 9162 §2.1.3 path for (index, tree_size) and it rehashes to ``root``.
+    """
+    _check_hashes(leaf_hash, root, proof, first="leaf hash", second="root")
+    _check_size("tree size", tree_size)
+    _check_size("leaf index", index)
+    if index >= tree_size:
+        raise VerificationFailed(f"leaf index {index} is outside a tree of size {tree_size}")
+    _verify_inclusion(leaf_hash, index, tree_size, proof, root, f"leaf {index} of a tree of size {tree_size}")
+
+
+def verify_subtree_inclusion(
+    leaf_hash: bytes, index: int, start: int, end: int, proof: Sequence[bytes], subtree_root: bytes
+) -> None:
+    """Check that ``proof`` places ``leaf_hash`` at ``index`` in the subtree [start, end) of a log.
+
+    The subtree must be aligned (start a multiple of the smallest power of two >= end - start); the
+    proof is the inclusion proof of ``index - start`` in the tree of its ``end - start`` leaves.
+    """
+    _check_hashes(leaf_hash, subtree_root, proof, first="leaf hash", second="subtree root")
+    _check_subtree(start, end)
+    _check_size("leaf index", index)
+    if not start <= index < end:
+        raise VerificationFailed(f"leaf index {index} is outside the subtree [{start}, {end})")
+    what = f"leaf {index} of the subtree [{start}, {end})"
+    _verify_inclusion(leaf_hash, index - start, end - start, proof, subtree_root, what)
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Check that ``proof`` shows the tree (old_size, old_root) is a prefix of (new_size, new_root).
+
+    Raises VerificationFailed for an old size of 0 (nothing to prove), a shrinking log, equal sizes with
+    a non-empty proof or different roots, a proof of the wrong length or one that rebuilds other roots.
+    """
+    _check_hashes(old_root, new_root, proof, first="old root", second="new root")
+    _check_size("old size", old_size)
+    _check_size("new size", new_size)
+    if old_size == 0:
+        raise VerificationFailed(
+            "a consistency proof from an empty tree (old size 0) proves nothing",
+            hint="any tree extends the empty one; check the new root another way",
+        )
+    if old_size > new_size:
+        raise VerificationFailed(
+            f"old size {old_size} is larger than new size {new_size}; a log never shrinks"
+        )
+    if old_size == new_size:
+        _check_same_tree(old_root, new_root, proof, f"tree size {old_size}")
+        return
+    what = f"tree size {old_size} inside tree size {new_size}"
+    _verify_nested(0, old_size, new_size, old_root, new_root, proof, what)
+
+
+def verify_subtree_consistency(
+    start: int, end: int, tree_size: int, subtree_root: bytes, root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Check that ``proof`` shows the aligned subtree [start, end) with ``subtree_root`` is part of
+    the tree of ``tree_size`` leaves with ``root``; start = 0 is an RFC 9162 consistency proof.
+
+    An empty subtree (start = end) is rejected, as is an old size of 0 by :func:`verify_consistency`.
+    """
+    _check_hashes(subtree_root, root, proof, first="subtree root", second="root")
+    _check_subtree(start, end)
+    _check_size("tree size", tree_size)
+    if end > tree_size:
+        raise VerificationFailed(f"subtree [{start}, {end}) ends beyond a tree of size {tree_size}")
+    if start == 0 and end == tree_size:
+        _check_same_tree(subtree_root, root, proof, f"tree size {tree_size}")
+        return
+    what = f"subtree [{start}, {end}) inside tree size {tree_size}"
+    _verify_nested(start, end, tree_size, subtree_root, root, proof, what)
+
+
+class CompactRange:
+    """The right edge of an append-only tree: one perfect-subtree hash per set bit of its size.
+
+    Enough to append leaves and compute the root in O(log n) memory, so a log writer can sign
+    checkpoints without holding every leaf (transparency-dev's compact ranges, anchored at leaf 0).
+    """
+
+    __slots__ = ("_nodes", "_size")
+
+    def __init__(self, size: int = 0, nodes: Iterable[bytes] = ()) -> None:
+        """Resume from a saved ``size`` and its ``nodes`` (largest subtree first), or start empty."""
+        node_list = [bytes(n) for n in nodes]
+        if not isinstance(size, int) or not 0 <= size <= MAX_TREE_SIZE:
+            raise InputError(f"compact range size must be an integer in [0, 2**64), got {size!r}")
+        if len(node_list) != size.bit_count():
+            raise InputError(
+                f"a compact range of size {size} holds {size.bit_count()} hashes, got {len(node_list)}"
+            )
+        for i, node in enumerate(node_list):
+            _require_hash(f"compact range node {i}", node)
+        self._size = size
+        self._nodes = node_list
+
+    @property
+    def size(self) -> int:
+        """Number of leaves appended so far."""
+        return self._size
+
+    @property
+    def nodes(self) -> tuple[bytes, ...]:
+        """The perfect-subtree hashes, largest (leftmost) first: the state to save and resume from."""
+        return tuple(self._nodes)
+
+    def append(self, leaf_hash: bytes) -> None:
+        """Add one leaf hash, merging equal-sized subtrees as a binary counter carries."""
+        _require_hash("leaf hash", leaf_hash)
+        node, n = bytes(leaf_hash), self._size
+        while n & 1:
+            node = _sha256(_NODE_PREFIX + self._nodes.pop() + node).digest()
+            n >>= 1
+        self._nodes.append(node)
+        self._size += 1
+
+    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
+        """Add leaf hashes in order."""
+        for h in leaf_hashes:
+            self.append(h)
+
+    def root(self) -> bytes:
+        """The root of the tree of all leaves appended so far."""
+        if not self._nodes:
+            return EMPTY_ROOT
+        acc = self._nodes[-1]
+        for node in reversed(self._nodes[:-1]):
+            acc = _sha256(_NODE_PREFIX + node + acc).digest()
+        return acc
+
+    def copy(self) -> CompactRange:
+        """An independent copy, e.g. to try appending a batch before committing to it."""
+        return CompactRange(self._size, self._nodes)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CompactRange):
+            return NotImplemented
+        return self._size == other._size and self._nodes == other._nodes
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"CompactRange(size={self._size}, root={self.root().hex()})"
+
+
+class MerkleTreeStore:
+    """Every leaf hash of a log plus every complete perfect-subtree hash above them, in memory.
+
+    Level l packs the hashes of the aligned subtrees of 2**l leaves, 32 bytes apiece, so any RFC 9162
+    node is one lookup, or O(log n) hashes for the single node on the tree's ragged right edge. Roots and
+    proofs at any size up to the current one cost O(log n); memory is about 64 bytes per leaf. Complete
+    subtrees never change, so proofs for old sizes stay the same as the log grows.
+    """
+
+    __slots__ = ("_levels",)
+
+    def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
+        self._levels: list[bytearray] = [bytearray()]
+        self.extend(leaf_hashes)
+
+    @classmethod
+    def from_packed(cls, packed: bytes) -> MerkleTreeStore:
+        """A store over concatenated 32-byte leaf hashes, as a log reads them back in bulk."""
+        store = cls()
+        store.extend_packed(packed)
+        return store
+
+    def __len__(self) -> int:
+        return len(self._levels[0]) // HASH_SIZE
+
+    @property
+    def size(self) -> int:
+        """Number of leaves in the log."""
+        return len(self)
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The leaf hash stored at ``index``."""
+        _require_index(index, len(self))
+        return self._node(0, index)
+
+    def append(self, leaf_hash: bytes) -> int:
+        """Add one leaf hash and the subtree hashes it completes; returns its index."""
+        _require_hash("leaf hash", leaf_hash)
+        index = len(self)
+        self._levels[0] += leaf_hash
+        i, level = index, 0
+        while i & 1:
+            below = self._levels[level]
+            parent = _sha256(_NODE_PREFIX + below[(i - 1) * HASH_SIZE : (i + 1) * HASH_SIZE]).digest()
+            if level + 1 == len(self._levels):
+                self._levels.append(bytearray())
+            self._levels[level + 1] += parent
+            i >>= 1
+            level += 1
+        return index
+
+    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
+        """Add leaf hashes in order, hashing the completed subtrees a level at a time."""
+        batch = list(leaf_hashes)
+        _require_leaf_hashes(batch)
+        self.extend_packed(b"".join(batch))
+
+    def extend_packed(self, packed: bytes) -> None:
+        """Add concatenated 32-byte leaf hashes in order."""
+        if len(packed) % HASH_SIZE:
+            raise InputError(
+                f"packed leaf hashes must be a multiple of 32 bytes long, got {len(packed)} bytes"
+            )
+        self._levels[0] += packed
+        level = 0
+        while len(self._levels[level]) >= 2 * HASH_SIZE:
+            if level + 1 == len(self._levels):
+                self._levels.append(bytearray())
+            below, above = self._levels[level], self._levels[level + 1]
+            done, pairs = len(above) // HASH_SIZE, len(below) // (2 * HASH_SIZE)
+            if pairs > done:
+                todo = bytes(below[done * 2 * HASH_SIZE : pairs * 2 * HASH_SIZE])
+                above += b"".join(
+                    [
+                        _sha256(_NODE_PREFIX + todo[o : o + 2 * HASH_SIZE]).digest()
+                        for o in range(0, len(todo), 2 * HASH_SIZE)
+                    ]
+                )
+            level += 1
+
+    def root(self, size: int | None = None) -> bytes:
+        """The root of the tree of the first ``size`` leaves (all of them by default)."""
+        size = self._size_arg(size)
+        return self._range_root(0, size) if size else EMPTY_ROOT
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """The RFC 9162 proof that leaf ``index`` is in the tree of the first ``size`` leaves."""
+        size = self._size_arg(size)
+        _require_index(index, size)
+        return [self._range_root(lo, hi) for lo, hi in _inclusion_nodes(index, size)]
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """The RFC 9162 proof that the tree of ``old_size`` leaves is a prefix of ``new_size``."""
+        new_size = self._size_arg(new_size)
+        _require_consistency_sizes(old_size, new_size, len(self))
+        nodes, _ = _consistency_nodes(0, old_size, new_size)
+        return [self._range_root(lo, hi) for lo, hi in nodes]
+
+    def compact_range(self, size: int | None = None) -> CompactRange:
+        """The compact range at ``size``, so a writer can resume appending from the stored log."""
+        size = self._size_arg(size)
+        nodes, lo = [], 0
+        for height in range(size.bit_length() - 1, -1, -1):
+            if size >> height & 1:
+                nodes.append(self._node(height, lo >> height))
+                lo += 1 << height
+        return CompactRange(size, nodes)
+
+    def _size_arg(self, size: int | None) -> int:
+        if size is None:
+            return len(self)
+        if not isinstance(size, int) or not 0 <= size <= len(self):
+            raise InputError(f"tree size must be between 0 and the log size {len(self)}, got {size!r}")
+        return size
+
+    def _node(self, height: int, index: int) -> bytes:
+        return bytes(self._levels[height][index * HASH_SIZE : (index + 1) * HASH_SIZE])
+
+    def _range_root(self, lo: int, hi: int) -> bytes:
+        """Hash of the aligned leaf range [lo, hi): its perfect parts, largest first, folded from the right."""
+        parts = []
+        while lo < hi:
+            height = (hi - lo).bit_length() - 1
+            parts.append(self._node(height, lo >> height))
+            lo += 1 << height
+        acc = parts.pop()
+        while parts:
+            acc = _sha256(_NODE_PREFIX + parts.pop() + acc).digest()
+        return acc
+
+
+# Proof shapes: which [lo, hi) leaf ranges a proof holds the hashes of, nearest the leaf first.
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n >= 2): where RFC 9162 splits a tree of n leaves."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _inclusion_nodes(index: int, size: int) -> list[_Range]:
+    """The nodes of PATH(index, D[size]) (RFC 9162 §2.1.3.1): the siblings on the way to the root."""
+    nodes = []
+    lo, hi = 0, size
+    while hi - lo > 1:
+        mid = lo + _split(hi - lo)
+        if index < mid:
+            nodes.append((mid, hi))
+            hi = mid
+        else:
+            nodes.append((lo, mid))
+            lo = mid
+    nodes.reverse()
+    return nodes
+
+
+def _consistency_nodes(start: int, end: int, size: int) -> tuple[list[_Range], bool]:
+    """The nodes of SUBPROOF (RFC 9162 §2.1.4.1) for the aligned subtree [start, end) in D[size].
+
+    The flag is true when [start, end) is itself a node of the tree: the verifier then uses its own
+    hash of it, which the proof leaves out.
+    """
+    nodes = []
+    lo, hi, is_node = 0, size, True
+    while (lo, hi) != (start, end):
+        mid = lo + _split(hi - lo)
+        if end <= mid:
+            nodes.append((mid, hi))
+            hi = mid
+        elif start >= mid:
+            nodes.append((lo, mid))
+            lo = mid
+        else:  # start == lo (the subtree is aligned): its left part is a node, the rest recurses
+            nodes.append((lo, mid))
+            lo = start = mid
+            is_node = False
+    if not is_node:
+        nodes.append((lo, hi))
+    nodes.reverse()
+    return nodes, is_node
+
+
+def _rebuild(lo: int, hi: int, known: dict[_Range, bytes]) -> bytes:
+    """The hash of [lo, hi) from the hashes known for the nodes that tile it."""
+    found = known.get((lo, hi))
+    if found is not None:
+        return found
+    if hi - lo < 2:
+        raise AssertionError(f"proof nodes do not cover leaf {lo}")  # the shapes above always tile
+    mid = lo + _split(hi - lo)
+    return _sha256(_NODE_PREFIX + _rebuild(lo, mid, known) + _rebuild(mid, hi, known)).digest()
+
+
+def _verify_inclusion(
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes, what: str
+) -> None:
+    nodes = _inclusion_nodes(index, size)
+    _check_proof_length(proof, len(nodes), f"inclusion of {what}")
+    known = dict(zip(nodes, proof, strict=True))
+    known[(index, index + 1)] = leaf_hash
+    _check_match(f"inclusion proof for {what}", "root", root, _rebuild(0, size, known))
+
+
+def _verify_nested(
+    start: int, end: int, size: int, sub_root: bytes, root: bytes, proof: Sequence[bytes], what: str
+) -> None:
+    nodes, is_node = _consistency_nodes(start, end, size)
+    _check_proof_length(proof, len(nodes), f"consistency of {what}")
+    known = dict(zip(nodes, proof, strict=True))
+    old = "old root" if start == 0 else "subtree root"
+    if is_node:
+        known[(start, end)] = sub_root
+    else:
+        _check_match(f"consistency proof for {what}", old, sub_root, _rebuild(start, end, known))
+    _check_match(
+        f"consistency proof for {what}", "new root" if start == 0 else "root", root, _rebuild(0, size, known)
+    )
+
+
+def _slice_root(leaf_hashes: Sequence[bytes], lo: int, hi: int) -> bytes:
+    return root_from_leaf_hashes(leaf_hashes[lo:hi])
+
+
+def _parents(level: Sequence[bytes]) -> list[bytes]:
+    it = iter(level)
+    up = [_sha256(_NODE_PREFIX + a + b).digest() for a, b in zip(it, it, strict=False)]
+    if len(level) & 1:
+        up.append(bytes(level[-1]))
+    return up
+
+
+# Checks. Claims under verification fail with VerificationFailed; bad requests for proofs with InputError.
+
+
+def _check_size(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TREE_SIZE:
+        raise VerificationFailed(f"{name} must be an integer in [0, 2**64), got {value!r}")
+
+
+def _check_subtree(start: int, end: int) -> None:
+    _check_size("subtree start", start)
+    _check_size("subtree end", end)
+    if start >= end:
+        raise VerificationFailed(f"subtree [{start}, {end}) is empty or reversed; it proves nothing")
+    width = 1 << (end - start - 1).bit_length()
+    if start % width:
+        raise VerificationFailed(
+            f"[{start}, {end}) is not a subtree: its start must be a multiple of {width}, "
+            f"the smallest power of two >= its {end - start} leaves"
+        )
+
+
+def _check_hashes(
+    first_hash: bytes, second_hash: bytes, proof: Sequence[bytes], *, first: str, second: str
+) -> None:
+    for name, value in ((first, first_hash), (second, second_hash)):
+        if len(value) != HASH_SIZE:
+            raise VerificationFailed(f"{name} must be a 32-byte SHA-256 hash, got {len(value)} bytes")
+    for i, element in enumerate(proof):
+        if len(element) != HASH_SIZE:
+            raise VerificationFailed(f"proof hash {i} must be 32 bytes, got {len(element)} bytes")
+
+
+def _check_proof_length(proof: Sequence[bytes], expected: int, what: str) -> None:
+    if len(proof) != expected:
+        raise VerificationFailed(f"proof of {what} must hold {expected} hashes, got {len(proof)}")
+
+
+def _check_match(what: str, name: str, expected: bytes, got: bytes) -> None:
+    if got != expected:
+        raise VerificationFailed(
+            f"{what} does not rebuild the {name}: expected {bytes(expected).hex()}, got {got.hex()}"
+        )
+
+
+def _check_same_tree(old_root: bytes, new_root: bytes, proof: Sequence[bytes], what: str) -> None:
+    if proof:
+        raise VerificationFailed(
+            f"a proof between equal trees ({what}) must be empty, got {len(proof)} hashes"
+        )
+    if old_root != new_root:
+        raise VerificationFailed(
+            f"two different roots for {what}: {bytes(old_root).hex()} and {bytes(new_root).hex()}",
+            hint="a log that signs two roots for one size has forked; keep both as evidence",
+        )
+
+
+def _require_hash(name: str, value: bytes) -> None:
+    if len(value) != HASH_SIZE:
+        raise InputError(f"{name} must be a 32-byte SHA-256 hash, got {len(value)} bytes")
+
+
+def _require_leaf_hashes(hashes: Sequence[bytes]) -> None:
+    # map/any run in C, so checking 3M hashes costs a few percent of hashing them.
+    if any(map(HASH_SIZE.__ne__, map(len, hashes))):
+        i = next(i for i, h in enumerate(hashes) if len(h) != HASH_SIZE)
+        raise InputError(
+            f"leaf hash {i} must be 32 bytes, got {len(hashes[i])} bytes",
+            hint="hash raw entries with leaf_hash() or use root_hash()",
+        )
+
+
+def _require_index(index: int, size: int) -> None:
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+        raise InputError(f"leaf index must be in [0, {size}), got {index!r}")
+
+
+def _require_consistency_sizes(old_size: int, new_size: int, available: int) -> None:
+    if not (
+        isinstance(old_size, int) and isinstance(new_size, int) and 0 < old_size <= new_size <= available
+    ):
+        raise InputError(
+            f"consistency proofs need 0 < old size <= new size <= {available}, got {old_size!r} and {new_size!r}"
+        )
+
+
+def _require_subtree_request(start: int, end: int, tree_size: int, available: int) -> None:
+    try:
+        _check_subtree(start, end)
+    except VerificationFailed as exc:
+        raise InputError(exc.message) from exc
+    if not isinstance(tree_size, int) or not end <= tree_size <= available:
+        raise InputError(f"tree size must be in [{end}, {available}], got {tree_size!r}")

@@ -1,0 +1,217 @@
+"""Impact: the whole downstream closure of a scope (subject, source, dataset or asset).
+
+Asset sets are roaring bitmaps; affected datasets are found by bitmap intersection (and each one's
+loss counted exactly); runs, models and derived artifacts by one recursive CTE seeded with the
+affected datasets and assets; deployments and recipients follow from those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pyroaring import BitMap
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session
+
+from disgorge.catalog import CatalogStore
+from disgorge.catalog.schema import Artifact, ArtifactCopy, Asset, Copy, Dataset, Deployment, Edge, Run
+from disgorge.errors import UsageError
+from disgorge.lineage.graph import Node, downstream
+
+ScopeKind = Literal["subject", "source", "dataset", "asset"]
+IN_CHUNK = 900
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    kind: ScopeKind
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}" if self.kind != "subject" else "subject:<pseudonymised>"
+
+
+@dataclass(slots=True)
+class Impact:
+    scope: Scope
+    assets: BitMap
+    subject_count: int = 0
+    copy_count: int = 0
+    copies: list[str] = field(default_factory=list)
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    recipients: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "assets": len(self.assets),
+            "subjects": self.subject_count,
+            "copies": self.copy_count,
+            "datasets": len(self.datasets),
+            "runs": len(self.runs),
+            "models": len(self.models),
+            "artifacts": len(self.artifacts),
+            "deployments": len(self.deployments),
+            "recipients": len(self.recipients),
+        }
+
+    def to_json(self, *, asset_shas: list[str] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"scope": str(self.scope), "counts": self.counts()}
+        if asset_shas is not None:
+            out["assets"] = asset_shas
+        out.update(
+            copies=self.copies,
+            copies_truncated=len(self.copies) < self.copy_count,
+            datasets=self.datasets,
+            runs=self.runs,
+            models=self.models,
+            artifacts=self.artifacts,
+            deployments=self.deployments,
+            recipients=self.recipients,
+        )
+        return out
+
+
+def scope_assets(store: CatalogStore, scope: Scope) -> tuple[BitMap, ColumnElement[bool] | None]:
+    """The scope's asset ids, and an SQL predicate over ``assets`` selecting the same set if one exists."""
+    if scope.kind == "subject":
+        sid = store.subject_id(scope.value)
+        pred = Asset.subject_id == sid
+    elif scope.kind == "source":
+        pred = Asset.source_id == store.get_source(scope.value).id
+    elif scope.kind == "asset":
+        pred = Asset.id == store.resolve_asset(scope.value)
+    elif scope.kind == "dataset":
+        return BitMap(store.members(store.get_dataset(scope.value).id)), None
+    else:
+        raise UsageError(f"unknown scope kind {scope.kind!r}")
+    with store.session() as s:
+        return BitMap(s.scalars(select(Asset.id).where(pred))), pred
+
+
+def _rows_for_ids(s: Session, ids: BitMap, id_col: Any, cols: list[Any]) -> list[Any]:
+    """Rows of the table behind ``id_col`` whose id is in ``ids``: range scan when dense, IN when sparse."""
+    if not ids:
+        return []
+    lo, hi = ids.min(), ids.max()
+    if len(ids) * 4 >= hi - lo + 1:
+        return [r for r in s.execute(select(id_col, *cols).where(id_col.between(lo, hi))) if r[0] in ids]
+    out: list[Any] = []
+    lst = list(ids)
+    for i in range(0, len(lst), IN_CHUNK):
+        out.extend(s.execute(select(id_col, *cols).where(id_col.in_(lst[i : i + IN_CHUNK]))))
+    return out
+
+
+def impact(store: CatalogStore, scope: Scope, *, copy_limit: int = 1000) -> Impact:
+    assets, pred = scope_assets(store, scope)
+    result = Impact(scope, assets)
+    with store.session() as s:
+        if pred is not None:
+            result.subject_count = int(
+                s.scalar(select(func.count(func.distinct(Asset.subject_id))).where(pred)) or 0
+            )
+            result.copy_count = int(
+                s.scalar(select(func.count(Copy.id)).join(Asset, Copy.asset_id == Asset.id).where(pred)) or 0
+            )
+            result.copies = list(
+                s.scalars(
+                    select(Copy.uri)
+                    .join(Asset, Copy.asset_id == Asset.id)
+                    .where(pred)
+                    .order_by(Copy.uri)
+                    .limit(copy_limit)
+                )
+            )
+        else:
+            subj = {r[1] for r in _rows_for_ids(s, assets, Asset.id, [Asset.subject_id]) if r[1] is not None}
+            result.subject_count = len(subj)
+            copy_rows = _rows_for_ids(s, assets, Copy.asset_id, [Copy.uri]) if assets else []
+            result.copy_count = len(copy_rows)
+            result.copies = sorted(r[1] for r in copy_rows)[:copy_limit]
+        meta = {d.id: d for d in s.scalars(select(Dataset))}
+    seeds: list[Node] = []
+    for ds_id, members in store.all_dataset_bitmaps().items():
+        lost = members.intersection_cardinality(assets)
+        if lost:
+            d = meta[ds_id]
+            seeds.append(("dataset", ds_id))
+            result.datasets.append(
+                {
+                    "name": d.name,
+                    "version": d.version,
+                    "ref": f"{d.name}@{d.version}",
+                    "members": d.member_count,
+                    "loses": lost,
+                    "digest": d.digest,
+                }
+            )
+    result.datasets.sort(key=lambda x: (x["name"], x["version"]))
+    with store.session() as s:
+        asset_edges = _asset_edges(s, assets, pred)
+        seeds.extend(("asset", a) for a in asset_edges)
+        reached = downstream(s, seeds)
+        run_ids = [i for k, i in reached if k == "run"]
+        art_ids = [i for k, i in reached if k == "artifact"]
+        _fill_runs(s, result, run_ids)
+        _fill_artifacts(s, result, art_ids)
+    result.recipients = sorted({r["party"] for r in result.runs})
+    return result
+
+
+def _asset_edges(s: Session, assets: BitMap, pred: ColumnElement[bool] | None) -> set[int]:
+    """Assets in scope that have derived artifacts of their own (thumbnails, crops, ...)."""
+    if pred is not None:
+        q = (
+            select(Edge.src_id)
+            .join(Asset, and_(Edge.src_kind == "asset", Edge.src_id == Asset.id))
+            .where(pred)
+        )
+        return set(s.scalars(q))
+    rows = s.execute(select(Edge.src_id).where(Edge.src_kind == "asset")).scalars()
+    return {i for i in rows if i in assets}
+
+
+def _fill_runs(s: Session, result: Impact, run_ids: list[int]) -> None:
+    for i in range(0, len(run_ids), IN_CHUNK):
+        for run in s.scalars(select(Run).where(Run.id.in_(run_ids[i : i + IN_CHUNK]))):
+            result.runs.append({"uid": run.uid, "name": run.name, "use": run.use, "party": run.party})
+    result.runs.sort(key=lambda r: (r["name"], r["uid"]))
+
+
+def _fill_artifacts(s: Session, result: Impact, art_ids: list[int]) -> None:
+    for i in range(0, len(art_ids), IN_CHUNK):
+        chunk = art_ids[i : i + IN_CHUNK]
+        uris: dict[int, list[str]] = {}
+        for aid, uri in s.execute(
+            select(ArtifactCopy.artifact_id, ArtifactCopy.uri).where(ArtifactCopy.artifact_id.in_(chunk))
+        ):
+            uris.setdefault(aid, []).append(uri)
+        parents: dict[int, list[dict[str, Any]]] = {}
+        for src_id, dst_id, rel in s.execute(
+            select(Edge.src_id, Edge.dst_id, Edge.relation).where(
+                Edge.src_kind == "artifact", Edge.dst_kind == "artifact", Edge.dst_id.in_(chunk)
+            )
+        ):
+            parents.setdefault(dst_id, []).append({"artifact_id": src_id, "relation": rel})
+        for art in s.scalars(select(Artifact).where(Artifact.id.in_(chunk))):
+            item = {
+                "id": art.id,
+                "kind": art.kind,
+                "name": art.name,
+                "sha256": art.sha256,
+                "uris": sorted(uris.get(art.id, [])),
+                "parents": parents.get(art.id, []),
+            }
+            (result.models if art.kind == "model" else result.artifacts).append(item)
+        for dep in s.scalars(select(Deployment).where(Deployment.artifact_id.in_(chunk))):
+            result.deployments.append(
+                {"artifact_id": dep.artifact_id, "target": dep.target, "state": dep.state}
+            )
+    result.models.sort(key=lambda m: (m["name"] or "", m["sha256"]))
+    result.artifacts.sort(key=lambda m: (m["kind"], m["name"] or "", m["sha256"]))
+    result.deployments.sort(key=lambda d: (d["target"], d["artifact_id"]))

@@ -1,0 +1,23 @@
+"""Frozen domain types shared by every layer. No I/O."""
+
+from disgorge.model.types import (
+    ARTIFACT_KINDS,
+    MODEL_RELATIONS,
+    ArtifactRef,
+    AssetRecord,
+    DatasetRef,
+    IngestProblem,
+    IngestSummary,
+    RunInput,
+)
+
+__all__ = [
+    "ARTIFACT_KINDS",
+    "MODEL_RELATIONS",
+    "ArtifactRef",
+    "AssetRecord",
+    "DatasetRef",
+    "IngestProblem",
+    "IngestSummary",
+    "RunInput",
+]

@@ -1,0 +1,95 @@
+"""Shared fixtures: catalogs on SQLite and PostgreSQL, homes, and generated photos.
+
+``DISGORGE_TEST_PG`` is a PostgreSQL server URL (default: the local server); each test gets a fresh
+database on it. Without a reachable server the PostgreSQL cases skip, unless ``DISGORGE_REQUIRE_PG=1``
+(as in CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from PIL import Image
+
+import disgorge
+from disgorge.demo.corpus import face_image
+
+PG_URL = os.environ.get("DISGORGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_admin_dsn() -> str:
+    return PG_URL.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    try:
+        with psycopg.connect(_pg_admin_dsn(), connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        if os.environ.get("DISGORGE_REQUIRE_PG") == "1":
+            raise
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    if not request.getfixturevalue("pg_available"):
+        pytest.skip("PostgreSQL is not reachable (set DISGORGE_TEST_PG)")
+    name = f"dg_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def cat(tmp_path: Path, catalog_url: str) -> Iterator[disgorge.Catalog]:
+    """A catalog on each backend, with one source whose notice allows operating the service only."""
+    with disgorge.open(tmp_path / "home", catalog_url=catalog_url) as c:
+        c.add_source("site", notice=b"we operate the service", uses=["essential.service"], recipients=["site"],
+                     categories=["user.content.self_image"], legal_basis="contract")
+        yield c
+
+
+@pytest.fixture
+def sqlite_cat(tmp_path: Path) -> Iterator[disgorge.Catalog]:
+    with disgorge.open(tmp_path / "home") as c:
+        c.add_source("site", notice=b"we operate the service", uses=["essential.service"],
+                     categories=["user.content.self_image"])
+        yield c
+
+
+def write_photo(path: Path, subject: str, seed: int, size: tuple[int, int] = (320, 240), fmt: str = "JPEG") -> Path:
+    """A real face-like JPEG (or PNG) for a subject; the same arguments give the same bytes."""
+    from disgorge.demo.corpus import hash_seed
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im: Image.Image = face_image(hash_seed(subject), seed, size)
+    im.save(path, fmt, quality=90) if fmt == "JPEG" else im.save(path, fmt)
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """Three subjects with three photos each, one folder per subject."""
+    root = tmp_path / "photos"
+    for s in ("alice", "bob", "carol"):
+        for k in range(3):
+            write_photo(root / s / f"p{k}.jpg", s, sum(map(ord, s)) * 10 + k)
+    return root
+
+
+ASSETS = Path(__file__).parent / "assets"
