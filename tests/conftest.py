@@ -59,20 +59,32 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 def cat(tmp_path: Path, catalog_url: str) -> Iterator[disgorge.Catalog]:
     """A catalog on each backend, with one source whose notice allows operating the service only."""
     with disgorge.open(tmp_path / "home", catalog_url=catalog_url) as c:
-        c.add_source("site", notice=b"we operate the service", uses=["essential.service"], recipients=["site"],
-                     categories=["user.content.self_image"], legal_basis="contract")
+        c.add_source(
+            "site",
+            notice=b"we operate the service",
+            uses=["essential.service"],
+            recipients=["site"],
+            categories=["user.content.self_image"],
+            legal_basis="contract",
+        )
         yield c
 
 
 @pytest.fixture
 def sqlite_cat(tmp_path: Path) -> Iterator[disgorge.Catalog]:
     with disgorge.open(tmp_path / "home") as c:
-        c.add_source("site", notice=b"we operate the service", uses=["essential.service"],
-                     categories=["user.content.self_image"])
+        c.add_source(
+            "site",
+            notice=b"we operate the service",
+            uses=["essential.service"],
+            categories=["user.content.self_image"],
+        )
         yield c
 
 
-def write_photo(path: Path, subject: str, seed: int, size: tuple[int, int] = (320, 240), fmt: str = "JPEG") -> Path:
+def write_photo(
+    path: Path, subject: str, seed: int, size: tuple[int, int] = (320, 240), fmt: str = "JPEG"
+) -> Path:
     """A real face-like JPEG (or PNG) for a subject; the same arguments give the same bytes."""
     from disgorge.demo.corpus import hash_seed
 

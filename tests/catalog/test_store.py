@@ -20,10 +20,17 @@ def ingest(cat: disgorge.Catalog, path: Path, **kw: object) -> disgorge.model.In
 
 
 def test_source_notice_versions(cat: disgorge.Catalog) -> None:
-    info, changed = cat.add_source("site", notice=b"we operate the service", uses=["essential.service"],
-                                   recipients=["site"], categories=["user.content.self_image"])
+    info, changed = cat.add_source(
+        "site",
+        notice=b"we operate the service",
+        uses=["essential.service"],
+        recipients=["site"],
+        categories=["user.content.self_image"],
+    )
     assert not changed and info.notice_version == 1
-    info, changed = cat.add_source("site", notice=b"we now also train models", uses=["essential.service", "train_ai_system"])
+    info, changed = cat.add_source(
+        "site", notice=b"we now also train models", uses=["essential.service", "train_ai_system"]
+    )
     assert changed and info.notice_version == 2 and "train_ai_system" in info.uses
     with pytest.raises(NotFoundError, match="source 'nope' is not in the catalog"):
         cat.store.get_source("nope")
@@ -81,7 +88,9 @@ def test_digest_is_independent_of_order_and_backend(cat: disgorge.Catalog, photo
 def test_dataset_from_where_and_manifest(cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> None:
     ingest(cat, photos)
     base, _ = cat.create_dataset("faces", source="site")
-    wide, _ = cat.create_dataset("wide", from_dataset="faces", where="width >= 300 and category has user.content")
+    wide, _ = cat.create_dataset(
+        "wide", from_dataset="faces", where="width >= 300 and category has user.content"
+    )
     assert wide.member_count == 9 and wide.derived_from == "faces@1"
     none, _ = cat.create_dataset("none", from_dataset="faces", where="meta.age > 30")
     assert none.member_count == 0
@@ -109,9 +118,10 @@ def test_models_by_name_path_or_hash(cat: disgorge.Catalog, photos: Path, tmp_pa
         assert cat.store.resolve_artifact(ref, kind="model").id == m.id
     other = tmp_path / "m2.bin"
     other.write_bytes(b"weights-2")
-    with pytest.raises(ConflictError, match="already names another model"), cat.run(
-        "train2", use="train_ai_system", party="acme"
-    ) as run:
+    with (
+        pytest.raises(ConflictError, match="already names another model"),
+        cat.run("train2", use="train_ai_system", party="acme") as run,
+    ):
         run.log_model(other, name="net-v1")
     with pytest.raises(NotFoundError, match="model 'ghost' is not in the catalog"):
         cat.store.resolve_artifact("ghost", kind="model")

@@ -57,16 +57,14 @@ class AssetsMixin(SourcesMixin):
             known: dict[str, int] = {}
             for i in range(0, len(shas), CHUNK):
                 known.update(
-                    s.execute(select(Asset.sha256, Asset.id).where(Asset.sha256.in_(shas[i : i + CHUNK])))
-                    
-                    .all()
+                    s.execute(
+                        select(Asset.sha256, Asset.id).where(Asset.sha256.in_(shas[i : i + CHUNK]))
+                    ).all()
                 )
             copies: dict[str, int] = {}
             for i in range(0, len(uris), CHUNK):
                 copies.update(
-                    s.execute(select(Copy.uri, Copy.asset_id).where(Copy.uri.in_(uris[i : i + CHUNK])))
-                    
-                    .all()
+                    s.execute(select(Copy.uri, Copy.asset_id).where(Copy.uri.in_(uris[i : i + CHUNK]))).all()
                 )
             subjects = self.subject_ids(s, {self.hasher.subject(r.subject) for r in records if r.subject})
             fresh: dict[str, AssetRecord] = {}

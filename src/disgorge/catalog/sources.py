@@ -121,9 +121,7 @@ class SourcesMixin(StoreBase):
         for i in range(0, len(items), 500):
             chunk = items[i : i + 500]
             found.update(
-                s.execute(select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(chunk)))
-                
-                .all()
+                s.execute(select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(chunk))).all()
             )
         missing = [p for p in items if p not in found]
         if missing:
@@ -132,9 +130,7 @@ class SourcesMixin(StoreBase):
             for i in range(0, len(missing), 500):
                 chunk = missing[i : i + 500]
                 found.update(
-                    s.execute(select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(chunk)))
-                    
-                    .all()
+                    s.execute(select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(chunk))).all()
                 )
         return found
 

@@ -36,7 +36,7 @@ def _coerce(value: Any) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):
-        return value
+        return float(value)
     try:
         return float(str(value))
     except ValueError:

@@ -19,8 +19,15 @@ def demo(
     ),
     subjects: Annotated[int, typer.Option(help="Dating-site members to generate.")] = 300,
     photos: Annotated[int, typer.Option(help="Photos per member (about).")] = 8,
+    research_subjects: Annotated[int, typer.Option(help="Consenting research volunteers to generate.")] = 40,
     reset: Annotated[bool, typer.Option(help="Delete the demo home first.")] = False,
 ) -> None:
     """Generate a dating site's photos, record a partner's training on them, and show the impact."""
-    opts = DemoOptions(home=home, subjects=subjects, photos_per_subject=photos, reset=reset)
-    run_demo(opts, lambda line: out.print(line, markup=False, highlight=False)).close()
+    opts = DemoOptions(
+        home=home,
+        subjects=subjects,
+        photos_per_subject=photos,
+        research_subjects=research_subjects,
+        reset=reset,
+    )
+    run_demo(opts, lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True)).close()

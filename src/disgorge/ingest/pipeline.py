@@ -110,7 +110,9 @@ def plan_tasks(
         for r in rows:
             if root is not None and not os.path.realpath(r.path).startswith(str(root) + os.sep):
                 refused.append(
-                    IngestProblem(str(r.path), f"manifest line {r.line} points outside {root}", "outside_root")
+                    IngestProblem(
+                        str(r.path), f"manifest line {r.line} points outside {root}", "outside_root"
+                    )
                 )
                 continue
             tasks.append((str(r.path), r.subject, r.categories or default_categories, r.metadata))

@@ -449,7 +449,7 @@ def _rebuild(lo: int, hi: int, known: dict[_Range, bytes]) -> bytes:
     found = known.get((lo, hi))
     if found is not None:
         return found
-    if hi - lo < 2:
+    if hi - lo < 1:
         raise AssertionError(f"proof nodes do not cover leaf {lo}")  # the shapes above always tile
     mid = lo + _split(hi - lo)
     return _sha256(_NODE_PREFIX + _rebuild(lo, mid, known) + _rebuild(mid, hi, known)).digest()

@@ -155,9 +155,14 @@ def impact(store: CatalogStore, scope: Scope, *, copy_limit: int = 1000) -> Impa
         asset_edges = _asset_edges(s, assets, pred)
         seeds.extend(("asset", a) for a in asset_edges)
         reached = downstream(s, seeds)
-        run_ids = [i for k, i in reached if k == "run"]
-        art_ids = [i for k, i in reached if k == "artifact"]
-        _fill_runs(s, result, run_ids)
+        art_ids = sorted(i for k, i in reached if k == "artifact")
+        run_ids = {i for k, i in reached if k == "run"}
+        for i in range(0, len(art_ids), IN_CHUNK):  # the runs that wrote affected artifacts used the data too
+            producers = select(Edge.src_id).where(
+                Edge.src_kind == "run", Edge.relation == "output", Edge.dst_id.in_(art_ids[i : i + IN_CHUNK])
+            )
+            run_ids.update(s.scalars(producers))
+        _fill_runs(s, result, sorted(run_ids))
         _fill_artifacts(s, result, art_ids)
     result.recipients = sorted({r["party"] for r in result.runs})
     return result

@@ -1,0 +1,3 @@
+from disgorge.cli import run
+
+run()
