@@ -65,9 +65,18 @@ class DatasetsMixin(AssetsMixin):
         return bm
 
     def all_dataset_bitmaps(self) -> dict[int, BitMap]:
+        """Every dataset version's members, loading the ones not cached yet in one pass."""
+        cache: dict[int, BitMap] = self.__dict__.setdefault("_bitmaps", {})
         with self.session() as s:
             ids = list(s.scalars(select(Dataset.id)))
-        return {i: self.members(i) for i in ids}
+            missing = [i for i in ids if i not in cache]
+            for k in range(0, len(missing), 200):
+                rows = s.execute(
+                    select(Dataset.id, Dataset.members).where(Dataset.id.in_(missing[k : k + 200]))
+                )
+                for ds_id, blob in rows:
+                    cache[ds_id] = from_blob(blob)
+        return {i: cache[i] for i in ids}
 
     def get_dataset(self, ref: str | DatasetRef) -> DatasetInfo:
         r = DatasetRef.parse(ref) if isinstance(ref, str) else ref

@@ -119,7 +119,7 @@ class Dataset(Base):
     version: Mapped[int] = mapped_column(Integer)
     digest: Mapped[str] = mapped_column(String(64), index=True)
     member_count: Mapped[int] = mapped_column(BigInteger)
-    members: Mapped[bytes] = mapped_column(LargeBinary)
+    members: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     derived_from_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
     query: Mapped[str | None] = mapped_column(Text)
     declared_use: Mapped[str | None] = mapped_column(String(100))

@@ -17,7 +17,8 @@ from PIL import Image, UnidentifiedImageError
 MAX_PIXELS = 64_000_000
 """Larger than any camera photo we expect (8000 x 8000); above it a file is treated as a decompression bomb."""
 
-HASH_SIDE = 512
+HASH_SIDE = 256
+"""PDQ downsamples to 64x64 itself; hashing at 256 px is 4x cheaper than 512 and measured no less robust."""
 LOW_QUALITY = 50
 
 

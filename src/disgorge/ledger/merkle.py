@@ -3,8 +3,8 @@
 Follows RFC 9162 §2.1 (Certificate Transparency 2.0): an entry hashes to a leaf as SHA-256(0x00 ‖ entry),
 two children to their parent as SHA-256(0x01 ‖ left ‖ right), and a tree of n leaves splits at the
 largest power of two smaller than n. Inclusion proofs are §2.1.3, consistency proofs §2.1.4. Subtree
-proofs, for an aligned slice [start, end) of the log, are the generalisation in
-draft-ietf-plants-merkle-tree-certs ("Subtrees"); with start = 0 and end = n they are the RFC's proofs.
+proofs, for an aligned slice [start, end) of the log, are the generalisation used by
+draft-ietf-plants-merkle-tree-certs; with start = 0 and end = n they are the RFC's proofs.
 
 A verifier here rebuilds the roots from exactly the nodes the RFC says a proof holds, so a proof with a
 hash missing, added or altered fails, raising :class:`~disgorge.errors.VerificationFailed`.
@@ -42,7 +42,7 @@ HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 """The root of the tree with no leaves (RFC 9162 §2.1.1)."""
 MAX_TREE_SIZE = 2**64 - 1
-"""Tree sizes and indices are uint64 on the wire (checkpoints, RFC 9162 §4)."""
+"""Tree sizes and indices are uint64 on the wire (RFC 9162 tree heads, C2SP tlog-checkpoint)."""
 
 _sha256 = hashlib.sha256
 _LEAF_PREFIX = b"\x00"
@@ -449,7 +449,7 @@ def _rebuild(lo: int, hi: int, known: dict[_Range, bytes]) -> bytes:
     found = known.get((lo, hi))
     if found is not None:
         return found
-    if hi - lo < 1:
+    if hi - lo < 2:
         raise AssertionError(f"proof nodes do not cover leaf {lo}")  # the shapes above always tile
     mid = lo + _split(hi - lo)
     return _sha256(_NODE_PREFIX + _rebuild(lo, mid, known) + _rebuild(mid, hi, known)).digest()

@@ -133,21 +133,26 @@ def impact(store: CatalogStore, scope: Scope, *, copy_limit: int = 1000) -> Impa
             copy_rows = _rows_for_ids(s, assets, Copy.asset_id, [Copy.uri]) if assets else []
             result.copy_count = len(copy_rows)
             result.copies = sorted(r[1] for r in copy_rows)[:copy_limit]
-        meta = {d.id: d for d in s.scalars(select(Dataset))}
+        meta = {
+            row[0]: row
+            for row in s.execute(
+                select(Dataset.id, Dataset.name, Dataset.version, Dataset.member_count, Dataset.digest)
+            )
+        }
     seeds: list[Node] = []
     for ds_id, members in store.all_dataset_bitmaps().items():
         lost = members.intersection_cardinality(assets)
         if lost:
-            d = meta[ds_id]
+            _, name, version, count, digest = meta[ds_id]
             seeds.append(("dataset", ds_id))
             result.datasets.append(
                 {
-                    "name": d.name,
-                    "version": d.version,
-                    "ref": f"{d.name}@{d.version}",
-                    "members": d.member_count,
+                    "name": name,
+                    "version": version,
+                    "ref": f"{name}@{version}",
+                    "members": count,
                     "loses": lost,
-                    "digest": d.digest,
+                    "digest": digest,
                 }
             )
     result.datasets.sort(key=lambda x: (x["name"], x["version"]))
