@@ -15,12 +15,25 @@ from datetime import datetime
 from pathlib import Path
 
 from disgorge.catalog import ArtifactInfo, CatalogStore, DatasetInfo, RunInfo, SourceInfo, as_uri
+from disgorge.enforcement import (
+    CheckReport,
+    ExportResult,
+    RunReview,
+    check_datasets,
+    denial,
+    export_members,
+    read_consent_file,
+    review_runs,
+    subset_name,
+    training_datasets,
+)
 from disgorge.errors import InputError, UsageError
 from disgorge.hashing import KeyedHasher, load_or_create_key
 from disgorge.hashing.digest import sha256_path
 from disgorge.ingest import IngestOptions, ingest
 from disgorge.lineage import BillOfMaterials, Impact, Scope, bill_of_materials, impact
 from disgorge.model import MODEL_RELATIONS, DatasetRef, IngestSummary, RunInput
+from disgorge.policy import DEFAULT_POLICY, Policy, parse_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +50,10 @@ class Home:
     @property
     def key_path(self) -> Path:
         return self.path / "keys" / "pseudonym.key"
+
+    @property
+    def policy_path(self) -> Path:
+        return self.path / "policy.yaml"
 
 
 def open(
@@ -144,12 +161,56 @@ class Catalog:
         party: str,
         inputs: Sequence[str] = (),
         code_version: str | None = None,
+        enforce: bool = True,
+        compliant_subset: bool = False,
+        at: datetime | None = None,
     ) -> RunContext:
+        """Open a run. Its inputs (and the training data behind input models) are checked first; a
+        violation raises PolicyDenied before any byte is read, unless ``compliant_subset`` derives, for
+        each violating dataset, a new dataset of the allowed members and reads that instead.
+
+        ``enforce=False`` records a run that already happened (its decision is still recorded).
+        """
         resolved = [self._resolve_input(RunInput.parse(i)) for i in inputs]
+        report: CheckReport | None = None
+        datasets = training_datasets(self.store, resolved)
+        if datasets:
+            report = check_datasets(self.store, datasets, use=use, recipient=party, policy=self.policy, at=at)
+            if not report.ok and enforce and compliant_subset:
+                resolved, report = self._compliant_inputs(resolved, use=use, party=party, at=at)
+            if not report.ok and enforce:
+                self.store.record_decision(report.record("run"))
+                raise denial(report, f"run {name!r}")
         info = self.store.start_run(name, use=use, party=party, code_version=code_version)
         for kind, node_id in resolved:
             self.store.add_run_input(info.id, kind, node_id)
-        return RunContext(self, info, resolved)
+        if report is not None:
+            self.store.record_decision(report.record("run"), run_id=info.id)
+        return RunContext(self, info, resolved, report)
+
+    def _compliant_inputs(
+        self, resolved: list[tuple[str, int]], *, use: str, party: str, at: datetime | None
+    ) -> tuple[list[tuple[str, int]], CheckReport]:
+        out: list[tuple[str, int]] = []
+        for kind, node_id in resolved:
+            if kind != "dataset":
+                out.append((kind, node_id))
+                continue
+            ds = next(d for d in self.store.list_datasets() if d.id == node_id)
+            rep = check_datasets(self.store, [ds], use=use, recipient=party, policy=self.policy, at=at)
+            if rep.ok:
+                out.append((kind, node_id))
+                continue
+            sub, _ = self.store.create_dataset(
+                subset_name(ds.name, use, party),
+                rep.allowed,
+                derived_from=ds.id,
+                query=f"compliant for {use} by {party} under policy {self.policy.version} (decision {rep.decision_uid})",
+            )
+            self.store.record_decision(rep.record("subset"))
+            out.append(("dataset", sub.id))
+        datasets = training_datasets(self.store, out)
+        return out, check_datasets(self.store, datasets, use=use, recipient=party, policy=self.policy, at=at)
 
     def _resolve_input(self, inp: RunInput) -> tuple[str, int]:
         if inp.kind == "dataset":
@@ -179,6 +240,62 @@ class Catalog:
     def deploy(self, model: str, *, target: str, hook: str | None = None) -> int:
         return self.store.add_deployment(self.store.resolve_artifact(model, kind="model").id, target, hook)
 
+    # consent and enforcement
+    @property
+    def policy(self) -> Policy:
+        """The home's policy (``policy.yaml``), or the built-in default: consent and notices decide."""
+        cached: Policy | None = self.__dict__.get("_policy")
+        if cached is None:
+            path = self.home.policy_path
+            text = path.read_text() if path.exists() else DEFAULT_POLICY
+            cached = parse_policy(text, str(path) if path.exists() else "built-in default")
+            self.__dict__["_policy"] = cached
+        return cached
+
+    def import_consent(self, path: Path) -> tuple[int, bool]:
+        lines, digest = read_consent_file(path)
+        return self.store.import_consent(lines, file_sha256=digest, origin=str(path))
+
+    def check(
+        self,
+        datasets: Sequence[str],
+        *,
+        use: str,
+        recipient: str,
+        at: datetime | None = None,
+        record: bool = True,
+    ) -> CheckReport:
+        self.policy  # noqa: B018 - validate the policy before reading data
+        infos = [self.store.get_dataset(d) for d in datasets]
+        report = check_datasets(self.store, infos, use=use, recipient=recipient, policy=self.policy, at=at)
+        if record:
+            self.store.record_decision(report.record("check"))
+        return report
+
+    def export(
+        self, dataset: str, *, to: str, dest: Path, at: datetime | None = None
+    ) -> tuple[CheckReport, ExportResult]:
+        """Share a dataset with a party: refused unless every member may be shared with it."""
+        ds = self.store.get_dataset(dataset)
+        report = check_datasets(
+            self.store, [ds], use="third_party_sharing", recipient=to, policy=self.policy, at=at
+        )
+        if not report.ok:
+            self.store.record_decision(report.record("export"))
+            raise denial(report, f"export of {ds.ref} to {to!r}")
+        with self.run(
+            f"export {ds.ref} to {to}",
+            use="third_party_sharing",
+            party=to,
+            inputs=[f"dataset:{ds.ref}"],
+            at=at,
+        ):
+            result = export_members(self.store, self.store.members(ds.id), dest)
+        return report, result
+
+    def review_runs(self, at: datetime | None = None) -> list[RunReview]:
+        return review_runs(self.store, policy=self.policy, at=at)
+
     # questions
     def impact(self, kind: str, value: str) -> Impact:
         if kind not in ("subject", "source", "dataset", "asset"):
@@ -203,10 +320,17 @@ def _read_notice(path: Path) -> bytes:
 class RunContext:
     """A training run in progress; outputs logged here are linked to the run and to their parents."""
 
-    def __init__(self, catalog: Catalog, info: RunInfo, inputs: list[tuple[str, int]]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        info: RunInfo,
+        inputs: list[tuple[str, int]],
+        decision: CheckReport | None = None,
+    ) -> None:
         self.catalog = catalog
         self.info = info
         self.inputs = inputs
+        self.decision = decision
 
     def __enter__(self) -> RunContext:
         return self

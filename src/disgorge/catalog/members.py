@@ -44,3 +44,61 @@ def member_rows(s: Session, members: BitMap, columns: Sequence[Any], *, batch: i
     ids = list(members)
     for i in range(0, len(ids), IN_CHUNK):
         yield from s.execute(select(*cols).where(Asset.id.in_(ids[i : i + IN_CHUNK])).order_by(Asset.id))
+
+
+def member_columns(s: Session, members: BitMap, *, batch: int = 500_000) -> tuple[Any, ...]:
+    """Columnar (id, notice_id, subject_id or -1, categories as JSON text) for every member, via the
+    driver's cursor: at millions of members per-row ORM objects would dominate the cost."""
+    import numpy as np
+
+    parts: list[tuple[Any, Any, Any, list[str]]] = []
+    if members:
+        conn = s.connection()
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            "SELECT id, notice_id, COALESCE(subject_id, -1), CAST(categories AS TEXT) FROM assets "
+            f"WHERE id >= {mark} AND id <= {mark} ORDER BY id"
+        )
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cur = raw.cursor()
+        wanted = np.array(members.to_array(), dtype=np.int64)
+        dense = len(members) * 4 >= members.max() - members.min() + 1
+        step = batch if dense else IN_CHUNK
+        ranges = (
+            [
+                (lo, min(members.max(), lo + batch - 1))
+                for lo in range(members.min(), members.max() + 1, batch)
+            ]
+            if dense
+            else [
+                (members[i], members[min(i + step, len(members)) - 1]) for i in range(0, len(members), step)
+            ]
+        )
+        for lo, hi in ranges:
+            cur.execute(sql, (lo, hi))
+            rows = cur.fetchall()
+            if not rows:
+                continue
+            a_ids, a_notices, a_subjects, a_cats = zip(*rows, strict=True)
+            ids = np.array(a_ids, dtype=np.int64)
+            keep = np.isin(ids, wanted[(wanted >= lo) & (wanted <= hi)], assume_unique=True)
+            idx = np.flatnonzero(keep)
+            parts.append(
+                (
+                    ids[idx],
+                    np.array(a_notices, dtype=np.int64)[idx],
+                    np.array(a_subjects, dtype=np.int64)[idx],
+                    [a_cats[i] for i in idx],
+                )
+            )
+        cur.close()
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, []
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        [c for p in parts for c in p[3]],
+    )

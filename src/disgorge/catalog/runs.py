@@ -174,7 +174,3 @@ class RunsMixin(DatasetsMixin):
             s.add(d)
             s.flush()
             return d.id
-
-
-class CatalogStore(RunsMixin):
-    """The catalog: sources, subjects, assets, copies, datasets, runs, artifacts, links and deployments."""

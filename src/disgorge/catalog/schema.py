@@ -197,3 +197,47 @@ class Deployment(Base):
     hook: Mapped[str | None] = mapped_column(String(1000))
     state: Mapped[str] = mapped_column(String(16), default="live")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConsentImport(Base):
+    """One imported consent-system export; re-importing the same bytes is a no-op."""
+
+    __tablename__ = "consent_imports"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    file_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConsentEvent(Base):
+    """Append-only: a subject granted or withdrew a use for a recipient at a time."""
+
+    __tablename__ = "consent_events"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    use: Mapped[str] = mapped_column(String(100))
+    recipient: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    notice_version: Mapped[int | None] = mapped_column(Integer)
+    import_id: Mapped[int] = mapped_column(ForeignKey("consent_imports.id"))
+
+
+class Decision(Base):
+    """A recorded purpose decision: which inputs, under which policy version, with what outcome."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    use: Mapped[str] = mapped_column(String(100))
+    recipient: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    policy_version: Mapped[str] = mapped_column(String(100))
+    inputs_digest: Mapped[str] = mapped_column(String(64))
+    inputs: Mapped[list[str]]
+    allowed: Mapped[int] = mapped_column(BigInteger)
+    denied: Mapped[int] = mapped_column(BigInteger)
+    by_reason: Mapped[dict[str, Any]]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -52,7 +52,7 @@ def run_record(
     inputs = input_ or []
     with (
         catalog(home) as cat,
-        cat.run(name, use=use, party=party, inputs=inputs, code_version=code_version) as run,
+        cat.run(name, use=use, party=party, inputs=inputs, code_version=code_version, enforce=False) as run,
     ):
         parent_models = [i.partition(":")[2] for i in inputs if i.startswith("model:")]
         data_inputs = [i for i in inputs if i.startswith("dataset:")]

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from disgorge.api import Catalog
+from disgorge.api import Catalog, RunContext
 from disgorge.api import open as open_catalog
 from disgorge.demo.corpus import generate
+from disgorge.errors import PolicyDenied
 from disgorge.ingest import IngestOptions
 
 DATING_NOTICE = """DatingSite Privacy Notice (2014-03-01)
@@ -59,7 +60,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
         shutil.rmtree(home)
     data = home / "demo-data"
     t0 = time.perf_counter()
-    say(f"[1/7] generating a corpus under {data} …")
+    say(f"[1/9] generating a corpus under {data} …")
     dating_manifest = generate(
         data / "datingsite",
         prefix="member",
@@ -79,7 +80,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     say(f"      done in {time.perf_counter() - t0:.1f}s")
 
     cat = open_catalog(home)
-    say("[2/7] registering the sources and their notices")
+    say("[2/9] registering the sources and their notices")
     cat.add_source(
         "datingsite",
         notice=data / "notices" / "datingsite-2014.txt",
@@ -92,13 +93,13 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     cat.add_source(
         "faces-research",
         notice=data / "notices" / "research-2025.txt",
-        uses=["train_ai_system", "improve.system"],
+        uses=["train_ai_system", "functional.service.improve"],
         recipients=["acme-research"],
         categories=["user.content.self_image"],
         controller="Acme Research Lab",
         legal_basis="consent",
     )
-    say("[3/7] ingesting photos (sha256 + PDQ, both cores)")
+    say("[3/9] ingesting photos (sha256 + PDQ, both cores)")
     for source, manifest in (("datingsite", dating_manifest), ("faces-research", research_manifest)):
         t = time.perf_counter()
         summary = cat.ingest(manifest.parent, IngestOptions(source=source, manifest=manifest))
@@ -108,45 +109,73 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
             f" ({summary.scanned / dt:.0f} files/s), {len(summary.problems)} refused"
         )
 
-    say("[4/7] building datasets")
+    say("[4/9] building datasets")
+    models = home / "models"
     photos, _ = cat.create_dataset("datingsite-photos", source="datingsite")
     adults, _ = cat.create_dataset("datingsite-over-30", from_dataset=photos.ref, where="meta.age >= 30")
     research, _ = cat.create_dataset("research-faces", source="faces-research")
     for d in (photos, adults, research):
         say(f"      {d.ref}: {d.member_count} members, digest {d.digest[:16]}…")
 
-    say(f"[5/7] recording {THIRD_PARTY}'s training runs, a fine-tune, a distilled and a quantized model")
-    models = home / "models"
+    say("[5/9] consent: the research volunteers' grants arrive from the consent system")
+    consent = data / "consent-export.csv"
+    rows = ["subject_id,use,recipient,action,timestamp,notice_version"]
+    rows += [
+        f"volunteer-{i:05d},train_ai_system,acme-research,granted,2025-06-02T09:00:00Z,1"
+        for i in range(opts.research_subjects)
+    ]
+    consent.write_text("\n".join(rows) + "\n")
+    imported, _ = cat.import_consent(consent)
+    say(f"      {imported} consent events imported")
+
+    say(f"[6/9] enforcement: {THIRD_PARTY} asks for the dating site's photos")
+    try:
+        cat.export(photos.ref, to=THIRD_PARTY, dest=home / "outbox")
+        say("      export ALLOWED (unexpected)")
+    except PolicyDenied as exc:
+        say(f"      export refused: {exc.message}")
+    try:
+        cat.run("face-train", use="train_ai_system", party=THIRD_PARTY, inputs=[f"dataset:{photos.ref}"])
+        say("      training ALLOWED (unexpected)")
+    except PolicyDenied as exc:
+        say(f"      training refused: {exc.message}")
+    report = cat.check([research.ref], use="train_ai_system", recipient="acme-research")
+    say(
+        f"      research training on {research.ref}: {'allowed' if report.ok else 'REFUSED'} "
+        f"({len(report.allowed)} of {report.total} photos covered by consent)"
+    )
     with cat.run(
-        "detector-pretrain", use="train_ai_system", party=THIRD_PARTY, inputs=[f"dataset:{photos.ref}"]
+        "research-baseline", use="train_ai_system", party="acme-research", inputs=[f"dataset:{research.ref}"]
     ) as run:
+        run.log_model(_weights(models / "research-face-v1.bin", 6), name="research-face-v1")
+
+    say(
+        f"[7/9] it happened anyway, before Disgorge: recording {THIRD_PARTY}'s runs, a fine-tune, "
+        "a distilled and a quantized model"
+    )
+
+    def history(name: str, inputs: list[str]) -> RunContext:
+        return cat.run(name, use="train_ai_system", party=THIRD_PARTY, inputs=inputs, enforce=False)
+
+    with history("detector-pretrain", [f"dataset:{photos.ref}"]) as run:
         run.log_model(_weights(models / "face-detector-v1.bin", 1), name="face-detector-v1")
         run.log_artifact(
             _weights(models / "face-embeddings.npy", 2, 0.5),
             kind="embedding",
             derived_from=[f"dataset:{photos.ref}"],
         )
-    with cat.run(
-        "age-finetune",
-        use="train_ai_system",
-        party=THIRD_PARTY,
-        inputs=[f"dataset:{adults.ref}", "model:face-detector-v1"],
-    ) as run:
+    with history("age-finetune", [f"dataset:{adults.ref}", "model:face-detector-v1"]) as run:
         run.log_model(
             _weights(models / "face-age-v1.bin", 3), name="face-age-v1", parents=["face-detector-v1"]
         )
-    with cat.run(
-        "age-distill", use="train_ai_system", party=THIRD_PARTY, inputs=["model:face-age-v1"]
-    ) as run:
+    with history("age-distill", ["model:face-age-v1"]) as run:
         run.log_model(
             _weights(models / "face-age-mobile.bin", 4, 0.25),
             name="face-age-mobile",
             parents=["face-age-v1"],
             relation="distilled_from",
         )
-    with cat.run(
-        "age-quantize", use="train_ai_system", party=THIRD_PARTY, inputs=["model:face-age-mobile"]
-    ) as run:
+    with history("age-quantize", ["model:face-age-mobile"]) as run:
         run.log_model(
             _weights(models / "face-age-mobile-int8.bin", 5, 0.1),
             name="face-age-mobile-int8",
@@ -158,12 +187,8 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
         target="https://api.facevision.example/v1/age",
         hook="https://ops.facevision.example/takedown",
     )
-    with cat.run(
-        "research-baseline", use="train_ai_system", party="acme-research", inputs=[f"dataset:{research.ref}"]
-    ) as run:
-        run.log_model(_weights(models / "research-face-v1.bin", 6), name="research-face-v1")
 
-    say("[6/7] impact of the dating site's photos")
+    say("[8/9] impact of the dating site's photos")
     t = time.perf_counter()
     imp = cat.impact("source", "datingsite")
     say(f"      answered in {(time.perf_counter() - t) * 1000:.0f} ms:")
@@ -178,7 +203,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     research_touched = [m["name"] for m in imp.models if m["name"] == "research-face-v1"]
     say(f"      the consented research model is {'AFFECTED' if research_touched else 'not affected'}")
 
-    say("[7/7] bill of materials of the deployed model face-age-mobile-int8")
+    say("[9/9] bill of materials of the deployed model face-age-mobile-int8")
     bom = cat.lineage("face-age-mobile-int8")
     say(
         f"      {bom.asset_count} photos of {bom.subject_count} people from "

@@ -107,7 +107,7 @@ def verify_note(note: str, verifier_keys: Iterable[str | NoteVerifier]) -> str:
     """
     trusted = _index_verifiers(verifier_keys)
     body, lines = _split_note(note)
-    data = _utf8(body, VerificationFailed)
+    data = body.encode("utf-8")
     verified = []
     for n, line in enumerate(lines, start=1):
         if n > MAX_SIGNATURES:
@@ -215,6 +215,7 @@ def _index_verifiers(verifier_keys: Iterable[str | NoteVerifier]) -> dict[tuple[
 
 def _split_note(note: str) -> tuple[str, list[str]]:
     """The text (with its final newline) and the signature lines, split at the last blank line."""
+    _utf8(note, VerificationFailed)
     if _CONTROL.search(note):
         raise VerificationFailed("malformed note: it contains an ASCII control character other than newline")
     split = note.rfind("\n\n")

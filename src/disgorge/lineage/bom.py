@@ -9,8 +9,8 @@ from pyroaring import BitMap
 from sqlalchemy import select
 
 from disgorge.catalog import CatalogStore
+from disgorge.catalog.graph import upstream
 from disgorge.catalog.schema import Artifact, Asset, Dataset, Run
-from disgorge.lineage.graph import upstream
 from disgorge.lineage.impact import _rows_for_ids
 
 
@@ -121,6 +121,8 @@ def bill_of_materials(store: CatalogStore, model_ref: str) -> BillOfMaterials:
                 "uses_covered_by_notice": {u: u in src.uses for u in sorted(uses)},
             }
         )
+    typed = {p["sha256"] for p in bom.parents if p["relation"] != "input"}
+    bom.parents = [p for p in bom.parents if p["relation"] != "input" or p["sha256"] not in typed]
     bom.parents.sort(key=lambda p: (p["relation"], p["name"] or "", p["sha256"]))
     bom.runs.sort(key=lambda r: (r["name"], r["uid"]))
     return bom

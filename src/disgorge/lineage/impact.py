@@ -15,9 +15,9 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog import CatalogStore
+from disgorge.catalog.graph import Node, downstream
 from disgorge.catalog.schema import Artifact, ArtifactCopy, Asset, Copy, Dataset, Deployment, Edge, Run
 from disgorge.errors import UsageError
-from disgorge.lineage.graph import Node, downstream
 
 ScopeKind = Literal["subject", "source", "dataset", "asset"]
 IN_CHUNK = 900

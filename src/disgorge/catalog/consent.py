@@ -1,0 +1,184 @@
+"""Consent events (append-only), their imports, and recorded purpose decisions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import select
+
+from disgorge.catalog.runs import RunsMixin
+from disgorge.catalog.schema import ConsentEvent as ConsentRow
+from disgorge.catalog.schema import ConsentImport, Decision, Notice, Source, Subject
+from disgorge.errors import InputError
+from disgorge.policy import ConsentEvent, Provenance
+from disgorge.policy.consent import Action
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentLine:
+    """One validated line of a consent export, its subject still an external id."""
+
+    line: int
+    subject: str
+    use: str
+    recipient: str
+    action: str
+    at: datetime
+    notice_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    uid: str
+    kind: str
+    use: str
+    recipient: str
+    at: datetime
+    policy_version: str
+    inputs_digest: str
+    inputs: list[str]
+    allowed: int
+    denied: int
+    by_reason: dict[str, Any]
+
+
+class ConsentMixin(RunsMixin):
+    def import_consent(
+        self, lines: Sequence[ConsentLine], *, file_sha256: str, origin: str
+    ) -> tuple[int, bool]:
+        """Import validated lines in one transaction; every subject must be known, else nothing is imported.
+
+        Returns (events imported, whether this file was new).
+        """
+        with self.session() as s:
+            if s.scalar(select(ConsentImport.id).where(ConsentImport.file_sha256 == file_sha256)) is not None:
+                return 0, False
+            pseudonyms = {ln.line: self.hasher.subject(ln.subject) for ln in lines}
+            wanted = sorted(set(pseudonyms.values()))
+            known: dict[str, int] = {}
+            for i in range(0, len(wanted), 500):
+                known.update(
+                    s.execute(
+                        select(Subject.pseudonym, Subject.id).where(
+                            Subject.pseudonym.in_(wanted[i : i + 500])
+                        )
+                    ).all()
+                )
+            unknown = [ln.line for ln in lines if pseudonyms[ln.line] not in known]
+            if unknown:
+                shown = ", ".join(str(n) for n in unknown[:10])
+                raise InputError(
+                    f"{origin}: {len(unknown)} lines name subjects that are not in the catalog (lines {shown})",
+                    hint="ingest the subjects' data first, or drop those lines; nothing was imported",
+                )
+            imp = ConsentImport(file_sha256=file_sha256, rows=len(lines))
+            s.add(imp)
+            s.flush()
+            s.add_all(
+                ConsentRow(
+                    subject_id=known[pseudonyms[ln.line]],
+                    use=ln.use,
+                    recipient=ln.recipient,
+                    action=ln.action,
+                    at=ln.at,
+                    notice_version=ln.notice_version,
+                    import_id=imp.id,
+                )
+                for ln in lines
+            )
+            return len(lines), True
+
+    def consent_events(self, at: datetime | None = None) -> dict[int, list[ConsentEvent]]:
+        """Every subject's consent events (up to ``at``), grouped by subject row id."""
+        q = select(
+            ConsentRow.subject_id,
+            ConsentRow.use,
+            ConsentRow.recipient,
+            ConsentRow.action,
+            ConsentRow.at,
+            ConsentRow.notice_version,
+        )
+        if at is not None:
+            q = q.where(ConsentRow.at <= at)
+        out: dict[int, list[ConsentEvent]] = {}
+        with self.session() as s:
+            for sid, use, recipient, action, when, nv in s.execute(q.order_by(ConsentRow.id)):
+                out.setdefault(sid, []).append(
+                    ConsentEvent(sid, use, recipient, cast(Action, action), _aware(when), nv)
+                )
+        return out
+
+    def provenance_by_notice(self) -> dict[int, tuple[Provenance, str]]:
+        """Each notice's provenance template (categories filled per asset class by the caller)."""
+        with self.session() as s:
+            rows = s.execute(
+                select(
+                    Notice.id, Source.name, Notice.version, Notice.uses, Notice.recipients, Source.legal_basis
+                ).join(Source, Notice.source_id == Source.id)
+            ).all()
+        return {
+            nid: (Provenance(name, version, tuple(uses), tuple(recipients), basis, ()), name)
+            for nid, name, version, uses, recipients, basis in rows
+        }
+
+    def record_decision(self, rec: DecisionRecord, run_id: int | None = None) -> None:
+        with self.session() as s:
+            s.add(
+                Decision(
+                    uid=rec.uid,
+                    kind=rec.kind,
+                    use=rec.use,
+                    recipient=rec.recipient,
+                    at=rec.at,
+                    policy_version=rec.policy_version,
+                    inputs_digest=rec.inputs_digest,
+                    inputs=rec.inputs,
+                    allowed=rec.allowed,
+                    denied=rec.denied,
+                    by_reason=rec.by_reason,
+                    run_id=run_id,
+                )
+            )
+
+    def attach_decision(self, uid: str, run_id: int) -> None:
+        with self.session() as s:
+            d = s.scalar(select(Decision).where(Decision.uid == uid))
+            if d is not None:
+                d.run_id = run_id
+
+    def decisions(self, run_id: int | None = None) -> list[DecisionRecord]:
+        with self.session() as s:
+            q = select(Decision).order_by(Decision.id)
+            if run_id is not None:
+                q = q.where(Decision.run_id == run_id)
+            return [
+                DecisionRecord(
+                    d.uid,
+                    d.kind,
+                    d.use,
+                    d.recipient,
+                    _aware(d.at),
+                    d.policy_version,
+                    d.inputs_digest,
+                    list(d.inputs),
+                    d.allowed,
+                    d.denied,
+                    dict(d.by_reason),
+                )
+                for d in s.scalars(q)
+            ]
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC."""
+    from datetime import UTC
+
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

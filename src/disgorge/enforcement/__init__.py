@@ -1,0 +1,28 @@
+"""Enforcement: consent imports, purpose checks over whole datasets, and the gates that use them."""
+
+from disgorge.enforcement.check import CheckReport, Violation, check_members
+from disgorge.enforcement.consent_file import read_consent_file
+from disgorge.enforcement.export import ExportResult, export_members
+from disgorge.enforcement.gate import (
+    RunReview,
+    check_datasets,
+    denial,
+    review_runs,
+    subset_name,
+    training_datasets,
+)
+
+__all__ = [
+    "CheckReport",
+    "ExportResult",
+    "RunReview",
+    "Violation",
+    "check_datasets",
+    "check_members",
+    "denial",
+    "export_members",
+    "read_consent_file",
+    "review_runs",
+    "subset_name",
+    "training_datasets",
+]

@@ -1,0 +1,126 @@
+"""Enforcement points: what a training run, an export or a re-evaluation asks before reading a byte."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pyroaring import BitMap
+
+from disgorge.catalog import CatalogStore, DatasetInfo
+from disgorge.catalog.graph import downstream, upstream
+from disgorge.catalog.schema import Edge, Run
+from disgorge.enforcement.check import CheckReport, check_members
+from disgorge.errors import PolicyDenied
+from disgorge.policy import Policy
+
+
+def check_datasets(
+    store: CatalogStore,
+    datasets: list[DatasetInfo],
+    *,
+    use: str,
+    recipient: str,
+    policy: Policy,
+    at: datetime | None = None,
+) -> CheckReport:
+    members = BitMap()
+    for d in datasets:
+        members |= store.members(d.id)
+    return check_members(
+        store,
+        members,
+        use=use,
+        recipient=recipient,
+        policy=policy,
+        at=at,
+        inputs=[d.ref for d in datasets],
+        digests=[d.digest for d in datasets],
+    )
+
+
+def training_datasets(store: CatalogStore, inputs: list[tuple[str, int]]) -> list[DatasetInfo]:
+    """The dataset versions a run would read, directly or through the training data of its input models."""
+    ids = {i for kind, i in inputs if kind == "dataset"}
+    models = [("artifact", i) for kind, i in inputs if kind == "artifact"]
+    if models:
+        with store.session() as s:
+            for (pk, pid), _child, _rel in upstream(s, models):
+                if pk == "dataset":
+                    ids.add(pid)
+    by_id = {d.id: d for d in store.list_datasets()}
+    return [by_id[i] for i in sorted(ids)]
+
+
+def denial(report: CheckReport, what: str) -> PolicyDenied:
+    reasons = "; ".join(f"{v.count} × {v.reason} ({v.rule})" for v in report.violations[:4])
+    clause = report.violations[0].clause if report.violations else ""
+    return PolicyDenied(
+        f"{what} refused before any data was read: {len(report.denied)} of {report.total} assets may not be used "
+        f"for {report.use} by {report.recipient} [{reasons}] (decision {report.decision_uid})",
+        hint=f"would be allowed by: {clause}; or derive a compliant subset (compliant_subset=True)",
+    )
+
+
+def subset_name(name: str, use: str, recipient: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", recipient.lower()).strip("-")
+    return f"{name}--ok-{use.replace('.', '-')}-{slug}"
+
+
+@dataclass(slots=True)
+class RunReview:
+    run: dict[str, Any]
+    report: CheckReport
+    models: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "denied": len(self.report.denied),
+            "total": self.report.total,
+            "by_reason": self.report.by_reason(),
+            "inputs": self.report.inputs,
+            "models": self.models,
+            "artifacts": self.artifacts,
+        }
+
+
+def review_runs(store: CatalogStore, *, policy: Policy, at: datetime | None = None) -> list[RunReview]:
+    """Re-evaluate every recorded run's training data now: the runs no longer covered, and what they made."""
+    from sqlalchemy import select
+
+    from disgorge.catalog.schema import Artifact
+
+    with store.session() as s:
+        runs = list(s.execute(select(Run.id, Run.uid, Run.name, Run.use, Run.party).order_by(Run.id)))
+        inputs: dict[int, list[tuple[str, int]]] = {}
+        for src_kind, src_id, run_id in s.execute(
+            select(Edge.src_kind, Edge.src_id, Edge.dst_id).where(
+                Edge.dst_kind == "run", Edge.relation == "input"
+            )
+        ):
+            inputs.setdefault(run_id, []).append((src_kind, src_id))
+    cache: dict[tuple[tuple[int, ...], str, str], CheckReport] = {}
+    out: list[RunReview] = []
+    for run_id, uid, name, use, party in runs:
+        datasets = training_datasets(store, inputs.get(run_id, []))
+        if not datasets:
+            continue
+        key = (tuple(d.id for d in datasets), use, party)
+        if key not in cache:
+            cache[key] = check_datasets(store, datasets, use=use, recipient=party, policy=policy, at=at)
+        report = cache[key]
+        if report.ok:
+            continue
+        review = RunReview({"uid": uid, "name": name, "use": use, "party": party}, report)
+        with store.session() as s:
+            reached = downstream(s, [("run", run_id)])
+            art_ids = sorted(i for k, i in reached if k == "artifact")
+            for art in s.scalars(select(Artifact).where(Artifact.id.in_(art_ids))):
+                item = {"name": art.name, "kind": art.kind, "sha256": art.sha256}
+                (review.models if art.kind == "model" else review.artifacts).append(item)
+        out.append(review)
+    return out

@@ -1,0 +1,127 @@
+"""Policies as code: versioned YAML rules in the spirit of ``fides evaluate``, deny by default.
+
+A rule has an ``effect`` (allow or deny) and match clauses over ``data_categories``, ``data_uses``,
+``data_subjects`` and ``recipients``, each ``{any: [...]}``, ``{all: [...]}`` or ``{none: [...]}`` with
+parent keys covering their children. A request is denied if any deny rule matches, allowed if an allow
+rule matches, and denied otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+
+from disgorge.errors import InputError
+from disgorge.policy.taxonomy import Taxonomy, covers, default_taxonomy
+
+Mode = Literal["any", "all", "none"]
+DIMENSIONS = ("data_categories", "data_uses", "data_subjects", "recipients")
+KIND = {"data_categories": "category", "data_uses": "use", "data_subjects": "subject"}
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    dimension: str
+    mode: Mode
+    keys: tuple[str, ...]
+
+    def matches(self, values: Iterable[str]) -> bool:
+        vals = list(values)
+        exact = self.dimension == "recipients"
+
+        def hit(key: str) -> bool:
+            return any((v == key or key == "*") if exact else covers(key, v) for v in vals)
+
+        if self.mode == "any":
+            return any(hit(k) for k in self.keys)
+        if self.mode == "all":
+            return all(hit(k) for k in self.keys)
+        return not any(hit(k) for k in self.keys)
+
+    def __str__(self) -> str:
+        return f"{self.dimension} {self.mode.upper()} [{', '.join(self.keys)}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    effect: Literal["allow", "deny"]
+    clauses: tuple[Clause, ...]
+
+    def matches(self, request: Mapping[str, Iterable[str]]) -> bool:
+        return all(c.matches(request.get(c.dimension, ())) for c in self.clauses)
+
+    def describe(self) -> str:
+        return f"{self.effect} if " + (" and ".join(str(c) for c in self.clauses) or "always")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    version: str
+    rules: tuple[Rule, ...]
+
+    def evaluate(self, request: Mapping[str, Iterable[str]]) -> tuple[bool, Rule | None]:
+        """(allowed, the deciding rule): the first matching deny rule, else the first matching allow rule."""
+        materialised = {k: list(v) for k, v in request.items()}
+        for rule in self.rules:
+            if rule.effect == "deny" and rule.matches(materialised):
+                return False, rule
+        for rule in self.rules:
+            if rule.effect == "allow" and rule.matches(materialised):
+                return True, rule
+        return False, None
+
+
+def parse_policy(text: str, origin: str, taxonomy: Taxonomy | None = None) -> Policy:
+    """Parse and validate a policy document; every unknown key, mode or effect is an error."""
+    tax = taxonomy or default_taxonomy()
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"policy {origin}: not valid YAML ({exc})") from exc
+    if not isinstance(doc, dict) or "version" not in doc or not isinstance(doc.get("rules"), list):
+        raise InputError(f"policy {origin}: expected a mapping with 'version' and a list of 'rules'")
+    rules: list[Rule] = []
+    for n, raw in enumerate(doc["rules"], 1):
+        where = f"policy {origin}, rule {n}"
+        if not isinstance(raw, dict) or raw.get("effect") not in ("allow", "deny") or not raw.get("name"):
+            raise InputError(f"{where}: needs a 'name' and an 'effect' of allow or deny")
+        unknown = set(raw) - {"name", "effect", "description", *DIMENSIONS}
+        if unknown:
+            raise InputError(
+                f"{where}: unknown fields {sorted(unknown)}", hint=f"match on {', '.join(DIMENSIONS)}"
+            )
+        clauses = []
+        for dim in DIMENSIONS:
+            if dim not in raw:
+                continue
+            spec: Any = raw[dim]
+            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ("any", "all", "none"):
+                raise InputError(
+                    f"{where}: {dim} must be one of {{any: [...]}}, {{all: [...]}}, {{none: [...]}}"
+                )
+            mode, keys = next(iter(spec.items()))
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise InputError(f"{where}: {dim}.{mode} must be a list of keys")
+            if dim in KIND:
+                tax.check(KIND[dim], keys, where)
+            clauses.append(Clause(dim, mode, tuple(keys)))
+        rules.append(Rule(str(raw["name"]), raw["effect"], tuple(clauses)))
+    return Policy(str(doc["version"]), tuple(rules))
+
+
+DEFAULT_POLICY = """\
+version: disgorge-default-1
+rules:
+  - name: no-childrens-data-for-ai-or-sharing
+    effect: deny
+    data_categories: {any: [user.childrens]}
+    data_uses: {any: [train_ai_system, third_party_sharing, marketing]}
+  - name: consent-and-notice-decide
+    description: Any use is allowed where the notice and the subject's consent cover it.
+    effect: allow
+    data_uses: {none: []}
+"""
