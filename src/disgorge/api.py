@@ -340,6 +340,24 @@ class RunContext:
     ) -> None:
         self.catalog.store.finish_run(self.info.id, "failed" if exc_type else "finished")
 
+    def use_dataset(self, ref: str, *, at: datetime | None = None) -> DatasetInfo:
+        """Add a dataset input to this open run, checked first for the run's use and party."""
+        ds = self.catalog.store.get_dataset(ref)
+        report = check_datasets(
+            self.catalog.store,
+            [ds],
+            use=self.info.use,
+            recipient=self.info.party,
+            policy=self.catalog.policy,
+            at=at,
+        )
+        self.catalog.store.record_decision(report.record("run-input"), run_id=self.info.id)
+        if not report.ok:
+            raise denial(report, f"reading {ds.ref} in run {self.info.name!r}")
+        self.catalog.store.add_run_input(self.info.id, "dataset", ds.id)
+        self.inputs.append(("dataset", ds.id))
+        return ds
+
     def log_model(
         self,
         path: str | os.PathLike[str],

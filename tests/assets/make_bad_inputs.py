@@ -29,7 +29,12 @@ def main() -> None:
     (HERE / "text-file-named-as-jpeg.jpg").write_bytes(b"this is a text file pretending to be a photo\n")
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 1, 0, 0, 0, 0)
     idat = zlib.compress(b"\0" * 64)
-    bomb = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
     (HERE / "png-decompression-bomb-100000x100000.png").write_bytes(bomb)
     (HERE / "manifest-malformed-json-line-2.jsonl").write_text(
         '{"path": "a.jpg", "subject_id": "alice"}\n{"path": "b.jpg", "subject_id": \n'

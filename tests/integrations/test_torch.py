@@ -1,0 +1,67 @@
+"""The PyTorch datasets: refuse before reading, verify while reading, record the run's inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import disgorge
+from disgorge.errors import PolicyDenied, VerificationFailed
+from disgorge.ingest import IngestOptions
+
+torch = pytest.importorskip("torch")
+from torch.utils.data import DataLoader  # noqa: E402
+
+from disgorge.integrations.torch import CatalogDataset, CatalogIterableDataset  # noqa: E402
+
+
+@pytest.fixture
+def cat(sqlite_cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> disgorge.Catalog:
+    sqlite_cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+    sqlite_cat.create_dataset("faces", source="site")
+    sqlite_cat.add_source(
+        "ok",
+        notice=b"train",
+        uses=["train_ai_system"],
+        recipients=["acme"],
+        categories=["user.content.self_image"],
+    )
+    mine = tmp_path / "mine" / "dave"
+    mine.mkdir(parents=True)
+    for p in sorted((photos / "carol").iterdir()):
+        (mine / p.name).write_bytes(p.read_bytes() + b"\0")
+    sqlite_cat.ingest(
+        mine.parent, IngestOptions(source="ok", subject_from="parent-dir", workers=1, allow_non_images=True)
+    )
+    sqlite_cat.create_dataset("ok", source="ok")
+    return sqlite_cat
+
+
+def test_dating_site_refused_before_any_read(cat: disgorge.Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr("disgorge.integrations.torch.read_verified", lambda sha, path: opened.append(path))
+    with cat.run("train", use="train_ai_system", party="FaceVision") as run:
+        with pytest.raises(PolicyDenied, match="reading faces@1 in run 'train' refused"):
+            CatalogDataset(run, "faces")
+        assert run.inputs == []
+    assert opened == []
+
+
+def test_allowed_dataset_trains_and_is_recorded(cat: disgorge.Catalog) -> None:
+    with cat.run("train", use="train_ai_system", party="acme") as run:
+        ds = CatalogDataset(run, "ok")
+        batch = next(iter(DataLoader(ds, batch_size=3)))
+        assert tuple(batch.shape) == (3, 3, 240, 320) and float(batch.max()) <= 1.0
+        assert [x.shape[0] for x in CatalogIterableDataset(run, "ok")] == [3, 3, 3]
+    bom_runs = cat.impact("dataset", "ok").runs
+    assert [r["name"] for r in bom_runs] == ["train"]
+
+
+def test_file_swapped_on_disk_is_refused(cat: disgorge.Catalog, tmp_path: Path) -> None:
+    with cat.run("train", use="train_ai_system", party="acme") as run:
+        ds = CatalogDataset(run, "ok")
+        Path(ds.items[1][1]).write_bytes(b"not the registered photo")
+        ds[0]
+        with pytest.raises(VerificationFailed, match="bytes differ from the registered asset"):
+            ds[1]
