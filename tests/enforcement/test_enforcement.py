@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 import disgorge
 from disgorge.catalog.schema import ConsentEvent, Decision, Run
-from disgorge.enforcement import check_members
+from disgorge.enforcement import check_datasets, check_members
 from disgorge.errors import InputError, PolicyDenied
 from disgorge.ingest import IngestOptions
 from disgorge.policy import consent_state, decide
@@ -232,6 +232,16 @@ def test_set_algebra_equals_per_asset_evaluation(world: disgorge.Catalog, tmp_pa
                 slow_allowed.add(aid)
         assert set(fast.allowed) == slow_allowed
         assert set(fast.denied) == set(everything) - slow_allowed
+        by_classes = check_datasets(
+            world.store,
+            [world.store.get_dataset(d) for d in ("faces", "research")],
+            use=use,
+            recipient=recipient,
+            policy=world.policy,
+            at=at,
+        )
+        assert by_classes.allowed == fast.allowed and by_classes.denied == fast.denied
+        assert by_classes.by_reason() == fast.by_reason()
 
 
 def test_cli_check_exit_codes(world: disgorge.Catalog, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog.assets import AssetsMixin
-from disgorge.catalog.members import from_blob, member_rows, to_blob
+from disgorge.catalog.members import ClassKey, decode_classes, encode_classes, from_blob, member_rows, to_blob
 from disgorge.catalog.schema import Asset, Copy, Dataset, Source
 from disgorge.catalog.where import compile_where
 from disgorge.errors import InputError, NotFoundError
@@ -63,6 +63,15 @@ class DatasetsMixin(AssetsMixin):
             cache[dataset_id] = from_blob(blob)
         bm: BitMap = cache[dataset_id]
         return bm
+
+    def dataset_classes(self, dataset_id: int) -> dict[ClassKey, BitMap] | None:
+        """The dataset's members grouped by purpose class, or None for a version made before classes were kept."""
+        cache: dict[int, dict[ClassKey, BitMap] | None] = self.__dict__.setdefault("_classes", {})
+        if dataset_id not in cache:
+            with self.session() as s:
+                blob = s.scalar(select(Dataset.classes).where(Dataset.id == dataset_id))
+            cache[dataset_id] = decode_classes(blob) if blob else None
+        return cache[dataset_id]
 
     def all_dataset_bitmaps(self) -> dict[int, BitMap]:
         """Every dataset version's members, loading the ones not cached yet in one pass."""
@@ -159,16 +168,25 @@ class DatasetsMixin(AssetsMixin):
             )
         return out
 
-    def _stats(self, s: Session, members: BitMap) -> tuple[str, dict[str, Any]]:
+    def _stats(self, s: Session, members: BitMap) -> tuple[str, dict[str, Any], dict[ClassKey, BitMap]]:
+        """Digest, summary statistics and purpose classes of a member set, in one pass over its rows."""
         shas: list[str] = []
+        classes: dict[ClassKey, BitMap] = {}
         sources: Counter[int] = Counter()
         subjects: set[int] = set()
         categories: set[str] = set()
         total = 0
         for row in member_rows(
-            s, members, [Asset.sha256, Asset.source_id, Asset.subject_id, Asset.categories, Asset.size]
+            s,
+            members,
+            [Asset.sha256, Asset.source_id, Asset.subject_id, Asset.categories, Asset.size, Asset.notice_id],
         ):
             shas.append(row[1])
+            key = (row[6], tuple(sorted(row[4] or ())), row[3] is not None)
+            bm = classes.get(key)
+            if bm is None:
+                bm = classes[key] = BitMap()
+            bm.add(row[0])
             sources[row[2]] += 1
             if row[3] is not None:
                 subjects.add(row[3])
@@ -181,7 +199,7 @@ class DatasetsMixin(AssetsMixin):
             "categories": sorted(categories),
             "bytes": total,
         }
-        return manifest_digest(shas), stats
+        return manifest_digest(shas), stats, classes
 
     def create_dataset(
         self,
@@ -201,7 +219,7 @@ class DatasetsMixin(AssetsMixin):
                 f"dataset name {name!r} is empty or contains '@'", hint="use letters, digits, - and _"
             )
         with self.session() as s:
-            digest, stats = self._stats(s, members)
+            digest, stats, classes = self._stats(s, members)
             latest = s.scalars(
                 select(Dataset).where(Dataset.name == name).order_by(Dataset.version.desc()).limit(1)
             ).first()
@@ -218,6 +236,7 @@ class DatasetsMixin(AssetsMixin):
                 query=query,
                 declared_use=declared_use,
                 stats=stats,
+                classes=encode_classes(classes),
             )
             s.add(d)
             s.flush()

@@ -4,6 +4,7 @@ by chunked ``IN`` lists. Both are exact."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -23,6 +24,29 @@ def to_blob(bm: BitMap) -> bytes:
 
 def from_blob(blob: bytes) -> BitMap:
     return BitMap.deserialize(blob)
+
+
+ClassKey = tuple[int, tuple[str, ...], bool]
+"""An asset class for purpose decisions: (notice id, sorted data categories, has a known subject).
+All three are fixed when an asset is registered, so a dataset's classes never change."""
+
+
+def encode_classes(classes: dict[ClassKey, BitMap]) -> bytes:
+    blobs = [to_blob(bm) for bm in classes.values()]
+    header = json.dumps(
+        [[n, list(c), h, len(b)] for (n, c, h), b in zip(classes, blobs, strict=True)], separators=(",", ":")
+    ).encode()
+    return len(header).to_bytes(4, "big") + header + b"".join(blobs)
+
+
+def decode_classes(blob: bytes) -> dict[ClassKey, BitMap]:
+    size = int.from_bytes(blob[:4], "big")
+    pos = 4 + size
+    out: dict[ClassKey, BitMap] = {}
+    for notice_id, cats, has_subject, length in json.loads(blob[4:pos]):
+        out[(int(notice_id), tuple(cats), bool(has_subject))] = from_blob(blob[pos : pos + length])
+        pos += length
+    return out
 
 
 def member_rows(s: Session, members: BitMap, columns: Sequence[Any], *, batch: int = 50_000) -> Iterator[Any]:

@@ -120,6 +120,8 @@ class Dataset(Base):
     digest: Mapped[str] = mapped_column(String(64), index=True)
     member_count: Mapped[int] = mapped_column(BigInteger)
     members: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    classes: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    """Members grouped by purpose class (notice, categories, has subject); see ``members.encode_classes``."""
     derived_from_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
     query: Mapped[str | None] = mapped_column(Text)
     declared_use: Mapped[str | None] = mapped_column(String(100))

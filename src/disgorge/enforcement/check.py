@@ -15,14 +15,13 @@ from typing import Any
 
 import numpy as np
 from pyroaring import BitMap
+from sqlalchemy import select
 
 from disgorge.catalog import CatalogStore, DecisionRecord, new_uid
-from disgorge.catalog.members import member_columns
+from disgorge.catalog.members import ClassKey, member_columns
 from disgorge.catalog.schema import Asset
 from disgorge.hashing import canonical_json
-from disgorge.policy import Outcome, Policy, Provenance, Request, consent_state, decide
-
-STATES = (None, "granted", "withdrawn")
+from disgorge.policy import Policy, Provenance, Request, consent_state, decide
 
 
 @dataclass(slots=True)
@@ -105,8 +104,48 @@ def inputs_digest(inputs: list[str], digests: list[str]) -> str:
     return hashlib.sha256(canonical_json(sorted(zip(inputs, digests, strict=True)))).hexdigest()
 
 
-def check_members(
+def classes_by_scan(store: CatalogStore, members: BitMap) -> dict[ClassKey, BitMap]:
+    """Group an arbitrary member set into purpose classes by reading its rows column-wise."""
+    with store.session() as s:
+        ids, notice_ids, subject_ids, cat_texts = member_columns(s, members)
+    cat_index: dict[str, int] = {}
+    codes = np.fromiter(
+        (cat_index.setdefault(c, len(cat_index)) for c in cat_texts), dtype=np.int64, count=len(cat_texts)
+    )
+    cats = {i: tuple(sorted(json.loads(t) if t else ())) for t, i in cat_index.items()}
+    keys = (notice_ids * (len(cat_index) + 1) + codes) * 2 + (subject_ids >= 0)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
+    out: dict[ClassKey, BitMap] = {}
+    for k, key in enumerate(uniq.tolist()):
+        has_subject, rest = key % 2, key // 2
+        code, notice_id = rest % (len(cat_index) + 1), rest // (len(cat_index) + 1)
+        class_key = (notice_id, cats[code], bool(has_subject))
+        out.setdefault(class_key, BitMap()).update(ids[order[bounds[k] : bounds[k + 1]]].tolist())
+    return out
+
+
+def consent_bitmaps(store: CatalogStore, use: str, recipient: str, at: datetime) -> dict[str, BitMap]:
+    """Assets whose subject's effective consent for (use, recipient) at ``at`` is granted / withdrawn."""
+    states: dict[str, list[int]] = {"granted": [], "withdrawn": []}
+    for sid, events in store.consent_events(at).items():
+        effective = consent_state(events, use, recipient, at)
+        if effective is not None:
+            states[effective].append(sid)
+    out: dict[str, BitMap] = {}
+    with store.session() as s:
+        for state, subjects in states.items():
+            bm = BitMap()
+            for i in range(0, len(subjects), 900):
+                bm.update(s.scalars(select(Asset.id).where(Asset.subject_id.in_(subjects[i : i + 900]))))
+            out[state] = bm
+    return out
+
+
+def evaluate(
     store: CatalogStore,
+    classes: dict[ClassKey, BitMap],
     members: BitMap,
     *,
     use: str,
@@ -117,64 +156,51 @@ def check_members(
     digests: list[str] | None = None,
     sample: int = 5,
 ) -> CheckReport:
+    """Decide each (class, consent state) once and apply it to the whole bitmap of its members."""
     when = at or datetime.now(UTC)
     req = Request(use, recipient)
     notices = store.provenance_by_notice()
-    with store.session() as s:
-        ids, notice_ids, subject_ids, cat_texts = member_columns(s, members)
-    events = store.consent_events(when)
-    relevant = {
-        sid: state for sid, evs in events.items() if (state := consent_state(evs, use, recipient, when))
-    }
-    state_by_subject = np.zeros(max([int(subject_ids.max(initial=0)), *relevant]) + 2, dtype=np.int8)
-    for sid, st in relevant.items():
-        state_by_subject[sid] = STATES.index(st)
-    states = np.where(subject_ids >= 0, state_by_subject[np.maximum(subject_ids, 0)], 0)
-    has_subject = subject_ids >= 0
-    cat_index: dict[str, int] = {}
-    cat_codes = np.fromiter(
-        (cat_index.setdefault(c, len(cat_index)) for c in cat_texts), dtype=np.int64, count=len(cat_texts)
-    )
-    cat_values = {i: tuple(json.loads(t) if t else ()) for t, i in cat_index.items()}
-    keys = ((notice_ids * (len(cat_index) + 1) + cat_codes) * 3 + states) * 2 + has_subject
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    outcomes: list[Outcome] = []
-    for key in uniq.tolist():
-        hs, rest = key % 2, key // 2
-        st, rest = rest % 3, rest // 3
-        cat_code, notice_id = rest % (len(cat_index) + 1), rest // (len(cat_index) + 1)
-        base = notices.get(notice_id)
-        prov = (
-            Provenance(
-                base[0].source,
-                base[0].notice_version,
-                base[0].notice_uses,
-                base[0].notice_recipients,
-                base[0].legal_basis,
-                cat_values[cat_code],
-            )
-            if base
-            else None
-        )
-        outcomes.append(decide(prov, bool(hs), STATES[st], req, policy))  # type: ignore[arg-type]
-    allowed_class = np.array([o.allowed for o in outcomes], dtype=bool)
-    allowed_mask = allowed_class[inverse] if len(ids) else np.zeros(0, dtype=bool)
-    allowed = BitMap(ids[allowed_mask].tolist())
-    denied = BitMap(ids[~allowed_mask].tolist())
-    missing = members - allowed - denied
-    groups: dict[tuple[str, str, str], list[int]] = {}
+    consent = consent_bitmaps(store, use, recipient, when)
+    allowed, denied = BitMap(), BitMap()
+    groups: dict[tuple[str, str, str], BitMap] = {}
     allowed_by: dict[str, int] = {}
-    counts = np.bincount(inverse, minlength=len(outcomes)) if len(ids) else np.zeros(0, dtype=np.int64)
-    for k, o in enumerate(outcomes):
-        if o.allowed:
-            allowed_by[o.reason] = allowed_by.get(o.reason, 0) + int(counts[k])
-        else:
-            groups.setdefault((o.reason, o.rule, o.clause), []).append(k)
-    violations = []
-    for (reason, rule, clause), class_ids in sorted(groups.items()):
-        mask = np.isin(inverse, class_ids)
-        first = ids[mask][:sample].tolist()
-        violations.append(Violation(reason, rule, clause, int(mask.sum()), _shas(store, first)))
+    for (notice_id, cats, has_subject), bm in classes.items():
+        part = bm & members
+        granted = part & consent["granted"]
+        withdrawn = part & consent["withdrawn"]
+        for state, subset in (
+            (None, part - granted - withdrawn),
+            ("granted", granted),
+            ("withdrawn", withdrawn),
+        ):
+            if not subset:
+                continue
+            base = notices.get(notice_id)
+            prov = (
+                Provenance(
+                    base[0].source,
+                    base[0].notice_version,
+                    base[0].notice_uses,
+                    base[0].notice_recipients,
+                    base[0].legal_basis,
+                    cats,
+                )
+                if base
+                else None
+            )
+            outcome = decide(prov, has_subject, state, req, policy)  # type: ignore[arg-type]
+            if outcome.allowed:
+                allowed |= subset
+                allowed_by[outcome.reason] = allowed_by.get(outcome.reason, 0) + len(subset)
+            else:
+                denied |= subset
+                key = (outcome.reason, outcome.rule, outcome.clause)
+                groups[key] = groups.get(key, BitMap()) | subset
+    violations = [
+        Violation(reason, rule, clause, len(bm), _shas(store, list(bm[:sample]) if len(bm) else []))
+        for (reason, rule, clause), bm in sorted(groups.items())
+    ]
+    missing = members - allowed - denied
     if missing:
         denied |= missing
         violations.append(
@@ -202,9 +228,34 @@ def check_members(
     )
 
 
-def _shas(store: CatalogStore, ids: list[int]) -> list[str]:
-    from sqlalchemy import select
+def check_members(
+    store: CatalogStore,
+    members: BitMap,
+    *,
+    use: str,
+    recipient: str,
+    policy: Policy,
+    at: datetime | None = None,
+    inputs: list[str] | None = None,
+    digests: list[str] | None = None,
+    sample: int = 5,
+) -> CheckReport:
+    """Check any member set: its classes are read from the catalog first (a scan of its rows)."""
+    return evaluate(
+        store,
+        classes_by_scan(store, members),
+        members,
+        use=use,
+        recipient=recipient,
+        policy=policy,
+        at=at,
+        inputs=inputs,
+        digests=digests,
+        sample=sample,
+    )
 
+
+def _shas(store: CatalogStore, ids: list[int]) -> list[str]:
     if not ids:
         return []
     with store.session() as s:

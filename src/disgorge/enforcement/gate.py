@@ -11,8 +11,9 @@ from pyroaring import BitMap
 
 from disgorge.catalog import CatalogStore, DatasetInfo
 from disgorge.catalog.graph import downstream, upstream
+from disgorge.catalog.members import ClassKey
 from disgorge.catalog.schema import Edge, Run
-from disgorge.enforcement.check import CheckReport, check_members
+from disgorge.enforcement.check import CheckReport, check_members, evaluate
 from disgorge.errors import PolicyDenied
 from disgorge.policy import Policy
 
@@ -26,18 +27,32 @@ def check_datasets(
     policy: Policy,
     at: datetime | None = None,
 ) -> CheckReport:
+    """Check dataset versions by their stored purpose classes: no scan of their rows."""
     members = BitMap()
+    classes: dict[ClassKey, BitMap] | None = {}
     for d in datasets:
         members |= store.members(d.id)
-    return check_members(
+        stored = store.dataset_classes(d.id)
+        if stored is None or classes is None:
+            classes = None
+            continue
+        for key, bm in stored.items():
+            classes[key] = classes.get(key, BitMap()) | bm
+    names, digests = [d.ref for d in datasets], [d.digest for d in datasets]
+    if classes is None:
+        return check_members(
+            store, members, use=use, recipient=recipient, policy=policy, at=at, inputs=names, digests=digests
+        )
+    return evaluate(
         store,
+        classes,
         members,
         use=use,
         recipient=recipient,
         policy=policy,
         at=at,
-        inputs=[d.ref for d in datasets],
-        digests=[d.digest for d in datasets],
+        inputs=names,
+        digests=digests,
     )
 
 

@@ -335,7 +335,7 @@ class MerkleTreeStore:
                 self._levels.append(bytearray())
             below, above = self._levels[level], self._levels[level + 1]
             first, stop = len(above) * 2, len(below) // (2 * HASH_SIZE) * 2 * HASH_SIZE
-            # In chunks: fewer live temporary digests, about 20% faster than one pass at 10M leaves.
+            # In 1 MiB chunks: fewer live temporary digests; about 20% faster than one pass (4M leaves).
             for lo in range(first, stop, _CHUNK):
                 above += b"".join(_packed_parents(bytes(below[lo : min(lo + _CHUNK, stop)])))
             level += 1
