@@ -32,7 +32,16 @@ KINDS = ("consistency", "inclusion", "subtreeconsistency", "subtreeinclusion")
 # The eight entries of the RFC 6962 / Certificate Transparency test tree the vectors were made from.
 CT_ENTRIES = [
     bytes.fromhex(h)
-    for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f")
+    for h in (
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
 ]
 CT_LEAF_HASHES = [leaf_hash(e) for e in CT_ENTRIES]
 
@@ -113,7 +122,7 @@ def test_vector(path: Path) -> None:
 
 
 def test_every_vector_folder_is_present_and_run() -> None:
-    counts = {kind: 0 for kind in KINDS}
+    counts = dict.fromkeys(KINDS, 0)
     for path in _files():
         counts[_rel(path).split("/", 1)[0]] += 1
     assert counts == {"consistency": 98, "inclusion": 98, "subtreeconsistency": 118, "subtreeinclusion": 204}
