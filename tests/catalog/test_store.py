@@ -112,7 +112,9 @@ def test_models_by_name_path_or_hash(cat: disgorge.Catalog, photos: Path, tmp_pa
     cat.create_dataset("faces", source="site")
     weights = tmp_path / "m.bin"
     weights.write_bytes(b"weights-1")
-    with cat.run("train", enforce=False, use="train_ai_system", party="acme", inputs=["dataset:faces@1"]) as run:
+    with cat.run(
+        "train", enforce=False, use="train_ai_system", party="acme", inputs=["dataset:faces@1"]
+    ) as run:
         m = run.log_model(weights, name="net-v1")
     for ref in ("net-v1", str(weights), m.sha256, m.sha256[:12]):
         assert cat.store.resolve_artifact(ref, kind="model").id == m.id

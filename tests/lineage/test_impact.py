@@ -28,14 +28,22 @@ def _story(cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> None:
     with cat.run("pretrain", enforce=False, use="train_ai_system", party="acme", inputs=["dataset:all"]) as r:
         r.log_model(tmp_path / "m" / "base", name="base")
     with cat.run(
-        "finetune", enforce=False, use="train_ai_system", party="beta", inputs=["dataset:no-alice", "model:base"]
+        "finetune",
+        enforce=False,
+        use="train_ai_system",
+        party="beta",
+        inputs=["dataset:no-alice", "model:base"],
     ) as r:
         r.log_model(tmp_path / "m" / "ft", name="ft", parents=["base"])
     with cat.run("distill", enforce=False, use="train_ai_system", party="beta", inputs=["model:ft"]) as r:
         r.log_model(tmp_path / "m" / "student", name="student", parents=["ft"], relation="distilled_from")
-    with cat.run("quantize", enforce=False, use="train_ai_system", party="gamma", inputs=["model:student"]) as r:
+    with cat.run(
+        "quantize", enforce=False, use="train_ai_system", party="gamma", inputs=["model:student"]
+    ) as r:
         r.log_model(tmp_path / "m" / "int8", name="int8", parents=["student"], relation="quantized_from")
-    with cat.run("bob", enforce=False, use="train_ai_system", party="delta", inputs=["dataset:bob-only"]) as r:
+    with cat.run(
+        "bob", enforce=False, use="train_ai_system", party="delta", inputs=["dataset:bob-only"]
+    ) as r:
         r.log_model(tmp_path / "m" / "bobnet", name="bobnet")
     alice_photo = cat.store.resolve_asset(
         __import__("hashlib").sha256((photos / "alice" / "p0.jpg").read_bytes()).hexdigest()
@@ -149,7 +157,9 @@ def test_closure_equals_reachability(
             path = tmp / f"model{m}"
             path.write_bytes(f"m{m}".encode())
             inputs = [f"dataset:d{d}" for d in ds_in] + [f"model:model{p}" for p in model_in]
-            with cat.run(f"r{m}", enforce=False, use="train_ai_system", party=f"p{m % 3}", inputs=inputs) as r:
+            with cat.run(
+                f"r{m}", enforce=False, use="train_ai_system", party=f"p{m % 3}", inputs=inputs
+            ) as r:
                 r.log_model(path, name=f"model{m}", parents=[f"model{p}" for p in model_in])
         mine = {i for i, s in enumerate(subjects) if s == who}
         if not mine:

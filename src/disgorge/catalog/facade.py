@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from disgorge.catalog.consent import ConsentMixin
+from disgorge.catalog.erasure import ErasureMixin
 
 
-class CatalogStore(ConsentMixin):
+class CatalogStore(ErasureMixin):
     """The catalog: sources, subjects, assets, copies, datasets, runs, artifacts, links, deployments,
-    consent events and decisions, on SQLite or PostgreSQL."""
+    consent events and decisions, erasure plans and their journal, on SQLite or PostgreSQL."""

@@ -243,3 +243,74 @@ class Decision(Base):
     by_reason: Mapped[dict[str, Any]]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ErasurePlan(Base):
+    """A frozen erasure order: scope, order metadata and the content address of its target list."""
+
+    __tablename__ = "erasure_plans"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(String(200))
+    deadline: Mapped[str | None] = mapped_column(String(32))
+    requester: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    counts: Mapped[dict[str, Any]]
+    survivors: Mapped[dict[str, Any]]
+    assets: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    """Roaring bitmap of the erased asset ids, for the catalog's own forgetting at the end."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ErasureTarget(Base):
+    """One planned action and its journal state (pending, done, failed, skipped) with evidence."""
+
+    __tablename__ = "erasure_targets"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "seq"),
+        Index("ix_erasure_targets_plan_state", "plan_id", "state"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("erasure_plans.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(24))
+    uri: Mapped[str] = mapped_column(String(2000))
+    identity: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    evidence: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ErasureApproval(Base):
+    __tablename__ = "erasure_approvals"
+    __table_args__ = (UniqueConstraint("plan_id", "approver"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("erasure_plans.id"))
+    approver: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Tombstone(Base):
+    """Content-free evidence of erased content: keyed sha256 and PDQ, for the re-ingestion guard."""
+
+    __tablename__ = "tombstones"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    keyed_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    pdq: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    plan_id: Mapped[str] = mapped_column(ForeignKey("erasure_plans.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AssetHash(Base):
+    """Extra perceptual hashes of an image (centre crops), so modestly cropped copies are found too;
+    the whole-image PDQ stays on the asset row."""
+
+    __tablename__ = "asset_hashes"
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    variant: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pdq: Mapped[bytes] = mapped_column(LargeBinary(32))
+    quality: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,269 @@
+"""Erasure plans, their approvals and journal, and the catalog's own forgetting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pyroaring import BitMap
+from sqlalchemy import delete, func, insert, select, update
+
+from disgorge.catalog.consent import ConsentMixin
+from disgorge.catalog.members import from_blob, to_blob
+from disgorge.catalog.schema import (
+    Asset,
+    AssetHash,
+    ConsentEvent,
+    Copy,
+    Edge,
+    ErasureApproval,
+    ErasurePlan,
+    ErasureTarget,
+    Subject,
+    Tombstone,
+    utcnow,
+)
+from disgorge.errors import ConflictError, NotFoundError
+
+TargetRow = tuple[int, str, str, str, dict[str, Any]]
+"""(seq, kind, action, uri, identity)"""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInfo:
+    id: str
+    scope: dict[str, Any]
+    reason: str
+    legal_basis: str
+    deadline: str | None
+    requester: str
+    status: str
+    counts: dict[str, Any]
+    survivors: dict[str, Any]
+    approvers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    id: int
+    seq: int
+    kind: str
+    action: str
+    uri: str
+    identity: dict[str, Any]
+    state: str
+    evidence: str | None
+
+
+class ErasureMixin(ConsentMixin):
+    def save_plan(
+        self,
+        *,
+        plan_id: str,
+        scope: dict[str, Any],
+        reason: str,
+        legal_basis: str,
+        deadline: str | None,
+        requester: str,
+        counts: dict[str, Any],
+        survivors: dict[str, Any],
+        assets: BitMap,
+        targets: Iterable[TargetRow],
+    ) -> tuple[PlanInfo, bool]:
+        """Store a plan and its frozen targets; the same plan id again returns the stored plan."""
+        with self.session() as s:
+            if s.get(ErasurePlan, plan_id) is None:
+                s.add(
+                    ErasurePlan(
+                        id=plan_id,
+                        scope=scope,
+                        reason=reason,
+                        legal_basis=legal_basis,
+                        deadline=deadline,
+                        requester=requester,
+                        counts=counts,
+                        survivors=survivors,
+                        assets=to_blob(assets),
+                    )
+                )
+                s.flush()
+                batch: list[dict[str, Any]] = []
+                for seq, kind, action, uri, identity in targets:
+                    batch.append(
+                        {
+                            "plan_id": plan_id,
+                            "seq": seq,
+                            "kind": kind,
+                            "action": action,
+                            "uri": uri,
+                            "identity": identity,
+                            "state": "pending",
+                            "attempts": 0,
+                        }
+                    )
+                    if len(batch) >= 20_000:
+                        s.execute(insert(ErasureTarget), batch)
+                        batch.clear()
+                if batch:
+                    s.execute(insert(ErasureTarget), batch)
+                created = True
+            else:
+                created = False
+        return self.get_plan(plan_id), created
+
+    def get_plan(self, ref: str) -> PlanInfo:
+        """A plan by id or unique id prefix (8+ hex digits)."""
+        with self.session() as s:
+            found = list(
+                s.scalars(select(ErasurePlan).where(ErasurePlan.id.startswith(ref.lower())).limit(2))
+            )
+            if len(found) != 1 or len(ref) < 8:
+                raise NotFoundError(
+                    f"erasure plan {ref!r} is {'ambiguous' if len(found) > 1 else 'not in the catalog'}",
+                    hint="give the plan id printed by `disgorge erase plan` (8 or more hex digits)",
+                )
+            p = found[0]
+            approvers = tuple(
+                s.scalars(select(ErasureApproval.approver).where(ErasureApproval.plan_id == p.id))
+            )
+            return PlanInfo(
+                p.id,
+                dict(p.scope),
+                p.reason,
+                p.legal_basis,
+                p.deadline,
+                p.requester,
+                p.status,
+                dict(p.counts),
+                dict(p.survivors),
+                approvers,
+            )
+
+    def plan_assets(self, plan_id: str) -> BitMap:
+        with self.session() as s:
+            blob = s.scalar(select(ErasurePlan.assets).where(ErasurePlan.id == plan_id))
+        return from_blob(blob) if blob else BitMap()
+
+    def approve_plan(self, plan_id: str, approver: str) -> PlanInfo:
+        plan = self.get_plan(plan_id)
+        if approver == plan.requester:
+            raise ConflictError(
+                f"{approver!r} requested plan {plan.id[:12]} and cannot also approve it",
+                hint="a second person must approve: disgorge erase approve PLAN --as NAME",
+            )
+        with self.session() as s:
+            if approver not in plan.approvers:
+                s.add(ErasureApproval(plan_id=plan.id, approver=approver))
+            p = s.get(ErasurePlan, plan.id)
+            assert p is not None
+            if p.status == "planned":
+                p.status = "approved"
+        return self.get_plan(plan.id)
+
+    def set_plan_status(self, plan_id: str, status: str) -> None:
+        with self.session() as s:
+            p = s.get(ErasurePlan, plan_id)
+            assert p is not None
+            p.status = status
+            if status == "done":
+                p.completed_at = utcnow()
+
+    def targets(
+        self, plan_id: str, *, states: tuple[str, ...] | None = None, batch: int = 5000
+    ) -> Iterator[TargetInfo]:
+        """Targets in plan order, read in batches so a 3M-target plan is never held in memory."""
+        last = -1
+        while True:
+            with self.session() as s:
+                q = select(ErasureTarget).where(ErasureTarget.plan_id == plan_id, ErasureTarget.seq > last)
+                if states is not None:
+                    q = q.where(ErasureTarget.state.in_(states))
+                rows = list(s.scalars(q.order_by(ErasureTarget.seq).limit(batch)))
+            if not rows:
+                return
+            for t in rows:
+                yield TargetInfo(t.id, t.seq, t.kind, t.action, t.uri, dict(t.identity), t.state, t.evidence)
+            last = rows[-1].seq
+
+    def mark_target(self, target_id: int, state: str, evidence: str) -> None:
+        """Journal one target's outcome in its own transaction, so a crash loses at most the step in flight."""
+        with self.session() as s:
+            s.execute(
+                update(ErasureTarget)
+                .where(ErasureTarget.id == target_id)
+                .values(
+                    state=state, evidence=evidence, attempts=ErasureTarget.attempts + 1, updated_at=utcnow()
+                )
+            )
+
+    def journal_counts(self, plan_id: str) -> dict[str, dict[str, int]]:
+        with self.session() as s:
+            rows = s.execute(
+                select(ErasureTarget.kind, ErasureTarget.state, func.count())
+                .where(ErasureTarget.plan_id == plan_id)
+                .group_by(ErasureTarget.kind, ErasureTarget.state)
+            ).all()
+        out: dict[str, dict[str, int]] = {}
+        for kind, state, n in rows:
+            out.setdefault(kind, {})[state] = int(n)
+        return out
+
+    def forget_assets(self, plan_id: str, assets: BitMap) -> dict[str, int]:
+        """Remove erased assets' rows, copies, crop hashes, links, and subjects left with no asset, keeping a
+        tombstone (keyed sha256, PDQ) per asset for the re-ingestion guard. Idempotent."""
+        ids = list(assets)
+        counts = {"assets": 0, "subjects": 0, "tombstones": 0}
+        with self.session() as s:
+            subjects: set[int] = set()
+            for i in range(0, len(ids), 900):
+                chunk = ids[i : i + 900]
+                rows = s.execute(
+                    select(Asset.id, Asset.sha256, Asset.pdq, Asset.subject_id).where(Asset.id.in_(chunk))
+                ).all()
+                have = set(
+                    s.scalars(
+                        select(Tombstone.keyed_sha256).where(
+                            Tombstone.keyed_sha256.in_([self.hasher.tag("content", r[1]) for r in rows])
+                        )
+                    )
+                )
+                fresh = [
+                    {"keyed_sha256": k, "pdq": r[2], "plan_id": plan_id}
+                    for r in rows
+                    if (k := self.hasher.tag("content", r[1])) not in have
+                ]
+                if fresh:
+                    s.execute(insert(Tombstone), fresh)
+                    counts["tombstones"] += len(fresh)
+                subjects.update(r[3] for r in rows if r[3] is not None)
+                s.execute(delete(AssetHash).where(AssetHash.asset_id.in_(chunk)))
+                s.execute(delete(Copy).where(Copy.asset_id.in_(chunk)))
+                s.execute(delete(Edge).where(Edge.src_kind == "asset", Edge.src_id.in_(chunk)))
+                counts["assets"] += _rowcount(s.execute(delete(Asset).where(Asset.id.in_(chunk))))
+            orphans = [
+                sid
+                for sid in subjects
+                if s.scalar(select(Asset.id).where(Asset.subject_id == sid).limit(1)) is None
+            ]
+            for i in range(0, len(orphans), 900):
+                chunk = orphans[i : i + 900]
+                s.execute(delete(ConsentEvent).where(ConsentEvent.subject_id.in_(chunk)))
+                counts["subjects"] += _rowcount(s.execute(delete(Subject).where(Subject.id.in_(chunk))))
+        return counts
+
+    def tombstone_for(self, sha256: str) -> str | None:
+        """The plan that erased this exact content, if any."""
+        with self.session() as s:
+            return s.scalar(
+                select(Tombstone.plan_id).where(Tombstone.keyed_sha256 == self.hasher.tag("content", sha256))
+            )
+
+    def tombstone_pdqs(self) -> list[tuple[bytes, str]]:
+        with self.session() as s:
+            rows = s.execute(select(Tombstone.pdq, Tombstone.plan_id)).all()
+        return [(p, plan) for p, plan in rows if p is not None]
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
