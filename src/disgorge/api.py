@@ -34,6 +34,7 @@ from disgorge.ingest import IngestOptions, ingest
 from disgorge.lineage import BillOfMaterials, Impact, Scope, bill_of_materials, impact
 from disgorge.model import MODEL_RELATIONS, DatasetRef, IngestSummary, RunInput
 from disgorge.policy import DEFAULT_POLICY, Policy, parse_policy
+from disgorge.scan import Indexes, LookupResult, ScanReport, lookup, scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,11 @@ class Catalog:
 
     def close(self) -> None:
         self.store.close()
+
+    @property
+    def storage_config(self) -> object:
+        """Storage roots and S3 settings for erasure and scans (``storage.json`` in the home)."""
+        return None
 
     # provenance
     def add_source(
@@ -295,6 +301,36 @@ class Catalog:
 
     def review_runs(self, at: datetime | None = None) -> list[RunReview]:
         return review_runs(self.store, policy=self.policy, at=at)
+
+    # finding content
+    @property
+    def indexes(self) -> Indexes:
+        """Near-duplicate indexes kept in the home, synced with the catalog when opened."""
+        return Indexes(self.store, self.home.path / "neardup")
+
+    def scan(
+        self, roots: Sequence[str], *, against: str = "catalog", radius: int = 31, workers: int = 0
+    ) -> ScanReport:
+        if against not in ("catalog", "erased") and not against.startswith("dataset:"):
+            raise UsageError(
+                f"--against {against!r} is unknown", hint="use catalog, erased or dataset:NAME[@V]"
+            )
+        if not 0 <= radius <= 64:
+            raise UsageError(
+                f"--radius {radius} is out of range", hint="PDQ matches at 31 or less; 0..64 allowed"
+            )
+        return scan(
+            self.store,
+            self.indexes,
+            list(roots),
+            against=against,
+            radius=radius,
+            storage=self.storage_config,
+            workers=workers or min(2, os.cpu_count() or 1),
+        )
+
+    def lookup(self, photo: Path, *, radius: int = 31) -> LookupResult:
+        return lookup(self.store, self.indexes, photo, radius=radius)
 
     # questions
     def impact(self, kind: str, value: str) -> Impact:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
 
-from disgorge.catalog.schema import Asset, Copy, utcnow
+from disgorge.catalog.schema import Asset, AssetHash, Copy, utcnow
 from disgorge.catalog.sources import SourcesMixin
 from disgorge.errors import NotFoundError
 from disgorge.model import AssetRecord
@@ -96,6 +96,13 @@ class AssetsMixin(SourcesMixin):
                 )
                 known.update(ids.all())
                 result.new_assets = len(rows)
+                crop_rows = [
+                    {"asset_id": known[r.sha256], "variant": v, "pdq": pdq, "quality": q}
+                    for r in fresh.values()
+                    for v, (pdq, q) in enumerate(r.crops, 1)
+                ]
+                if crop_rows:
+                    s.execute(insert(AssetHash), crop_rows)
             new_copies = []
             seen_uris: set[str] = set()
             for r in records:

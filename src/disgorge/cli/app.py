@@ -38,4 +38,4 @@ def catalog(home: Path | None, *, create: bool = False) -> Catalog:
     return open_catalog(home, create=create)
 
 
-from disgorge.cli import catalog_cmds, demo_cmd, enforce_cmds, lineage_cmds  # noqa: E402,F401  (registers the commands)
+from disgorge.cli import catalog_cmds, demo_cmd, enforce_cmds, lineage_cmds, scan_cmds  # noqa: E402,F401  (registers the commands)

@@ -49,6 +49,24 @@ def hash_image_bytes(data: bytes, *, max_pixels: int = MAX_PIXELS) -> ImageHash:
 
     Raises ImageProblem with code ``not_an_image``, ``decompression_bomb`` or ``corrupt_image``.
     """
+    return _decode_small(data, max_pixels)[0]
+
+
+CROPS = (0.9, 0.8)
+"""Centre crops hashed besides the whole image (keeping 90% and 80% of each side): a 5% or 10% crop per
+side moves a whole-image PDQ by ~86 bits, but lands near the stored crop of the same fraction."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageVariants:
+    """Every hash an image is stored or searched under: whole, its 8 dihedral forms, centre crops."""
+
+    whole: ImageHash
+    dihedral: tuple[bytes, ...]
+    crops: tuple[tuple[bytes, int], ...]
+
+
+def _decode_small(data: bytes, max_pixels: int) -> tuple[ImageHash, Image.Image]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -66,12 +84,34 @@ def hash_image_bytes(data: bytes, *, max_pixels: int = MAX_PIXELS) -> ImageHash:
         media_type = Image.MIME.get(im.format or "", "application/octet-stream")
         try:
             if im.format == "JPEG":
-                im.draft("RGB", (HASH_SIDE, HASH_SIDE))
+                im.draft("RGB", (HASH_SIDE * 2, HASH_SIDE * 2))
             rgb = im.convert("RGB")
-            if max(rgb.size) > HASH_SIDE:
-                rgb.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
-            pixels = np.asarray(rgb)
+            if max(rgb.size) > HASH_SIDE * 2:
+                rgb.thumbnail((HASH_SIDE * 2, HASH_SIDE * 2), Image.Resampling.BILINEAR)
         except (OSError, SyntaxError, ValueError) as exc:
             raise ImageProblem("corrupt_image", f"cannot decode: {exc}") from exc
-    bits, quality = pdqhash.compute(pixels)
-    return ImageHash(media_type, width, height, pack_bits(bits), int(quality))
+    small = rgb.copy()
+    small.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
+    bits, quality = pdqhash.compute(np.asarray(small))
+    return ImageHash(media_type, width, height, pack_bits(bits), int(quality)), rgb
+
+
+def hash_variants(data: bytes, *, dihedral: bool = True, max_pixels: int = MAX_PIXELS) -> ImageVariants:
+    """Whole-image PDQ (identical to :func:`hash_image_bytes`), its dihedral forms (for queries: mirrors
+    and rotations come free) and centre crops (stored, so cropped copies are found)."""
+    whole, rgb = _decode_small(data, max_pixels)
+    forms: tuple[bytes, ...] = (whole.pdq,)
+    if dihedral:
+        small = rgb.copy()
+        small.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
+        hashes, _quality = pdqhash.compute_dihedral(np.asarray(small))
+        forms = tuple(pack_bits(b) for b in hashes)
+    crops = []
+    w, h = rgb.size
+    for keep in CROPS:
+        dx, dy = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
+        crop = rgb.crop((dx, dy, w - dx, h - dy))
+        crop.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
+        bits, q = pdqhash.compute(np.asarray(crop))
+        crops.append((pack_bits(bits), int(q)))
+    return ImageVariants(whole, forms, tuple(crops))

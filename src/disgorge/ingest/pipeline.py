@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from disgorge.catalog import CatalogStore
-from disgorge.hashing.image import ImageProblem, hash_image_bytes
+from disgorge.hashing.image import ImageProblem, hash_variants
 from disgorge.ingest.manifest import ManifestRow, read_manifest
 from disgorge.model import AssetRecord, IngestProblem, IngestSummary
 
@@ -67,18 +67,20 @@ def hash_one(task: Task, allow_non_images: bool = False) -> AssetRecord | Ingest
         "metadata": dict(meta),
     }
     try:
-        img = hash_image_bytes(data)
+        variants = hash_variants(data, dihedral=False)
     except ImageProblem as exc:
         if exc.code == "not_an_image" and allow_non_images:
             media = mimetypes.guess_type(path)[0] or "application/octet-stream"
             return AssetRecord(media_type=media, **common)  # type: ignore[arg-type]
         return IngestProblem(path, exc.reason, exc.code)
+    img = variants.whole
     return AssetRecord(
         media_type=img.media_type,
         width=img.width,
         height=img.height,
         pdq=img.pdq,
         pdq_quality=img.quality,
+        crops=variants.crops,
         **common,  # type: ignore[arg-type]
     )
 

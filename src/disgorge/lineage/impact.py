@@ -109,7 +109,14 @@ def _rows_for_ids(s: Session, ids: BitMap, id_col: Any, cols: list[Any]) -> list
 
 def impact(store: CatalogStore, scope: Scope, *, copy_limit: int = 1000) -> Impact:
     assets, pred = scope_assets(store, scope)
-    result = Impact(scope, assets)
+    return closure_of(store, Impact(scope, assets), pred, copy_limit=copy_limit)
+
+
+def closure_of(
+    store: CatalogStore, result: Impact, pred: ColumnElement[bool] | None, *, copy_limit: int = 1000
+) -> Impact:
+    """Fill ``result`` with everything downstream of its assets (``pred`` selects them in SQL if given)."""
+    assets = result.assets
     with store.session() as s:
         if pred is not None:
             result.subject_count = int(

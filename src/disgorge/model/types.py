@@ -38,6 +38,8 @@ class AssetRecord:
     height: int | None = None
     pdq: bytes | None = None
     pdq_quality: int | None = None
+    crops: tuple[tuple[bytes, int], ...] = ()
+    """PDQ and quality of the stored centre crops (see ``disgorge.hashing.image.CROPS``)."""
     subject: str | None = None
     categories: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,192 @@
+"""Planning an erasure: freeze the downstream closure of a scope into an ordered, content-addressed
+list of targets, each with the identity it must still have when the executor reaches it.
+
+The plan id is the sha256 of the canonical JSON (RFC 8785) of the scope and every target in order, so
+the same scope on the same catalog gives the same plan id. Order: deployments are taken down first,
+then models and derived artifacts, then the data's copies and table rows, then datasets are rebuilt
+without the erased members, recipients notified, and the catalog forgets last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from pyroaring import BitMap
+from sqlalchemy import select
+
+from disgorge.catalog import CatalogStore
+from disgorge.catalog.erasure import PlanInfo, TargetRow
+from disgorge.catalog.schema import ArtifactCopy, Asset, Copy, Deployment
+from disgorge.errors import UsageError
+from disgorge.hashing import canonical_json
+from disgorge.lineage import Scope, impact
+
+ORDER = ("deployment", "model_copy", "artifact_copy", "copy", "table_rows", "dataset", "recipient", "catalog")
+ACTIONS = {
+    "deployment": "take_down",
+    "model_copy": "destroy",
+    "artifact_copy": "delete",
+    "copy": "delete",
+    "table_rows": "delete_rows",
+    "dataset": "rebuild_without",
+    "recipient": "notify",
+    "catalog": "forget",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRequest:
+    scope: Scope | None
+    reason: str
+    legal_basis: str
+    requester: str
+    deadline: str | None = None
+    withdrawn: bool = False
+
+
+def file_identity(
+    uri: str, sha256: str, size: int, mtime_ns: int | None, inode: int | None
+) -> dict[str, Any]:
+    """What a local file must still be when deleted: its bytes' hash, and size/mtime/inode as seen now."""
+    ident: dict[str, Any] = {"sha256": sha256, "size": size, "mtime_ns": mtime_ns, "inode": inode}
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        try:
+            st = os.lstat(unquote(parsed.path))
+        except OSError:
+            ident["seen"] = "absent"
+            return ident
+        if stat.S_ISREG(st.st_mode):
+            ident.update(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+        else:
+            ident["seen"] = "not_a_regular_file"
+    return ident
+
+
+def split_table_uri(uri: str) -> tuple[str, str, str]:
+    """``delta:///abs/table#column=value`` -> (table uri, column, value)."""
+    base, _, fragment = uri.partition("#")
+    column, eq, value = fragment.partition("=")
+    if not eq:
+        column, value = "asset_sha256", fragment
+    return base, column, value
+
+
+def _targets(store: CatalogStore, assets: BitMap, imp: Any) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    with store.session() as s:
+        model_ids = [m["id"] for m in imp.models]
+        art_ids = [a["id"] for a in imp.artifacts]
+        for dep in s.scalars(select(Deployment).where(Deployment.artifact_id.in_(model_ids + art_ids))):
+            yield "deployment", dep.target, {"artifact_id": dep.artifact_id, "hook": dep.hook}
+        shas = {m["id"]: m["sha256"] for m in [*imp.models, *imp.artifacts]}
+        for kind, ids in (("model_copy", model_ids), ("artifact_copy", art_ids)):
+            for ac in s.scalars(
+                select(ArtifactCopy).where(ArtifactCopy.artifact_id.in_(ids)).order_by(ArtifactCopy.uri)
+            ):
+                yield (
+                    kind,
+                    ac.uri,
+                    file_identity(ac.uri, shas[ac.artifact_id], ac.size, ac.mtime_ns, ac.inode),
+                )
+        tables: dict[tuple[str, str], list[str]] = {}
+        id_list = list(assets)
+        for i in range(0, len(id_list), 900):
+            chunk = id_list[i : i + 900]
+            rows = s.execute(
+                select(Copy.uri, Asset.sha256, Copy.size, Copy.mtime_ns, Copy.inode)
+                .join(Asset, Copy.asset_id == Asset.id)
+                .where(Copy.asset_id.in_(chunk))
+            ).all()
+            for uri, sha, size, mtime_ns, inode in rows:
+                if uri.startswith("delta://"):
+                    table, column, value = split_table_uri(uri)
+                    tables.setdefault((table, column), []).append(value)
+                else:
+                    yield "copy", uri, file_identity(uri, sha, size, mtime_ns, inode)
+        for (table, column), values in sorted(tables.items()):
+            yield "table_rows", table, {"column": column, "values": sorted(values)}
+    for d in imp.datasets:
+        yield (
+            "dataset",
+            f"dataset:{d['ref']}",
+            {"digest": d["digest"], "members": d["members"], "loses": d["loses"]},
+        )
+    for party in imp.recipients:
+        yield (
+            "recipient",
+            f"party:{party}",
+            {"runs": sorted(r["name"] for r in imp.runs if r["party"] == party)},
+        )
+    yield "catalog", "catalog:assets", {"assets": len(assets), "subjects": imp.subject_count}
+
+
+def build_plan(store: CatalogStore, req: PlanRequest, assets: BitMap | None = None) -> tuple[PlanInfo, bool]:
+    """Freeze the closure of the request's scope (or of an explicit asset set) into a stored plan."""
+    if req.scope is None and assets is None:
+        raise UsageError("an erasure plan needs a scope")
+    if req.scope is not None:
+        imp = impact(store, req.scope)
+        scope_doc = {"kind": req.scope.kind, "value": _scope_value(store, req.scope)}
+    else:
+        assert assets is not None
+        imp = impact_of_assets(store, assets)
+        scope_doc = {"kind": "withdrawn", "value": hashlib.sha256(bytes(assets.serialize())).hexdigest()}
+    raw = list(_targets(store, imp.assets, imp))
+    raw.sort(key=lambda t: (ORDER.index(t[0]), t[1]))
+    digest = hashlib.sha256(canonical_json(scope_doc))
+    rows: list[TargetRow] = []
+    for seq, (kind, uri, identity) in enumerate(raw):
+        action = ACTIONS[kind]
+        digest.update(b"\n" + canonical_json([kind, action, uri, identity]))
+        rows.append((seq, kind, action, uri, identity))
+    counts: dict[str, Any] = dict.fromkeys(ORDER, 0)
+    for _, kind, _, _, _ in rows:
+        counts[kind] += 1
+    counts["assets"] = len(imp.assets)
+    counts["subjects"] = imp.subject_count
+    counts["table_rows_values"] = sum(len(r[4]["values"]) for r in rows if r[1] == "table_rows")
+    survivors = {
+        "datasets": [{"ref": d["ref"], "remaining": d["members"] - d["loses"]} for d in imp.datasets],
+        "models_not_affected": _unaffected_models(store, {m["id"] for m in imp.models}),
+    }
+    return store.save_plan(
+        plan_id=digest.hexdigest(),
+        scope=scope_doc,
+        reason=req.reason,
+        legal_basis=req.legal_basis,
+        deadline=req.deadline,
+        requester=req.requester,
+        counts=counts,
+        survivors=survivors,
+        assets=imp.assets,
+        targets=rows,
+    )
+
+
+def _scope_value(store: CatalogStore, scope: Scope) -> str:
+    """Subjects are named by keyed pseudonym in the plan, never in clear."""
+    return store.hasher.subject(scope.value) if scope.kind == "subject" else scope.value
+
+
+def _unaffected_models(store: CatalogStore, affected: set[int]) -> list[str]:
+    from disgorge.catalog.schema import Artifact
+
+    with store.session() as s:
+        return sorted(
+            a.name or a.sha256[:12]
+            for a in s.scalars(select(Artifact).where(Artifact.kind == "model", Artifact.state == "active"))
+            if a.id not in affected
+        )
+
+
+def impact_of_assets(store: CatalogStore, assets: BitMap) -> Any:
+    """The closure of an explicit asset set (used for --withdrawn), via a temporary dataset-free path."""
+    from disgorge.lineage.impact import Impact, closure_of
+
+    return closure_of(store, Impact(Scope("asset", "<set>"), assets), None)
