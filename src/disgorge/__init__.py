@@ -1,6 +1,6 @@
 """Disgorge: provenance, consent enforcement, record-level lineage and provable erasure of training data."""
 
-from disgorge.api import Catalog, Home, RunContext, open
+from disgorge.api import Catalog, RunContext, open
 from disgorge.errors import (
     ConflictError,
     DisgorgeError,
@@ -11,6 +11,7 @@ from disgorge.errors import (
     UsageError,
     VerificationFailed,
 )
+from disgorge.settings import Home
 
 __all__ = [
     "Catalog",

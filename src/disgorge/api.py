@@ -10,7 +10,6 @@ import hashlib
 import os
 import types
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from disgorge.enforcement import (
     subset_name,
     training_datasets,
 )
+from disgorge.erasure import Erasures
 from disgorge.errors import InputError, UsageError
 from disgorge.hashing import KeyedHasher, load_or_create_key
 from disgorge.hashing.digest import sha256_path
@@ -35,26 +35,9 @@ from disgorge.lineage import BillOfMaterials, Impact, Scope, bill_of_materials, 
 from disgorge.model import MODEL_RELATIONS, DatasetRef, IngestSummary, RunInput
 from disgorge.policy import DEFAULT_POLICY, Policy, parse_policy
 from disgorge.scan import Indexes, LookupResult, ScanReport, lookup, scan
-
-
-@dataclass(frozen=True, slots=True)
-class Home:
-    path: Path
-    catalog_url: str
-
-    @classmethod
-    def resolve(cls, home: str | os.PathLike[str] | None = None, catalog_url: str | None = None) -> Home:
-        path = Path(home or os.environ.get("DISGORGE_HOME") or ".disgorge").absolute()
-        url = catalog_url or os.environ.get("DISGORGE_CATALOG") or f"sqlite:///{path / 'catalog.db'}"
-        return cls(path, url)
-
-    @property
-    def key_path(self) -> Path:
-        return self.path / "keys" / "pseudonym.key"
-
-    @property
-    def policy_path(self) -> Path:
-        return self.path / "policy.yaml"
+from disgorge.scan.guard import Guard
+from disgorge.settings import Home, load_storage_config, save_storage_root
+from disgorge.storage import StorageConfig
 
 
 def open(
@@ -83,12 +66,28 @@ class Catalog:
         self.close()
 
     def close(self) -> None:
+        storage: StorageConfig | None = self.__dict__.pop("_storage", None)
+        if storage is not None:
+            storage.close()
         self.store.close()
 
     @property
-    def storage_config(self) -> object:
-        """Storage roots and S3 settings for erasure and scans (``storage.json`` in the home)."""
-        return None
+    def storage_config(self) -> StorageConfig:
+        """Where erasure may act: the home's ``storage.json`` (roots, S3 endpoint) plus the environment."""
+        cached: StorageConfig | None = self.__dict__.get("_storage")
+        if cached is None:
+            cached = load_storage_config(self.home.storage_path)
+            self.__dict__["_storage"] = cached
+        return cached
+
+    def add_storage_root(self, root: Path) -> list[str]:
+        return save_storage_root(self.home.storage_path, root)
+
+    @property
+    def erasures(self) -> Erasures:
+        return Erasures(
+            self.store, self.indexes, self.storage_config, self.home.path / "notices", self.policy
+        )
 
     # provenance
     def add_source(
@@ -120,7 +119,11 @@ class Catalog:
     ) -> IngestSummary:
         if not path.exists():
             raise InputError(f"ingest path {path} does not exist", hint="give a file or folder to register")
-        return ingest(self.store, path, opts, progress=progress)
+        guard = Guard(self.store, self.indexes)
+        try:
+            return ingest(self.store, path, opts, progress=progress, guard=guard)
+        finally:
+            guard.close()
 
     # datasets
     def create_dataset(

@@ -13,6 +13,7 @@ from disgorge.catalog.consent import ConsentMixin
 from disgorge.catalog.members import from_blob, to_blob
 from disgorge.catalog.schema import (
     Asset,
+    AssetFlag,
     AssetHash,
     ConsentEvent,
     Copy,
@@ -238,6 +239,7 @@ class ErasureMixin(ConsentMixin):
                     counts["tombstones"] += len(fresh)
                 subjects.update(r[3] for r in rows if r[3] is not None)
                 s.execute(delete(AssetHash).where(AssetHash.asset_id.in_(chunk)))
+                s.execute(delete(AssetFlag).where(AssetFlag.asset_id.in_(chunk)))
                 s.execute(delete(Copy).where(Copy.asset_id.in_(chunk)))
                 s.execute(delete(Edge).where(Edge.src_kind == "asset", Edge.src_id.in_(chunk)))
                 counts["assets"] += _rowcount(s.execute(delete(Asset).where(Asset.id.in_(chunk))))
@@ -252,6 +254,49 @@ class ErasureMixin(ConsentMixin):
                 counts["subjects"] += _rowcount(s.execute(delete(Subject).where(Subject.id.in_(chunk))))
         return counts
 
+    def flag_assets(self, plan_id: str, found: dict[int, int]) -> int:
+        """Record assets found to be near duplicates of content erased under ``plan_id``."""
+        with self.session() as s:
+            have = set(s.scalars(select(AssetFlag.asset_id).where(AssetFlag.plan_id == plan_id)))
+            rows = [
+                {"asset_id": a, "plan_id": plan_id, "distance": d}
+                for a, d in sorted(found.items())
+                if a not in have
+            ]
+            if rows:
+                s.execute(insert(AssetFlag), rows)
+            return len(rows)
+
+    def flagged(self) -> dict[int, tuple[str, int]]:
+        """Assets flagged as near duplicates of erased content: asset id -> (plan id, distance)."""
+        with self.session() as s:
+            return {
+                a: (p, d)
+                for a, p, d in s.execute(select(AssetFlag.asset_id, AssetFlag.plan_id, AssetFlag.distance))
+            }
+
+    def assets_present(self, assets: BitMap) -> int:
+        ids = list(assets)
+        with self.session() as s:
+            return sum(
+                int(
+                    s.scalar(select(func.count()).select_from(Asset).where(Asset.id.in_(ids[i : i + 900])))
+                    or 0
+                )
+                for i in range(0, len(ids), 900)
+            )
+
+    def save_verification(self, plan_id: str, result: dict[str, Any]) -> None:
+        with self.session() as s:
+            p = s.get(ErasurePlan, plan_id)
+            assert p is not None
+            p.verification = result
+
+    def verification(self, plan_id: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            p = s.get(ErasurePlan, plan_id)
+            return dict(p.verification) if p is not None and p.verification else None
+
     def tombstone_for(self, sha256: str) -> str | None:
         """The plan that erased this exact content, if any."""
         with self.session() as s:
@@ -259,10 +304,35 @@ class ErasureMixin(ConsentMixin):
                 select(Tombstone.plan_id).where(Tombstone.keyed_sha256 == self.hasher.tag("content", sha256))
             )
 
-    def tombstone_pdqs(self) -> list[tuple[bytes, str]]:
+    def tombstone_pdqs(self, plan_id: str | None = None) -> list[tuple[bytes, str]]:
+        q = select(Tombstone.pdq, Tombstone.plan_id)
+        if plan_id is not None:
+            q = q.where(Tombstone.plan_id == plan_id)
         with self.session() as s:
-            rows = s.execute(select(Tombstone.pdq, Tombstone.plan_id)).all()
+            rows = s.execute(q).all()
         return [(p, plan) for p, plan in rows if p is not None]
+
+    def has_tombstones(self) -> bool:
+        with self.session() as s:
+            return s.scalar(select(Tombstone.id).limit(1)) is not None
+
+    def tombstone_plans(self, tombstone_ids: list[int]) -> dict[int, str]:
+        with self.session() as s:
+            q = select(Tombstone.id, Tombstone.plan_id).where(Tombstone.id.in_(sorted(set(tombstone_ids))))
+            return {int(i): str(p) for i, p in s.execute(q)}
+
+    def tombstones_for(self, shas: list[str]) -> dict[str, str]:
+        """sha256 -> erasing plan id, for the given contents that were erased."""
+        keyed = {self.hasher.tag("content", h): h for h in shas}
+        out: dict[str, str] = {}
+        with self.session() as s:
+            items = list(keyed)
+            for i in range(0, len(items), 900):
+                q = select(Tombstone.keyed_sha256, Tombstone.plan_id).where(
+                    Tombstone.keyed_sha256.in_(items[i : i + 900])
+                )
+                out.update({keyed[k]: plan for k, plan in s.execute(q)})
+        return out
 
 
 def _rowcount(result: object) -> int:

@@ -72,10 +72,14 @@ class Subject(Base):
 
 
 class Asset(Base):
+    """Ids are never reused (AUTOINCREMENT on SQLite): dataset bitmaps of erased assets must never come to
+    name new content."""
+
     __tablename__ = "assets"
     __table_args__ = (
         Index("ix_assets_source_id_id", "source_id", "id"),
         Index("ix_assets_subject_id", "subject_id"),
+        {"sqlite_autoincrement": True},
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
@@ -260,6 +264,7 @@ class ErasurePlan(Base):
     survivors: Mapped[dict[str, Any]]
     assets: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     """Roaring bitmap of the erased asset ids, for the catalog's own forgetting at the end."""
+    verification: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -314,3 +319,12 @@ class AssetHash(Base):
     variant: Mapped[int] = mapped_column(Integer, primary_key=True)
     pdq: Mapped[bytes] = mapped_column(LargeBinary(32))
     quality: Mapped[int] = mapped_column(Integer)
+
+
+class AssetFlag(Base):
+    """An asset that is a near duplicate (PDQ) of content erased under a plan: flagged, not refused."""
+
+    __tablename__ = "asset_flags"
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("erasure_plans.id"), primary_key=True)
+    distance: Mapped[int] = mapped_column(Integer)

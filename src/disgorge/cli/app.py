@@ -22,11 +22,15 @@ dataset_app = typer.Typer(help="Versioned, content-addressed datasets.", no_args
 run_app = typer.Typer(help="Training runs and what they read and wrote.", no_args_is_help=True)
 model_app = typer.Typer(help="Models, their links and deployments.", no_args_is_help=True)
 consent_app = typer.Typer(help="Per-subject consent events.", no_args_is_help=True)
+erase_app = typer.Typer(help="Plan, approve, execute and verify erasures.", no_args_is_help=True)
+storage_app = typer.Typer(help="Where erasure may act.", no_args_is_help=True)
 app.add_typer(source_app, name="source")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(run_app, name="run")
 app.add_typer(model_app, name="model")
 app.add_typer(consent_app, name="consent")
+app.add_typer(erase_app, name="erase")
+app.add_typer(storage_app, name="storage")
 
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", envvar="DISGORGE_HOME", help="Disgorge home (default ./.disgorge).")
@@ -38,4 +42,4 @@ def catalog(home: Path | None, *, create: bool = False) -> Catalog:
     return open_catalog(home, create=create)
 
 
-from disgorge.cli import catalog_cmds, demo_cmd, enforce_cmds, lineage_cmds, scan_cmds  # noqa: E402,F401  (registers the commands)
+from disgorge.cli import catalog_cmds, demo_cmd, enforce_cmds, erase_cmds, lineage_cmds, scan_cmds  # noqa: E402,F401  (registers the commands)

@@ -138,6 +138,8 @@ def ingest_cmd(
             f"{summary.unchanged} already known, {len(summary.problems)} refused "
             f"({summary.bytes_read / 1e6:.1f} MB read)"
         )
+        for p in summary.flags[:50]:
+            err.print(f"  [magenta]flagged {p.code}[/] {p.path}: {p.reason}", soft_wrap=True)
         for p in summary.problems[:50]:
             err.print(f"  [yellow]{p.code}[/] {p.path}: {p.reason}", soft_wrap=True)
         if len(summary.problems) > 50:

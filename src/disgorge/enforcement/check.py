@@ -47,6 +47,9 @@ class CheckReport:
     violations: list[Violation]
     allowed_by: dict[str, int]
     decision_uid: str = field(default_factory=new_uid)
+    denied_by_reason: dict[str, BitMap] = field(default_factory=dict)
+    flagged: dict[str, int] = field(default_factory=dict)
+    """Members that are near duplicates of erased content, counted by the plan that erased it."""
 
     @property
     def ok(self) -> bool:
@@ -87,6 +90,7 @@ class CheckReport:
             "allowed": len(self.allowed),
             "denied": len(self.denied),
             "allowed_by": self.allowed_by,
+            "flagged_near_erased": self.flagged,
             "violations": [
                 {
                     "reason": v.reason,
@@ -213,7 +217,7 @@ def evaluate(
             )
         )
     names = inputs or []
-    return CheckReport(
+    report = CheckReport(
         use,
         recipient,
         when,
@@ -226,6 +230,12 @@ def evaluate(
         violations,
         allowed_by,
     )
+    for (reason, _rule, _clause), bm in groups.items():
+        report.denied_by_reason[reason] = report.denied_by_reason.get(reason, BitMap()) | bm
+    for asset_id, (plan, _dist) in store.flagged().items():
+        if asset_id in members:
+            report.flagged[plan] = report.flagged.get(plan, 0) + 1
+    return report
 
 
 def check_members(

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from disgorge.storage import Identity, StorageConfig, backend_for
-from disgorge.storage.delta import delete_rows
-
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.erasure import PlanInfo, TargetInfo
 from disgorge.errors import ConflictError, VerificationFailed
 from disgorge.hashing import canonical_json
+from disgorge.storage import Identity, StorageConfig, backend_for
+from disgorge.storage.delta import delete_rows
 
 DONE_STATES = ("done",)
 
@@ -75,8 +74,12 @@ def verify_frozen(store: CatalogStore, plan: PlanInfo) -> None:
 
 def identity_of(t: TargetInfo) -> Identity:
     i = t.identity
+
+    def num(key: str) -> int | None:
+        return None if i.get(key) is None else int(i[key])
+
     return Identity(
-        size=int(i.get("size") or 0), mtime_ns=i.get("mtime_ns"), inode=i.get("inode"), sha256=i.get("sha256")
+        size=int(i.get("size") or 0), mtime_ns=num("mtime_ns"), inode=num("inode"), sha256=i.get("sha256")
     )
 
 
@@ -145,8 +148,8 @@ def _run_one(store: CatalogStore, plan: PlanInfo, t: TargetInfo, opts: ExecuteOp
             )
             return state, f"{ev.outcome}: {ev.detail}"
         if t.kind == "table_rows":
-            ev = delete_rows(t.uri, t.identity["column"], list(t.identity["values"]))
-            return "done", json.dumps(ev, sort_keys=True, default=str)
+            rows = delete_rows(t.uri, t.identity["column"], list(t.identity["values"]))
+            return "done", json.dumps(rows.to_json(), sort_keys=True, default=str)
         if t.kind == "dataset":
             return _rebuild_dataset(store, plan, t)
         if t.kind == "deployment":

@@ -53,8 +53,10 @@ class PlanRequest:
 def file_identity(
     uri: str, sha256: str, size: int, mtime_ns: int | None, inode: int | None
 ) -> dict[str, Any]:
-    """What a local file must still be when deleted: its bytes' hash, and size/mtime/inode as seen now."""
-    ident: dict[str, Any] = {"sha256": sha256, "size": size, "mtime_ns": mtime_ns, "inode": inode}
+    """What a local file must still be when deleted: its bytes' hash, and size/mtime/inode as seen now.
+
+    mtime_ns and inode are kept as decimal strings: they exceed the integers RFC 8785 JSON can carry."""
+    ident: dict[str, Any] = {"sha256": sha256, "size": size, "mtime_ns": _dec(mtime_ns), "inode": _dec(inode)}
     parsed = urlparse(uri)
     if parsed.scheme == "file":
         try:
@@ -63,10 +65,14 @@ def file_identity(
             ident["seen"] = "absent"
             return ident
         if stat.S_ISREG(st.st_mode):
-            ident.update(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+            ident.update(size=st.st_size, mtime_ns=str(st.st_mtime_ns), inode=str(st.st_ino))
         else:
             ident["seen"] = "not_a_regular_file"
     return ident
+
+
+def _dec(value: int | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def split_table_uri(uri: str) -> tuple[str, str, str]:

@@ -20,6 +20,7 @@ from disgorge.catalog import CatalogStore
 from disgorge.hashing.image import ImageProblem, hash_variants
 from disgorge.ingest.manifest import ManifestRow, read_manifest
 from disgorge.model import AssetRecord, IngestProblem, IngestSummary
+from disgorge.scan.guard import Guard
 
 BATCH = 500
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -131,6 +132,7 @@ def ingest(
     opts: IngestOptions,
     *,
     progress: Callable[[int, int], None] | None = None,
+    guard: Guard | None = None,
 ) -> IngestSummary:
     source = store.get_source(opts.source)
     tasks, refused = plan_tasks(path, opts, source.categories)
@@ -139,7 +141,14 @@ def ingest(
     batch: list[AssetRecord] = []
 
     def flush() -> None:
-        res = store.register(batch, source_id=source.id, notice_id=source.notice_id)
+        records = list(batch)
+        if guard is not None:
+            records, refused, flags = guard.screen(records)
+            summary.problems.extend(refused)
+            summary.flags.extend(flags)
+        res = store.register(records, source_id=source.id, notice_id=source.notice_id)
+        if guard is not None:
+            guard.commit_flags()
         summary.new_assets += res.new_assets
         summary.new_copies += res.new_copies
         summary.unchanged += res.unchanged + res.moved_copies

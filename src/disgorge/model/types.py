@@ -62,6 +62,8 @@ class IngestSummary:
     unchanged: int = 0
     bytes_read: int = 0
     problems: list[IngestProblem] = field(default_factory=list)
+    flags: list[IngestProblem] = field(default_factory=list)
+    """Registered, but flagged: near duplicates of erased content."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class IngestSummary:
             "unchanged": self.unchanged,
             "bytes_read": self.bytes_read,
             "problems": [{"path": p.path, "code": p.code, "reason": p.reason} for p in self.problems],
+            "flags": [{"path": p.path, "code": p.code, "reason": p.reason} for p in self.flags],
         }
 
 

@@ -208,16 +208,7 @@ def _match(
         key = (n, ident)
         if key not in best or dist < best[key][0]:
             best[key] = (dist, items[n].labels[k])
-    plans: dict[int, str] = {}
-    if which == "erased" and best:
-        with store.session() as s:
-            plans = dict(
-                s.execute(
-                    select(Tombstone.id, Tombstone.plan_id).where(
-                        Tombstone.id.in_(sorted({i for _, i in best}))
-                    )
-                ).all()
-            )
+    plans = store.tombstone_plans([i for _, i in best]) if which == "erased" and best else {}
     for (n, ident), (dist, label) in sorted(best.items()):
         report.matches.append(
             _describe(

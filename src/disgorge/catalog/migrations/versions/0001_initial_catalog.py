@@ -165,6 +165,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["subject_id"], ["subjects.id"], name=op.f("fk_assets_subject_id_subjects")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_assets")),
         sa.UniqueConstraint("sha256", name=op.f("uq_assets_sha256")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("assets", schema=None) as batch_op:
         batch_op.create_index("ix_assets_source_id_id", ["source_id", "id"], unique=False)
