@@ -11,6 +11,7 @@ from disgorge.catalog import CatalogStore
 from disgorge.catalog.erasure import TargetInfo
 from disgorge.scan import Indexes, scan
 from disgorge.storage import StorageConfig, backend_for
+from disgorge.storage.delta import verify_rows_gone
 
 
 @dataclass(slots=True)
@@ -44,8 +45,6 @@ def _target_remains(store: CatalogStore, t: TargetInfo, erased: Any, storage: St
     if t.kind in ("copy", "model_copy", "artifact_copy"):
         return "still present" if backend_for(t.uri, storage).exists(t.uri) else None
     if t.kind == "table_rows":
-        from disgorge.storage.delta import verify_rows_gone
-
         problems = verify_rows_gone(t.uri, t.identity["column"], list(t.identity["values"]))
         return "; ".join(problems) or None
     if t.kind == "dataset":
