@@ -185,3 +185,6 @@ def test_demo_runs_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "recipients: FaceVision Inc." in out
     assert "the consented research model is not affected" in out
     assert "does not cover: train_ai_system" in out
+    assert "export refused" in out and "training refused" in out
+    assert "verify found a residual near copy" in out and "verify: clean" in out
+    assert "ingest refused: this content was erased under plan" in out

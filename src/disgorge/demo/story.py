@@ -8,12 +8,14 @@ embeddings, deployments and third parties came from that source.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from disgorge.api import Catalog, RunContext
 from disgorge.api import open as open_catalog
@@ -60,7 +62,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
         shutil.rmtree(home)
     data = home / "demo-data"
     t0 = time.perf_counter()
-    say(f"[1/9] generating a corpus under {data} …")
+    say(f"[1/12] generating a corpus under {data} …")
     dating_manifest = generate(
         data / "datingsite",
         prefix="member",
@@ -80,7 +82,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     say(f"      done in {time.perf_counter() - t0:.1f}s")
 
     cat = open_catalog(home)
-    say("[2/9] registering the sources and their notices")
+    say("[2/12] registering the sources and their notices")
     cat.add_source(
         "datingsite",
         notice=data / "notices" / "datingsite-2014.txt",
@@ -99,7 +101,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
         controller="Acme Research Lab",
         legal_basis="consent",
     )
-    say("[3/9] ingesting photos (sha256 + PDQ, both cores)")
+    say("[3/12] ingesting photos (sha256 + PDQ, both cores)")
     for source, manifest in (("datingsite", dating_manifest), ("faces-research", research_manifest)):
         t = time.perf_counter()
         summary = cat.ingest(manifest.parent, IngestOptions(source=source, manifest=manifest))
@@ -109,7 +111,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
             f" ({summary.scanned / dt:.0f} files/s), {len(summary.problems)} refused"
         )
 
-    say("[4/9] building datasets")
+    say("[4/12] building datasets")
     models = home / "models"
     photos, _ = cat.create_dataset("datingsite-photos", source="datingsite")
     adults, _ = cat.create_dataset("datingsite-over-30", from_dataset=photos.ref, where="meta.age >= 30")
@@ -117,7 +119,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     for d in (photos, adults, research):
         say(f"      {d.ref}: {d.member_count} members, digest {d.digest[:16]}…")
 
-    say("[5/9] consent: the research volunteers' grants arrive from the consent system")
+    say("[5/12] consent: the research volunteers' grants arrive from the consent system")
     consent = data / "consent-export.csv"
     rows = ["subject_id,use,recipient,action,timestamp,notice_version"]
     rows += [
@@ -128,7 +130,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     imported, _ = cat.import_consent(consent)
     say(f"      {imported} consent events imported")
 
-    say(f"[6/9] enforcement: {THIRD_PARTY} asks for the dating site's photos")
+    say(f"[6/12] enforcement: {THIRD_PARTY} asks for the dating site's photos")
     try:
         cat.export(photos.ref, to=THIRD_PARTY, dest=home / "outbox")
         say("      export ALLOWED (unexpected)")
@@ -150,7 +152,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
         run.log_model(_weights(models / "research-face-v1.bin", 6), name="research-face-v1")
 
     say(
-        f"[7/9] it happened anyway, before Disgorge: recording {THIRD_PARTY}'s runs, a fine-tune, "
+        f"[7/12] it happened anyway, before Disgorge: recording {THIRD_PARTY}'s runs, a fine-tune, "
         "a distilled and a quantized model"
     )
 
@@ -185,10 +187,10 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     cat.deploy(
         "face-age-mobile-int8",
         target="https://api.facevision.example/v1/age",
-        hook="https://ops.facevision.example/takedown",
+        hook=f"{sys.executable} -c \"open('{home / 'takedown.log'}', 'a').write('face-age-mobile-int8 down\\n')\"",
     )
 
-    say("[8/9] impact of the dating site's photos")
+    say("[8/12] impact of the dating site's photos")
     t = time.perf_counter()
     imp = cat.impact("source", "datingsite")
     say(f"      answered in {(time.perf_counter() - t) * 1000:.0f} ms:")
@@ -203,7 +205,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     research_touched = [m["name"] for m in imp.models if m["name"] == "research-face-v1"]
     say(f"      the consented research model is {'AFFECTED' if research_touched else 'not affected'}")
 
-    say("[9/9] bill of materials of the deployed model face-age-mobile-int8")
+    say("[9/12] bill of materials of the deployed model face-age-mobile-int8")
     bom = cat.lineage("face-age-mobile-int8")
     say(
         f"      {bom.asset_count} photos of {bom.subject_count} people from "
@@ -217,5 +219,54 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
             say(
                 f"      the {s['name']} notice (v{s['notice_version']}, {s['legal_basis']}) does not cover: {', '.join(bad)}"
             )
+    erase(cat, home, data, say)
     say(f"done in {time.perf_counter() - t0:.0f}s; explore with: disgorge --help (DISGORGE_HOME={home})")
     return cat
+
+
+def erase(cat: Catalog, home: Path, data: Path, say: Say) -> str:
+    """The order arrives: plan, a second person approves, execute, a hidden re-encoded backup is found by
+    verification, removed, and verification comes back clean; the erased photos cannot come back in."""
+    cat.add_storage_root(data)
+    cat.add_storage_root(home / "models")
+    first = sorted((data / "datingsite").rglob("*.jpg"))[0]
+    original = first.read_bytes()  # what a user will try to upload again after the erasure
+    backup = data / "backup"
+    backup.mkdir(exist_ok=True)
+    with Image.open(first) as im:
+        im.convert("RGB").resize((im.width // 2, im.height // 2)).save(
+            backup / "7f3a9c.jpg", "JPEG", quality=70
+        )
+    say("[10/12] the FTC order: plan the erasure of the dating site's photos and everything made from them")
+    plan, _ = cat.erasures.plan(
+        scope=("source", "datingsite"),
+        withdrawn=False,
+        reason="FTC order: algorithmic disgorgement of face models trained on dating-site photos",
+        legal_basis="FTC Act s.5 consent order",
+        requester="privacy-officer",
+        deadline="2026-12-31",
+    )
+    counts = ", ".join(f"{v} {k}" for k, v in plan.counts.items() if v)
+    say(f"      plan {plan.id[:16]}…: {counts}")
+    cat.erasures.approve(plan.id, "legal-counsel")
+    say("      approved by legal-counsel (the requester cannot approve)")
+    report = cat.erasures.run(plan.id, dry_run=False)
+    say(f"[11/12] executed: {report.status}; " + ", ".join(f"{n} {s}" for s, n in report.steps.items()))
+    dirty = cat.erasures.verify(plan.id, roots=[str(data)])
+    for r in dirty.residual:
+        say(f"      verify found a residual {r['match']} copy (distance {r['distance']}): {r['object']}")
+        Path(r["object"].removeprefix("file://")).unlink()
+        say("      removed it")
+    clean = cat.erasures.verify(plan.id, roots=[str(data)])
+    say(
+        f"      verify: {'clean' if clean.clean else 'NOT CLEAN'} ({sum(clean.checked.values())} targets checked, "
+        f"{clean.scanned} objects scanned)"
+    )
+    say("[12/12] the erased photos cannot come back in")
+    again = data / "reupload" / "member-x"
+    again.mkdir(parents=True, exist_ok=True)
+    (again / "p.jpg").write_bytes(original)
+    summary = cat.ingest(again.parent, IngestOptions(source="datingsite", subject_from="parent-dir"))
+    for p in summary.problems:
+        say(f"      ingest refused: {p.reason}")
+    return plan.id
