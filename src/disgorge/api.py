@@ -34,6 +34,7 @@ from disgorge.ingest import IngestOptions, ingest
 from disgorge.lineage import BillOfMaterials, Impact, Scope, bill_of_materials, impact
 from disgorge.model import MODEL_RELATIONS, DatasetRef, IngestSummary, RunInput
 from disgorge.policy import DEFAULT_POLICY, Policy, parse_policy
+from disgorge.proof import Proofs, SigningIdentity
 from disgorge.scan import Indexes, LookupResult, ScanReport, lookup, scan
 from disgorge.scan.guard import Guard
 from disgorge.settings import Home, load_storage_config, save_storage_root
@@ -49,6 +50,7 @@ def open(
         raise UsageError(f"no Disgorge home at {h.path}", hint="run: disgorge init (or set DISGORGE_HOME)")
     h.path.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = load_or_create_key(h.key_path)
+    SigningIdentity.ensure(h.path / "keys")
     return Catalog(h, CatalogStore(h.catalog_url, KeyedHasher(key)))
 
 
@@ -82,6 +84,11 @@ class Catalog:
 
     def add_storage_root(self, root: Path) -> list[str]:
         return save_storage_root(self.home.storage_path, root)
+
+    @property
+    def proofs(self) -> Proofs:
+        """The ledger's checkpoints, audits and inclusion proofs, signed with the home's key."""
+        return Proofs(self.store, SigningIdentity.ensure(self.home.path / "keys"))
 
     @property
     def erasures(self) -> Erasures:

@@ -14,6 +14,7 @@ from sqlalchemy import func, insert, select, update
 from disgorge.catalog.schema import Asset, AssetHash, Copy, utcnow
 from disgorge.catalog.sources import SourcesMixin
 from disgorge.errors import NotFoundError
+from disgorge.ledger.merkle import root_hash
 from disgorge.model import AssetRecord
 
 CHUNK = 500
@@ -134,6 +135,19 @@ class AssetsMixin(SourcesMixin):
             if new_copies:
                 s.execute(insert(Copy), new_copies)
                 result.new_copies = len(new_copies)
+            if fresh or new_copies:
+                keyed = sorted(bytes.fromhex(self.hasher.tag("content", h)) for h in fresh)
+                self._log(
+                    s,
+                    "ingest_batch",
+                    {
+                        "source_id": source_id,
+                        "notice_id": notice_id,
+                        "new_assets": len(fresh),
+                        "new_copies": len(new_copies),
+                        "assets_root": root_hash(keyed).hex(),
+                    },
+                )
         return result
 
     def asset_count(self) -> int:

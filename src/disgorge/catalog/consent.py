@@ -90,6 +90,7 @@ class ConsentMixin(RunsMixin):
                 )
                 for ln in lines
             )
+            self._log(s, "consent_import", {"file_sha256": file_sha256, "events": len(lines)})
             return len(lines), True
 
     def consent_events(self, at: datetime | None = None) -> dict[int, list[ConsentEvent]]:
@@ -142,6 +143,20 @@ class ConsentMixin(RunsMixin):
                     by_reason=rec.by_reason,
                     run_id=run_id,
                 )
+            )
+            self._log(
+                s,
+                "decision",
+                {
+                    "decision": rec.uid,
+                    "decision_kind": rec.kind,
+                    "use": rec.use,
+                    "recipient": rec.recipient,
+                    "policy_version": rec.policy_version,
+                    "inputs_digest": rec.inputs_digest,
+                    "allowed": rec.allowed,
+                    "denied": rec.denied,
+                },
             )
 
     def attach_decision(self, uid: str, run_id: int) -> None:

@@ -243,6 +243,16 @@ class DatasetsMixin(AssetsMixin):
             parent = s.get(Dataset, derived_from) if derived_from is not None else None
             if parent is not None:
                 self._link(s, "dataset", parent.id, "dataset", d.id, "subset_of")
+            self._log(
+                s,
+                "dataset",
+                {
+                    "ref": f"{name}@{version}",
+                    "digest": digest,
+                    "members": len(members),
+                    "derived_from": f"{parent.name}@{parent.version}" if parent else None,
+                },
+            )
             return _info(d, f"{parent.name}@{parent.version}" if parent else None), True
 
     def dataset_count(self) -> int:

@@ -26,6 +26,7 @@ from disgorge.catalog.schema import (
     utcnow,
 )
 from disgorge.errors import ConflictError, NotFoundError
+from disgorge.ledger.merkle import root_hash
 
 TargetRow = tuple[int, str, str, str, dict[str, Any]]
 """(seq, kind, action, uri, identity)"""
@@ -108,6 +109,19 @@ class ErasureMixin(ConsentMixin):
                         batch.clear()
                 if batch:
                     s.execute(insert(ErasureTarget), batch)
+                self._log(
+                    s,
+                    "erasure_plan",
+                    {
+                        "plan_id": plan_id,
+                        "scope": scope,
+                        "reason": reason,
+                        "legal_basis": legal_basis,
+                        "requester": requester,
+                        "deadline": deadline,
+                        "counts": counts,
+                    },
+                )
                 created = True
             else:
                 created = False
@@ -156,6 +170,7 @@ class ErasureMixin(ConsentMixin):
         with self.session() as s:
             if approver not in plan.approvers:
                 s.add(ErasureApproval(plan_id=plan.id, approver=approver))
+                self._log(s, "erasure_approval", {"plan_id": plan.id, "approver": approver})
             p = s.get(ErasurePlan, plan.id)
             assert p is not None
             if p.status == "planned":
@@ -167,8 +182,17 @@ class ErasureMixin(ConsentMixin):
             p = s.get(ErasurePlan, plan_id)
             assert p is not None
             p.status = status
-            if status == "done":
+            if status == "done" and p.completed_at is None:
                 p.completed_at = utcnow()
+                keyed = sorted(
+                    bytes.fromhex(k)
+                    for k in s.scalars(select(Tombstone.keyed_sha256).where(Tombstone.plan_id == plan_id))
+                )
+                self._log(
+                    s,
+                    "erasure_completion",
+                    {"plan_id": plan_id, "erased_root": root_hash(keyed).hex(), "erased": len(keyed)},
+                )
 
     def targets(
         self, plan_id: str, *, states: tuple[str, ...] | None = None, batch: int = 5000
@@ -291,6 +315,17 @@ class ErasureMixin(ConsentMixin):
             p = s.get(ErasurePlan, plan_id)
             assert p is not None
             p.verification = result
+            self._log(
+                s,
+                "erasure_verification",
+                {
+                    "plan_id": plan_id,
+                    "clean": bool(result.get("clean")),
+                    "remaining": len(result.get("remaining", [])),
+                    "residual": len(result.get("residual", [])),
+                    "scanned": result.get("scanned", 0),
+                },
+            )
 
     def verification(self, plan_id: str) -> dict[str, Any] | None:
         with self.session() as s:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from disgorge.catalog.erasure import ErasureMixin
+from disgorge.catalog.ledger import LedgerMixin
 
 
-class CatalogStore(ErasureMixin):
+class CatalogStore(LedgerMixin):
     """The catalog: sources, subjects, assets, copies, datasets, runs, artifacts, links, deployments,
-    consent events and decisions, erasure plans and their journal, on SQLite or PostgreSQL."""
+    consent events and decisions, erasure plans and their journal, and the ledger, on SQLite or PostgreSQL."""

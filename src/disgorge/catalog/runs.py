@@ -49,6 +49,7 @@ class RunsMixin(DatasetsMixin):
             run = Run(uid=str(uuid.uuid4()), name=name, use=use, party=party, code_version=code_version)
             s.add(run)
             s.flush()
+            self._log(s, "run", {"run": run.uid, "name": name, "use": use, "party": party})
             return RunInfo(run.id, run.uid, name, use, party, run.status)
 
     def add_run_input(self, run_id: int, kind: str, node_id: int) -> None:
@@ -98,6 +99,11 @@ class RunsMixin(DatasetsMixin):
                 )
                 s.add(art)
                 s.flush()
+                self._log(
+                    s,
+                    "artifact",
+                    {"artifact_kind": kind, "name": name, "sha256": sha256, "artifact_id": art.id},
+                )
             elif name is not None and art.name is None:
                 art.name = name
             if run_id is not None:
@@ -171,6 +177,7 @@ class RunsMixin(DatasetsMixin):
             if existing is not None:
                 return existing
             d = Deployment(artifact_id=artifact_id, target=target, hook=hook)
+            self._log(s, "deployment", {"artifact_id": artifact_id, "target": target})
             s.add(d)
             s.flush()
             return d.id

@@ -328,3 +328,24 @@ class AssetFlag(Base):
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), primary_key=True)
     plan_id: Mapped[str] = mapped_column(ForeignKey("erasure_plans.id"), primary_key=True)
     distance: Mapped[int] = mapped_column(Integer)
+
+
+class LedgerEntry(Base):
+    """One event of the tamper-evident log: its canonical JSON and RFC 9162 leaf hash, at index ``seq``."""
+
+    __tablename__ = "ledger_entries"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    entry: Mapped[str] = mapped_column(Text)
+    leaf: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerCheckpoint(Base):
+    """A signed C2SP checkpoint (origin, size, root) of the log."""
+
+    __tablename__ = "ledger_checkpoints"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

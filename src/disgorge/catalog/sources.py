@@ -84,6 +84,18 @@ class SourcesMixin(StoreBase):
             if categories:
                 src.categories = sorted(categories)
             s.flush()
+            self._log(
+                s,
+                "source",
+                {
+                    "source": name,
+                    "notice_version": notice.version,
+                    "notice_sha256": notice_sha256,
+                    "uses": sorted(uses),
+                    "recipients": sorted(recipients),
+                    "legal_basis": legal_basis,
+                },
+            )
             return _info(src, notice), True
 
     @staticmethod

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from disgorge.catalog.engine import make_engine, upgrade
-from disgorge.catalog.schema import Edge
+from disgorge.catalog.schema import Edge, LedgerEntry, utcnow
 from disgorge.errors import StoreError
-from disgorge.hashing import KeyedHasher
+from disgorge.hashing import KeyedHasher, canonical_json
+from disgorge.ledger.merkle import leaf_hash
 
 
 class StoreBase:
@@ -43,6 +45,28 @@ class StoreBase:
         """A session in one transaction: committed on success, rolled back on any error."""
         with self._sessions() as s, s.begin():
             yield s
+
+    def _log(self, s: Session, kind: str, body: dict[str, Any]) -> int:
+        """Append one event to the ledger in the caller's transaction; returns its index."""
+        return self._log_many(s, [(kind, body)])[0]
+
+    def _log_many(self, s: Session, events: list[tuple[str, dict[str, Any]]]) -> list[int]:
+        """Append events in the caller's transaction, so the log and the catalog change commit together.
+
+        PostgreSQL serialises appenders with a transaction-scoped advisory lock; SQLite's single writer
+        does the same. Entries are RFC 8785 canonical JSON; leaves are RFC 9162 leaf hashes."""
+        if not events:
+            return []
+        if self.dialect == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(7243157)"))
+        start = int(s.scalar(select(func.coalesce(func.max(LedgerEntry.seq), -1))) or 0) + 1
+        at = utcnow().isoformat()
+        rows = []
+        for n, (kind, body) in enumerate(events):
+            entry = canonical_json({"at": at, "kind": kind, **body})
+            rows.append({"seq": start + n, "kind": kind, "entry": entry.decode(), "leaf": leaf_hash(entry)})
+        s.execute(insert(LedgerEntry), rows)
+        return [start + n for n in range(len(events))]
 
     @staticmethod
     def _link(s: Session, src_kind: str, src_id: int, dst_kind: str, dst_id: int, relation: str) -> None:

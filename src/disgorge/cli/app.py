@@ -24,6 +24,8 @@ model_app = typer.Typer(help="Models, their links and deployments.", no_args_is_
 consent_app = typer.Typer(help="Per-subject consent events.", no_args_is_help=True)
 erase_app = typer.Typer(help="Plan, approve, execute and verify erasures.", no_args_is_help=True)
 storage_app = typer.Typer(help="Where erasure may act.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The tamper-evident ledger (RFC 9162, C2SP checkpoints).", no_args_is_help=True)
+key_app = typer.Typer(help="The home's signing key.", no_args_is_help=True)
 app.add_typer(source_app, name="source")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(run_app, name="run")
@@ -31,6 +33,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(consent_app, name="consent")
 app.add_typer(erase_app, name="erase")
 app.add_typer(storage_app, name="storage")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(key_app, name="key")
 
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", envvar="DISGORGE_HOME", help="Disgorge home (default ./.disgorge).")
@@ -42,4 +46,4 @@ def catalog(home: Path | None, *, create: bool = False) -> Catalog:
     return open_catalog(home, create=create)
 
 
-from disgorge.cli import catalog_cmds, demo_cmd, enforce_cmds, erase_cmds, lineage_cmds, scan_cmds  # noqa: E402,F401  (registers the commands)
+from disgorge.cli import catalog_cmds, demo_cmd, enforce_cmds, erase_cmds, lineage_cmds, proof_cmds, scan_cmds  # noqa: E402,F401  (registers the commands)

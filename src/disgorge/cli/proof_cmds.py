@@ -1,0 +1,88 @@
+"""Commands for proof: ledger checkpoint / verify / prove, and the signing key."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from disgorge.cli.app import HomeOpt, JsonOpt, catalog, key_app, ledger_app
+from disgorge.cli.output import emit_json, out
+from disgorge.errors import InputError
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint(home: HomeOpt = None, json: JsonOpt = False) -> None:
+    """Sign the ledger's current size and root (a C2SP tlog-checkpoint signed note)."""
+    with catalog(home) as cat:
+        cp = cat.proofs.checkpoint()
+    if json:
+        emit_json(cp)
+    else:
+        sys.stdout.write(cp["checkpoint"])  # verbatim: the signed note is saved and checked byte for byte
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    from_: Annotated[
+        Path | None, typer.Option("--from", help="An earlier checkpoint note kept elsewhere.")
+    ] = None,
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Recompute the tree from every entry and check every checkpoint against it (exit 1 on any edit,
+    truncation, reordering or fork)."""
+    earlier = None
+    if from_ is not None:
+        try:
+            earlier = from_.read_text()
+        except OSError as exc:
+            raise InputError(f"checkpoint {from_}: cannot read it ({exc.strerror})") from exc
+    with catalog(home) as cat:
+        result = cat.proofs.verify(earlier)
+    if json:
+        emit_json(result)
+    else:
+        out.print(
+            f"ledger OK: {result['entries']} entries, {result['checkpoints']} checkpoints ({result['origin']})"
+        )
+
+
+@ledger_app.command("prove")
+def ledger_prove(
+    entry: Annotated[int, typer.Argument(help="Entry index.")], home: HomeOpt = None, json: JsonOpt = False
+) -> None:
+    """An RFC 9162 inclusion proof of one entry against the latest checkpoint."""
+    with catalog(home) as cat:
+        proof = cat.proofs.prove(entry)
+    if json:
+        emit_json(proof)
+    else:
+        out.print(
+            f"entry {proof['index']} of {proof['tree_size']}: {proof['entry']}", markup=False, soft_wrap=True
+        )
+        out.print(f"root {proof['root']}; proof: {len(proof['proof'])} hashes")
+
+
+@key_app.command("export-public")
+def key_export_public(home: HomeOpt = None) -> None:
+    """Print the signing key's public verifier key (for `--key FILE`); retired keys stay in keys/keyring.json."""
+    with catalog(home) as cat:
+        print(cat.proofs.identity.public_key())
+
+
+@key_app.command("rotate")
+def key_rotate(home: HomeOpt = None, json: JsonOpt = False) -> None:
+    """Replace the signing key; the old public key stays trusted for what it signed."""
+    from disgorge.ledger.keys import public_key_text, rotate
+
+    with catalog(home) as cat:
+        ident = cat.proofs.identity
+        new = rotate(ident.keys_dir / "keyring.json", ident.keys_dir, ident.name)
+    text = public_key_text(ident.name, new)
+    if json:
+        emit_json({"key": text})
+    else:
+        out.print(f"new signing key: {text}")
