@@ -178,6 +178,8 @@ def load_segment(directory: Path, entry: dict[str, Any]) -> Segment:
             _load(directory, seg_dir / f"offsets-{t:02d}.npy", np.uint32, ((1 << layout.width) + 1,))
             for t in range(layout.pieces)
         )
+        if any(int(off[-1]) != rows for off in offs):
+            raise _damaged(directory, f"segment {name} has bucket tables that do not cover its {rows} rows")
         tables = Tables(layout, perms, offs)
     return Segment(seq=int(entry["seq"]), ids=ids, codes=codes, tables=tables, name=name)
 

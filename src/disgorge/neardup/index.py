@@ -47,6 +47,7 @@ class HammingIndex:
         self._tomb_name: str | None = None  # committed tombstone file, None when changed since
         self._dirty = False
         self._len_cache: int | None = None
+        self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -79,6 +80,12 @@ class HammingIndex:
         """Drop memory maps and buffers; unsaved changes are discarded (call ``save`` first)."""
         self._segments, self._pending_ids, self._pending_codes = [], [], []
         self._len_cache = None
+        self._closed = True
+
+    def _check_open(self) -> None:
+        # A closed index has dropped its segments: saving it would commit an empty index.
+        if self._closed:
+            raise UsageError("this near-duplicate index is closed", hint="open it again")
 
     def __enter__(self) -> HammingIndex:
         return self
@@ -92,6 +99,7 @@ class HammingIndex:
 
     def add(self, ids: npt.ArrayLike, codes: Any) -> None:
         """Add one row per code. An id may have several codes; a search reports its closest one."""
+        self._check_open()
         c = as_codes(codes)
         i = as_ids(ids, c.shape[0])
         if c.shape[0] == 0:
@@ -102,6 +110,7 @@ class HammingIndex:
 
     def remove(self, ids: npt.ArrayLike) -> None:
         """Hide every code of these ids from searches (until they are added again)."""
+        self._check_open()
         gone = np.unique(as_ids(ids, -1))
         if gone.size == 0:
             return
@@ -144,6 +153,7 @@ class HammingIndex:
         The cost grows with the number of queries times the per-query cost of the indexed side, so
         index the larger set and pass the smaller one as queries.
         """
+        self._check_open()
         q = as_codes(queries, name="queries")
         r = check_radius(radius)
         if block < 1:
@@ -219,6 +229,7 @@ class HammingIndex:
     def save(self) -> None:
         """Commit buffered adds and removes. Atomic: after a crash, reopening shows the state of the
         last completed ``save`` and nothing of this one."""
+        self._check_open()
         directory = self._require_directory()
         self._seal()
         written = {id(s): _store.write_segment(directory, s) for s in self._segments if s.name is None}
@@ -227,6 +238,7 @@ class HammingIndex:
     def compact(self) -> None:
         """Rewrite all live rows into one segment (dropping tombstoned rows and small segments);
         persisted indexes commit the result at once."""
+        self._check_open()
         chunks = list(self.live_rows())
         ids = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int64)
         codes = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros((0, 4), np.uint64)
