@@ -12,6 +12,7 @@ import types
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from disgorge.catalog import ArtifactInfo, CatalogStore, DatasetInfo, RunInfo, SourceInfo, as_uri
 from disgorge.enforcement import (
@@ -34,7 +35,8 @@ from disgorge.ingest import IngestOptions, ingest
 from disgorge.lineage import BillOfMaterials, Impact, Scope, bill_of_materials, impact
 from disgorge.model import MODEL_RELATIONS, DatasetRef, IngestSummary, RunInput
 from disgorge.policy import DEFAULT_POLICY, Policy, parse_policy
-from disgorge.proof import Proofs, SigningIdentity
+from disgorge.proof import Proofs, SigningIdentity, issue_certificate
+from disgorge.proof.service import asset_proof
 from disgorge.scan import Indexes, LookupResult, ScanReport, lookup, scan
 from disgorge.scan.guard import Guard
 from disgorge.settings import Home, load_storage_config, save_storage_root
@@ -89,6 +91,13 @@ class Catalog:
     def proofs(self) -> Proofs:
         """The ledger's checkpoints, audits and inclusion proofs, signed with the home's key."""
         return Proofs(self.store, SigningIdentity.ensure(self.home.path / "keys"))
+
+    def certificate(self, plan: str) -> dict[str, Any]:
+        """A signed certificate of destruction for a completed, verified erasure."""
+        return issue_certificate(self.store, SigningIdentity.ensure(self.home.path / "keys"), plan)
+
+    def asset_proof(self, plan: str, sha256: str) -> dict[str, Any]:
+        return asset_proof(self.store, plan, sha256)
 
     @property
     def erasures(self) -> Erasures:

@@ -299,6 +299,29 @@ class ErasureMixin(ConsentMixin):
                 for a, p, d in s.execute(select(AssetFlag.asset_id, AssetFlag.plan_id, AssetFlag.distance))
             }
 
+    def plan_timeline(self, plan_id: str) -> dict[str, Any]:
+        """When the plan was made and completed, and who approved it when (oldest first)."""
+        with self.session() as s:
+            p = s.get(ErasurePlan, plan_id)
+            assert p is not None
+            approvals = s.execute(
+                select(ErasureApproval.approver, ErasureApproval.created_at)
+                .where(ErasureApproval.plan_id == plan_id)
+                .order_by(ErasureApproval.id)
+            ).all()
+            return {
+                "planned_at": _utc(p.created_at),
+                "completed_at": _utc(p.completed_at) if p.completed_at else None,
+                "approvals": [(a, _utc(t)) for a, t in approvals],
+            }
+
+    def plan_tombstones(self, plan_id: str) -> list[bytes]:
+        with self.session() as s:
+            return [
+                bytes.fromhex(k)
+                for k in s.scalars(select(Tombstone.keyed_sha256).where(Tombstone.plan_id == plan_id))
+            ]
+
     def assets_present(self, assets: BitMap) -> int:
         ids = list(assets)
         with self.session() as s:
@@ -372,3 +395,9 @@ class ErasureMixin(ConsentMixin):
 
 def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _utc(when: Any) -> Any:
+    from datetime import UTC
+
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from disgorge.cli.app import app
@@ -27,13 +26,15 @@ def main(argv: list[str] | None = None) -> int:
             f"[bold red]error[/] [dim]({exc.code})[/]: {exc.diagnostics()}", markup=True, soft_wrap=True
         )
         return exc.exit_status
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("aborted")
+        return 2
+    except typer.exceptions.TyperException as exc:  # usage errors of typer's own (vendored) click
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
         return 2
     return rv if isinstance(rv, int) else 0
 

@@ -26,6 +26,7 @@ erase_app = typer.Typer(help="Plan, approve, execute and verify erasures.", no_a
 storage_app = typer.Typer(help="Where erasure may act.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The tamper-evident ledger (RFC 9162, C2SP checkpoints).", no_args_is_help=True)
 key_app = typer.Typer(help="The home's signing key.", no_args_is_help=True)
+certificate_app = typer.Typer(help="Verify certificates of destruction offline.", no_args_is_help=True)
 app.add_typer(source_app, name="source")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(run_app, name="run")
@@ -35,6 +36,7 @@ app.add_typer(erase_app, name="erase")
 app.add_typer(storage_app, name="storage")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(key_app, name="key")
+app.add_typer(certificate_app, name="certificate")
 
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", envvar="DISGORGE_HOME", help="Disgorge home (default ./.disgorge).")
@@ -46,4 +48,13 @@ def catalog(home: Path | None, *, create: bool = False) -> Catalog:
     return open_catalog(home, create=create)
 
 
-from disgorge.cli import catalog_cmds, demo_cmd, enforce_cmds, erase_cmds, lineage_cmds, proof_cmds, scan_cmds  # noqa: E402,F401  (registers the commands)
+from disgorge.cli import (  # noqa: E402,F401  (registers the commands)
+    catalog_cmds,
+    certificate_cmds,
+    demo_cmd,
+    enforce_cmds,
+    erase_cmds,
+    lineage_cmds,
+    proof_cmds,
+    scan_cmds,
+)

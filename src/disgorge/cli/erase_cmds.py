@@ -182,3 +182,53 @@ def storage_add_root(
         emit_json({"roots": roots})
     else:
         out.print("storage roots: " + ", ".join(roots))
+
+
+@erase_app.command("certificate")
+def erase_certificate(
+    plan: Annotated[str, typer.Argument(help="Plan id.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the certificate JSON.")],
+    html: Annotated[Path | None, typer.Option(help="Also write a readable HTML rendering here.")] = None,
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Sign a certificate of destruction: order, scope, counts, the erased set's Merkle root, each model's
+    disposition, the verification, a ledger checkpoint with inclusion proofs, an Ed25519 signature."""
+    from disgorge.ledger.certificate import dump_certificate
+    from disgorge.ledger.render import render_html
+
+    with catalog(home) as cat:
+        doc = cat.certificate(plan)
+    output.write_bytes(dump_certificate(doc))
+    if html is not None:
+        html.write_text(render_html(doc))
+    if json:
+        emit_json(
+            {
+                "certificate": str(output),
+                "html": str(html) if html else None,
+                "plan_id": doc["order"]["plan_id"],
+            }
+        )
+    else:
+        out.print(f"certificate written to {output}" + (f" and {html}" if html else ""))
+        out.print(
+            "verify offline: disgorge key export-public > KEY; disgorge certificate verify "
+            f"{output} --key KEY"
+        )
+
+
+@erase_app.command("asset-proof")
+def erase_asset_proof(
+    plan: Annotated[str, typer.Argument(help="Plan id.")],
+    sha256: Annotated[str, typer.Option(help="The erased content's sha256.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the proof JSON.")],
+    home: HomeOpt = None,
+) -> None:
+    """A proof, for one data subject, that their content is in the certificate's erased set."""
+    import json as jsonlib
+
+    with catalog(home) as cat:
+        proof = cat.asset_proof(plan, sha256)
+    output.write_text(jsonlib.dumps(proof, indent=2, sort_keys=True) + "\n")
+    out.print(f"proof written to {output}")

