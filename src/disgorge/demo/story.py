@@ -22,6 +22,8 @@ from disgorge.api import open as open_catalog
 from disgorge.demo.corpus import generate
 from disgorge.errors import PolicyDenied
 from disgorge.ingest import IngestOptions
+from disgorge.ledger.certificate import dump_certificate, verify_certificate
+from disgorge.ledger.render import render_html
 
 DATING_NOTICE = """DatingSite Privacy Notice (2014-03-01)
 We use the photos and profile details you give us to operate the DatingSite service: to show your
@@ -62,7 +64,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
         shutil.rmtree(home)
     data = home / "demo-data"
     t0 = time.perf_counter()
-    say(f"[1/12] generating a corpus under {data} …")
+    say(f"[1/13] generating a corpus under {data} …")
     dating_manifest = generate(
         data / "datingsite",
         prefix="member",
@@ -82,7 +84,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     say(f"      done in {time.perf_counter() - t0:.1f}s")
 
     cat = open_catalog(home)
-    say("[2/12] registering the sources and their notices")
+    say("[2/13] registering the sources and their notices")
     cat.add_source(
         "datingsite",
         notice=data / "notices" / "datingsite-2014.txt",
@@ -101,7 +103,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
         controller="Acme Research Lab",
         legal_basis="consent",
     )
-    say("[3/12] ingesting photos (sha256 + PDQ, both cores)")
+    say("[3/13] ingesting photos (sha256 + PDQ, both cores)")
     for source, manifest in (("datingsite", dating_manifest), ("faces-research", research_manifest)):
         t = time.perf_counter()
         summary = cat.ingest(manifest.parent, IngestOptions(source=source, manifest=manifest))
@@ -111,7 +113,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
             f" ({summary.scanned / dt:.0f} files/s), {len(summary.problems)} refused"
         )
 
-    say("[4/12] building datasets")
+    say("[4/13] building datasets")
     models = home / "models"
     photos, _ = cat.create_dataset("datingsite-photos", source="datingsite")
     adults, _ = cat.create_dataset("datingsite-over-30", from_dataset=photos.ref, where="meta.age >= 30")
@@ -119,7 +121,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     for d in (photos, adults, research):
         say(f"      {d.ref}: {d.member_count} members, digest {d.digest[:16]}…")
 
-    say("[5/12] consent: the research volunteers' grants arrive from the consent system")
+    say("[5/13] consent: the research volunteers' grants arrive from the consent system")
     consent = data / "consent-export.csv"
     rows = ["subject_id,use,recipient,action,timestamp,notice_version"]
     rows += [
@@ -130,7 +132,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     imported, _ = cat.import_consent(consent)
     say(f"      {imported} consent events imported")
 
-    say(f"[6/12] enforcement: {THIRD_PARTY} asks for the dating site's photos")
+    say(f"[6/13] enforcement: {THIRD_PARTY} asks for the dating site's photos")
     try:
         cat.export(photos.ref, to=THIRD_PARTY, dest=home / "outbox")
         say("      export ALLOWED (unexpected)")
@@ -152,7 +154,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
         run.log_model(_weights(models / "research-face-v1.bin", 6), name="research-face-v1")
 
     say(
-        f"[7/12] it happened anyway, before Disgorge: recording {THIRD_PARTY}'s runs, a fine-tune, "
+        f"[7/13] it happened anyway, before Disgorge: recording {THIRD_PARTY}'s runs, a fine-tune, "
         "a distilled and a quantized model"
     )
 
@@ -190,7 +192,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
         hook=f"{sys.executable} -c \"open('{home / 'takedown.log'}', 'a').write('face-age-mobile-int8 down\\n')\"",
     )
 
-    say("[8/12] impact of the dating site's photos")
+    say("[8/13] impact of the dating site's photos")
     t = time.perf_counter()
     imp = cat.impact("source", "datingsite")
     say(f"      answered in {(time.perf_counter() - t) * 1000:.0f} ms:")
@@ -205,7 +207,7 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     research_touched = [m["name"] for m in imp.models if m["name"] == "research-face-v1"]
     say(f"      the consented research model is {'AFFECTED' if research_touched else 'not affected'}")
 
-    say("[9/12] bill of materials of the deployed model face-age-mobile-int8")
+    say("[9/13] bill of materials of the deployed model face-age-mobile-int8")
     bom = cat.lineage("face-age-mobile-int8")
     say(
         f"      {bom.asset_count} photos of {bom.subject_count} people from "
@@ -237,7 +239,7 @@ def erase(cat: Catalog, home: Path, data: Path, say: Say) -> str:
         im.convert("RGB").resize((im.width // 2, im.height // 2)).save(
             backup / "7f3a9c.jpg", "JPEG", quality=70
         )
-    say("[10/12] the FTC order: plan the erasure of the dating site's photos and everything made from them")
+    say("[10/13] the FTC order: plan the erasure of the dating site's photos and everything made from them")
     plan, _ = cat.erasures.plan(
         scope=("source", "datingsite"),
         withdrawn=False,
@@ -251,7 +253,7 @@ def erase(cat: Catalog, home: Path, data: Path, say: Say) -> str:
     cat.erasures.approve(plan.id, "legal-counsel")
     say("      approved by legal-counsel (the requester cannot approve)")
     report = cat.erasures.run(plan.id, dry_run=False)
-    say(f"[11/12] executed: {report.status}; " + ", ".join(f"{n} {s}" for s, n in report.steps.items()))
+    say(f"[11/13] executed: {report.status}; " + ", ".join(f"{n} {s}" for s, n in report.steps.items()))
     dirty = cat.erasures.verify(plan.id, roots=[str(data)])
     for r in dirty.residual:
         say(f"      verify found a residual {r['match']} copy (distance {r['distance']}): {r['object']}")
@@ -262,11 +264,25 @@ def erase(cat: Catalog, home: Path, data: Path, say: Say) -> str:
         f"      verify: {'clean' if clean.clean else 'NOT CLEAN'} ({sum(clean.checked.values())} targets checked, "
         f"{clean.scanned} objects scanned)"
     )
-    say("[12/12] the erased photos cannot come back in")
+    say("[12/13] the erased photos cannot come back in")
     again = data / "reupload" / "member-x"
     again.mkdir(parents=True, exist_ok=True)
     (again / "p.jpg").write_bytes(original)
     summary = cat.ingest(again.parent, IngestOptions(source="datingsite", subject_from="parent-dir"))
     for p in summary.problems:
         say(f"      ingest refused: {p.reason}")
+    say("[13/13] the certificate of destruction, verified offline as an auditor would")
+    doc = cat.certificate(plan.id)
+    (home / "certificate.json").write_bytes(dump_certificate(doc))
+    (home / "certificate.html").write_text(render_html(doc))
+    key = cat.proofs.identity.public_key()
+    check = verify_certificate(dump_certificate(doc), [key])
+    say(
+        f"      {home / 'certificate.json'} (and .html): signed by {check.signed_by}, erased-set root "
+        f"{doc['erased']['merkle_root'][:16]}…, {len(check.checks)} checks passed"
+    )
+    say(
+        f"      auditor: disgorge certificate verify {home / 'certificate.json'} --key KEY "
+        "(KEY from `disgorge key export-public`)"
+    )
     return plan.id
