@@ -30,7 +30,9 @@ def world(cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> disgorge.Catal
     for name in ("base", "ft", "bob-only"):
         (models / f"{name}.bin").write_bytes(f"weights of {name}".encode())
     hook_log = tmp_path / "takedown.log"
-    with cat.run("pretrain", use="train_ai_system", party="acme", inputs=["dataset:faces"], enforce=False) as r:
+    with cat.run(
+        "pretrain", use="train_ai_system", party="acme", inputs=["dataset:faces"], enforce=False
+    ) as r:
         r.log_model(models / "base.bin", name="base")
     with cat.run("finetune", use="train_ai_system", party="beta", inputs=["model:base"], enforce=False) as r:
         r.log_model(models / "ft.bin", name="ft", parents=["base"])

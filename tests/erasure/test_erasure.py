@@ -19,23 +19,38 @@ from tests.erasure.conftest import tree_digest
 
 
 def plan_alice(cat: disgorge.Catalog, requester: str = "ann") -> str:
-    plan, _ = cat.erasures.plan(scope=("subject", "alice"), withdrawn=False, reason="erasure request #17",
-                                legal_basis="GDPR Art. 17(1)(b)", requester=requester, deadline="2026-12-31")
+    plan, _ = cat.erasures.plan(
+        scope=("subject", "alice"),
+        withdrawn=False,
+        reason="erasure request #17",
+        legal_basis="GDPR Art. 17(1)(b)",
+        requester=requester,
+        deadline="2026-12-31",
+    )
     return plan.id
 
 
 def test_plan_is_content_addressed_and_names_no_subject(world: disgorge.Catalog) -> None:
     a = plan_alice(world)
-    plan, created = world.erasures.plan(scope=("subject", "alice"), withdrawn=False, reason="erasure request #17",
-                                        legal_basis="GDPR Art. 17(1)(b)", requester="ann")
+    plan, created = world.erasures.plan(
+        scope=("subject", "alice"),
+        withdrawn=False,
+        reason="erasure request #17",
+        legal_basis="GDPR Art. 17(1)(b)",
+        requester="ann",
+    )
     assert plan.id == a and not created
     doc = world.erasures.show(a)
-    assert doc["counts"]["copy"] == 3 and doc["counts"]["model_copy"] == 2 and doc["counts"]["deployment"] == 1
+    assert (
+        doc["counts"]["copy"] == 3 and doc["counts"]["model_copy"] == 2 and doc["counts"]["deployment"] == 1
+    )
     assert doc["counts"]["dataset"] == 1 and doc["counts"]["recipient"] == 2 and doc["counts"]["catalog"] == 1
     assert "alice" not in str(doc)
     assert doc["survives"]["datasets"] == [{"ref": "faces@1", "remaining": 6}]
     assert doc["survives"]["models_not_affected"] == ["bob-only"]
-    bob = world.erasures.plan(scope=("subject", "bob"), withdrawn=False, reason="r", legal_basis="b", requester="ann")
+    bob = world.erasures.plan(
+        scope=("subject", "bob"), withdrawn=False, reason="r", legal_basis="b", requester="ann"
+    )
     assert bob[0].id != a
 
 
@@ -47,7 +62,9 @@ def test_approval_by_a_second_person_is_required(world: disgorge.Catalog) -> Non
         world.erasures.approve(pid, "ann")
     assert world.erasures.approve(pid, "bea").status == "approved"
     with pytest.raises(UsageError, match="needs --reason"):
-        world.erasures.plan(scope=("subject", "bob"), withdrawn=False, reason=" ", legal_basis="b", requester="x")
+        world.erasures.plan(
+            scope=("subject", "bob"), withdrawn=False, reason=" ", legal_basis="b", requester="x"
+        )
 
 
 def test_execute_erases_exactly_the_plan(world: disgorge.Catalog, photos: Path, tmp_path: Path) -> None:
@@ -65,7 +82,10 @@ def test_execute_erases_exactly_the_plan(world: disgorge.Catalog, photos: Path, 
         if path != "takedown.log" and not path.startswith(("home/", "catalog.db")):
             assert before.get(path) == digest, path
     assert (tmp_path / "takedown.log").read_text() == "down\n"
-    assert world.store.get_dataset("faces").ref == "faces@2" and world.store.get_dataset("faces").member_count == 6
+    assert (
+        world.store.get_dataset("faces").ref == "faces@2"
+        and world.store.get_dataset("faces").member_count == 6
+    )
     with world.store.session() as s:
         assert s.scalar(select(func.count()).select_from(Asset)) == 6
         assert s.scalar(select(func.count()).select_from(Subject)) == 2
@@ -75,7 +95,9 @@ def test_execute_erases_exactly_the_plan(world: disgorge.Catalog, photos: Path, 
     assert world.erasures.run(pid, dry_run=False).status == "done"  # idempotent
 
 
-def test_changed_or_swapped_targets_are_skipped_not_deleted(world: disgorge.Catalog, photos: Path, tmp_path: Path) -> None:
+def test_changed_or_swapped_targets_are_skipped_not_deleted(
+    world: disgorge.Catalog, photos: Path, tmp_path: Path
+) -> None:
     pid = plan_alice(world)
     world.erasures.approve(pid, "bea")
     changed = photos / "alice" / "p1.jpg"
@@ -108,7 +130,9 @@ def test_verify_finds_a_hidden_reencoded_copy(world: disgorge.Catalog, photos: P
     world.erasures.run(pid, dry_run=False)
     dirty = world.erasures.verify(pid, roots=[str(backup)])
     assert not dirty.clean and dirty.remaining == []
-    assert [Path(r["object"]).name for r in dirty.residual] == ["k3f9.jpg"] and dirty.residual[0]["match"] == "near"
+    assert [Path(r["object"]).name for r in dirty.residual] == ["k3f9.jpg"] and dirty.residual[0][
+        "match"
+    ] == "near"
     (backup / "k3f9.jpg").unlink()
     clean = world.erasures.verify(pid, roots=[str(backup)])
     assert clean.clean and world.erasures.show(pid)["verification"]["clean"] is True
@@ -135,25 +159,39 @@ def test_erased_content_cannot_come_back(world: disgorge.Catalog, photos: Path, 
 
 
 def test_withdrawn_scope(world: disgorge.Catalog, tmp_path: Path) -> None:
-    world.add_source("research", notice=b"c", uses=["train_ai_system"], recipients=["acme"], legal_basis="consent",
-                     categories=["user.content.self_image"])
+    world.add_source(
+        "research",
+        notice=b"c",
+        uses=["train_ai_system"],
+        recipients=["acme"],
+        legal_basis="consent",
+        categories=["user.content.self_image"],
+    )
     src = tmp_path / "r" / "dora"
     src.mkdir(parents=True)
     (src / "d.jpg").write_bytes(b"dora's photo bytes")
-    world.ingest(src.parent, IngestOptions(source="research", subject_from="parent-dir", workers=1, allow_non_images=True))
+    world.ingest(
+        src.parent,
+        IngestOptions(source="research", subject_from="parent-dir", workers=1, allow_non_images=True),
+    )
     world.create_dataset("research", source="research")
     consent = tmp_path / "c.csv"
-    consent.write_text("subject_id,use,recipient,action,timestamp,notice_version\n"
-                       "dora,train_ai_system,acme,granted,2024-01-01T00:00:00Z,1\n")
+    consent.write_text(
+        "subject_id,use,recipient,action,timestamp,notice_version\n"
+        "dora,train_ai_system,acme,granted,2024-01-01T00:00:00Z,1\n"
+    )
     world.import_consent(consent)
     with world.run("r", use="train_ai_system", party="acme", inputs=["dataset:research"]) as run:
         (tmp_path / "rm.bin").write_bytes(b"rm")
         run.log_model(tmp_path / "rm.bin", name="research-model")
     with pytest.raises(disgorge.NotFoundError, match="no recorded run uses data whose consent was withdrawn"):
         world.erasures.plan(scope=None, withdrawn=True, reason="r", legal_basis="b", requester="ann")
-    consent.write_text("subject_id,use,recipient,action,timestamp,notice_version\n"
-                       "dora,train_ai_system,acme,withdrawn,2025-01-01T00:00:00Z,1\n")
+    consent.write_text(
+        "subject_id,use,recipient,action,timestamp,notice_version\n"
+        "dora,train_ai_system,acme,withdrawn,2025-01-01T00:00:00Z,1\n"
+    )
     world.import_consent(consent)
-    plan, _ = world.erasures.plan(scope=None, withdrawn=True, reason="consent withdrawn", legal_basis="GDPR Art. 7(3)",
-                                  requester="ann")
+    plan, _ = world.erasures.plan(
+        scope=None, withdrawn=True, reason="consent withdrawn", legal_basis="GDPR Art. 7(3)", requester="ann"
+    )
     assert plan.counts["assets"] == 1 and plan.counts["model_copy"] == 1

@@ -151,6 +151,8 @@ def _run_one(store: CatalogStore, plan: PlanInfo, t: TargetInfo, opts: ExecuteOp
             )
             return state, f"{ev.outcome}: {ev.detail}"
         if t.kind == "table_rows":
+            if backend_for(t.uri, opts.storage).stat(t.uri) is None:  # refuses a table outside the roots
+                return "failed", f"no table at {t.uri}"
             rows = delete_rows(t.uri, t.identity["column"], list(t.identity["values"]))
             return "done", json.dumps(rows.to_json(), sort_keys=True, default=str)
         if t.kind == "dataset":

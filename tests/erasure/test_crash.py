@@ -1,0 +1,120 @@
+"""Reliability: SIGKILL the executor at 20+ random points of a plan with a thousand targets across files and
+a Delta table; after resuming, every planned target is gone, nothing was deleted twice, and every
+unplanned object is byte-identical to before."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+import disgorge
+from disgorge.model import AssetRecord
+from tests.erasure.conftest import tree_digest
+
+VICTIMS, OTHERS, KILLS = 1000, 200, 22
+
+
+@pytest.fixture
+def big_world(tmp_path: Path) -> tuple[Path, str, Path]:
+    rng = random.Random(5)
+    files, table = tmp_path / "data" / "files", tmp_path / "data" / "table"
+    records, keys, subjects = [], [], []
+    for i in range(VICTIMS + OTHERS):
+        sub = files / f"{i % 50:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        p = sub / f"{i:05d}.bin"
+        p.write_bytes(rng.randbytes(256 + i % 100))
+        sha = hashlib.sha256(p.read_bytes()).hexdigest()
+        st = p.stat()
+        subject = "victim" if i < VICTIMS else f"other-{i % 7}"
+        records.append(
+            AssetRecord(
+                sha256=sha,
+                size=st.st_size,
+                media_type="application/octet-stream",
+                uri=p.as_uri(),
+                mtime_ns=st.st_mtime_ns,
+                inode=st.st_ino,
+                subject=subject,
+            )
+        )
+        records.append(
+            AssetRecord(
+                sha256=sha,
+                size=st.st_size,
+                media_type="application/octet-stream",
+                uri=f"delta://{table}#asset_sha256={sha}",
+                mtime_ns=0,
+                inode=0,
+                subject=subject,
+            )
+        )
+        keys.append(sha)
+        subjects.append(subject)
+    half = len(keys) // 2
+    write_deltalake(
+        str(table),
+        pa.table({"asset_sha256": keys[:half], "subject": subjects[:half]}),
+        configuration={"delta.enableChangeDataFeed": "true"},
+    )
+    write_deltalake(
+        str(table), pa.table({"asset_sha256": keys[half:], "subject": subjects[half:]}), mode="append"
+    )
+    home = tmp_path / "home"
+    with disgorge.open(home) as cat:
+        src, _ = cat.add_source("s", notice=b"n", uses=["essential.service"])
+        cat.store.register(records, source_id=src.id, notice_id=src.notice_id)
+        cat.add_storage_root(tmp_path / "data")
+        plan, _ = cat.erasures.plan(
+            scope=("subject", "victim"), withdrawn=False, reason="r", legal_basis="b", requester="ann"
+        )
+        cat.erasures.approve(plan.id, "bea")
+    return home, plan.id, tmp_path / "data"
+
+
+def test_sigkill_at_random_points_then_resume(big_world: tuple[Path, str, Path]) -> None:
+    home, plan, data = big_world
+    before = tree_digest(data / "files")
+    planned = {f"{i % 50:02d}/{i:05d}.bin" for i in range(VICTIMS)}
+    cmd = [sys.executable, "-m", "disgorge", "erase", "run", plan, "--execute", "--home", str(home), "--json"]
+    rng = random.Random(11)
+    kills = 0
+    db = sqlite3.connect(f"file:{home / 'catalog.db'}?mode=ro", uri=True)
+    for threshold in sorted(rng.sample(range(1, VICTIMS + 2), KILLS)):  # kill points spread over the plan
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            done = db.execute("SELECT count(*) FROM erasure_targets WHERE state = 'done'").fetchone()[0]
+            if done >= threshold:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(rng.uniform(0.001, 0.02))
+        proc.wait()
+    db.close()
+    final = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert kills >= 20
+    after = tree_digest(data / "files")
+    assert set(before) - set(after) == planned
+    assert {k: v for k, v in before.items() if k not in planned} == after  # unplanned: byte-identical
+    with disgorge.open(home) as cat:
+        targets = list(cat.store.targets(plan))
+        assert {t.state for t in targets} == {"done"}
+        outcomes = [t.evidence.split(":")[0] for t in targets if t.kind == "copy"]
+        assert len(outcomes) == VICTIMS and set(outcomes) <= {"deleted", "already_gone"}
+        # a kill between a deletion and its journal entry leaves one target to be found already gone
+        assert outcomes.count("already_gone") <= kills
+        assert cat.erasures.verify(plan).clean
+    rows = DeltaTable(str(data / "table")).to_pyarrow_table().to_pydict()
+    assert set(rows["subject"]) == {f"other-{i}" for i in range(7)} and len(rows["subject"]) == OTHERS
