@@ -31,7 +31,8 @@ test-only: install
 test: lint test-only
 
 bench: install
-	$(BIN)/python benchmarks/bench_catalog.py
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,torch,bench]'
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) .disgorge .disgorge-demo .mypy_cache .ruff_cache .pytest_cache

@@ -126,24 +126,35 @@ def brute_range(
     empty = np.zeros(0, dtype=np.intp)
     if nq == 0 or n == 0:
         return empty, empty.copy(), np.zeros(0, dtype=np.uint32)
+    if codes_t is None and nq <= 4:
+        return _brute_rowwise(queries, codes, radius)
     qb = min(nq, 64)
     cb = max(4096, 65536 // qb)
     q_t = np.ascontiguousarray(queries.T)
     out_q: list[Rows] = []
     out_r: list[Rows] = []
     r8 = np.uint8(min(radius, 255))
+    # Scratch reused across blocks: allocation and page faults cost as much as the arithmetic.
+    x_buf = np.empty((qb, cb), dtype=np.uint64)
+    acc_buf = np.empty((qb, cb), dtype=np.uint8)
+    pc_buf = np.empty((qb, cb), dtype=np.uint8)
+    hit_buf = np.empty((qb, cb), dtype=bool)
     for c0 in range(0, n, cb):
         c1 = min(n, c0 + cb)
         blk = codes_t[:, c0:c1] if codes_t is not None else np.ascontiguousarray(codes[c0:c1].T)
         for q0 in range(0, nq, qb):
             q1 = min(nq, q0 + qb)
-            x = np.bitwise_xor(q_t[0, q0:q1, None], blk[0, None, :])
-            acc = np.bitwise_count(x)
+            x, acc = x_buf[: q1 - q0, : c1 - c0], acc_buf[: q1 - q0, : c1 - c0]
+            pc, hit = pc_buf[: q1 - q0, : c1 - c0], hit_buf[: q1 - q0, : c1 - c0]
+            np.bitwise_xor(q_t[0, q0:q1, None], blk[0, None, :], out=x)
+            np.bitwise_count(x, out=acc)
             for w in range(1, CODE_WORDS):
                 np.bitwise_xor(q_t[w, q0:q1, None], blk[w, None, :], out=x)
-                np.add(acc, np.bitwise_count(x), out=acc)  # wraps only at exactly 256: rechecked below
-            hit_q, hit_c = np.nonzero(acc <= r8)
-            if hit_q.size:
+                np.bitwise_count(x, out=pc)
+                np.add(acc, pc, out=acc)  # wraps only at exactly 256: rechecked below
+            np.less_equal(acc, r8, out=hit)
+            if hit.any():
+                hit_q, hit_c = np.nonzero(hit)
                 out_q.append(hit_q + q0)
                 out_r.append(hit_c + c0)
     if not out_q:
@@ -153,3 +164,24 @@ def brute_range(
     d = pair_distances(codes, ri, queries, qi)
     keep = d <= radius
     return qi[keep], ri[keep], d[keep]
+
+
+def _brute_rowwise(queries: Codes, codes: Codes, radius: int) -> tuple[Rows, Rows, Dist]:
+    """Brute force for a handful of queries: scanning rows in place beats transposing each block."""
+    out_q: list[Rows] = []
+    out_r: list[Rows] = []
+    out_d: list[Dist] = []
+    step = 1 << 16
+    for c0 in range(0, codes.shape[0], step):
+        blk = codes[c0 : c0 + step]
+        for qi in range(queries.shape[0]):
+            d = popcount_rows(np.bitwise_xor(blk, queries[qi]))
+            hits = np.flatnonzero(d <= radius)
+            if hits.size:
+                out_q.append(np.full(hits.shape, qi, dtype=np.intp))
+                out_r.append(hits + c0)
+                out_d.append(d[hits])
+    if not out_q:
+        z = np.zeros(0, dtype=np.intp)
+        return z, z.copy(), np.zeros(0, dtype=np.uint32)
+    return np.concatenate(out_q), np.concatenate(out_r), np.concatenate(out_d)

@@ -5,9 +5,14 @@ bound, or brute force, chosen per segment by a cost model) and no result beyond 
 candidate is verified with a full popcount). An approximate index could not prove a copy is gone.
 
 State is a list of immutable segments plus tombstones. ``add`` buffers rows in memory; the buffer is
-sealed into a segment when searched or saved. ``remove`` hides ids in every segment sealed so far
-(a later ``add`` of the same id is visible again). ``save`` commits atomically (see ``_store``);
-``compact`` rewrites everything into one segment and drops tombstoned rows.
+sealed into a segment (together with any small segments) when searched or saved. ``remove`` hides
+ids in every segment sealed so far (a later ``add`` of the same id is visible again). ``save``
+commits atomically (see ``_store``); ``compact`` rewrites everything into one segment and drops
+tombstoned rows; call it after large batches of adds or removes, since each segment with tables is
+searched separately.
+
+Searches are read-only and may run from several threads; changes (``add``, ``remove``, ``save``,
+``compact``, and the first search after an ``add``, which seals) need one caller at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from disgorge.errors import UsageError
-from disgorge.neardup import _store
+from disgorge.neardup import _segment, _store
 from disgorge.neardup._codes import Codes, Ids, as_codes, as_ids, check_radius
 from disgorge.neardup._result import Matches
 from disgorge.neardup._segment import Segment
@@ -132,11 +137,21 @@ class HammingIndex:
         self._len_cache = None
 
     def _seal(self) -> None:
+        """Turn buffered adds into a segment, folding in the small (table-less) segments so that
+        add-then-search loops do not pile up thousands of tiny segments. The merged segment gets a
+        new seq, so rows hidden by tombstones are dropped here rather than carried over."""
         if not self._pending_ids:
             return
-        ids = np.concatenate(self._pending_ids)
-        codes = np.concatenate(self._pending_codes)
+        small = [s for s in self._segments if len(s) < _segment.MIN_TABLE_ROWS]
+        ids_parts, code_parts = [], []
+        for seg in small:
+            live = ~self._hidden(np.asarray(seg.ids), seg.seq)
+            ids_parts.append(np.asarray(seg.ids)[live])
+            code_parts.append(np.asarray(seg.codes)[live])
+        ids = np.concatenate(ids_parts + self._pending_ids)
+        codes = np.concatenate(code_parts + self._pending_codes)
         self._pending_ids, self._pending_codes = [], []
+        self._segments = [s for s in self._segments if len(s) >= _segment.MIN_TABLE_ROWS]
         if ids.shape[0]:
             self._segments.append(Segment.seal(self._next_seq, ids, codes))
             self._next_seq += 1
