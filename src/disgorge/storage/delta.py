@@ -3,11 +3,13 @@ statistic still holds them.
 
 A Delta ``DELETE`` is copy-on-write: it rewrites the affected data files and records the old ones as
 removed, so the rows stay readable by time travel (Delta protocol, "Remove File" actions) and in
-``_change_data`` files when the change data feed is on. Making them unrecoverable takes, in this order
-(verified on delta-rs 1.6, see COMPONENTS.md): ``vacuum(retention_hours=0, enforce_retention_duration=False,
-full=True)`` (``full`` also removes files no version references, such as change data), a log retention of
-``interval 0 seconds``, a checkpoint at the current version, and ``cleanup_metadata()``, which drops the
-JSON commits holding min/max statistics and the delete predicate. :func:`verify_rows_gone` checks all of it.
+``_change_data`` files when the change data feed is on. Making them unrecoverable takes (verified on
+delta-rs 1.6.6, see COMPONENTS.md): log and deleted-file retention of ``interval 0 seconds``,
+``vacuum(retention_hours=0, enforce_retention_duration=False, full=True)`` (``full`` also removes files no
+version references, such as change data), a checkpoint at the current version, and ``cleanup_metadata()``,
+which drops the JSON commits holding min/max statistics and the delete predicate; the zero
+``deletedFileRetentionDuration`` keeps "remove" tombstones out of the checkpoint. :func:`verify_rows_gone`
+checks all of it.
 
 ``vacuum(full=True)`` removes every file the current version does not reference: do not run it while
 another writer is committing to the table. ``deltalake`` and ``pyarrow`` are imported only when used.
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 Value = str | int
 LOG_RETENTION = "interval 0 seconds"
+#: log entries, and "remove" tombstones carried in checkpoints, are kept no longer than this
+RETENTION_KEYS = ("delta.logRetentionDuration", "delta.deletedFileRetentionDuration")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,18 +141,35 @@ def delete_rows(
 
 
 def purge_history(table_uri: str, *, storage_options: dict[str, str] | None = None) -> Purge:
-    """Vacuum every unreferenced file now (``full=True``), set log retention to zero, checkpoint and
-    clean up the log, so no earlier version can be loaded or read."""
+    """Set log and tombstone retention to zero, vacuum every unreferenced file now (``full=True``),
+    checkpoint and clean up the log, so no earlier version can be loaded or read. Idempotent."""
     dt = _open(table_uri, storage_options)
     try:
-        if dt.metadata().configuration.get("delta.logRetentionDuration") != LOG_RETENTION:
-            dt.alter.set_table_properties({"delta.logRetentionDuration": LOG_RETENTION})
+        config = dt.metadata().configuration
+        if any(config.get(k) != LOG_RETENTION for k in RETENTION_KEYS):
+            dt.alter.set_table_properties(dict.fromkeys(RETENTION_KEYS, LOG_RETENTION))
         removed = dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False, full=True)
         dt.create_checkpoint()
         dt.cleanup_metadata()
     except Exception as exc:
         raise StoreError(f"{table_uri}: purging history failed: {exc}") from exc
     return Purge(len(removed), int(_open(table_uri, storage_options).version()))
+
+
+def _count(dt: Any, column: str, keys: Sequence[Value]) -> int:
+    """Rows whose ``column`` is in ``keys``, computed on the column itself: a dataset filter would be
+    pushed down to statistics that delta-rs may type as ``string_view``, which pyarrow cannot compare
+    with ``string`` (ArrowNotImplementedError on ``greater_equal``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not keys:
+        return 0
+    col = dt.to_pyarrow_dataset().to_table(columns=[column])[column]
+    if pa.types.is_string_view(col.type) or pa.types.is_large_string(col.type):
+        col = col.cast(pa.string())
+    value_set = pa.array(list(keys), type=col.type)
+    return int(pc.sum(pc.is_in(col, value_set=value_set)).as_py() or 0)
 
 
 def _value_ref(value: Value) -> str:
@@ -169,7 +190,6 @@ def verify_rows_gone(
     file under the table folder: raw bytes (JSON commits, Parquet footers' statistics) and decoded
     Parquet pages (data, ``_change_data``, checkpoints), since compressed pages hide values from a grep.
     """
-    import pyarrow.compute as pc
     from deltalake.exceptions import DeltaError
 
     problems: list[str] = []
@@ -179,17 +199,16 @@ def verify_rows_gone(
     keys: list[Value] = (
         [int(v) for v in values] if type_name.startswith(("int", "uint")) else [str(v) for v in values]
     )
-    if keys:
-        left = dt.to_pyarrow_dataset().count_rows(filter=pc.field(column).isin(keys))
-        if left:
-            problems.append(f"version {current}: {left} erased row(s) still readable")
+    left = _count(dt, column, keys)
+    if left:
+        problems.append(f"version {current}: {left} erased row(s) still readable")
     for v in range(current):
         try:
             old = _open(table_uri, storage_options, version=v)
         except (InputError, DeltaError, OSError):
             continue  # not loadable: what we want
         try:
-            n = old.to_pyarrow_dataset().count_rows(filter=pc.field(column).isin(keys)) if keys else 0
+            n = _count(old, column, keys)
             problems.append(f"version {v} still loads" + (f" and returns {n} erased row(s)" if n else ""))
         except Exception:
             problems.append(f"version {v} still loads (its data files are gone, its log entries remain)")
@@ -232,10 +251,9 @@ class DeltaStorage(BaseStorage):
         table, column, value = self._table(uri)
         if column is None or value is None:
             return True
-        import pyarrow.compute as pc
-
-        dataset = _open(table, self.storage_options).to_pyarrow_dataset()
-        return bool(dataset.count_rows(filter=pc.field(column).isin([value])))
+        dt = _open(table, self.storage_options)
+        typed: Value = int(value) if _column_type(dt, column, table).startswith(("int", "uint")) else value
+        return bool(_count(dt, column, [typed]))
 
     def open(self, uri: str) -> BinaryIO:
         return self.local.open(uri.partition("#")[0])

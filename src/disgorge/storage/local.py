@@ -18,31 +18,27 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import stat as st_mod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NoReturn, cast
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
 from disgorge.errors import InputError, NotFoundError, StoreError
 from disgorge.storage.base import (
-    CHUNK,
     BaseStorage,
     DeleteEvidence,
     Identity,
     ObjectInfo,
     compare,
     refusal_outcome,
+    sha256_stream,
 )
+from disgorge.storage.fdtree import DIR_FLAGS, FILE_FLAGS, kind_of, remove_tree, tree_sha256, tree_stats
 
 if TYPE_CHECKING:
     from disgorge.storage.registry import StorageConfig
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
 class _Absent(Exception):
@@ -56,10 +52,12 @@ class Where:
     path: str
     root: str
     parts: tuple[str, ...]
+    uri: str
 
-    @property
-    def uri(self) -> str:
-        return Path(self.path).as_uri()
+
+def file_uri(path: str) -> str:
+    """``Path(path).as_uri()`` (RFC 8089, percent-encoded UTF-8), without building a Path."""
+    return "file://" + quote_from_bytes(os.fsencode(path))
 
 
 def uri_to_path(uri: str) -> str:
@@ -79,13 +77,6 @@ def uri_to_path(uri: str) -> str:
     if not path.startswith("/"):
         raise InputError(f"{path!r}: refused: the path is not absolute")
     return path
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((st_mod.S_ISLNK, "symlink"), (st_mod.S_ISFIFO, "fifo"), (st_mod.S_ISSOCK, "socket")):
-        if test(mode):
-            return name
-    return "device" if st_mod.S_ISCHR(mode) or st_mod.S_ISBLK(mode) else "special file"
 
 
 class LocalStorage(BaseStorage):
@@ -116,7 +107,7 @@ class LocalStorage(BaseStorage):
         for bad, why in (("..", "'..' is never resolved"), (".", "'.' is not allowed"), ("", "'//'")):
             if bad in comps:
                 raise InputError(f"{path!r}: refused: {why} in a target path", hint="use the canonical path")
-        if any(len(os.fsencode(c)) > 255 for c in comps) or len(os.fsencode(path)) >= 4096:
+        if any(len(c) > 63 and len(os.fsencode(c)) > 255 for c in comps) or len(os.fsencode(path)) >= 4096:
             raise InputError(f"{path[:80]!r}...: refused: a name longer than 255 bytes or a path of 4096")
         best: str | None = None
         for root in self.roots:
@@ -130,7 +121,7 @@ class LocalStorage(BaseStorage):
             )
         depth = 0 if best == "/" else best.count("/")
         norm = "/" + "/".join(comps)
-        return Where(norm, best, tuple(comps[depth:]))
+        return Where(norm, best, tuple(comps[depth:]), file_uri(norm))
 
     def _walk(self, where: Where, upto: int) -> int:
         """Open ``where.parts[:upto]`` from the root, never following a symlink; returns a dir fd."""
@@ -141,7 +132,7 @@ class LocalStorage(BaseStorage):
         try:
             for i, comp in enumerate(where.parts[:upto]):
                 try:
-                    nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
+                    nfd = os.open(comp, DIR_FLAGS, dir_fd=fd)
                 except OSError as exc:
                     self._classify(fd, comp, exc, where, where.parts[: i + 1])
                 os.close(fd)
@@ -194,9 +185,9 @@ class LocalStorage(BaseStorage):
     # --- reading ------------------------------------------------------------------------------------
     def _info(self, fd: int, name: str, where: Where, st: os.stat_result) -> ObjectInfo:
         if st_mod.S_ISDIR(st.st_mode):
-            dfd = os.open(name, _DIR_FLAGS, dir_fd=fd) if name else os.dup(fd)
+            dfd = os.open(name, DIR_FLAGS, dir_fd=fd) if name else os.dup(fd)
             try:
-                size = sum(s for _, s in _tree_files(dfd, ""))
+                size = sum(st_.st_size for _, st_ in tree_stats(dfd))
             finally:
                 os.close(dfd)
             return ObjectInfo(where.uri, size, st.st_mtime_ns, st.st_ino, kind="dir")
@@ -226,7 +217,7 @@ class LocalStorage(BaseStorage):
         fd, name, st = found
         try:
             if not (st_mod.S_ISREG(st.st_mode) or st_mod.S_ISDIR(st.st_mode)):
-                raise InputError(f"{where.path!r}: refused: a {_kind(st.st_mode)}, not a file or folder")
+                raise InputError(f"{where.path!r}: refused: a {kind_of(st.st_mode)}, not a file or folder")
             return self._info(fd, name if where.parts else "", where, st)
         finally:
             os.close(fd)
@@ -253,7 +244,7 @@ class LocalStorage(BaseStorage):
 
     def _open_at(self, fd: int, name: str, where: Where, ino: int | None = None) -> BinaryIO:
         try:
-            ffd = os.open(name, _FILE_FLAGS, dir_fd=fd)
+            ffd = os.open(name, FILE_FLAGS, dir_fd=fd)
         except FileNotFoundError:
             raise NotFoundError(f"{where.path} does not exist") from None
         except OSError as exc:
@@ -270,20 +261,13 @@ class LocalStorage(BaseStorage):
     def _sha256_at(self, fd: int, name: str, where: Where, st: os.stat_result) -> str:
         """sha256 of a file, or of a folder as ``disgorge.hashing.digest.sha256_tree`` defines it."""
         if st_mod.S_ISDIR(st.st_mode):
-            dfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            dfd = os.open(name, DIR_FLAGS, dir_fd=fd)
             try:
-                h = hashlib.sha256()
-                for rel, _ in sorted(_tree_files(dfd, "")):
-                    digest = _hash_rel(dfd, rel)
-                    h.update(f"{rel}\0{digest}\n".encode("utf-8", "surrogateescape"))
-                return h.hexdigest()
+                return tree_sha256(dfd)
             finally:
                 os.close(dfd)
         with self._open_at(fd, name, where, st.st_ino) as f:
-            h = hashlib.sha256()
-            while chunk := f.read(CHUNK):
-                h.update(chunk)
-            return h.hexdigest()
+            return sha256_stream(f)
 
     def _check_at(
         self, fd: int, name: str, where: Where, expected: Identity, rehash: bool
@@ -293,7 +277,7 @@ class LocalStorage(BaseStorage):
         except FileNotFoundError:
             return False, f"{where.path}: absent", None
         if not (st_mod.S_ISREG(st.st_mode) or st_mod.S_ISDIR(st.st_mode)):
-            kind = _kind(st.st_mode)
+            kind = kind_of(st.st_mode)
             return False, f"changed since planning: now a {kind} (never followed or deleted)", st
         info = self._info(fd, name, where, st)
         ok, detail = compare(
@@ -329,12 +313,12 @@ class LocalStorage(BaseStorage):
                 return
             if not st_mod.S_ISDIR(st.st_mode):
                 return
-            dfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            dfd = os.open(name, DIR_FLAGS, dir_fd=fd)
         finally:
             os.close(fd)
         try:
-            for rel, fst in _tree_stats(dfd, ""):
-                yield ObjectInfo(Path(where.path, rel).as_uri(), fst.st_size, fst.st_mtime_ns, fst.st_ino)
+            for rel, fst in tree_stats(dfd):
+                yield ObjectInfo(file_uri(f"{where.path}/{rel}"), fst.st_size, fst.st_mtime_ns, fst.st_ino)
         finally:
             os.close(dfd)
 
@@ -345,26 +329,27 @@ class LocalStorage(BaseStorage):
     def delete_many(
         self, targets: Iterable[tuple[str, Identity]], *, rehash: bool = False, batch: int = 256
     ) -> Iterator[DeleteEvidence]:
-        """Delete in order; directories are fsynced once per batch, before the batch's evidence is
-        yielded, so evidence is never handed out for a removal a power loss could undo."""
+        """Delete in order. Folders are fsynced once per batch, before the batch's evidence is yielded,
+        so evidence is never handed out for a removal a power loss could undo; consecutive targets in
+        one folder reuse its descriptor (each target is still re-checked by size, mtime and inode)."""
         done: list[DeleteEvidence] = []
-        dirty: dict[str, int] = {}
+        parents: dict[str, int] = {}
         try:
             for uri, expected in targets:
-                done.append(self._delete_one(uri, expected, rehash, dirty))
+                done.append(self._delete_one(uri, expected, rehash, parents))
                 if len(done) >= batch:
-                    self._sync(dirty)
+                    self._sync(parents)
                     yield from done
                     done.clear()
-            self._sync(dirty)
+            self._sync(parents)
             yield from done
         finally:
-            for dfd in dirty.values():
+            for dfd in parents.values():
                 os.close(dfd)
 
-    def _sync(self, dirty: dict[str, int]) -> None:
-        while dirty:
-            path, dfd = dirty.popitem()
+    def _sync(self, parents: dict[str, int]) -> None:
+        while parents:
+            path, dfd = parents.popitem()
             try:
                 if self.fsync:
                     os.fsync(dfd)
@@ -374,7 +359,7 @@ class LocalStorage(BaseStorage):
                 os.close(dfd)
 
     def _delete_one(
-        self, uri: str, expected: Identity, rehash: bool, dirty: dict[str, int]
+        self, uri: str, expected: Identity, rehash: bool, parents: dict[str, int]
     ) -> DeleteEvidence:
         try:
             where = self.locate(uri)
@@ -385,29 +370,29 @@ class LocalStorage(BaseStorage):
                 where.uri, "refused", f"{where.path} is a storage root; roots are never deleted"
             )
         name = where.parts[-1]
+        parent = where.path.rpartition("/")[0] or "/"
         try:
-            with self._parent(where) as fd:
-                ok, detail, st = self._check_at(fd, name, where, expected, rehash)
-                if st is None:
-                    return DeleteEvidence(where.uri, "already_gone", detail)
-                if not ok:
-                    return DeleteEvidence(where.uri, refusal_outcome(detail), detail)
-                again = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                if (again.st_ino, again.st_size, again.st_mtime_ns, again.st_mode) != (
-                    st.st_ino,
-                    st.st_size,
-                    st.st_mtime_ns,
-                    st.st_mode,
-                ):
-                    return DeleteEvidence(where.uri, "skipped_changed", "changed while being checked")
-                if st_mod.S_ISDIR(st.st_mode):
-                    _remove_tree(fd, name, st.st_ino, self.fsync)
-                else:
-                    os.unlink(name, dir_fd=fd)
-                parent = os.path.dirname(where.path)
-                if parent not in dirty:
-                    dirty[parent] = os.dup(fd)
-                return DeleteEvidence(where.uri, "deleted", detail)
+            fd = parents.get(parent)
+            if fd is None:
+                fd = parents[parent] = self._walk(where, len(where.parts) - 1)
+            ok, detail, st = self._check_at(fd, name, where, expected, rehash)
+            if st is None:
+                return DeleteEvidence(where.uri, "already_gone", detail)
+            if not ok:
+                return DeleteEvidence(where.uri, refusal_outcome(detail), detail)
+            again = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if (again.st_ino, again.st_size, again.st_mtime_ns, again.st_mode) != (
+                st.st_ino,
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_mode,
+            ):
+                return DeleteEvidence(where.uri, "skipped_changed", "changed while being checked")
+            if st_mod.S_ISDIR(st.st_mode):
+                remove_tree(fd, name, st.st_ino, sync=self.fsync)
+            else:
+                os.unlink(name, dir_fd=fd)
+            return DeleteEvidence(where.uri, "deleted", detail)
         except _Absent:
             return DeleteEvidence(where.uri, "already_gone", f"{where.path}: absent")
         except InputError as exc:
@@ -418,65 +403,3 @@ class LocalStorage(BaseStorage):
             )
         except OSError as exc:
             raise StoreError(f"{where.path}: cannot delete: {exc.strerror}") from exc
-
-
-def _tree_stats(dfd: int, prefix: str) -> Iterator[tuple[str, os.stat_result]]:
-    """(relative path, stat) of every regular file below ``dfd``, sorted; symlinks are not followed."""
-    with os.scandir(dfd) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for e in entries:
-        rel = f"{prefix}{e.name}"
-        if e.is_dir(follow_symlinks=False):
-            try:
-                sub = os.open(e.name, _DIR_FLAGS, dir_fd=dfd)
-            except OSError:
-                continue  # replaced by a symlink or removed since listing: not followed
-            try:
-                yield from _tree_stats(sub, rel + "/")
-            finally:
-                os.close(sub)
-        elif e.is_file(follow_symlinks=False):
-            yield rel, e.stat(follow_symlinks=False)
-
-
-def _tree_files(dfd: int, prefix: str) -> Iterator[tuple[str, int]]:
-    for rel, st in _tree_stats(dfd, prefix):
-        yield rel, st.st_size
-
-
-def _hash_rel(dfd: int, rel: str) -> str:
-    """sha256 of ``rel`` below ``dfd``, opening each component with O_NOFOLLOW."""
-    *dirs, name = rel.split("/")
-    fds = [os.dup(dfd)]
-    try:
-        for d in dirs:
-            fds.append(os.open(d, _DIR_FLAGS, dir_fd=fds[-1]))
-        ffd = os.open(name, _FILE_FLAGS, dir_fd=fds[-1])
-        with os.fdopen(ffd, "rb") as f:
-            h = hashlib.sha256()
-            while chunk := f.read(CHUNK):
-                h.update(chunk)
-            return h.hexdigest()
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
-def _remove_tree(parent_fd: int, name: str, ino: int, sync: bool) -> None:
-    """Remove the folder ``name`` (a model saved as a directory): entries are unlinked, never followed."""
-    dfd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-    try:
-        if os.fstat(dfd).st_ino != ino:
-            raise InputError(f"{name}: refused: not the folder that was examined")
-        with os.scandir(dfd) as it:
-            entries = list(it)
-        for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                _remove_tree(dfd, e.name, e.stat(follow_symlinks=False).st_ino, sync)
-            else:
-                os.unlink(e.name, dir_fd=dfd)
-        if sync:
-            os.fsync(dfd)
-    finally:
-        os.close(dfd)
-    os.rmdir(name, dir_fd=parent_fd)

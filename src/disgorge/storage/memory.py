@@ -166,6 +166,7 @@ class MemoryStorage(BaseStorage):
     def _info(self, uri: str, e: _Entry) -> ObjectInfo:
         key, vid = _split(uri)
         ids = tuple(x.version_id for x in self.objects[key] if x.data is not None) if vid is None else (vid,)
+        ids = tuple(i for i in ids if i != "null")  # as in S3: "null" is no version id
         return ObjectInfo(uri, len(e.data or b""), e.mtime_ns, e.inode, e.etag, ids)
 
     def stat(self, uri: str) -> ObjectInfo | None:
