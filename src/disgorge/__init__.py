@@ -28,7 +28,19 @@ _WHERE = {
     "RunContext": "disgorge.api",
     "open": "disgorge.api",
     "Home": "disgorge.settings",
-    **dict.fromkeys(("ConflictError", "DisgorgeError", "InputError", "NotFoundError", "PolicyDenied", "StoreError", "UsageError", "VerificationFailed"), "disgorge.errors"),
+    **dict.fromkeys(
+        (
+            "ConflictError",
+            "DisgorgeError",
+            "InputError",
+            "NotFoundError",
+            "PolicyDenied",
+            "StoreError",
+            "UsageError",
+            "VerificationFailed",
+        ),
+        "disgorge.errors",
+    ),
 }
 
 __all__ = [

@@ -11,6 +11,11 @@ which drops the JSON commits holding min/max statistics and the delete predicate
 ``deletedFileRetentionDuration`` keeps "remove" tombstones out of the checkpoint. :func:`verify_rows_gone`
 checks all of it.
 
+Tables on S3 (``s3://bucket/table`` or ``delta+s3://bucket/table``) work the same through delta-rs's
+``storage_options`` (SeaweedFS needs ``AWS_ALLOW_HTTP`` and ``AWS_S3_ALLOW_UNSAFE_RENAME``); in a
+versioned bucket ``vacuum`` only adds delete markers, so the purge also deletes every noncurrent version
+under the table prefix, and the deleted bytes then wait for :meth:`S3Storage.compact`.
+
 ``vacuum(full=True)`` removes every file the current version does not reference: do not run it while
 another writer is committing to the table. ``deltalake`` and ``pyarrow`` are imported only when used.
 """
@@ -25,10 +30,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from disgorge.errors import InputError, StoreError
 from disgorge.storage.base import BaseStorage, DeleteEvidence, Identity, ObjectInfo, Outcome
 from disgorge.storage.local import LocalStorage, uri_to_path
-from disgorge.storage.scrub import contains_values
+from disgorge.storage.scrub import contains_values, object_hits
 
 if TYPE_CHECKING:
-    from disgorge.storage.registry import StorageConfig
+    from disgorge.storage.registry import S3Config, StorageConfig
+    from disgorge.storage.s3 import S3Storage
 
 Value = str | int
 LOG_RETENTION = "interval 0 seconds"
@@ -42,6 +48,7 @@ class Purge:
 
     files_removed: int
     version: int
+    noncurrent_versions_removed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,11 +74,41 @@ class RowDeletion:
 
 def table_location(table_uri: str) -> str:
     """``delta:///abs/table#column=value``, ``file:///abs/table`` or ``/abs/table`` -> ``/abs/table``;
-    ``s3://bucket/table`` stays as is (delta-rs reads it with ``storage_options``)."""
+    ``s3://bucket/table`` and ``delta+s3://bucket/table`` -> ``s3://bucket/table`` (delta-rs reads it
+    with ``storage_options``)."""
     base = table_uri.partition("#")[0]
+    if base.startswith("delta+s3://"):
+        base = base.removeprefix("delta+")
     if base.startswith("s3://"):
         return base.rstrip("/")
     return uri_to_path(base).rstrip("/") or "/"
+
+
+def s3_storage_options(config: S3Config) -> dict[str, str]:
+    """delta-rs (object_store) options for an S3 endpoint such as SeaweedFS."""
+    opts = {"AWS_REGION": config.region, "AWS_S3_ALLOW_UNSAFE_RENAME": "true"}
+    if config.endpoint_url:
+        opts["AWS_ENDPOINT_URL"] = config.endpoint_url
+        opts["AWS_ALLOW_HTTP"] = "true" if config.endpoint_url.startswith("http://") else "false"
+    if config.access_key_id and config.secret_access_key:
+        opts["AWS_ACCESS_KEY_ID"] = config.access_key_id
+        opts["AWS_SECRET_ACCESS_KEY"] = config.secret_access_key
+    return opts
+
+
+def _s3(storage_options: dict[str, str] | None) -> S3Storage:
+    from disgorge.storage.registry import S3Config
+    from disgorge.storage.s3 import S3Storage
+
+    o = storage_options or {}
+    return S3Storage(
+        S3Config(
+            endpoint_url=o.get("AWS_ENDPOINT_URL"),
+            access_key_id=o.get("AWS_ACCESS_KEY_ID"),
+            secret_access_key=o.get("AWS_SECRET_ACCESS_KEY"),
+            region=o.get("AWS_REGION", "us-east-1"),
+        )
+    )
 
 
 def _open(table_uri: str, storage_options: dict[str, str] | None, version: int | None = None) -> Any:
@@ -153,7 +190,12 @@ def purge_history(table_uri: str, *, storage_options: dict[str, str] | None = No
         dt.cleanup_metadata()
     except Exception as exc:
         raise StoreError(f"{table_uri}: purging history failed: {exc}") from exc
-    return Purge(len(removed), int(_open(table_uri, storage_options).version()))
+    loc = table_location(table_uri)
+    noncurrent = 0
+    if loc.startswith("s3://"):
+        with _s3(storage_options) as s3:
+            noncurrent = s3.delete_history(loc + "/")
+    return Purge(len(removed), int(_open(table_uri, storage_options).version()), noncurrent)
 
 
 def _count(dt: Any, column: str, keys: Sequence[Value]) -> int:
@@ -186,9 +228,10 @@ def verify_rows_gone(
 ) -> list[str]:
     """Everything that still holds an erased value; empty when the erasure is complete.
 
-    Checks the current version, every earlier version (none may load), and, for a local table, every
-    file under the table folder: raw bytes (JSON commits, Parquet footers' statistics) and decoded
-    Parquet pages (data, ``_change_data``, checkpoints), since compressed pages hide values from a grep.
+    Checks the current version, every earlier version (none may load), and every file under the table
+    (on S3, every version of every object under its prefix): raw bytes (JSON commits, Parquet footers'
+    statistics) and decoded Parquet pages (data, ``_change_data``, checkpoints), since compressed pages
+    hide values from a grep.
     """
     from deltalake.exceptions import DeltaError
 
@@ -213,42 +256,87 @@ def verify_rows_gone(
         except Exception:
             problems.append(f"version {v} still loads (its data files are gone, its log entries remain)")
     loc = table_location(table_uri)
-    if not loc.startswith("s3://"):
+    if loc.startswith("s3://"):
+        with _s3(storage_options) as s3:
+            for obj in s3.iter_objects(loc + "/"):  # noncurrent versions too
+                with s3.open(obj.uri) as body:
+                    hits = object_hits(obj.uri.split("?")[0], body.read(), keys, column=column)
+                if hits:
+                    problems.append(
+                        f"{obj.uri} still contains {', '.join(_value_ref(keys[i]) for i in hits)}"
+                    )
+    else:
         for rel, found in contains_values(loc, keys, column=column):
             problems.append(f"{rel} still contains {', '.join(_value_ref(keys[i]) for i in found)}")
     return problems
 
 
 class DeltaStorage(BaseStorage):
-    """``delta://`` URIs: row erasure for ``delta:///table#column=value`` targets, and the table's files
-    (through :class:`LocalStorage`, confined to the storage roots) for residual scans."""
+    """``delta:///abs/table`` (local, confined to the storage roots, no symlink on the path) and
+    ``delta+s3://bucket/table``: row erasure for ``#column=value`` targets, and the table's files for
+    residual scans (``open`` takes the ``file://`` or ``s3://`` URIs ``iter_objects`` yields)."""
 
-    def __init__(self, local: LocalStorage, storage_options: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, local: LocalStorage, s3: S3Storage | None = None, storage_options: dict[str, str] | None = None
+    ) -> None:
         self.local = local
+        self.s3 = s3
         self.storage_options = storage_options
 
     @classmethod
     def from_config(cls, config: StorageConfig) -> DeltaStorage:
-        return cls(LocalStorage(config.roots))
+        if config.s3 is None:
+            return cls(LocalStorage(config.roots))
+        from disgorge.storage.s3 import S3Storage
 
-    def _table(self, uri: str) -> tuple[str, str | None, str | None]:
-        """(table folder, column, value), after checking the folder lies inside a root."""
+        return cls(LocalStorage(config.roots), S3Storage(config.s3), s3_storage_options(config.s3))
+
+    def close(self) -> None:
+        if self.s3 is not None:
+            self.s3.close()
+
+    def _need_s3(self, uri: str) -> S3Storage:
+        if self.s3 is None:
+            raise InputError(f"{uri}: no S3 endpoint configured for tables on S3")
+        return self.s3
+
+    def table(self, uri: str) -> tuple[str, str | None, str | None]:
+        """(table location, column, value): a local table must be a folder inside a storage root."""
         base, _, fragment = uri.partition("#")
-        info = self.local.stat(base)
-        if info is None or info.kind != "dir":
-            raise InputError(f"{uri}: no table folder at {table_location(base)}")
+        loc = table_location(base)
+        if loc.startswith("s3://"):
+            self._need_s3(uri)
+        else:
+            info = self.local.stat(loc)
+            if info is None or info.kind != "dir":
+                raise InputError(f"{uri}: no table folder at {loc}")
         if not fragment:
-            return info.uri, None, None
+            return loc, None, None
         column, eq, value = fragment.partition("=")
         if not eq:
             column, value = "asset_sha256", fragment
-        return info.uri, column, value
+        return loc, column, value
+
+    def delete_rows(self, table_uri: str, column: str, values: Sequence[Value]) -> RowDeletion:
+        """:func:`delete_rows` on a table this backend accepts, with its S3 options."""
+        return delete_rows(self.table(table_uri)[0], column, values, storage_options=self.storage_options)
+
+    def verify_rows_gone(self, table_uri: str, column: str, values: Sequence[Value]) -> list[str]:
+        return verify_rows_gone(
+            self.table(table_uri)[0], column, values, storage_options=self.storage_options
+        )
 
     def stat(self, uri: str) -> ObjectInfo | None:
-        return self.local.stat(uri.partition("#")[0])
+        if uri.startswith("s3://"):
+            return self._need_s3(uri).stat(uri)
+        loc = table_location(uri)
+        if not loc.startswith("s3://"):
+            return self.local.stat(loc)
+        files = list(self.iter_objects(uri))
+        return ObjectInfo(uri.partition("#")[0], sum(f.size for f in files), kind="dir") if files else None
 
     def exists(self, uri: str) -> bool:
-        table, column, value = self._table(uri)
+        table, column, value = self.table(uri)
         if column is None or value is None:
             return True
         dt = _open(table, self.storage_options)
@@ -256,10 +344,15 @@ class DeltaStorage(BaseStorage):
         return bool(_count(dt, column, [typed]))
 
     def open(self, uri: str) -> BinaryIO:
-        return self.local.open(uri.partition("#")[0])
+        if uri.startswith("s3://"):
+            return self._need_s3(uri).open(uri)
+        return self.local.open(table_location(uri))
 
     def iter_objects(self, root_uri: str) -> Iterator[ObjectInfo]:
-        return self.local.iter_objects(root_uri.partition("#")[0])
+        loc = table_location(root_uri)
+        if loc.startswith("s3://"):
+            return self._need_s3(root_uri).iter_objects(loc + "/")
+        return self.local.iter_objects(loc)
 
     def check(self, uri: str, expected: Identity, *, rehash: bool = False) -> tuple[bool, str]:
         present = self.exists(uri)
@@ -269,7 +362,7 @@ class DeltaStorage(BaseStorage):
         """Delete the rows a ``#column=value`` fragment names, then purge history (rows have no size or
         hash to re-check: the key is the identity)."""
         try:
-            table, column, value = self._table(uri)
+            table, column, value = self.table(uri)
         except InputError as exc:
             return DeleteEvidence(uri, "refused", exc.message)
         if column is None or value is None:

@@ -52,7 +52,10 @@ class Where:
     path: str
     root: str
     parts: tuple[str, ...]
-    uri: str
+
+    @property
+    def uri(self) -> str:
+        return file_uri(self.path)
 
 
 def file_uri(path: str) -> str:
@@ -91,6 +94,7 @@ class LocalStorage(BaseStorage):
             if not os.path.isdir(real):
                 raise InputError(f"storage root {os.fspath(r)} is not a directory")
             self.roots += (real,)
+        self._root_parts = [(r, [] if r == "/" else r.split("/")[1:]) for r in self.roots]
         self.fsync = fsync
 
     @classmethod
@@ -107,11 +111,11 @@ class LocalStorage(BaseStorage):
         for bad, why in (("..", "'..' is never resolved"), (".", "'.' is not allowed"), ("", "'//'")):
             if bad in comps:
                 raise InputError(f"{path!r}: refused: {why} in a target path", hint="use the canonical path")
-        if any(len(c) > 63 and len(os.fsencode(c)) > 255 for c in comps) or len(os.fsencode(path)) >= 4096:
+        too_long = len(path) >= 1024 and len(os.fsencode(path)) >= 4096  # PATH_MAX; a char is <= 4 bytes
+        if too_long or any(len(c) > 63 and len(os.fsencode(c)) > 255 for c in comps):  # NAME_MAX
             raise InputError(f"{path[:80]!r}...: refused: a name longer than 255 bytes or a path of 4096")
         best: str | None = None
-        for root in self.roots:
-            rparts = [] if root == "/" else root.split("/")[1:]
+        for root, rparts in self._root_parts:
             if comps[: len(rparts)] == rparts and (best is None or len(root) > len(best)):
                 best = root
         if best is None:
@@ -121,7 +125,7 @@ class LocalStorage(BaseStorage):
             )
         depth = 0 if best == "/" else best.count("/")
         norm = "/" + "/".join(comps)
-        return Where(norm, best, tuple(comps[depth:]), file_uri(norm))
+        return Where(norm, best, tuple(comps[depth:]))
 
     def _walk(self, where: Where, upto: int) -> int:
         """Open ``where.parts[:upto]`` from the root, never following a symlink; returns a dir fd."""

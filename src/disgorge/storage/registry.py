@@ -27,6 +27,7 @@ _DRIVERS: dict[str, str] = {
     "s3": "disgorge.storage.s3:S3Storage",
     "memory": "disgorge.storage.memory:MemoryStorage",
     "delta": "disgorge.storage.delta:DeltaStorage",
+    "delta+s3": "disgorge.storage.delta:DeltaStorage",
 }
 _FACTORIES: dict[str, Factory] = {}
 

@@ -259,3 +259,26 @@ class S3Storage(BaseStorage):
             f"; {len(decision.markers)} delete marker(s) removed" if decision.markers else ""
         )
         return DeleteEvidence(uri, "deleted", detail, versions_deleted=len(decision.delete))
+
+    def delete_history(self, prefix_uri: str) -> int:
+        """Delete every noncurrent version and delete marker under a prefix; returns how many.
+
+        Only for prefixes whose objects are written once, such as a Delta table's (the protocol never
+        rewrites a data or commit file): there, a noncurrent version is always a removed file whose bytes
+        a versioned bucket still keeps after ``vacuum``.
+        """
+        bucket, prefix, _ = parse_s3_uri(prefix_uri, key_required=False)
+        if not prefix.endswith("/"):
+            raise InputError(f"{prefix_uri!r}: give a folder prefix ending in '/'")
+        removed = 0
+        for r in list(self._listing(bucket, prefix)):
+            if r["marker"] or not r["IsLatest"]:
+                try:
+                    self.client.delete_object(Bucket=bucket, Key=r["Key"], VersionId=r["VersionId"])
+                except Exception as exc:
+                    if _code(exc) not in _ABSENT:
+                        raise _fail(exc, f"DELETE s3://{bucket}/{r['Key']} version {r['VersionId']}") from exc
+                if not r["marker"]:
+                    self._pending[bucket] = self._pending.get(bucket, 0) + int(r.get("Size", 0))
+                removed += 1
+        return removed

@@ -9,28 +9,39 @@ checkpoint's statistics JSON (``add.stats``) is found too. Symlinks are never fo
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 CHUNK = 1 << 20
 
 
-def raw_hits(path: str, needles: Sequence[bytes]) -> set[int]:
-    """Indexes of the needles present in the file's bytes, read in overlapping 1 MiB windows."""
+def raw_hits(source: str | BinaryIO, needles: Sequence[bytes]) -> set[int]:
+    """Indexes of the needles present in the bytes of a file (path, never followed if a symlink) or
+    stream, read in overlapping 1 MiB windows."""
     live = [(i, n) for i, n in enumerate(needles) if n]
     if not live:
         return set()
     overlap = max(len(n) for _, n in live) - 1
     found: set[int] = set()
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
+    with _opened(source) as f:
         tail = b""
         while chunk := f.read(CHUNK):
             window = tail + chunk
             found.update(i for i, n in live if i not in found and n in window)
             tail = window[-overlap:] if overlap else b""
     return found
+
+
+@contextlib.contextmanager
+def _opened(source: str | BinaryIO) -> Iterator[BinaryIO]:
+    if not isinstance(source, str):
+        yield source
+        return
+    with os.fdopen(os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+        yield f
 
 
 def _leaves(name: str, arr: Any) -> Iterator[tuple[str, Any]]:
@@ -55,15 +66,14 @@ def _leaves(name: str, arr: Any) -> Iterator[tuple[str, Any]]:
         yield name, arr
 
 
-def parquet_hits(path: str, values: Sequence[str | int], column: str | None = None) -> set[int]:
+def parquet_hits(source: str | BinaryIO, values: Sequence[str | int], column: str | None = None) -> set[int]:
     """Indexes of the values present in the decoded Parquet file: as a substring of any string or
     binary cell, or (integers) equal to a cell of a column named ``column``."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
+    with _opened(source) as f:
         table = pq.read_table(f)
     strs = [(i, str(v).encode()) for i, v in enumerate(values) if isinstance(v, str)]
     ints = [(i, v) for i, v in enumerate(values) if isinstance(v, int) and not isinstance(v, bool)]
@@ -98,3 +108,13 @@ def contains_values(
                 found |= parquet_hits(path, values, column)
             if found:
                 yield os.path.relpath(path, folder), sorted(found)
+
+
+def object_hits(
+    name: str, data: bytes, values: Sequence[str | int], *, column: str | None = None
+) -> list[int]:
+    """Sorted indexes of the values an object's bytes hold (an object from a store, read whole)."""
+    found = raw_hits(io.BytesIO(data), [str(v).encode() if isinstance(v, str) else b"" for v in values])
+    if name.endswith(".parquet") and len(found) < len(values):
+        found |= parquet_hits(io.BytesIO(data), values, column)
+    return sorted(found)

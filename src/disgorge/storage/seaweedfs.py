@@ -136,6 +136,28 @@ def vacuum(
     return out
 
 
+def _settled_garbage(
+    master: str, collection: str | None, at_least: int, settle: float, deadline: float
+) -> int:
+    """The volumes' garbage once it is at least ``at_least`` and has not changed for ``settle`` seconds
+    (the filer's asynchronous chunk deletions have landed)."""
+    last, since = volume_garbage(master, collection), time.monotonic()
+    while True:
+        now = time.monotonic()
+        if last >= at_least and now - since >= settle:
+            return last
+        if now > deadline:
+            raise StoreError(
+                f"SeaweedFS volumes hold {last} deleted bytes (expected at least {at_least}) and did not "
+                "settle in time",
+                hint="the filer deletes chunks asynchronously: retry the compaction later",
+            )
+        time.sleep(0.1)
+        current = volume_garbage(master, collection)
+        if current != last:
+            last, since = current, time.monotonic()
+
+
 def compact(
     master: str,
     *,
@@ -143,25 +165,25 @@ def compact(
     expect_garbage: int = 0,
     weed: str | None = None,
     garbage_threshold: float = 0.0001,
-    wait: float = 30.0,
+    settle: float = 1.0,
+    wait: float = 60.0,
 ) -> Compaction:
-    """Wait until the volumes hold at least ``expect_garbage`` deleted bytes (the deletions just made
-    reached them), vacuum, and wait for the garbage to be gone; raises StoreError if it does not go."""
+    """Vacuum until no deleted bytes remain on the volumes (of one collection), and prove it.
+
+    Waits for the garbage to reach ``expect_garbage`` (the bytes the caller just deleted) and to stop
+    growing for ``settle`` seconds, vacuums, and repeats while garbage remains or reappears (late
+    asynchronous deletions). Raises StoreError if the volumes are not clean within ``wait`` seconds, for
+    example because a huge volume's garbage ratio stays under ``garbage_threshold``.
+    """
     deadline = time.monotonic() + wait
-    before = volume_garbage(master, collection)
-    while before < expect_garbage:
+    before = garbage = _settled_garbage(master, collection, expect_garbage, settle, deadline)
+    outputs: list[str] = []
+    while garbage:
         if time.monotonic() > deadline:
             raise StoreError(
-                f"after {wait:.0f}s the volumes hold {before} deleted bytes, expected at least {expect_garbage}",
-                hint="the filer deletes chunks asynchronously: retry the compaction later",
+                f"volume.vacuum left {garbage} deleted bytes on the volumes of {collection or 'all'}",
+                hint="lower garbage_threshold: a large volume's garbage ratio may stay under it",
             )
-        time.sleep(0.1)
-        before = volume_garbage(master, collection)
-    out = vacuum(master, weed=weed, garbage_threshold=garbage_threshold, collection=collection)
-    after = volume_garbage(master, collection)
-    while after and time.monotonic() < deadline:
-        time.sleep(0.1)
-        after = volume_garbage(master, collection)
-    if after:
-        raise StoreError(f"volume.vacuum left {after} deleted bytes on the volumes of {collection or 'all'}")
-    return Compaction(master, collection, before, after, out)
+        outputs.append(vacuum(master, weed=weed, garbage_threshold=garbage_threshold, collection=collection))
+        garbage = _settled_garbage(master, collection, 0, settle, deadline)
+    return Compaction(master, collection, before, garbage, "\n".join(o for o in outputs if o))
