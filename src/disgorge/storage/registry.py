@@ -61,7 +61,7 @@ class StorageConfig:
     roots: tuple[Path, ...] = ()
     s3: S3Config | None = None
     backends: Mapping[str, StorageBackend] = field(default_factory=dict)
-    _cache: dict[str, StorageBackend] = field(default_factory=dict, repr=False)
+    _cache: dict[str, StorageBackend] = field(default_factory=dict, init=False, repr=False)
 
     def close(self) -> None:
         """Close the backends this config created (not those passed in ``backends``)."""
@@ -79,7 +79,7 @@ class StorageConfig:
 
 
 def scheme_of(uri: str) -> str:
-    """``file``, ``s3``, ``memory``, ``delta``, ...; an absolute path counts as ``file``."""
+    """``file``, ``s3``, ``memory``, ``delta``, ``delta+s3``, ...; an absolute path counts as ``file``."""
     if "\0" in uri:
         raise InputError(f"{uri!r}: a NUL byte is never part of a path or URI")
     if uri.startswith("/"):
@@ -88,7 +88,8 @@ def scheme_of(uri: str) -> str:
     if not scheme or "://" not in uri:
         raise InputError(
             f"{uri!r} is neither an absolute path nor a URI",
-            hint="use file:///abs/path, s3://bucket/key, delta:///abs/table or memory://name/key",
+            hint="use file:///abs/path, s3://bucket/key, delta:///abs/table, delta+s3://bucket/table "
+            "or memory://name/key",
         )
     return scheme
 
