@@ -7,6 +7,7 @@ import pytest
 
 import disgorge
 from disgorge.ingest import IngestOptions
+from tests.storage.seaweed import seaweed  # noqa: F401  (session fixture)
 
 
 def tree_digest(root: Path) -> dict[str, str]:

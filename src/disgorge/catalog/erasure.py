@@ -222,6 +222,21 @@ class ErasureMixin(ConsentMixin):
                 )
             )
 
+    def mark_targets(self, outcomes: list[tuple[int, str, str]]) -> None:
+        """Journal a batch of outcomes (target id, state, evidence) in one transaction."""
+        if not outcomes:
+            return
+        now = utcnow()
+        with self.session() as s:
+            for target_id, state, evidence in outcomes:
+                s.execute(
+                    update(ErasureTarget)
+                    .where(ErasureTarget.id == target_id)
+                    .values(
+                        state=state, evidence=evidence, attempts=ErasureTarget.attempts + 1, updated_at=now
+                    )
+                )
+
     def journal_counts(self, plan_id: str) -> dict[str, dict[str, int]]:
         with self.session() as s:
             rows = s.execute(

@@ -27,13 +27,24 @@ from disgorge.errors import UsageError
 from disgorge.hashing import canonical_json
 from disgorge.lineage import Scope, impact
 
-ORDER = ("deployment", "model_copy", "artifact_copy", "copy", "table_rows", "dataset", "recipient", "catalog")
+ORDER = (
+    "deployment",
+    "model_copy",
+    "artifact_copy",
+    "copy",
+    "table_rows",
+    "storage_compact",
+    "dataset",
+    "recipient",
+    "catalog",
+)
 ACTIONS = {
     "deployment": "take_down",
     "model_copy": "destroy",
     "artifact_copy": "delete",
     "copy": "delete",
     "table_rows": "delete_rows",
+    "storage_compact": "compact",
     "dataset": "rebuild_without",
     "recipient": "notify",
     "catalog": "forget",
@@ -101,6 +112,7 @@ def _targets(store: CatalogStore, assets: BitMap, imp: Any) -> Iterator[tuple[st
                     file_identity(ac.uri, shas[ac.artifact_id], ac.size, ac.mtime_ns, ac.inode),
                 )
         tables: dict[tuple[str, str], list[str]] = {}
+        buckets: set[str] = set()
         id_list = list(assets)
         for i in range(0, len(id_list), 900):
             chunk = id_list[i : i + 900]
@@ -114,9 +126,13 @@ def _targets(store: CatalogStore, assets: BitMap, imp: Any) -> Iterator[tuple[st
                     table, column, value = split_table_uri(uri)
                     tables.setdefault((table, column), []).append(value)
                 else:
+                    if uri.startswith("s3://"):
+                        buckets.add(uri.removeprefix("s3://").split("/", 1)[0])
                     yield "copy", uri, file_identity(uri, sha, size, mtime_ns, inode)
         for (table, column), values in sorted(tables.items()):
             yield "table_rows", table, {"column": column, "values": sorted(values)}
+        for bucket in sorted(buckets):  # S3 deletes leave bytes in the store until it compacts
+            yield "storage_compact", f"s3://{bucket}", {}
     for d in imp.datasets:
         yield (
             "dataset",

@@ -11,7 +11,7 @@ from disgorge.catalog import CatalogStore
 from disgorge.catalog.erasure import TargetInfo
 from disgorge.scan import Indexes, scan
 from disgorge.storage import StorageConfig, backend_for
-from disgorge.storage.delta import verify_rows_gone
+from disgorge.storage.delta import DeltaStorage
 
 
 @dataclass(slots=True)
@@ -45,7 +45,9 @@ def _target_remains(store: CatalogStore, t: TargetInfo, erased: Any, storage: St
     if t.kind in ("copy", "model_copy", "artifact_copy"):
         return "still present" if backend_for(t.uri, storage).exists(t.uri) else None
     if t.kind == "table_rows":
-        problems = verify_rows_gone(t.uri, t.identity["column"], list(t.identity["values"]))
+        table = backend_for(t.uri, storage)
+        assert isinstance(table, DeltaStorage)
+        problems = table.verify_rows_gone(t.uri, t.identity["column"], list(t.identity["values"]))
         return "; ".join(problems) or None
     if t.kind == "dataset":
         latest = store.get_dataset(t.uri.removeprefix("dataset:").split("@")[0])
