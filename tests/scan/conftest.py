@@ -1,0 +1,1 @@
+from tests.storage.seaweed import seaweed  # noqa: F401  (session fixture)
