@@ -71,6 +71,28 @@ def load_storage_config(path: Path) -> StorageConfig:
     return env
 
 
+def _write(path: Path, doc: dict[str, object]) -> None:
+    tmp = path.with_suffix(".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold S3 credentials
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(doc, indent=2))
+    os.replace(tmp, path)
+
+
+def save_s3_config(path: Path, settings: dict[str, str]) -> dict[str, str]:
+    """Record the S3 endpoint erasure and scans use (credentials default to boto3's own chain)."""
+    known = set(S3Config.__dataclass_fields__)
+    unknown = set(settings) - known
+    if unknown:
+        raise InputError(f"unknown S3 settings {sorted(unknown)}", hint=f"known: {', '.join(sorted(known))}")
+    doc = _read(path)
+    saved = {k: v for k, v in settings.items() if v}
+    doc["s3"] = saved
+    _write(path, doc)
+    return saved
+
+
 def save_storage_root(path: Path, root: Path) -> list[str]:
     """Register a folder where erasure may delete; returns every registered root."""
     if not root.is_dir():
@@ -82,8 +104,5 @@ def save_storage_root(path: Path, root: Path) -> list[str]:
     if resolved not in roots:
         roots.append(resolved)
     doc["roots"] = sorted(roots)
-    tmp = path.with_suffix(".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, path)
+    _write(path, doc)
     return sorted(roots)

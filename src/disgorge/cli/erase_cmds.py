@@ -232,3 +232,36 @@ def erase_asset_proof(
         proof = cat.asset_proof(plan, sha256)
     output.write_text(jsonlib.dumps(proof, indent=2, sort_keys=True) + "\n")
     out.print(f"proof written to {output}")
+
+
+@storage_app.command("s3")
+def storage_s3(
+    endpoint_url: Annotated[str, typer.Option(help="S3 endpoint, e.g. http://127.0.0.1:8333.")],
+    access_key_id: Annotated[str | None, typer.Option(help="Access key (default: boto3's chain).")] = None,
+    secret_access_key: Annotated[
+        str | None, typer.Option(help="Secret key (default: boto3's chain).")
+    ] = None,
+    weed_master: Annotated[
+        str | None, typer.Option(help="SeaweedFS master host:port[.grpc], for compaction.")
+    ] = None,
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Set the S3 endpoint erasure and scans use (kept in storage.json, mode 0600)."""
+    from disgorge.settings import save_s3_config
+
+    with catalog(home) as cat:
+        saved = save_s3_config(
+            cat.home.storage_path,
+            {
+                "endpoint_url": endpoint_url,
+                "access_key_id": access_key_id or "",
+                "secret_access_key": secret_access_key or "",
+                "weed_master": weed_master or "",
+            },
+        )
+    shown = {k: ("***" if "secret" in k else v) for k, v in saved.items()}
+    if json:
+        emit_json({"s3": shown})
+    else:
+        out.print(f"S3 settings: {shown}")
