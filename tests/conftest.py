@@ -105,3 +105,20 @@ def photos(tmp_path: Path) -> Path:
 
 
 ASSETS = Path(__file__).parent / "assets"
+
+
+def use_s3(home: Path, seaweed: object) -> None:
+    """Point a home's storage settings at a test SeaweedFS (``tests.storage.seaweed.Seaweed``)."""
+    from disgorge.settings import save_s3_config
+
+    cfg = seaweed.config()  # type: ignore[attr-defined]
+    save_s3_config(
+        home / "storage.json",
+        {
+            "endpoint_url": cfg.endpoint_url,
+            "access_key_id": cfg.access_key_id,
+            "secret_access_key": cfg.secret_access_key,
+            "weed_master": cfg.weed_master,
+            "weed_binary": cfg.weed_binary,
+        },
+    )

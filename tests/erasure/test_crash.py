@@ -5,7 +5,6 @@ unplanned object is byte-identical to before."""
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import signal
 import sqlite3
@@ -20,6 +19,7 @@ from deltalake import DeltaTable, write_deltalake
 
 import disgorge
 from disgorge.model import AssetRecord
+from tests.conftest import use_s3
 from tests.erasure.conftest import tree_digest
 from tests.storage.seaweed import Seaweed
 
@@ -90,21 +90,7 @@ def big_world(tmp_path: Path, seaweed: Seaweed) -> tuple[Path, str, Path, Seawee
     )
     home = tmp_path / "home"
     home.mkdir()
-    cfg = seaweed.config()
-    (home / "storage.json").write_text(
-        json.dumps(
-            {
-                "roots": [],
-                "s3": {
-                    "endpoint_url": cfg.endpoint_url,
-                    "access_key_id": cfg.access_key_id,
-                    "secret_access_key": cfg.secret_access_key,
-                    "weed_master": cfg.weed_master,
-                    "weed_binary": cfg.weed_binary,
-                },
-            }
-        )
-    )
+    use_s3(home, seaweed)
     with disgorge.open(home) as cat:
         src, _ = cat.add_source("s", notice=b"n", uses=["essential.service"])
         cat.store.register(records, source_id=src.id, notice_id=src.notice_id)

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 from PIL import Image
 
 import disgorge
 from disgorge.ingest import IngestOptions
+from tests.conftest import use_s3
 from tests.storage.seaweed import Seaweed
 
 
 def test_scan_s3_prefix(tmp_path: Path, photos: Path, seaweed: Seaweed) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    cfg = seaweed.config()
-    (home / "storage.json").write_text(
-        json.dumps(
-            {
-                "roots": [],
-                "s3": {
-                    "endpoint_url": cfg.endpoint_url,
-                    "access_key_id": cfg.access_key_id,
-                    "secret_access_key": cfg.secret_access_key,
-                    "weed_master": cfg.weed_master,
-                },
-            }
-        )
-    )
+    use_s3(home, seaweed)
     client = seaweed.client()
     client.create_bucket(Bucket="scan-backups")
     buf = io.BytesIO()

@@ -147,11 +147,11 @@ def consent_bitmaps(store: CatalogStore, use: str, recipient: str, at: datetime)
     return out
 
 
-def evaluate(
+def check_members(
     store: CatalogStore,
-    classes: dict[ClassKey, BitMap],
     members: BitMap,
     *,
+    classes: dict[ClassKey, BitMap] | None = None,
     use: str,
     recipient: str,
     policy: Policy,
@@ -160,7 +160,12 @@ def evaluate(
     digests: list[str] | None = None,
     sample: int = 5,
 ) -> CheckReport:
-    """Decide each (class, consent state) once and apply it to the whole bitmap of its members."""
+    """Decide each (class, consent state) once and apply it to the whole bitmap of its members.
+
+    ``classes`` are the members grouped by purpose class, as a dataset version stores them; without
+    them, they are read from the catalog first (one column-wise scan of the members' rows)."""
+    if classes is None:
+        classes = classes_by_scan(store, members)
     when = at or datetime.now(UTC)
     req = Request(use, recipient)
     notices = store.provenance_by_notice()
@@ -236,33 +241,6 @@ def evaluate(
         if asset_id in members:
             report.flagged[plan] = report.flagged.get(plan, 0) + 1
     return report
-
-
-def check_members(
-    store: CatalogStore,
-    members: BitMap,
-    *,
-    use: str,
-    recipient: str,
-    policy: Policy,
-    at: datetime | None = None,
-    inputs: list[str] | None = None,
-    digests: list[str] | None = None,
-    sample: int = 5,
-) -> CheckReport:
-    """Check any member set: its classes are read from the catalog first (a scan of its rows)."""
-    return evaluate(
-        store,
-        classes_by_scan(store, members),
-        members,
-        use=use,
-        recipient=recipient,
-        policy=policy,
-        at=at,
-        inputs=inputs,
-        digests=digests,
-        sample=sample,
-    )
 
 
 def _shas(store: CatalogStore, ids: list[int]) -> list[str]:

@@ -13,7 +13,7 @@ from disgorge.catalog import CatalogStore, DatasetInfo
 from disgorge.catalog.graph import downstream, upstream
 from disgorge.catalog.members import ClassKey
 from disgorge.catalog.schema import Edge, Run
-from disgorge.enforcement.check import CheckReport, check_members, evaluate
+from disgorge.enforcement.check import CheckReport, check_members
 from disgorge.errors import PolicyDenied
 from disgorge.policy import Policy
 
@@ -39,14 +39,10 @@ def check_datasets(
         for key, bm in stored.items():
             classes[key] = classes.get(key, BitMap()) | bm
     names, digests = [d.ref for d in datasets], [d.digest for d in datasets]
-    if classes is None:
-        return check_members(
-            store, members, use=use, recipient=recipient, policy=policy, at=at, inputs=names, digests=digests
-        )
-    return evaluate(
+    return check_members(
         store,
-        classes,
         members,
+        classes=classes,
         use=use,
         recipient=recipient,
         policy=policy,
