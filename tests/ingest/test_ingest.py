@@ -139,14 +139,14 @@ def test_batch_failure_registers_nothing(
     """A crash while writing a batch (fault injected at the copy insert) leaves no asset without its copy."""
     from disgorge.catalog import assets as assets_mod
 
-    real_insert = assets_mod.insert
+    real = assets_mod._bulk_insert
 
-    def failing_insert(table: object) -> object:
-        if getattr(table, "__tablename__", "") == "copies":
+    def failing(s: object, table: object, rows: object, key: object) -> object:
+        if getattr(table, "name", "") == "copies":  # the copies of a batch, after its assets
             raise RuntimeError("disk full")
-        return real_insert(table)  # type: ignore[arg-type]
+        return real(s, table, rows, key)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(assets_mod, "insert", failing_insert)
+    monkeypatch.setattr(assets_mod, "_bulk_insert", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         sqlite_cat.ingest(photos, opts(subject_from="parent-dir"))
     assert sqlite_cat.store.asset_count() == 0

@@ -36,14 +36,14 @@ def test_a_failed_change_logs_nothing(
 ) -> None:
     from disgorge.catalog import assets as assets_mod
 
-    real = assets_mod.insert
+    real = assets_mod._bulk_insert
 
-    def failing(table: object) -> object:
-        if getattr(table, "__tablename__", "") == "copies":
+    def failing(s: object, table: object, rows: object, key: object) -> object:
+        if getattr(table, "name", "") == "copies":
             raise RuntimeError("disk full")
-        return real(table)  # type: ignore[arg-type]
+        return real(s, table, rows, key)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(assets_mod, "insert", failing)
+    monkeypatch.setattr(assets_mod, "_bulk_insert", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
     assert kinds(cat) == ["source"]

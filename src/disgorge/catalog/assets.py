@@ -6,10 +6,14 @@ half-registered. Inserts use SQLAlchemy's bulk "insertmanyvalues" path on both d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import JSON, Table, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from disgorge.catalog.schema import Asset, AssetHash, Copy, utcnow
 from disgorge.catalog.sources import SourcesMixin
@@ -67,7 +71,8 @@ class AssetsMixin(SourcesMixin):
                 copies.update(
                     s.execute(select(Copy.uri, Copy.asset_id).where(Copy.uri.in_(uris[i : i + CHUNK]))).all()
                 )
-            subjects = self.subject_ids(s, {self.hasher.subject(r.subject) for r in records if r.subject})
+            pseudo = {x: self.hasher.subject(x) for x in {r.subject for r in records if r.subject}}
+            subjects = self.subject_ids(s, set(pseudo.values()))
             fresh: dict[str, AssetRecord] = {}
             for r in records:
                 if r.sha256 not in known and r.sha256 not in fresh:
@@ -84,7 +89,7 @@ class AssetsMixin(SourcesMixin):
                         "pdq_quality": r.pdq_quality,
                         "source_id": source_id,
                         "notice_id": notice_id,
-                        "subject_id": subjects[self.hasher.subject(r.subject)] if r.subject else None,
+                        "subject_id": subjects[pseudo[r.subject]] if r.subject else None,
                         "categories": sorted(r.categories),
                         "meta": r.metadata,
                         "state": "active",
@@ -92,10 +97,7 @@ class AssetsMixin(SourcesMixin):
                     }
                     for r in fresh.values()
                 ]
-                ids = s.execute(
-                    insert(Asset).returning(Asset.sha256, Asset.id, sort_by_parameter_order=True), rows
-                )
-                known.update(ids.all())
+                known.update(_bulk_insert(s, cast(Table, Asset.__table__), rows, key="sha256"))
                 result.new_assets = len(rows)
                 crop_rows = [
                     {"asset_id": known[r.sha256], "variant": v, "pdq": pdq, "quality": q}
@@ -133,7 +135,7 @@ class AssetsMixin(SourcesMixin):
                 else:
                     result.unchanged += 1
             if new_copies:
-                s.execute(insert(Copy), new_copies)
+                _bulk_insert(s, cast(Table, Copy.__table__), new_copies, key=None)
                 result.new_copies = len(new_copies)
             if fresh or new_copies:
                 keyed = sorted(bytes.fromhex(self.hasher.tag("content", h)) for h in fresh)
@@ -195,3 +197,51 @@ class AssetsMixin(SourcesMixin):
                 a.state,
                 uris,
             )
+
+
+def _bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]], key: str | None) -> dict[Any, int]:
+    """Insert through the driver's fastest path (SQLite executemany, PostgreSQL COPY with ids drawn
+    from the sequence), in the session's transaction; return {row[key]: id} when key is given."""
+    conn = s.connection()
+    cols = list(rows[0])
+    json_cols = {c for c in cols if isinstance(table.c[c].type, JSON)}
+    if conn.dialect.name == "sqlite":
+
+        def cell(c: str, v: Any) -> Any:
+            if c in json_cols:
+                return json.dumps(v)
+            if isinstance(v, datetime):
+                return v.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+            return v
+
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [tuple(cell(c, r[c]) for c in cols) for r in rows],
+        )
+        if key is None:
+            return {}
+        keys = [r[key] for r in rows]
+        out: dict[Any, int] = {}
+        for i in range(0, len(keys), CHUNK):
+            q = select(table.c[key], table.c.id).where(table.c[key].in_(keys[i : i + CHUNK]))
+            out.update(conn.execute(q).all())
+        return out
+    ids: list[int] | None = None
+    if key is not None:
+        ids = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, %s)",
+                (len(rows),),
+            )
+        ]
+    names = (["id"] if ids is not None else []) + cols
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as cp:
+        for n, r in enumerate(rows):
+            vals = [json.dumps(r[c]) if c in json_cols else r[c] for c in cols]
+            cp.write_row([ids[n], *vals] if ids is not None else vals)
+    if ids is None or key is None:
+        return {}
+    return {r[key]: ids[n] for n, r in enumerate(rows)}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog.schema import Notice, Source, Subject
@@ -137,13 +138,15 @@ class SourcesMixin(StoreBase):
             )
         missing = [p for p in items if p not in found]
         if missing:
-            s.add_all([Subject(pseudonym=p) for p in missing])
-            s.flush()
-            for i in range(0, len(missing), 500):
-                chunk = missing[i : i + 500]
-                found.update(
-                    s.execute(select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(chunk))).all()
+            table = cast(Table, Subject.__table__)
+            found.update(
+                s.connection()
+                .execute(
+                    insert(table).returning(table.c.pseudonym, table.c.id),
+                    [{"pseudonym": p} for p in missing],
                 )
+                .all()
+            )
         return found
 
     def subject_id(self, external_id: str) -> int:

@@ -84,16 +84,14 @@ def _decode_small(data: bytes, max_pixels: int) -> tuple[ImageHash, Image.Image]
         media_type = Image.MIME.get(im.format or "", "application/octet-stream")
         try:
             if im.format == "JPEG":
-                im.draft("RGB", (HASH_SIDE * 2, HASH_SIDE * 2))
-            rgb = im.convert("RGB")
-            if max(rgb.size) > HASH_SIDE * 2:
-                rgb.thumbnail((HASH_SIDE * 2, HASH_SIDE * 2), Image.Resampling.BILINEAR)
+                im.draft("RGB", (HASH_SIDE, HASH_SIDE))
+            small = im.convert("RGB")
+            if max(small.size) > HASH_SIDE:
+                small.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
         except (OSError, SyntaxError, ValueError) as exc:
             raise ImageProblem("corrupt_image", f"cannot decode: {exc}") from exc
-    small = rgb.copy()
-    small.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
     bits, quality = pdqhash.compute(np.asarray(small))
-    return ImageHash(media_type, width, height, pack_bits(bits), int(quality)), rgb
+    return ImageHash(media_type, width, height, pack_bits(bits), int(quality)), small
 
 
 def hash_variants(data: bytes, *, dihedral: bool = True, max_pixels: int = MAX_PIXELS) -> ImageVariants:
@@ -102,16 +100,13 @@ def hash_variants(data: bytes, *, dihedral: bool = True, max_pixels: int = MAX_P
     whole, rgb = _decode_small(data, max_pixels)
     forms: tuple[bytes, ...] = (whole.pdq,)
     if dihedral:
-        small = rgb.copy()
-        small.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
-        hashes, _quality = pdqhash.compute_dihedral(np.asarray(small))
+        hashes, _quality = pdqhash.compute_dihedral(np.asarray(rgb))
         forms = tuple(pack_bits(b) for b in hashes)
     crops = []
     w, h = rgb.size
     for keep in CROPS:
         dx, dy = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
         crop = rgb.crop((dx, dy, w - dx, h - dy))
-        crop.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
         bits, q = pdqhash.compute(np.asarray(crop))
         crops.append((pack_bits(bits), int(q)))
     return ImageVariants(whole, forms, tuple(crops))

@@ -7,6 +7,7 @@ affected datasets and assets; deployments and recipients follow from those.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -90,7 +91,8 @@ def scope_assets(store: CatalogStore, scope: Scope) -> tuple[BitMap, ColumnEleme
     else:
         raise UsageError(f"unknown scope kind {scope.kind!r}")
     with store.session() as s:
-        return BitMap(s.scalars(select(Asset.id).where(pred))), pred
+        rows = s.connection().execute(select(Asset.id).where(pred).order_by(Asset.id))
+        return BitMap(array("I", (r[0] for r in rows))), pred
 
 
 def _rows_for_ids(s: Session, ids: BitMap, id_col: Any, cols: list[Any]) -> list[Any]:
@@ -130,7 +132,7 @@ def closure_of(
                     select(Copy.uri)
                     .join(Asset, Copy.asset_id == Asset.id)
                     .where(pred)
-                    .order_by(Copy.uri)
+                    .order_by(Copy.id)
                     .limit(copy_limit)
                 )
             )
@@ -195,8 +197,9 @@ def _asset_edges(s: Session, assets: BitMap, pred: ColumnElement[bool] | None) -
 
 def _fill_runs(s: Session, result: Impact, run_ids: list[int]) -> None:
     for i in range(0, len(run_ids), IN_CHUNK):
-        for run in s.scalars(select(Run).where(Run.id.in_(run_ids[i : i + IN_CHUNK]))):
-            result.runs.append({"uid": run.uid, "name": run.name, "use": run.use, "party": run.party})
+        q = select(Run.uid, Run.name, Run.use, Run.party).where(Run.id.in_(run_ids[i : i + IN_CHUNK]))
+        for uid, name, use, party in s.connection().execute(q):
+            result.runs.append({"uid": uid, "name": name, "use": use, "party": party})
     result.runs.sort(key=lambda r: (r["name"], r["uid"]))
 
 
@@ -215,20 +218,22 @@ def _fill_artifacts(s: Session, result: Impact, art_ids: list[int]) -> None:
             )
         ):
             parents.setdefault(dst_id, []).append({"artifact_id": src_id, "relation": rel})
-        for art in s.scalars(select(Artifact).where(Artifact.id.in_(chunk))):
+        q = select(Artifact.id, Artifact.kind, Artifact.name, Artifact.sha256).where(Artifact.id.in_(chunk))
+        for art_id, kind, name, sha in s.connection().execute(q):
             item = {
-                "id": art.id,
-                "kind": art.kind,
-                "name": art.name,
-                "sha256": art.sha256,
-                "uris": sorted(uris.get(art.id, [])),
-                "parents": parents.get(art.id, []),
+                "id": art_id,
+                "kind": kind,
+                "name": name,
+                "sha256": sha,
+                "uris": sorted(uris.get(art_id, [])),
+                "parents": parents.get(art_id, []),
             }
-            (result.models if art.kind == "model" else result.artifacts).append(item)
-        for dep in s.scalars(select(Deployment).where(Deployment.artifact_id.in_(chunk))):
-            result.deployments.append(
-                {"artifact_id": dep.artifact_id, "target": dep.target, "state": dep.state}
-            )
+            (result.models if kind == "model" else result.artifacts).append(item)
+        dq = select(Deployment.artifact_id, Deployment.target, Deployment.state).where(
+            Deployment.artifact_id.in_(chunk)
+        )
+        for art_id, target, state in s.connection().execute(dq):
+            result.deployments.append({"artifact_id": art_id, "target": target, "state": state})
     result.models.sort(key=lambda m: (m["name"] or "", m["sha256"]))
     result.artifacts.sort(key=lambda m: (m["kind"], m["name"] or "", m["sha256"]))
     result.deployments.sort(key=lambda d: (d["target"], d["artifact_id"]))
