@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from disgorge.catalog.engine import make_engine, upgrade
+from disgorge.catalog.lineage_graph import LineageGraph
 from disgorge.catalog.schema import Edge, LedgerEntry, utcnow
 from disgorge.errors import StoreError
 from disgorge.hashing import KeyedHasher, canonical_json
@@ -82,6 +83,11 @@ class StoreBase:
         )
         if exists is None:
             s.add(Edge(src_kind=src_kind, src_id=src_id, dst_kind=dst_kind, dst_id=dst_id, relation=relation))
+
+    def lineage_graph(self, s: Session) -> LineageGraph:
+        """The in-memory lineage graph, brought up to date in the caller's session."""
+        graph: LineageGraph = self.__dict__.setdefault("_graph", LineageGraph())
+        return graph.refresh(s)
 
     def close(self) -> None:
         self.engine.dispose()

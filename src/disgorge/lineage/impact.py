@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog import CatalogStore
-from disgorge.catalog.graph import Node, downstream
+from disgorge.catalog.graph import Node
 from disgorge.catalog.schema import Artifact, ArtifactCopy, Asset, Copy, Dataset, Deployment, Edge, Run
 from disgorge.errors import UsageError
 
@@ -167,10 +167,10 @@ def closure_of(
     result.datasets.sort(key=lambda x: (x["name"], x["version"]))
     with store.session() as s:
         asset_edges = _asset_edges(s, assets, pred)
-        seeds.extend(("asset", a) for a in asset_edges)
-        reached = downstream(s, seeds)
-        art_ids = sorted(i for k, i in reached if k == "artifact")
-        run_ids = {i for k, i in reached if k == "run"}
+        from_assets = [("artifact", a) for a in _asset_artifacts(s, asset_edges)]
+        reached = store.lineage_graph(s).downstream(seeds + from_assets)
+        art_ids = sorted(set(reached["artifact"].tolist()) | {a for _, a in from_assets})
+        run_ids = set(reached["run"].tolist())
         for i in range(0, len(art_ids), IN_CHUNK):  # the runs that wrote affected artifacts used the data too
             producers = select(Edge.src_id).where(
                 Edge.src_kind == "run", Edge.relation == "output", Edge.dst_id.in_(art_ids[i : i + IN_CHUNK])
@@ -237,3 +237,44 @@ def _fill_artifacts(s: Session, result: Impact, art_ids: list[int]) -> None:
     result.models.sort(key=lambda m: (m["name"] or "", m["sha256"]))
     result.artifacts.sort(key=lambda m: (m["kind"], m["name"] or "", m["sha256"]))
     result.deployments.sort(key=lambda d: (d["target"], d["artifact_id"]))
+
+
+def _asset_artifacts(s: Session, assets_with_edges: set[int]) -> list[int]:
+    """Artifacts made directly from these assets (thumbnails, crops): the graph does not hold asset edges."""
+    ids = sorted(assets_with_edges)
+    out: list[int] = []
+    for i in range(0, len(ids), IN_CHUNK):
+        q = select(Edge.dst_id).where(
+            Edge.src_kind == "asset", Edge.dst_kind == "artifact", Edge.src_id.in_(ids[i : i + IN_CHUNK])
+        )
+        out.extend(s.scalars(q))
+    return out
+
+
+@dataclass(slots=True)
+class Closure:
+    """The downstream closure as ids and counts only: what an impact answer is built from."""
+
+    assets: BitMap
+    datasets: dict[int, int]
+    """dataset version id -> how many members it loses"""
+    runs: list[int]
+    artifacts: list[int]
+
+
+def closure(store: CatalogStore, scope: Scope) -> Closure:
+    """Ids of everything downstream of a scope: bitmap intersections for datasets, the in-memory graph
+    for runs and artifacts. :func:`impact` adds the rows (names, parties, copies) a report needs."""
+    assets, pred = scope_assets(store, scope)
+    datasets = {
+        ds_id: lost
+        for ds_id, bm in store.all_dataset_bitmaps().items()
+        if (lost := bm.intersection_cardinality(assets))
+    }
+    with store.session() as s:
+        from_assets = _asset_artifacts(s, _asset_edges(s, assets, pred))
+        reached = store.lineage_graph(s).downstream(
+            [("dataset", d) for d in datasets] + [("artifact", a) for a in from_assets]
+        )
+    artifacts = sorted(set(reached["artifact"].tolist()) | set(from_assets))
+    return Closure(assets, datasets, reached["run"].tolist(), artifacts)
