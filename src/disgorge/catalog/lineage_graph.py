@@ -1,8 +1,7 @@
 """The run/artifact lineage graph held in memory as CSR arrays, for closures in about a millisecond.
 
 Edges only ever get added, except asset edges, which the catalog forgets; so the graph is kept per
-store and brought up to date by loading the edges newer than the last one it holds, and rebuilt if
-an edge it holds has gone. Asset -> artifact edges are not held (a source has millions of assets):
+store and brought up to date by loading the edges newer than the last one it holds. Asset -> artifact edges are not held (a source has millions of assets):
 the caller seeds the closure with the artifacts they lead to. ``subset_of`` edges are not followed.
 """
 
@@ -24,7 +23,6 @@ Ids = npt.NDArray[np.int64]
 class LineageGraph:
     def __init__(self) -> None:
         self.max_edge = 0
-        self.edges = 0
         self.src: list[int] = []
         self.dst: list[int] = []
         self.index: dict[tuple[int, int], int] = {}
@@ -42,25 +40,27 @@ class LineageGraph:
         return n
 
     def refresh(self, s: Session) -> LineageGraph:
-        """Load edges added since the last refresh; start over if any edge held here was removed."""
-        where = (Edge.src_kind != "asset", Edge.relation != "subset_of")
-        top, count = s.execute(select(func.max(Edge.id), func.count(Edge.id)).where(*where)).one()
-        top, count = int(top or 0), int(count or 0)
-        if top == self.max_edge and count == self.edges:
+        """Load the edges added since the last refresh (one primary-key lookup when nothing changed).
+
+        Only asset edges are ever deleted (when the catalog forgets erased assets), and they are not
+        held here, so the held edges are append-only."""
+        top = int(s.scalar(select(func.max(Edge.id))) or 0)
+        if top == self.max_edge:
             return self
-        if count < self.edges or top < self.max_edge:
-            self.__init__()  # type: ignore[misc]
         rows = s.execute(
-            select(Edge.id, Edge.src_kind, Edge.src_id, Edge.dst_kind, Edge.dst_id)
-            .where(Edge.id > self.max_edge, *where)
+            select(Edge.src_kind, Edge.src_id, Edge.dst_kind, Edge.dst_id)
+            .where(
+                Edge.id > self.max_edge,
+                Edge.id <= top,
+                Edge.src_kind != "asset",
+                Edge.relation != "subset_of",
+            )
             .order_by(Edge.id)
         ).all()
-        for _, sk, si, dk, di in rows:
+        for sk, si, dk, di in rows:
             self.src.append(self._node(sk, si))
             self.dst.append(self._node(dk, di))
-        self.max_edge, self.edges, self._csr = top, self.edges + len(rows), None
-        if self.edges != count:  # an edge vanished between the two reads: rebuild on the next call
-            self.max_edge = -1
+        self.max_edge, self._csr = top, None
         return self
 
     def _arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
