@@ -81,3 +81,10 @@ def test_canonical_json_round_trips_and_is_stable(value: object) -> None:
     data = canonical_json(value)
     assert json.loads(data) == value
     assert canonical_json(json.loads(data)) == data
+
+
+@given(json_values | st.text(alphabet=st.characters(max_codepoint=0x7F)))
+def test_canonical_fast_path_equals_rfc8785(value: object) -> None:
+    import rfc8785
+
+    assert canonical_json(value) == bytes(rfc8785.dumps(value))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pyroaring import BitMap
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
 from disgorge.catalog.consent import ConsentMixin
 from disgorge.catalog.members import from_blob, to_blob
@@ -27,6 +27,8 @@ from disgorge.catalog.schema import (
 )
 from disgorge.errors import ConflictError, NotFoundError
 from disgorge.ledger.merkle import root_hash
+
+_TARGETS = cast(Table, ErasureTarget.__table__)
 
 TargetRow = tuple[int, str, str, str, dict[str, Any]]
 """(seq, kind, action, uri, identity)"""
@@ -105,10 +107,10 @@ class ErasureMixin(ConsentMixin):
                         }
                     )
                     if len(batch) >= 20_000:
-                        s.execute(insert(ErasureTarget), batch)
+                        s.connection().execute(insert(_TARGETS), batch)
                         batch.clear()
                 if batch:
-                    s.execute(insert(ErasureTarget), batch)
+                    s.connection().execute(insert(_TARGETS), batch)
                 self._log(
                     s,
                     "erasure_plan",
@@ -227,15 +229,18 @@ class ErasureMixin(ConsentMixin):
         if not outcomes:
             return
         now = utcnow()
+        stmt = (
+            update(_TARGETS)
+            .where(_TARGETS.c.id == bindparam("tid"))
+            .values(
+                state=bindparam("st"),
+                evidence=bindparam("ev"),
+                attempts=_TARGETS.c.attempts + 1,
+                updated_at=now,
+            )
+        )
         with self.session() as s:
-            for target_id, state, evidence in outcomes:
-                s.execute(
-                    update(ErasureTarget)
-                    .where(ErasureTarget.id == target_id)
-                    .values(
-                        state=state, evidence=evidence, attempts=ErasureTarget.attempts + 1, updated_at=now
-                    )
-                )
+            s.connection().execute(stmt, [{"tid": t, "st": st, "ev": ev} for t, st, ev in outcomes])
 
     def journal_counts(self, plan_id: str) -> dict[str, dict[str, int]]:
         with self.session() as s:

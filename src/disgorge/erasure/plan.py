@@ -15,7 +15,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 from pyroaring import BitMap
 from sqlalchemy import select
@@ -68,10 +68,9 @@ def file_identity(
 
     mtime_ns and inode are kept as decimal strings: they exceed the integers RFC 8785 JSON can carry."""
     ident: dict[str, Any] = {"sha256": sha256, "size": size, "mtime_ns": _dec(mtime_ns), "inode": _dec(inode)}
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
+    if uri.startswith("file:///"):
         try:
-            st = os.lstat(unquote(parsed.path))
+            st = os.lstat(unquote(uri[7:]))
         except OSError:
             ident["seen"] = "absent"
             return ident

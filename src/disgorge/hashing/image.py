@@ -100,8 +100,12 @@ def hash_variants(data: bytes, *, dihedral: bool = True, max_pixels: int = MAX_P
     whole, rgb = _decode_small(data, max_pixels)
     forms: tuple[bytes, ...] = (whole.pdq,)
     if dihedral:
-        hashes, _quality = pdqhash.compute_dihedral(np.asarray(rgb))
-        forms = tuple(pack_bits(b) for b in hashes)
+        # Hash the eight transformed images themselves: pdqhash.compute_dihedral derives the forms from one
+        # DCT, and its flips land 26-44 bits from a mirrored photo's own hash (ThreatExchange issue 1676).
+        pixels = np.asarray(rgb)
+        variants = [np.rot90(pixels, k) for k in range(4)]
+        variants += [np.rot90(np.fliplr(pixels), k) for k in range(4)]
+        forms = tuple(pack_bits(pdqhash.compute(np.ascontiguousarray(v))[0]) for v in variants)
     crops = []
     w, h = rgb.size
     for keep in CROPS:
