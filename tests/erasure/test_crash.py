@@ -42,41 +42,22 @@ def big_world(tmp_path: Path, seaweed: Seaweed) -> tuple[Path, str, Path, Seawee
         sha = hashlib.sha256(p.read_bytes()).hexdigest()
         st = p.stat()
         subject = "victim" if i < VICTIMS else f"other-{i % 7}"
-        records.append(
-            AssetRecord(
-                sha256=sha,
-                size=st.st_size,
-                media_type="application/octet-stream",
-                uri=p.as_uri(),
-                mtime_ns=st.st_mtime_ns,
-                inode=st.st_ino,
-                subject=subject,
-            )
-        )
-        records.append(
-            AssetRecord(
-                sha256=sha,
-                size=st.st_size,
-                media_type="application/octet-stream",
-                uri=f"delta://{table}#asset_sha256={sha}",
-                mtime_ns=0,
-                inode=0,
-                subject=subject,
-            )
-        )
+        uris = [(p.as_uri(), st.st_mtime_ns, st.st_ino), (f"delta://{table}#asset_sha256={sha}", 0, 0)]
         if i % 4 == 0:  # every fourth asset also has a copy in S3, under an opaque key
             s3.put_object(Bucket=bucket, Key=sha, Body=p.read_bytes())
-            records.append(
-                AssetRecord(
-                    sha256=sha,
-                    size=st.st_size,
-                    media_type="application/octet-stream",
-                    uri=f"s3://{bucket}/{sha}",
-                    mtime_ns=0,
-                    inode=0,
-                    subject=subject,
-                )
+            uris.append((f"s3://{bucket}/{sha}", 0, 0))
+        records += [
+            AssetRecord(
+                sha256=sha,
+                size=st.st_size,
+                media_type="application/octet-stream",
+                uri=uri,
+                mtime_ns=mtime,
+                inode=inode,
+                subject=subject,
             )
+            for uri, mtime, inode in uris
+        ]
         keys.append(sha)
         subjects.append(subject)
     half = len(keys) // 2

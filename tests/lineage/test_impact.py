@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
@@ -179,4 +178,3 @@ def test_closure_equals_reachability(
         for d in imp.datasets:
             k = int(d["name"][1:])
             assert d["loses"] == len(mine & set(datasets[k]))
-    random.seed(0)

@@ -49,17 +49,20 @@ def decode_classes(blob: bytes) -> dict[ClassKey, BitMap]:
     return out
 
 
-def member_rows(s: Session, members: BitMap, columns: Sequence[Any], *, batch: int = 50_000) -> Iterator[Any]:
-    """Yield ``(Asset.id, *columns)`` rows for every member id, in id order."""
+def member_rows(
+    s: Session, members: BitMap, columns: Sequence[Any], *, id_col: Any = Asset.id, batch: int = 50_000
+) -> Iterator[Any]:
+    """Yield ``(id_col, *columns)`` rows whose ``id_col`` is in ``members`` (asset ids by default; any
+    column holding asset ids, such as ``Copy.asset_id``, works), in id order."""
     if not members:
         return
     lo, hi = members.min(), members.max()
-    cols = [Asset.id, *columns]
+    cols = [id_col, *columns]
     if len(members) * 4 >= hi - lo + 1:
         start = lo
         while start <= hi:
             stop = min(hi, start + batch - 1)
-            q = select(*cols).where(Asset.id.between(start, stop)).order_by(Asset.id)
+            q = select(*cols).where(id_col.between(start, stop)).order_by(id_col)
             for row in s.execute(q):
                 if row[0] in members:
                     yield row
@@ -67,7 +70,7 @@ def member_rows(s: Session, members: BitMap, columns: Sequence[Any], *, batch: i
         return
     ids = list(members)
     for i in range(0, len(ids), IN_CHUNK):
-        yield from s.execute(select(*cols).where(Asset.id.in_(ids[i : i + IN_CHUNK])).order_by(Asset.id))
+        yield from s.execute(select(*cols).where(id_col.in_(ids[i : i + IN_CHUNK])).order_by(id_col))
 
 
 def member_columns(s: Session, members: BitMap, *, batch: int = 500_000) -> tuple[Any, ...]:

@@ -10,7 +10,7 @@ from typing import Any
 from pyroaring import BitMap
 
 from disgorge.catalog import CatalogStore, DatasetInfo
-from disgorge.catalog.graph import downstream, upstream
+from disgorge.catalog.graph import upstream
 from disgorge.catalog.members import ClassKey
 from disgorge.catalog.schema import Edge, Run
 from disgorge.enforcement.check import CheckReport, check_members
@@ -128,8 +128,7 @@ def review_runs(store: CatalogStore, *, policy: Policy, at: datetime | None = No
             continue
         review = RunReview({"uid": uid, "name": name, "use": use, "party": party}, report)
         with store.session() as s:
-            reached = downstream(s, [("run", run_id)])
-            art_ids = sorted(i for k, i in reached if k == "artifact")
+            art_ids = store.lineage_graph(s).downstream([("run", run_id)])["artifact"].tolist()
             for art in s.scalars(select(Artifact).where(Artifact.id.in_(art_ids))):
                 item = {"name": art.name, "kind": art.kind, "sha256": art.sha256}
                 (review.models if art.kind == "model" else review.artifacts).append(item)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.graph import upstream
+from disgorge.catalog.members import member_rows
 from disgorge.catalog.schema import Artifact, Asset, Dataset, Run
-from disgorge.lineage.impact import _rows_for_ids
 
 
 @dataclass(slots=True)
@@ -99,8 +99,8 @@ def bill_of_materials(store: CatalogStore, model_ref: str) -> BillOfMaterials:
     per_source: dict[int, int] = {}
     subjects: set[int] = set()
     with store.session() as s:
-        for _, source_id, subject_id, cats in _rows_for_ids(
-            s, members, Asset.id, [Asset.source_id, Asset.subject_id, Asset.categories]
+        for _, source_id, subject_id, cats in member_rows(
+            s, members, [Asset.source_id, Asset.subject_id, Asset.categories]
         ):
             per_source[source_id] = per_source.get(source_id, 0) + 1
             if subject_id is not None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.graph import Node
+from disgorge.catalog.members import member_rows
 from disgorge.catalog.schema import Artifact, ArtifactCopy, Asset, Copy, Dataset, Deployment, Edge, Run
 from disgorge.errors import UsageError
 
@@ -95,20 +96,6 @@ def scope_assets(store: CatalogStore, scope: Scope) -> tuple[BitMap, ColumnEleme
         return BitMap(array("I", (r[0] for r in rows))), pred
 
 
-def _rows_for_ids(s: Session, ids: BitMap, id_col: Any, cols: list[Any]) -> list[Any]:
-    """Rows of the table behind ``id_col`` whose id is in ``ids``: range scan when dense, IN when sparse."""
-    if not ids:
-        return []
-    lo, hi = ids.min(), ids.max()
-    if len(ids) * 4 >= hi - lo + 1:
-        return [r for r in s.execute(select(id_col, *cols).where(id_col.between(lo, hi))) if r[0] in ids]
-    out: list[Any] = []
-    lst = list(ids)
-    for i in range(0, len(lst), IN_CHUNK):
-        out.extend(s.execute(select(id_col, *cols).where(id_col.in_(lst[i : i + IN_CHUNK]))))
-    return out
-
-
 def impact(store: CatalogStore, scope: Scope, *, copy_limit: int = 1000) -> Impact:
     assets, pred = scope_assets(store, scope)
     return closure_of(store, Impact(scope, assets), pred, copy_limit=copy_limit)
@@ -137,9 +124,9 @@ def closure_of(
                 )
             )
         else:
-            subj = {r[1] for r in _rows_for_ids(s, assets, Asset.id, [Asset.subject_id]) if r[1] is not None}
+            subj = {r[1] for r in member_rows(s, assets, [Asset.subject_id]) if r[1] is not None}
             result.subject_count = len(subj)
-            copy_rows = _rows_for_ids(s, assets, Copy.asset_id, [Copy.uri]) if assets else []
+            copy_rows = list(member_rows(s, assets, [Copy.uri], id_col=Copy.asset_id)) if assets else []
             result.copy_count = len(copy_rows)
             result.copies = sorted(r[1] for r in copy_rows)[:copy_limit]
         meta = {

@@ -3,7 +3,6 @@
 from disgorge.model.types import (
     ARTIFACT_KINDS,
     MODEL_RELATIONS,
-    ArtifactRef,
     AssetRecord,
     DatasetRef,
     IngestProblem,
@@ -14,7 +13,6 @@ from disgorge.model.types import (
 __all__ = [
     "ARTIFACT_KINDS",
     "MODEL_RELATIONS",
-    "ArtifactRef",
     "AssetRecord",
     "DatasetRef",
     "IngestProblem",

@@ -97,14 +97,6 @@ class DatasetRef:
 
 
 @dataclass(frozen=True, slots=True)
-class ArtifactRef:
-    """An artifact named by its registered name, its path/URI, or its sha256."""
-
-    kind: str
-    ref: str
-
-
-@dataclass(frozen=True, slots=True)
 class RunInput:
     kind: InputKind
     ref: str

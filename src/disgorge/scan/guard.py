@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from disgorge.catalog import CatalogStore
+from disgorge.hashing.image import LOW_QUALITY
 from disgorge.model import AssetRecord, IngestProblem
 from disgorge.neardup import DEFAULT_RADIUS, HammingIndex
-from disgorge.scan.indexes import LOW_QUALITY, Indexes
+from disgorge.scan.indexes import Indexes
 
 
 class Guard:

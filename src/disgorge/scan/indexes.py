@@ -18,8 +18,6 @@ from disgorge.catalog import CatalogStore
 from disgorge.catalog.schema import Asset, AssetHash, Tombstone
 from disgorge.neardup import HammingIndex
 
-LOW_QUALITY = 50
-
 
 def _codes(rows: list[tuple[int, bytes | None]]) -> tuple[np.ndarray, np.ndarray]:
     rows = [r for r in rows if r[1] is not None]

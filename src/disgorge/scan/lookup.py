@@ -13,9 +13,10 @@ from typing import Any
 
 from disgorge.catalog import CatalogStore
 from disgorge.errors import InputError
+from disgorge.hashing.image import LOW_QUALITY
 from disgorge.lineage import Scope, impact
 from disgorge.neardup import DEFAULT_RADIUS
-from disgorge.scan.indexes import LOW_QUALITY, Indexes
+from disgorge.scan.indexes import Indexes
 from disgorge.scan.scan import ScanReport, _match, hash_object
 
 

@@ -24,9 +24,9 @@ from sqlalchemy import select
 
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.schema import Asset, Tombstone
-from disgorge.hashing.image import ImageProblem, hash_variants
+from disgorge.hashing.image import LOW_QUALITY, ImageProblem, hash_variants
 from disgorge.neardup import DEFAULT_RADIUS
-from disgorge.scan.indexes import LOW_QUALITY, Indexes
+from disgorge.scan.indexes import Indexes
 
 VARIANT_NAMES = (
     "whole",
