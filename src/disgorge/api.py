@@ -29,7 +29,6 @@ from disgorge.enforcement import (
 )
 from disgorge.erasure import Erasures
 from disgorge.errors import InputError, UsageError
-from disgorge.hashing import KeyedHasher, load_or_create_key
 from disgorge.hashing.digest import sha256_path
 from disgorge.ingest import IngestOptions, ingest
 from disgorge.lineage import BillOfMaterials, Impact, Scope, bill_of_materials, impact
@@ -39,21 +38,24 @@ from disgorge.proof import Proofs, SigningIdentity, issue_certificate
 from disgorge.proof.service import asset_proof
 from disgorge.scan import Indexes, LookupResult, ScanReport, lookup, scan
 from disgorge.scan.guard import Guard
-from disgorge.settings import Home, load_storage_config, save_storage_root
+from disgorge.settings import Home, bind_pseudonym_key, load_storage_config, save_storage_root
 from disgorge.storage import StorageConfig
 
 
-def open(
-    home: str | os.PathLike[str] | None = None, *, catalog_url: str | None = None, create: bool = True
-) -> Catalog:
-    """Open (and on first use create) a Disgorge home and its catalog."""
+def open(home: str | os.PathLike[str] | None = None, *, catalog_url: str | None = None) -> Catalog:
+    """Open a Disgorge home and its catalog, creating both on first use."""
     h = Home.resolve(home, catalog_url)
-    if not create and not h.key_path.exists():
-        raise UsageError(f"no Disgorge home at {h.path}", hint="run: disgorge init (or set DISGORGE_HOME)")
+    if h.path.exists() and not h.path.is_dir():
+        raise UsageError(f"Disgorge home {h.path} is not a folder", hint="set DISGORGE_HOME to a folder")
     h.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = load_or_create_key(h.key_path)
-    SigningIdentity.ensure(h.path / "keys")
-    return Catalog(h, CatalogStore(h.catalog_url, KeyedHasher(key)))
+    store = CatalogStore(h.catalog_url)
+    try:
+        store.hasher = bind_pseudonym_key(store, h)
+        SigningIdentity.ensure(h.path / "keys")
+    except BaseException:
+        store.close()
+        raise
+    return Catalog(h, store)
 
 
 class Catalog:

@@ -110,7 +110,9 @@ def test_changed_or_swapped_targets_are_skipped_not_deleted(
     report = world.erasures.run(pid, dry_run=False)
     assert report.status == "incomplete"
     states = {Path(p["uri"]).name: p["state"] for p in report.problems}
-    assert states["p1.jpg"] == "skipped" and states["p2.jpg"] in ("skipped", "failed")
+    assert states == {"p1.jpg": "skipped", "p2.jpg": "skipped"}, report.problems
+    evidence = {Path(p["uri"]).name: p["evidence"] for p in report.problems}
+    assert "now a symlink (never followed or deleted)" in evidence["p2.jpg"], evidence
     assert changed.exists() and outside.read_text() == "not to be deleted" and swapped.is_symlink()
     assert not (photos / "alice" / "p0.jpg").exists()
     with world.store.session() as s:  # the catalog does not forget while anything remains

@@ -39,13 +39,26 @@ def cat(sqlite_cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> disgorge.
 
 
 def test_dating_site_refused_before_any_read(cat: disgorge.Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run reads an allowed dataset, then asks for the dating site's photos mid-way: refused, and not
+    one of their files is opened (while the allowed dataset's were)."""
+    from disgorge.integrations import torch as integration
+
     opened: list[str] = []
-    monkeypatch.setattr("disgorge.integrations.torch.read_verified", lambda sha, path: opened.append(path))
-    with cat.run("train", use="train_ai_system", party="FaceVision") as run:
+    real = integration.read_verified
+
+    def spy(sha: str, path: str) -> bytes:
+        opened.append(path)
+        return real(sha, path)
+
+    monkeypatch.setattr(integration, "read_verified", spy)
+    with cat.run("train", use="train_ai_system", party="acme") as run:
+        allowed = CatalogDataset(run, "ok")
+        allowed[0], allowed[1]
+        inputs_before = list(run.inputs)
         with pytest.raises(PolicyDenied, match="reading faces@1 in run 'train' refused"):
             CatalogDataset(run, "faces")
-        assert run.inputs == []
-    assert opened == []
+        assert run.inputs == inputs_before
+    assert len(opened) == 2 and all("/mine/dave/" in p for p in opened)
 
 
 def test_allowed_dataset_trains_and_is_recorded(cat: disgorge.Catalog) -> None:

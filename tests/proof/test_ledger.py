@@ -24,10 +24,10 @@ def test_every_catalog_change_is_logged(cat: disgorge.Catalog, photos: Path) -> 
     cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
     cat.create_dataset("faces", source="site")
     cat.check(["faces"], use="train_ai_system", recipient="acme")
-    assert kinds(cat) == ["source", "ingest_batch", "dataset", "decision"]
+    assert kinds(cat) == ["setting", "source", "ingest_batch", "dataset", "decision"]
     entries = [e for _, e, _ in cat.store.ledger_entries()]
     assert all("alice" not in e for e in entries)  # keyed hashes and counts, never personal data
-    batch = json.loads(entries[1])
+    batch = json.loads(entries[2])
     assert batch["new_assets"] == 9 and len(batch["assets_root"]) == 64
 
 
@@ -46,7 +46,7 @@ def test_a_failed_change_logs_nothing(
     monkeypatch.setattr(assets_mod, "_bulk_insert", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
-    assert kinds(cat) == ["source"]
+    assert kinds(cat) == ["setting", "source"]
 
 
 def test_checkpoint_verify_and_prove(cat: disgorge.Catalog, photos: Path) -> None:
@@ -54,12 +54,12 @@ def test_checkpoint_verify_and_prove(cat: disgorge.Catalog, photos: Path) -> Non
     first = cat.proofs.checkpoint()
     cat.create_dataset("faces", source="site")
     second = cat.proofs.checkpoint()
-    assert (first["size"], second["size"]) == (2, 3)
+    assert (first["size"], second["size"]) == (3, 4)
     assert cat.proofs.verify(first["checkpoint"])["ok"]
-    p = cat.proofs.prove(1)
+    p = cat.proofs.prove(2)
     verify_inclusion(
         leaf_hash(p["entry"].encode()),
-        1,
+        2,
         p["tree_size"],
         [base64.b64decode(x) for x in p["proof"]],
         bytes.fromhex(p["root"]),
@@ -73,16 +73,17 @@ def test_tampering_is_detected(cat: disgorge.Catalog, photos: Path, attack: str)
     cat.proofs.checkpoint()
     with cat.store.session() as s:
         if attack == "edit":
-            entry = s.scalar(select(LedgerEntry.entry).where(LedgerEntry.seq == 1))
+            entry = s.scalar(select(LedgerEntry.entry).where(LedgerEntry.seq == 2))
             assert entry is not None
             forged = entry.replace('"new_assets":9', '"new_assets":8')
+            assert forged != entry
             s.execute(
                 update(LedgerEntry)
-                .where(LedgerEntry.seq == 1)
+                .where(LedgerEntry.seq == 2)
                 .values(entry=forged, leaf=leaf_hash(forged.encode()))
             )
         elif attack == "truncate":
-            s.execute(delete(LedgerEntry).where(LedgerEntry.seq == 2))
+            s.execute(delete(LedgerEntry).where(LedgerEntry.seq == 3))
         else:
             a, b = (s.scalar(select(LedgerEntry.entry).where(LedgerEntry.seq == i)) for i in (0, 1))
             s.execute(

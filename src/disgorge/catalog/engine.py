@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         in_memory = parsed.database in (None, "", ":memory:")
+        if not in_memory:
+            _private_file(Path(str(parsed.database)))
         kwargs: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, **kwargs)
 
@@ -46,6 +49,18 @@ def make_engine(url: str) -> Engine:
         f"catalog URL {url!r}: unknown scheme {parsed.drivername!r}",
         hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
     )
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only; SQLite gives its -wal and -shm files the same
+    mode. The catalog holds pseudonyms, hashes and paths: nobody else on the machine should read it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot create the catalog file {path}: {exc.strerror}") from exc
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -349,3 +349,15 @@ class LedgerCheckpoint(Base):
     root: Mapped[str] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Setting(Base):
+    """State every home and process on one catalog must agree on (the pseudonym key's fingerprint, ...).
+
+    Kept in the catalog, not in a home's files, so a second home on the same database cannot silently
+    diverge from the first."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

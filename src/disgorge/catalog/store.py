@@ -11,31 +11,40 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, func, insert, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from disgorge.catalog.engine import make_engine, upgrade
 from disgorge.catalog.lineage_graph import LineageGraph
 from disgorge.catalog.schema import Edge, LedgerEntry, utcnow
+from disgorge.catalog.settings import Settings
 from disgorge.errors import StoreError
 from disgorge.hashing import KeyedHasher, canonical_json
 from disgorge.ledger.merkle import leaf_hash
 
 
 class StoreBase:
-    def __init__(self, url: str, hasher: KeyedHasher, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, hasher: KeyedHasher | None = None, *, migrate: bool = True) -> None:
         self.url = url
-        self.hasher = hasher
+        self._hasher = hasher
         self.engine: Engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
             try:
                 upgrade(self.engine)
-            except OperationalError as exc:
-                raise StoreError(
-                    f"cannot open the catalog at {self.engine.url.render_as_string()}: {exc.orig}",
-                    hint="check DISGORGE_CATALOG / DISGORGE_HOME and that the database server is running",
-                ) from exc
+            except SQLAlchemyError as exc:
+                raise self._store_error(exc, "cannot open the catalog at {url}") from exc
+
+    @property
+    def hasher(self) -> KeyedHasher:
+        """The pseudonym key's hasher; bound once the home's key is checked against the catalog's."""
+        if self._hasher is None:
+            raise StoreError("the catalog's pseudonym key is not bound yet (open it with disgorge.open)")
+        return self._hasher
+
+    @hasher.setter
+    def hasher(self, hasher: KeyedHasher) -> None:
+        self._hasher = hasher
 
     @property
     def dialect(self) -> str:
@@ -43,9 +52,24 @@ class StoreBase:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on any error."""
-        with self._sessions() as s, s.begin():
-            yield s
+        """A session in one transaction: committed on success, rolled back on any error.
+
+        Database failures leave the store as :class:`StoreError` (exit 3), named by catalog URL, so no
+        caller above the catalog ever sees a SQLAlchemy exception."""
+        try:
+            with self._sessions() as s, s.begin():
+                yield s
+        except SQLAlchemyError as exc:
+            raise self._store_error(exc, "the catalog at {url} failed") from exc
+
+    def _store_error(self, exc: SQLAlchemyError, what: str) -> StoreError:
+        orig = getattr(exc, "orig", None) or exc
+        detail = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
+        return StoreError(
+            f"{what.format(url=self.engine.url.render_as_string())}: {detail}",
+            hint="check DISGORGE_CATALOG / DISGORGE_HOME, that the database server is running and that "
+            "the catalog file is not damaged (restore it from a backup if it is)",
+        )
 
     def _log(self, s: Session, kind: str, body: dict[str, Any]) -> int:
         """Append one event to the ledger in the caller's transaction; returns its index."""
@@ -85,6 +109,11 @@ class StoreBase:
         )
         if exists is None:
             s.add(Edge(src_kind=src_kind, src_id=src_id, dst_kind=dst_kind, dst_id=dst_id, relation=relation))
+
+    @property
+    def settings(self) -> Settings:
+        """State shared by every home and process on this catalog."""
+        return Settings(self)
 
     def lineage_graph(self, s: Session) -> LineageGraph:
         """The in-memory lineage graph, brought up to date in the caller's session."""

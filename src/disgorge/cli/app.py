@@ -12,7 +12,6 @@ from disgorge.api import open as open_catalog
 
 app = typer.Typer(
     name="disgorge",
-    help="Provenance, consent, record-level lineage and provable erasure for ML training data.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -38,14 +37,37 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(key_app, name="key")
 app.add_typer(certificate_app, name="certificate")
 
+
+def _version(value: bool) -> None:
+    if value:
+        from disgorge import __version__
+
+        typer.echo(f"disgorge {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Provenance, consent, record-level lineage and provable erasure for ML training data.
+
+    Exit status: 0 success, 1 the answer is "no" (a refusal, a failed verification, not found),
+    2 bad usage or input, 3 anything else (the traceback goes to a log file)."""
+
+
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", envvar="DISGORGE_HOME", help="Disgorge home (default ./.disgorge).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
-def catalog(home: Path | None, *, create: bool = False) -> Catalog:
-    return open_catalog(home, create=create)
+def catalog(home: Path | None) -> Catalog:
+    """The home's catalog; every command creates the home on first use."""
+    return open_catalog(home)
 
 
 from disgorge.cli import (  # noqa: E402,F401  (registers the commands)

@@ -10,7 +10,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from disgorge.api import open as open_catalog
 from disgorge.cli.app import HomeOpt, JsonOpt, app, catalog, dataset_app, source_app
 from disgorge.cli.output import emit_json, err, out
 from disgorge.errors import UsageError
@@ -24,7 +23,7 @@ def _split(values: list[str] | None) -> list[str]:
 @app.command()
 def init(home: HomeOpt = None, json: JsonOpt = False) -> None:
     """Create a Disgorge home: the catalog and the pseudonym key (mode 0600)."""
-    with open_catalog(home, create=True) as cat:
+    with catalog(home) as cat:
         info = {
             "home": str(cat.home.path),
             "catalog": cat.store.engine.url.render_as_string(),

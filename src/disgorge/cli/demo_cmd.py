@@ -21,8 +21,18 @@ def demo(
     photos: Annotated[int, typer.Option(help="Photos per member (about).")] = 8,
     research_subjects: Annotated[int, typer.Option(help="Consenting research volunteers to generate.")] = 40,
     reset: Annotated[bool, typer.Option(help="Delete the demo home first.")] = False,
+    story_files: Annotated[
+        Path | None,
+        typer.Option(help="Only write the README story's input files into this folder, then stop."),
+    ] = None,
 ) -> None:
     """Generate a dating site's photos, record a partner's training on them, and show the impact."""
+    if story_files is not None:
+        from disgorge.demo.story_files import write_story_files
+
+        for p in write_story_files(story_files):
+            out.print(f"wrote {p}", markup=False, highlight=False, soft_wrap=True)
+        return
     opts = DemoOptions(
         home=home,
         subjects=subjects,

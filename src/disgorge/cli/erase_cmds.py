@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import getpass
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,6 +21,27 @@ def _who(name: str | None) -> str:
     return name or getpass.getuser()
 
 
+def _warn_unreachable(reach: dict[str, Any], verb: str = "could not delete") -> None:
+    """Say which targets no storage root or endpoint reaches, and the command that would fix it."""
+    if not reach["count"]:
+        return
+    err.print(
+        f"[bold yellow]warning[/]: {reach['count']} targets are out of reach of the storage configuration; "
+        f"erasure {verb} them, and `erase run --execute` will not start until they are reachable:",
+        soft_wrap=True,
+    )
+    for u in reach["examples"][:5]:
+        err.print(f"  {u['kind']} {u['uri']} ({u['reason']})", markup=False, soft_wrap=True)
+    if reach["count"] > 5:
+        err.print(f"  … and {reach['count'] - 5} more (see `erase show --json`)")
+    if reach["add_roots"]:
+        err.print(
+            f"  fix: disgorge storage add-root {' '.join(reach['add_roots'])}", markup=False, soft_wrap=True
+        )
+    if reach["needs_s3_endpoint"]:
+        err.print("  fix: disgorge storage s3 --endpoint-url URL", markup=False)
+
+
 @erase_app.command("plan")
 def erase_plan(
     reason: Annotated[str, typer.Option(help="Why: the order or request being carried out.")],
@@ -30,6 +52,9 @@ def erase_plan(
     asset: Annotated[str | None, typer.Option(help="Asset sha256.")] = None,
     withdrawn: Annotated[bool, typer.Option("--withdrawn", help="Data whose consent was withdrawn.")] = False,
     deadline: Annotated[str | None, typer.Option(help="Date the erasure is due (ISO 8601).")] = None,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Print only the plan id (for PLAN=$(…)).")
+    ] = False,
     as_: AsOpt = None,
     home: HomeOpt = None,
     json: JsonOpt = False,
@@ -51,11 +76,25 @@ def erase_plan(
             requester=_who(as_),
             deadline=deadline,
         )
+        reach = cat.erasures.reachability(plan.id)
     if json:
-        emit_json({"plan_id": plan.id, "created": created, "status": plan.status, "counts": plan.counts})
+        emit_json(
+            {
+                "plan_id": plan.id,
+                "created": created,
+                "status": plan.status,
+                "counts": plan.counts,
+                "unreachable": reach,
+            }
+        )
+        return
+    if quiet:
+        sys.stdout.write(plan.id + "\n")
+        _warn_unreachable(reach)
         return
     out.print(f"plan [bold]{plan.id}[/] {'created' if created else 'already exists'} ({plan.status})")
     out.print(", ".join(f"{v} {k}" for k, v in plan.counts.items() if v))
+    _warn_unreachable(reach)
     out.print(f"next: a second person runs `disgorge erase approve {plan.id[:12]} --as NAME`")
 
 
@@ -87,6 +126,7 @@ def erase_show(
         out.print(f"survives: {d['ref']} keeps {d['remaining']} members (rebuilt as a new version)")
     if doc["survives"].get("models_not_affected"):
         out.print(f"survives: models {', '.join(doc['survives']['models_not_affected'])}")
+    _warn_unreachable(doc["unreachable"])
 
 
 @erase_app.command("approve")
@@ -99,10 +139,19 @@ def erase_approve(
     """Approve a plan; the approver must not be its requester."""
     with catalog(home) as cat:
         info = cat.erasures.approve(plan, _who(as_))
+        reach = cat.erasures.reachability(info.id)
     if json:
-        emit_json({"plan_id": info.id, "status": info.status, "approvers": list(info.approvers)})
+        emit_json(
+            {
+                "plan_id": info.id,
+                "status": info.status,
+                "approvers": list(info.approvers),
+                "unreachable": reach,
+            }
+        )
     else:
         out.print(f"plan {info.id[:12]} approved by {', '.join(info.approvers)}")
+        _warn_unreachable(reach)
 
 
 @erase_app.command("run")
@@ -129,7 +178,8 @@ def erase_run(
             + " (add --execute)"
         )
         for w in report.would_do[:20]:
-            out.print(f"  {w['action']:<15} {w['uri']}", soft_wrap=True)
+            out.print(f"  {w['action']:<15} {w['uri']}", soft_wrap=True, markup=False)
+        _warn_unreachable(report.to_json()["unreachable"], verb="would not delete")
     else:
         out.print(
             f"plan {report.plan_id[:12]}: {report.status}; "
@@ -137,6 +187,9 @@ def erase_run(
         )
         for p in report.problems[:30]:
             err.print(f"  [yellow]{p['state']}[/] {p['kind']} {p['uri']}: {p['evidence']}", soft_wrap=True)
+        for h in report.held:
+            waiting = ", ".join(f"{n} {k}" for k, n in h["waiting_for"].items())
+            err.print(f"  held: {h['phase']} ({h['targets']} targets) waits for {waiting} to be done")
     if not report.dry_run and report.status != "done":
         raise typer.Exit(1)
 
@@ -144,13 +197,24 @@ def erase_run(
 @erase_app.command("verify")
 def erase_verify(
     plan: Annotated[str, typer.Argument(help="Plan id.")],
-    scan: Annotated[list[str] | None, typer.Option(help="Also scan these roots for residual copies.")] = None,
+    roots: Annotated[
+        list[str] | None, typer.Argument(help="Folders, files or s3:// prefixes to scan (with --scan).")
+    ] = None,
+    scan: Annotated[
+        bool, typer.Option("--scan", help="Scan the ROOTs that follow for residual exact or near copies.")
+    ] = False,
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Check every target is gone and scan for exact or near copies of the erased content; exit 1 if any remain."""
+    """Check every target is gone and, with `--scan ROOT…`, scan for exact or near copies of the erased
+    content; exit 1 if any remain."""
+    if bool(roots) != scan:
+        raise UsageError(
+            "--scan needs the roots to scan" if scan else f"unexpected arguments {roots}",
+            hint="e.g. disgorge erase verify PLAN --scan photos/ backups/",
+        )
     with catalog(home) as cat:
-        report = cat.erasures.verify(plan, roots=scan)
+        report = cat.erasures.verify(plan, roots=roots or None)
     if json:
         emit_json(report.to_json())
     else:
@@ -171,13 +235,15 @@ def erase_verify(
 
 @storage_app.command("add-root")
 def storage_add_root(
-    root: Annotated[Path, typer.Argument(help="A folder erasure may delete in.")],
+    root: Annotated[list[Path], typer.Argument(help="Folders erasure may delete in.")],
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Register a storage root: erasure never deletes outside registered roots."""
+    """Register storage roots: erasure never deletes outside registered roots."""
     with catalog(home) as cat:
-        roots = cat.add_storage_root(root)
+        roots: list[str] = []
+        for r in root:
+            roots = cat.add_storage_root(r)
     if json:
         emit_json({"roots": roots})
     else:

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from disgorge.cli.app import HomeOpt, JsonOpt, catalog, key_app, ledger_app
-from disgorge.cli.output import emit_json, out
-from disgorge.errors import InputError
+from disgorge.cli.output import emit_json, err, out
+from disgorge.errors import InputError, UsageError
 
 
 @ledger_app.command("checkpoint")
@@ -71,6 +71,55 @@ def key_export_public(home: HomeOpt = None) -> None:
     """Print the signing key's public verifier key (for `--key FILE`); retired keys stay in keys/keyring.json."""
     with catalog(home) as cat:
         print(cat.proofs.identity.public_key())
+
+
+@key_app.command("export")
+def key_export(
+    secret: Annotated[
+        bool, typer.Option("--secret", help="Required: the output holds the home's private keys.")
+    ] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Print the home's keys (pseudonym key, signing key, keyring) as JSON, for a second home on the
+    same catalog: `disgorge key export --secret > home-secrets.json`. Keep the file private."""
+    from disgorge.settings import export_home_secrets
+
+    if not secret:
+        raise UsageError(
+            "`key export` prints private keys; say so with --secret",
+            hint="for the public verifier key use `disgorge key export-public`",
+        )
+    with catalog(home) as cat:
+        data = export_home_secrets(cat.home)
+    if sys.stdout.isatty():
+        err.print("warning: private keys printed to a terminal; redirect to a file kept private")
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+@key_app.command("import")
+def key_import(
+    file: Annotated[Path, typer.Argument(help="A file written by `disgorge key export --secret`.")],
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Install another home's keys here, so both homes work with one catalog (checked against the
+    pseudonym key fingerprint the catalog records; existing different keys are never overwritten)."""
+    from disgorge.settings import Home, import_home_secrets, recorded_key_fingerprint
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"secrets file {file}: cannot read it ({exc.strerror})") from exc
+    h = Home.resolve(home)
+    h.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    written = import_home_secrets(h, data, origin=str(file), expected_fingerprint=recorded_key_fingerprint(h))
+    with catalog(home) as cat:
+        fingerprint = (cat.store.settings.get("pseudonym_key") or {}).get("fingerprint", "")
+    if json:
+        emit_json({"home": str(h.path), "written": written, "pseudonym_key": fingerprint})
+    else:
+        out.print(f"keys installed in {h.path / 'keys'}: {', '.join(written) or 'already present'}")
 
 
 @key_app.command("rotate")

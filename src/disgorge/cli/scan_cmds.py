@@ -50,7 +50,8 @@ def lookup_cmd(
 ) -> None:
     """Is this photo, or a near copy, in the catalog, and which datasets and models used it?
 
-    Reveals nothing about other people; declines to answer for low-quality or near-blank images."""
+    Reveals nothing about other people. Exit 0: used (it is in the catalog); 1: not found; 2: no
+    answer, because the image is too blank or low-quality to match reliably (or is not an image)."""
     with catalog(home) as cat:
         result = cat.lookup(photo)
     if json:
@@ -59,7 +60,11 @@ def lookup_cmd(
         out.print(f"no answer: {result.reason}")
     elif not result.found:
         out.print("this photo, or a near copy of it, is not in the catalog")
-    else:
+    if not result.answered:
+        raise typer.Exit(2)
+    if not result.found:
+        raise typer.Exit(1)
+    if not json:
         for m in result.matches:
             kind = "this exact photo" if m["match"] == "exact" else f"a near copy (distance {m['distance']})"
             out.print(

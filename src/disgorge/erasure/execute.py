@@ -1,20 +1,17 @@
-"""Executing an approved plan: target by target, in plan order, journaled in the catalog.
+"""Executing an approved plan: phase by phase, target by target, journaled in the catalog.
 
 Before each deletion the backend re-checks the target's identity; bytes that changed since planning are
-skipped and reported, never deleted. Each outcome is journaled in its own transaction, and every action
-is idempotent (an already-absent object is "already gone"), so a run killed at any point is resumed by
-running it again, and nothing is touched twice. Only targets the approved plan lists are ever touched:
-the stored target list is re-hashed against the plan id before anything runs.
+skipped and reported, never deleted. Each outcome is journaled, and every action is idempotent (an
+already-absent object is "already gone"), so a run killed at any point is resumed by running it again,
+and nothing is touched twice. Only targets the approved plan lists are ever touched: the stored target
+list is re-hashed against the plan id before anything runs, and a plan with targets no storage root or
+endpoint can reach does not start at all. Phases (:data:`~disgorge.erasure.targets.PHASES`) start only
+when everything they depend on is done.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shlex
-import subprocess
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +19,20 @@ from typing import Any
 
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.erasure import PlanInfo, TargetInfo
+from disgorge.erasure.targets import (
+    HANDLERS,
+    PHASES,
+    Context,
+    Outcome,
+    Unreachable,
+    reach_report,
+    unreachable,
+)
 from disgorge.errors import ConflictError, VerificationFailed
 from disgorge.hashing import canonical_json
-from disgorge.storage import Identity, StorageConfig, backend_for
-from disgorge.storage.delta import DeltaStorage
+from disgorge.storage import StorageConfig
 
-OBJECT_KINDS = ("copy", "model_copy", "artifact_copy")
 BATCH = 256
-STATE_OF = {"deleted": "done", "already_gone": "done", "skipped_changed": "skipped"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,9 @@ class ExecutionReport:
     journal: dict[str, dict[str, int]] = field(default_factory=dict)
     would_do: list[dict[str, str]] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
+    unreachable: list[Unreachable] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
+    """Phases not started because something they depend on is not done."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +65,8 @@ class ExecutionReport:
             "journal": self.journal,
             "would_do": self.would_do,
             "problems": self.problems,
+            "unreachable": reach_report(self.unreachable),
+            "held": self.held,
         }
 
 
@@ -74,17 +82,6 @@ def verify_frozen(store: CatalogStore, plan: PlanInfo) -> None:
         )
 
 
-def identity_of(t: TargetInfo) -> Identity:
-    i = t.identity
-
-    def num(key: str) -> int | None:
-        return None if i.get(key) is None else int(i[key])
-
-    return Identity(
-        size=int(i.get("size") or 0), mtime_ns=num("mtime_ns"), inode=num("inode"), sha256=i.get("sha256")
-    )
-
-
 def execute(
     store: CatalogStore,
     plan_ref: str,
@@ -96,11 +93,12 @@ def execute(
     if plan.status not in ("approved", "running", "incomplete", "done"):
         raise ConflictError(
             f"plan {plan.id[:12]} is {plan.status}, not approved",
-            hint=f"a second person approves it first: disgorge erase approve {plan.id[:12]} --as NAME",
+            hint="a second person approves it first (disgorge erase approve)",
         )
     verify_frozen(store, plan)
     report = ExecutionReport(plan.id, opts.dry_run, plan.status)
     pending = list(store.targets(plan.id, states=("pending", "failed", "skipped")))
+    report.unreachable = unreachable(pending, opts.storage)
     if opts.dry_run:
         for t in pending:
             report.steps[t.kind] = report.steps.get(t.kind, 0) + 1
@@ -108,52 +106,34 @@ def execute(
                 report.would_do.append({"kind": t.kind, "action": t.action, "uri": t.uri})
         report.journal = store.journal_counts(plan.id)
         return report
+    if report.unreachable:
+        raise ConflictError(
+            f"plan {plan.id[:12]}: {len(report.unreachable)} targets are out of reach of the storage "
+            "configuration; nothing was done",
+            hint="register the storage roots (or S3 endpoint) the dry run names, then run again",
+        )
     store.set_plan_status(plan.id, "running")
+    ctx = Context(store, plan, opts.storage, opts.notices_dir, opts.rehash)
     done = 0
-    work = [t for t in pending if t.kind != "catalog"]
-    i = 0
-    while i < len(work):
-        t = work[i]
-        if t.kind in OBJECT_KINDS:  # consecutive object deletions go to the backend as one batch
-            j = i
-            while (
-                j < len(work)
-                and j - i < BATCH
-                and work[j].kind in OBJECT_KINDS
-                and _scheme(work[j]) == _scheme(t)
-            ):
-                j += 1
-            outcomes = _delete_batch(work[i:j], opts)
-        else:
-            j = i + 1
-            state, evidence = _run_one(store, plan, t, opts)
-            outcomes = [(t, state, evidence)]
-        store.mark_targets([(x.id, st, ev) for x, st, ev in outcomes])
-        for x, st, ev in outcomes:
-            report.steps[st] = report.steps.get(st, 0) + 1
-            if st != "done":
-                report.problems.append({"kind": x.kind, "uri": x.uri, "state": st, "evidence": ev})
-        done += j - i
-        i = j
-        if progress:
-            progress(done, len(work))
+    total = len(pending)
+    for name, kinds, requires in PHASES:
+        work = [t for t in pending if t.kind in kinds]
+        if not work:
+            continue
+        blocking = _not_done(store, plan.id, requires)
+        if blocking:
+            report.held.append({"phase": name, "targets": len(work), "waiting_for": blocking})
+            continue
+        for batch in _batches(work):
+            outcomes = HANDLERS[batch[0].kind].run(ctx, batch)
+            _journal(store, report, outcomes)
+            done += len(batch)
+            if progress:
+                progress(done, total)
     store.log_event(
-        "erasure_execution", {"plan_id": plan.id, "outcomes": report.steps, "targets": len(pending)}
+        "erasure_execution",
+        {"plan_id": plan.id, "outcomes": report.steps, "targets": len(pending), "held": len(report.held)},
     )
-    journal = store.journal_counts(plan.id)
-    unfinished = sum(
-        n
-        for kind, states in journal.items()
-        if kind != "catalog"
-        for state, n in states.items()
-        if state != "done"
-    )
-    catalog_target = next(
-        (t for t in store.targets(plan.id, states=("pending", "failed")) if t.kind == "catalog"), None
-    )
-    if unfinished == 0 and catalog_target is not None:
-        counts = store.forget_assets(plan.id, store.plan_assets(plan.id))
-        store.mark_target(catalog_target.id, "done", json.dumps(counts, sort_keys=True))
     journal = store.journal_counts(plan.id)
     finished = all(state == "done" for states in journal.values() for state in states)
     store.set_plan_status(plan.id, "done" if finished else "incomplete")
@@ -162,98 +142,38 @@ def execute(
     return report
 
 
-def _scheme(t: TargetInfo) -> str:
-    return t.uri.split(":", 1)[0]
+def _not_done(store: CatalogStore, plan_id: str, kinds: tuple[str, ...]) -> dict[str, int]:
+    """Targets of ``kinds`` that are not done yet, counted by kind."""
+    out: dict[str, int] = {}
+    for kind, states in store.journal_counts(plan_id).items():
+        if kind in kinds:
+            n = sum(c for state, c in states.items() if state != "done")
+            if n:
+                out[kind] = n
+    return out
 
 
-def _delete_batch(batch: list[TargetInfo], opts: ExecuteOptions) -> list[tuple[TargetInfo, str, str]]:
-    """Delete a batch through its backend (local folders are fsynced once per batch); one evidence each."""
-    try:
-        backend = backend_for(batch[0].uri, opts.storage)
-        evidence = list(backend.delete_many(((t.uri, identity_of(t)) for t in batch), rehash=opts.rehash))
-    except Exception as exc:
-        return [(t, "failed", f"{type(exc).__name__}: {exc}") for t in batch]
-    return [
-        (t, STATE_OF.get(ev.outcome, "failed"), f"{ev.outcome}: {ev.detail}")
-        for t, ev in zip(batch, evidence, strict=True)
-    ]
+def _batches(work: list[TargetInfo]) -> list[list[TargetInfo]]:
+    """Consecutive targets of one kind (and, for batched kinds, one URI scheme), at most BATCH each."""
+    out: list[list[TargetInfo]] = []
+    for t in work:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and HANDLERS[t.kind].batched
+            and last[0].kind == t.kind
+            and len(last) < BATCH
+            and last[0].uri.split(":", 1)[0] == t.uri.split(":", 1)[0]
+        ):
+            last.append(t)
+        else:
+            out.append([t])
+    return out
 
 
-def _run_one(store: CatalogStore, plan: PlanInfo, t: TargetInfo, opts: ExecuteOptions) -> tuple[str, str]:
-    try:
-        if t.kind == "table_rows":
-            table = backend_for(t.uri, opts.storage)  # confined to the storage roots, with S3 credentials
-            assert isinstance(table, DeltaStorage)
-            rows = table.delete_rows(t.uri, t.identity["column"], list(t.identity["values"]))
-            return "done", json.dumps(rows.to_json(), sort_keys=True, default=str)
-        if t.kind == "storage_compact":
-            compact = getattr(backend_for(t.uri, opts.storage), "compact", None)
-            if compact is None:
-                return "done", "nothing to compact"
-            result = compact(bucket=t.uri.removeprefix("s3://").split("/", 1)[0])
-            return "done", json.dumps(result.to_json(), sort_keys=True, default=str)
-        if t.kind == "dataset":
-            return _rebuild_dataset(store, plan, t)
-        if t.kind == "deployment":
-            return _take_down(t)
-        if t.kind == "recipient":
-            return _notify(store, plan, t, opts.notices_dir)
-    except Exception as exc:
-        return "failed", f"{type(exc).__name__}: {exc}"
-    return "failed", f"unknown target kind {t.kind}"
-
-
-def _rebuild_dataset(store: CatalogStore, plan: PlanInfo, t: TargetInfo) -> tuple[str, str]:
-    ref = t.uri.removeprefix("dataset:")
-    old = store.get_dataset(ref)
-    remaining = store.members(old.id) - store.plan_assets(plan.id)
-    new, _ = store.create_dataset(
-        old.name, remaining, derived_from=old.id, query=f"erasure plan {plan.id[:12]}"
-    )
-    return "done", f"rebuilt as {new.ref} with {new.member_count} members (digest {new.digest[:16]})"
-
-
-def _take_down(t: TargetInfo) -> tuple[str, str]:
-    hook = t.identity.get("hook")
-    if not hook:
-        return "skipped", "no takedown hook configured: take it down by hand, then re-run"
-    if hook.startswith(("http://", "https://")):
-        body = json.dumps({"action": "take_down", "target": t.uri}).encode()
-        req = urllib.request.Request(
-            hook, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return (
-                ("done", f"hook answered {resp.status}")
-                if resp.status < 300
-                else ("failed", f"hook {resp.status}")
-            )
-    proc = subprocess.run(
-        shlex.split(hook),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "DISGORGE_DEPLOYMENT": t.uri},
-    )
-    if proc.returncode != 0:
-        return "failed", f"hook exited {proc.returncode}: {proc.stderr.strip()[:200]}"
-    return "done", f"hook ran: {proc.stdout.strip()[:200]}"
-
-
-def _notify(store: CatalogStore, plan: PlanInfo, t: TargetInfo, notices_dir: Path) -> tuple[str, str]:
-    """Write the recipient's notice (GDPR Art. 19, CCPA §7022): what it must delete, by content hash."""
-    party = t.uri.removeprefix("party:")
-    notices_dir.mkdir(parents=True, exist_ok=True)
-    path = notices_dir / f"{plan.id[:16]}-{hashlib.sha256(party.encode()).hexdigest()[:12]}.json"
-    doc = {
-        "plan_id": plan.id,
-        "recipient": party,
-        "legal_basis": plan.legal_basis,
-        "reason": plan.reason,
-        "deadline": plan.deadline,
-        "runs": t.identity.get("runs", []),
-        "delete": "every copy of the data received for these runs and every model or artifact made from it",
-    }
-    path.write_text(json.dumps(doc, indent=2, sort_keys=True))
-    return "done", f"notice written to {path}"
+def _journal(store: CatalogStore, report: ExecutionReport, outcomes: list[Outcome]) -> None:
+    store.mark_targets([(x.id, st, ev) for x, st, ev in outcomes])
+    for x, st, ev in outcomes:
+        report.steps[st] = report.steps.get(st, 0) + 1
+        if st != "done":
+            report.problems.append({"kind": x.kind, "uri": x.uri, "state": st, "evidence": ev})

@@ -15,6 +15,7 @@ from disgorge.catalog.erasure import PlanInfo
 from disgorge.enforcement import review_runs
 from disgorge.erasure.execute import ExecuteOptions, ExecutionReport, execute
 from disgorge.erasure.plan import PlanRequest, build_plan
+from disgorge.erasure.targets import reach_report, unreachable
 from disgorge.erasure.verify import VerificationReport, verify
 from disgorge.errors import NotFoundError, UsageError
 from disgorge.lineage import Scope
@@ -70,6 +71,12 @@ class Erasures:
             out |= review.report.denied_by_reason.get("consent_withdrawn", BitMap())
         return out
 
+    def reachability(self, ref: str) -> dict[str, Any]:
+        """Which pending targets the storage configuration cannot reach, and what would fix it."""
+        plan = self.store.get_plan(ref)
+        pending = list(self.store.targets(plan.id, states=("pending", "failed", "skipped")))
+        return reach_report(unreachable(pending, self.storage))
+
     def show(self, ref: str) -> dict[str, Any]:
         plan = self.store.get_plan(ref)
         return {
@@ -85,6 +92,7 @@ class Erasures:
             "survives": plan.survivors,
             "journal": self.store.journal_counts(plan.id),
             "verification": self.store.verification(plan.id),
+            "unreachable": self.reachability(plan.id),
         }
 
     def approve(self, ref: str, approver: str) -> PlanInfo:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from disgorge.catalog import CatalogStore
-from disgorge.catalog.erasure import TargetInfo
+from disgorge.erasure.targets import HANDLERS, Context
 from disgorge.scan import Indexes, scan
-from disgorge.storage import StorageConfig, backend_for
-from disgorge.storage.delta import DeltaStorage
+from disgorge.storage import StorageConfig
 
 
 @dataclass(slots=True)
@@ -41,24 +41,6 @@ class VerificationReport:
         }
 
 
-def _target_remains(store: CatalogStore, t: TargetInfo, erased: Any, storage: StorageConfig) -> str | None:
-    if t.kind in ("copy", "model_copy", "artifact_copy"):
-        return "still present" if backend_for(t.uri, storage).exists(t.uri) else None
-    if t.kind == "table_rows":
-        table = backend_for(t.uri, storage)
-        assert isinstance(table, DeltaStorage)
-        problems = table.verify_rows_gone(t.uri, t.identity["column"], list(t.identity["values"]))
-        return "; ".join(problems) or None
-    if t.kind == "dataset":
-        latest = store.get_dataset(t.uri.removeprefix("dataset:").split("@")[0])
-        left = store.members(latest.id).intersection_cardinality(erased)
-        return f"{latest.ref} still has {left} erased members" if left else None
-    if t.kind == "catalog":
-        left = store.assets_present(erased)
-        return f"{left} erased assets still in the catalog" if left else None
-    return None if t.state == "done" else f"journal says {t.state}: {t.evidence}"
-
-
 def verify(
     store: CatalogStore,
     plan_ref: str,
@@ -70,9 +52,10 @@ def verify(
     plan = store.get_plan(plan_ref)
     report = VerificationReport(plan.id, datetime.now(UTC).isoformat(), roots=list(roots or []))
     erased = store.plan_assets(plan.id)
+    ctx = Context(store, plan, storage, Path())
     for t in store.targets(plan.id):
         report.checked[t.kind] = report.checked.get(t.kind, 0) + 1
-        problem = _target_remains(store, t, erased, storage)
+        problem = HANDLERS[t.kind].remains(ctx, t, erased)
         if problem:
             report.remaining.append({"kind": t.kind, "uri": t.uri, "problem": problem})
     if roots:

@@ -14,15 +14,29 @@ KEY_BYTES = 32
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """Read the home's HMAC key, creating it with mode 0600 on first use.
-
-    A key file readable by others is refused: whoever holds the key can test guesses of subject ids.
-    """
+    """Read the home's HMAC key, creating it with mode 0600 on first use."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(KEY_BYTES))
+        write_key(path, secrets.token_bytes(KEY_BYTES))
+    return load_key(path)
+
+
+def write_key(path: Path, key: bytes) -> None:
+    """Write a key file readable by its owner only; never overwrites one."""
+    if len(key) != KEY_BYTES:
+        raise InputError(f"a pseudonym key has {KEY_BYTES} bytes, got {len(key)}")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Names a key without revealing it: two homes with the same fingerprint hold the same key."""
+    return hashlib.sha256(b"disgorge pseudonym key fingerprint\0" + key).hexdigest()
+
+
+def load_key(path: Path) -> bytes:
+    """Read a key file; one readable by others is refused (its holder can test guesses of subject ids)."""
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         raise InputError(

@@ -9,7 +9,8 @@ A certificate is one JSON object, stored as its RFC 8785 canonical form (JCS). `
      "counts": {"assets", "subjects", "copies", "table_rows", "derived_artifacts", "dataset_versions",
                 "models", "deployments", "recipients_notified"},                       # integers >= 0
      "erased": {"leaf": "keyed-sha256", "count": n, "merkle_root": hex},
-     "models": [{"name", "sha256": hex, "disposition": "destroyed", "copies": n}],
+     "models": [{"name": string or null (recorded by path only), "sha256": hex, "disposition": "destroyed",
+                 "copies": n}],
      "verification": {"clean", "targets_checked", "objects_scanned", "roots": [...], "residual", "remaining"},
      "ledger": {"origin", "checkpoint": "<C2SP signed note>",
                 "events": {"plan" | "approval" | "completion": {"index", "entry": "<JSON text>", "proof": [hex]}}},
@@ -188,7 +189,9 @@ def build_certificate(
             "count": len(keys),
             "merkle_root": root_from_leaf_hashes([leaf_hash(k) for k in keys]).hex(),
         },
-        "models": sorted((dict(m) for m in models), key=lambda m: (str(m.get("name")), str(m.get("sha256")))),
+        "models": sorted(
+            (dict(m) for m in models), key=lambda m: (str(m.get("name") or ""), str(m.get("sha256")))
+        ),
         "verification": dict(verification),
         "ledger": {"origin": ledger_origin, "checkpoint": checkpoint_note, "events": ev},
     }
@@ -349,7 +352,8 @@ def _parse(doc: Mapping[str, Any], error: type[DisgorgeError], *, signed: bool) 
     models = r.items(top["models"], "models")
     for i, m in enumerate(models):
         r.obj(m, f"models[{i}]", ("name", "sha256", "disposition", "copies"))
-        r.text(m["name"], f"models[{i}].name")
+        if m["name"] is not None:
+            r.text(m["name"], f"models[{i}].name")
         r.digest(m["sha256"], f"models[{i}].sha256")
         r.count(m["copies"], f"models[{i}].copies")
         if m["disposition"] not in MODEL_DISPOSITIONS:

@@ -139,7 +139,7 @@ def _models(models: list[Mapping[str, Any]]) -> str:
     if not models:
         return "<p>No model was trained on the erased data.</p>"
     rows = "".join(
-        f"<tr><td>{_e(m['name'])}</td><td><code>{_e(m['sha256'])}</code></td>"
+        f"<tr><td>{_e(m['name'] or '(unnamed)')}</td><td><code>{_e(m['sha256'])}</code></td>"
         f"<td>{_e(m['disposition'])}</td><td>{m['copies']:,}</td></tr>"
         for m in models
     )

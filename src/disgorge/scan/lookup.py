@@ -48,7 +48,7 @@ def lookup(
         data = photo.read_bytes()
     except OSError as exc:
         raise InputError(f"photo {photo}: cannot read it ({exc.strerror})") from exc
-    item = hash_object(photo.as_uri(), data)
+    item = hash_object(photo.absolute().as_uri(), data)
     if item.problem:
         raise InputError(
             f"photo {photo}: {item.problem.replace('_', ' ')}", hint="give a JPEG, PNG or WebP photo"

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.schema import Asset, Tombstone
+from disgorge.errors import InputError
 from disgorge.hashing.image import LOW_QUALITY, ImageProblem, hash_variants
 from disgorge.neardup import DEFAULT_RADIUS
 from disgorge.scan.indexes import Indexes
@@ -83,7 +84,7 @@ def hash_object(uri: str, data: bytes) -> Hashed:
 
 
 def _hash_local(path: str) -> Hashed:
-    uri = Path(path).as_uri()
+    uri = Path(path).absolute().as_uri()
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, "rb") as f:
@@ -103,6 +104,24 @@ def iter_local(root: Path) -> Iterator[str]:
             p = os.path.join(dirpath, name)
             if not os.path.islink(p):
                 yield p
+
+
+def normalise_roots(roots: list[str]) -> list[str]:
+    """Scan roots as a person types them: relative folders resolve against the working directory, and a
+    local root that does not exist is an input error (not a silent "0 objects scanned")."""
+    out: list[str] = []
+    for root in roots:
+        parsed = urlparse(root)
+        if parsed.scheme not in ("", "file"):
+            out.append(root)
+            continue
+        path = Path(parsed.path if parsed.scheme else root).absolute()
+        if not path.exists():
+            raise InputError(
+                f"scan root {root} does not exist", hint="give a folder, a file or an s3:// prefix"
+            )
+        out.append(str(path))
+    return out
 
 
 def hashed_objects(roots: list[str], storage: Any = None, workers: int = 2) -> Iterator[Hashed]:
@@ -136,6 +155,7 @@ def scan(
     workers: int = 2,
     batch: int = 256,
 ) -> ScanReport:
+    roots = normalise_roots(roots)
     report = ScanReport(against, radius)
     which = "erased" if against == "erased" else "catalog"
     restrict: BitMap | None = None

@@ -20,6 +20,7 @@ from disgorge.storage.registry import (
     StorageConfig,
     backend_for,
     config_from_env,
+    reach,
     register_backend,
     scheme_of,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "StorageConfig",
     "backend_for",
     "config_from_env",
+    "reach",
     "register_backend",
     "scheme_of",
 ]

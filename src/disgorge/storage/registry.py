@@ -122,6 +122,35 @@ def backend_for(uri: str, config: StorageConfig) -> StorageBackend:
     return cached
 
 
+def reach(uri: str, config: StorageConfig) -> str | None:
+    """Why ``config`` cannot reach ``uri`` (outside every root, no S3 endpoint), or None if it can.
+
+    Checked without touching the object, so a plan can say before anything runs which targets erasure
+    could not delete and what would fix it."""
+    from disgorge.errors import DisgorgeError
+
+    try:
+        scheme = scheme_of(uri)
+    except DisgorgeError as exc:
+        return exc.message
+    if scheme in config.backends:
+        return None
+    if scheme in ("s3", "delta+s3"):
+        return None if config.s3 is not None else "no S3 endpoint is configured"
+    if scheme in ("file", "delta"):
+        from disgorge.storage.local import LocalStorage, uri_to_path
+
+        try:
+            path = uri_to_path(uri.partition("#")[0] if scheme == "delta" else uri)
+            LocalStorage(config.roots).locate(path)
+        except DisgorgeError:
+            return "outside every storage root"
+        return None
+    if scheme in _DRIVERS or scheme in _FACTORIES:
+        return None if scheme != "memory" else "no in-memory store is configured"
+    return f"no storage backend for scheme {scheme!r}"
+
+
 def config_from_env(roots: tuple[Path, ...] = ()) -> StorageConfig:
     """A config from ``DISGORGE_STORAGE_ROOTS`` (``os.pathsep``-separated) and ``DISGORGE_S3_*``.
 

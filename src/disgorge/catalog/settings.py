@@ -1,0 +1,58 @@
+"""Catalog-wide settings: a small repository over the ``settings`` table.
+
+Every write appends a ledger event in the same transaction (values are fingerprints and counts, never
+secrets or personal data), so a change of shared state is as tamper-evident as any catalog change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from disgorge.catalog.schema import Setting, utcnow
+from disgorge.errors import StoreError
+
+
+class _Store(Protocol):
+    def session(self) -> Any: ...
+
+    def _log(self, s: Any, kind: str, body: dict[str, Any]) -> int: ...
+
+
+class Settings:
+    def __init__(self, store: _Store) -> None:
+        self._store = store
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._store.session() as s:
+            value = s.scalar(select(Setting.value).where(Setting.key == key))
+        return dict(value) if value is not None else None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        with self._store.session() as s:
+            row = s.get(Setting, key)
+            if row is None:
+                s.add(Setting(key=key, value=value))
+            else:
+                row.value = value
+                row.updated_at = utcnow()
+            self._store._log(s, "setting", {"key": key, "value": value})
+
+    def put_if_absent(self, key: str, value: dict[str, Any]) -> dict[str, Any]:
+        """Store ``value`` unless the key is set; return what is stored (first writer wins a race)."""
+        current = self.get(key)
+        if current is not None:
+            return current
+        try:
+            with self._store.session() as s:
+                s.add(Setting(key=key, value=value))
+                s.flush()
+                self._store._log(s, "setting", {"key": key, "value": value})
+        except StoreError as exc:  # a concurrent writer stored it first
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+        stored = self.get(key)
+        assert stored is not None
+        return stored

@@ -1,0 +1,317 @@
+"""One handler per erasure target kind: how it is carried out, whether storage can reach it, and how a
+verification checks it is gone.
+
+The executor runs kinds in :data:`PHASES` order and never starts a phase whose prerequisites are not
+all done: model files are destroyed only once their deployments are down, and the irreversible steps
+that are not deletions (rebuilding datasets, notifying recipients, the catalog forgetting) wait until
+every deletion has succeeded, so a failing deletion never leaves a half-executed plan that claims more
+than happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyroaring import BitMap
+
+from disgorge.catalog import CatalogStore
+from disgorge.catalog.erasure import PlanInfo, TargetInfo
+from disgorge.storage import Identity, StorageConfig, backend_for, reach
+from disgorge.storage.delta import DeltaStorage, table_location
+
+Outcome = tuple[TargetInfo, str, str]
+"""(target, journal state, evidence)"""
+
+OBJECT_KINDS = ("model_copy", "artifact_copy", "copy")
+STATE_OF = {"deleted": "done", "already_gone": "done", "skipped_changed": "skipped"}
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    store: CatalogStore
+    plan: PlanInfo
+    storage: StorageConfig
+    notices_dir: Path
+    rehash: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """What one target kind needs: ``run`` carries out a batch, ``remains`` says what a verification
+    still finds (None: gone), ``storage_uri`` names the object storage must reach (None: nothing)."""
+
+    kind: str
+    run: Callable[[Context, list[TargetInfo]], list[Outcome]]
+    remains: Callable[[Context, TargetInfo, BitMap], str | None]
+    storage_uri: Callable[[TargetInfo], str | None] = lambda t: None
+    batched: bool = False
+
+
+def identity_of(t: TargetInfo) -> Identity:
+    i = t.identity
+
+    def num(key: str) -> int | None:
+        return None if i.get(key) is None else int(i[key])
+
+    return Identity(
+        size=int(i.get("size") or 0), mtime_ns=num("mtime_ns"), inode=num("inode"), sha256=i.get("sha256")
+    )
+
+
+def _guarded(
+    fn: Callable[[Context, TargetInfo], tuple[str, str]],
+) -> Callable[[Context, list[TargetInfo]], list[Outcome]]:
+    """One target at a time; an exception is that target's failure (journaled), never the run's."""
+
+    def run(ctx: Context, targets: list[TargetInfo]) -> list[Outcome]:
+        out: list[Outcome] = []
+        for t in targets:
+            try:
+                state, evidence = fn(ctx, t)
+            except Exception as exc:
+                state, evidence = "failed", f"{type(exc).__name__}: {exc}"
+            out.append((t, state, evidence))
+        return out
+
+    return run
+
+
+# --- objects: copies of the data, model and artifact files ------------------------------------------
+def _delete_objects(ctx: Context, batch: list[TargetInfo]) -> list[Outcome]:
+    """Delete a batch (one URI scheme) through its backend; local folders are fsynced once per batch."""
+    out: list[Outcome] = []
+    try:
+        backend = backend_for(batch[0].uri, ctx.storage)
+        stream = backend.delete_many(((t.uri, identity_of(t)) for t in batch), rehash=ctx.rehash)
+        for t, ev in zip(batch, stream, strict=False):
+            out.append((t, STATE_OF.get(ev.outcome, "failed"), f"{ev.outcome}: {ev.detail}"))
+    except Exception as exc:  # the store failed mid-batch: what was reported stands, the rest failed
+        out += [(t, "failed", f"{type(exc).__name__}: {exc}") for t in batch[len(out) :]]
+    out += [(t, "failed", "the storage backend reported no outcome") for t in batch[len(out) :]]
+    return out
+
+
+def _object_remains(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:
+    return "still present" if backend_for(t.uri, ctx.storage).exists(t.uri) else None
+
+
+# --- table rows --------------------------------------------------------------------------------------
+def _delete_rows(ctx: Context, t: TargetInfo) -> tuple[str, str]:
+    table = backend_for(t.uri, ctx.storage)  # confined to the storage roots, with S3 credentials
+    assert isinstance(table, DeltaStorage)
+    rows = table.delete_rows(t.uri, t.identity["column"], list(t.identity["values"]))
+    return "done", json.dumps(rows.to_json(), sort_keys=True, default=str)
+
+
+def _rows_remain(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:
+    table = backend_for(t.uri, ctx.storage)
+    assert isinstance(table, DeltaStorage)
+    problems = table.verify_rows_gone(t.uri, t.identity["column"], list(t.identity["values"]))
+    return "; ".join(problems) or None
+
+
+def _table_uri(t: TargetInfo) -> str:
+    loc = table_location(t.uri)
+    return loc if loc.startswith("s3://") else "delta://" + loc
+
+
+# --- storage compaction (S3 deletes leave bytes in the volumes until the store compacts) -------------
+def _compact(ctx: Context, t: TargetInfo) -> tuple[str, str]:
+    compact = getattr(backend_for(t.uri, ctx.storage), "compact", None)
+    if compact is None:
+        return "done", "nothing to compact"
+    result = compact(bucket=t.uri.removeprefix("s3://").split("/", 1)[0])
+    return "done", json.dumps(result.to_json(), sort_keys=True, default=str)
+
+
+# --- datasets ----------------------------------------------------------------------------------------
+def _rebuild_dataset(ctx: Context, t: TargetInfo) -> tuple[str, str]:
+    ref = t.uri.removeprefix("dataset:")
+    old = ctx.store.get_dataset(ref)
+    remaining = ctx.store.members(old.id) - ctx.store.plan_assets(ctx.plan.id)
+    new, _ = ctx.store.create_dataset(
+        old.name, remaining, derived_from=old.id, query=f"erasure plan {ctx.plan.id[:12]}"
+    )
+    return "done", f"rebuilt as {new.ref} with {new.member_count} members (digest {new.digest[:16]})"
+
+
+def _dataset_remains(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:
+    latest = ctx.store.get_dataset(t.uri.removeprefix("dataset:").split("@")[0])
+    left = ctx.store.members(latest.id).intersection_cardinality(erased)
+    return f"{latest.ref} still has {left} erased members" if left else None
+
+
+# --- deployments -------------------------------------------------------------------------------------
+def _take_down(ctx: Context, t: TargetInfo) -> tuple[str, str]:
+    hook = t.identity.get("hook")
+    if not hook:
+        return "skipped", "no takedown hook configured: take it down by hand, then re-run"
+    if hook.startswith(("http://", "https://")):
+        body = json.dumps({"action": "take_down", "target": t.uri}).encode()
+        req = urllib.request.Request(
+            hook, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return (
+                ("done", f"hook answered {resp.status}")
+                if resp.status < 300
+                else ("failed", f"hook {resp.status}")
+            )
+    proc = subprocess.run(
+        shlex.split(hook),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "DISGORGE_DEPLOYMENT": t.uri},
+    )
+    if proc.returncode != 0:
+        return "failed", f"hook exited {proc.returncode}: {proc.stderr.strip()[:200]}"
+    return "done", f"hook ran: {proc.stdout.strip()[:200]}"
+
+
+# --- recipients --------------------------------------------------------------------------------------
+def _notify(ctx: Context, t: TargetInfo) -> tuple[str, str]:
+    """Write the recipient's notice (GDPR Art. 19, CCPA §7022): what it must delete, by content hash."""
+    party = t.uri.removeprefix("party:")
+    ctx.notices_dir.mkdir(parents=True, exist_ok=True)
+    path = ctx.notices_dir / f"{ctx.plan.id[:16]}-{hashlib.sha256(party.encode()).hexdigest()[:12]}.json"
+    doc = {
+        "plan_id": ctx.plan.id,
+        "recipient": party,
+        "legal_basis": ctx.plan.legal_basis,
+        "reason": ctx.plan.reason,
+        "deadline": ctx.plan.deadline,
+        "runs": t.identity.get("runs", []),
+        "delete": "every copy of the data received for these runs and every model or artifact made from it",
+    }
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True))
+    return "done", f"notice written to {path}"
+
+
+# --- the catalog's own forgetting --------------------------------------------------------------------
+def _forget(ctx: Context, t: TargetInfo) -> tuple[str, str]:
+    counts = ctx.store.forget_assets(ctx.plan.id, ctx.store.plan_assets(ctx.plan.id))
+    return "done", json.dumps(counts, sort_keys=True)
+
+
+def _catalog_remains(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:
+    left = ctx.store.assets_present(erased)
+    return f"{left} erased assets still in the catalog" if left else None
+
+
+def _journal_remains(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:
+    return None if t.state == "done" else f"journal says {t.state}: {t.evidence}"
+
+
+_OBJECTS = {
+    "run": _delete_objects,
+    "remains": _object_remains,
+    "storage_uri": lambda t: t.uri,
+    "batched": True,
+}
+HANDLERS: dict[str, Handler] = {
+    "deployment": Handler("deployment", _guarded(_take_down), _journal_remains),
+    **{kind: Handler(kind, **_OBJECTS) for kind in OBJECT_KINDS},  # type: ignore[arg-type]
+    "table_rows": Handler("table_rows", _guarded(_delete_rows), _rows_remain, _table_uri),
+    "storage_compact": Handler("storage_compact", _guarded(_compact), _journal_remains, lambda t: t.uri),
+    "dataset": Handler("dataset", _guarded(_rebuild_dataset), _dataset_remains),
+    "recipient": Handler("recipient", _guarded(_notify), _journal_remains),
+    "catalog": Handler("catalog", _guarded(_forget), _catalog_remains),
+}
+
+PHASES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("take down", ("deployment",), ()),
+    ("delete data", ("artifact_copy", "copy", "table_rows", "storage_compact"), ()),
+    ("destroy models", ("model_copy",), ("deployment",)),
+    (
+        "rebuild and notify",
+        ("dataset", "recipient"),
+        ("deployment", *OBJECT_KINDS, "table_rows", "storage_compact"),
+    ),
+    (
+        "forget",
+        ("catalog",),
+        ("deployment", *OBJECT_KINDS, "table_rows", "storage_compact", "dataset", "recipient"),
+    ),
+)
+"""(name, kinds run in it, kinds that must all be done before it starts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """A target storage cannot reach under the current configuration, and the folder whose registration
+    as a storage root would let erasure act on it (None where the fix is an S3 endpoint)."""
+
+    kind: str
+    uri: str
+    reason: str
+    root: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "uri": self.uri, "reason": self.reason, "root": self.root}
+
+
+def unreachable(targets: list[TargetInfo], storage: StorageConfig) -> list[Unreachable]:
+    """Every pending target whose storage the configuration cannot reach."""
+    out: list[Unreachable] = []
+    for t in targets:
+        uri = HANDLERS[t.kind].storage_uri(t)
+        if uri is None or t.state == "done":
+            continue
+        why = reach(uri, storage)
+        if why is not None:
+            root = _root_for(uri, table=t.kind == "table_rows") if "root" in why else None
+            out.append(Unreachable(t.kind, t.uri, why, root))
+    return out
+
+
+def _root_for(uri: str, *, table: bool) -> str | None:
+    """The folder to register so erasure can reach ``uri``: a file's folder, or the table itself."""
+    from disgorge.errors import DisgorgeError
+    from disgorge.storage.local import uri_to_path
+
+    try:
+        path = uri_to_path(uri.partition("#")[0]).rstrip("/") or "/"
+    except DisgorgeError:
+        return None
+    return path if table else os.path.dirname(path) or "/"
+
+
+def suggested_roots(items: list[Unreachable]) -> list[str]:
+    """A few folders to register as storage roots that together cover every unreachable file: parent
+    folders, with a folder's many subfolders (one per subject, say) folded into the folder itself."""
+    dirs = sorted({u.root for u in items if u.root})
+    while len(dirs) > 1:
+        parents: dict[str, list[str]] = {}
+        for d in dirs:
+            parents.setdefault(os.path.dirname(d) or "/", []).append(d)
+        folded = sorted(
+            {p if len(kids) >= 3 and p != "/" else k for p, kids in parents.items() for k in kids}
+        )
+        folded = sorted(
+            {d for d in folded if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in folded)}
+        )
+        if folded == dirs:
+            break
+        dirs = folded
+    return dirs
+
+
+def reach_report(items: list[Unreachable]) -> dict[str, Any]:
+    """What surfaces show about unreachable targets: a count, examples and the fix."""
+    return {
+        "count": len(items),
+        "examples": [u.to_json() for u in items[:20]],
+        "add_roots": suggested_roots(items),
+        "needs_s3_endpoint": any(u.root is None and "S3" in u.reason for u in items),
+    }
