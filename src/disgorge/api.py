@@ -12,34 +12,24 @@ import types
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from disgorge.catalog import ArtifactInfo, CatalogStore, DatasetInfo, RunInfo, SourceInfo, as_uri
-from disgorge.enforcement import (
-    CheckReport,
-    ExportResult,
-    RunReview,
-    check_datasets,
-    denial,
-    export_members,
-    read_consent_file,
-    review_runs,
-    subset_name,
-    training_datasets,
-)
-from disgorge.erasure import Erasures
+from disgorge.catalog import CatalogStore, as_uri
 from disgorge.errors import InputError, UsageError
-from disgorge.hashing.digest import sha256_path
-from disgorge.ingest import IngestOptions, ingest
-from disgorge.lineage import BillOfMaterials, Impact, Scope, bill_of_materials, impact
-from disgorge.model import MODEL_RELATIONS, DatasetRef, IngestSummary, RunInput
-from disgorge.policy import DEFAULT_POLICY, Policy, parse_policy
-from disgorge.proof import Proofs, SigningIdentity, issue_certificate
-from disgorge.proof.service import asset_proof
-from disgorge.scan import Indexes, LookupResult, ScanReport, lookup, scan
-from disgorge.scan.guard import Guard
+from disgorge.model import MODEL_RELATIONS, DatasetRef, RunInput
 from disgorge.settings import Home, bind_pseudonym_key, load_storage_config, save_storage_root
-from disgorge.storage import StorageConfig
+
+if TYPE_CHECKING:  # capabilities load when first used, so a command pays only for what it touches
+    from disgorge.catalog import ArtifactInfo, DatasetInfo, RunInfo, SourceInfo
+    from disgorge.enforcement import CheckReport, ExportResult, RunReview
+    from disgorge.erasure import Erasures
+    from disgorge.ingest import IngestOptions
+    from disgorge.lineage import BillOfMaterials, Impact
+    from disgorge.model import IngestSummary
+    from disgorge.policy import Policy
+    from disgorge.proof import Proofs
+    from disgorge.scan import Indexes, LookupResult, ScanReport
+    from disgorge.storage import StorageConfig
 
 
 def open(home: str | os.PathLike[str] | None = None, *, catalog_url: str | None = None) -> Catalog:
@@ -51,6 +41,8 @@ def open(home: str | os.PathLike[str] | None = None, *, catalog_url: str | None 
     store = CatalogStore(h.catalog_url)
     try:
         store.hasher = bind_pseudonym_key(store, h)
+        from disgorge.proof import SigningIdentity
+
         SigningIdentity.ensure(h.path / "keys")
     except BaseException:
         store.close()
@@ -92,17 +84,25 @@ class Catalog:
     @property
     def proofs(self) -> Proofs:
         """The ledger's checkpoints, audits and inclusion proofs, signed with the home's key."""
+        from disgorge.proof import Proofs, SigningIdentity
+
         return Proofs(self.store, SigningIdentity.ensure(self.home.path / "keys"))
 
     def certificate(self, plan: str) -> dict[str, Any]:
         """A signed certificate of destruction for a completed, verified erasure."""
+        from disgorge.proof import SigningIdentity, issue_certificate
+
         return issue_certificate(self.store, SigningIdentity.ensure(self.home.path / "keys"), plan)
 
     def asset_proof(self, plan: str, sha256: str) -> dict[str, Any]:
+        from disgorge.proof.service import asset_proof
+
         return asset_proof(self.store, plan, sha256)
 
     @property
     def erasures(self) -> Erasures:
+        from disgorge.erasure import Erasures
+
         return Erasures(
             self.store, self.indexes, self.storage_config, self.home.path / "notices", self.policy
         )
@@ -137,6 +137,9 @@ class Catalog:
     ) -> IngestSummary:
         if not path.exists():
             raise InputError(f"ingest path {path} does not exist", hint="give a file or folder to register")
+        from disgorge.ingest import ingest
+        from disgorge.scan.guard import Guard
+
         guard = Guard(self.store, self.indexes)
         try:
             return ingest(self.store, path, opts, progress=progress, guard=guard)
@@ -198,6 +201,8 @@ class Catalog:
 
         ``enforce=False`` records a run that already happened (its decision is still recorded).
         """
+        from disgorge.enforcement import check_datasets, denial, training_datasets
+
         resolved = [self._resolve_input(RunInput.parse(i)) for i in inputs]
         report: CheckReport | None = None
         datasets = training_datasets(self.store, resolved)
@@ -218,6 +223,8 @@ class Catalog:
     def _compliant_inputs(
         self, resolved: list[tuple[str, int]], *, use: str, party: str, at: datetime | None
     ) -> tuple[list[tuple[str, int]], CheckReport]:
+        from disgorge.enforcement import check_datasets, subset_name, training_datasets
+
         out: list[tuple[str, int]] = []
         for kind, node_id in resolved:
             if kind != "dataset":
@@ -251,6 +258,8 @@ class Catalog:
         p = Path(path)
         if not p.exists():
             raise InputError(f"{kind} {p} does not exist", hint="write the file first, then log it")
+        from disgorge.hashing.digest import sha256_path
+
         digest, size = sha256_path(p)
         st = p.stat()
         return self.store.register_artifact(
@@ -273,6 +282,8 @@ class Catalog:
         """The home's policy (``policy.yaml``), or the built-in default: consent and notices decide."""
         cached: Policy | None = self.__dict__.get("_policy")
         if cached is None:
+            from disgorge.policy import DEFAULT_POLICY, parse_policy
+
             path = self.home.policy_path
             text = path.read_text() if path.exists() else DEFAULT_POLICY
             cached = parse_policy(text, str(path) if path.exists() else "built-in default")
@@ -280,6 +291,8 @@ class Catalog:
         return cached
 
     def import_consent(self, path: Path) -> tuple[int, bool]:
+        from disgorge.enforcement import read_consent_file
+
         lines, digest = read_consent_file(path)
         return self.store.import_consent(lines, file_sha256=digest, origin=str(path))
 
@@ -292,6 +305,8 @@ class Catalog:
         at: datetime | None = None,
         record: bool = True,
     ) -> CheckReport:
+        from disgorge.enforcement import check_datasets
+
         self.policy  # noqa: B018 - validate the policy before reading data
         infos = [self.store.get_dataset(d) for d in datasets]
         report = check_datasets(self.store, infos, use=use, recipient=recipient, policy=self.policy, at=at)
@@ -303,6 +318,8 @@ class Catalog:
         self, dataset: str, *, to: str, dest: Path, at: datetime | None = None
     ) -> tuple[CheckReport, ExportResult]:
         """Share a dataset with a party: refused unless every member may be shared with it."""
+        from disgorge.enforcement import check_datasets, denial, export_members
+
         ds = self.store.get_dataset(dataset)
         report = check_datasets(
             self.store, [ds], use="third_party_sharing", recipient=to, policy=self.policy, at=at
@@ -321,12 +338,16 @@ class Catalog:
         return report, result
 
     def review_runs(self, at: datetime | None = None) -> list[RunReview]:
+        from disgorge.enforcement import review_runs
+
         return review_runs(self.store, policy=self.policy, at=at)
 
     # finding content
     @property
     def indexes(self) -> Indexes:
         """Near-duplicate indexes kept in the home, synced with the catalog when opened."""
+        from disgorge.scan import Indexes
+
         return Indexes(self.store, self.home.path / "neardup")
 
     def scan(
@@ -340,6 +361,8 @@ class Catalog:
             raise UsageError(
                 f"--radius {radius} is out of range", hint="PDQ matches at 31 or less; 0..64 allowed"
             )
+        from disgorge.scan import scan
+
         return scan(
             self.store,
             self.indexes,
@@ -351,6 +374,8 @@ class Catalog:
         )
 
     def lookup(self, photo: Path, *, radius: int = 31) -> LookupResult:
+        from disgorge.scan import lookup
+
         return lookup(self.store, self.indexes, photo, radius=radius)
 
     # questions
@@ -359,9 +384,13 @@ class Catalog:
             raise UsageError(
                 f"impact scope {kind!r} is unknown", hint="use subject, source, dataset or asset"
             )
+        from disgorge.lineage import Scope, impact
+
         return impact(self.store, Scope(kind, value))  # type: ignore[arg-type]
 
     def lineage(self, model: str) -> BillOfMaterials:
+        from disgorge.lineage import bill_of_materials
+
         return bill_of_materials(self.store, model)
 
 
@@ -399,6 +428,8 @@ class RunContext:
 
     def use_dataset(self, ref: str, *, at: datetime | None = None) -> DatasetInfo:
         """Add a dataset input to this open run, checked first for the run's use and party."""
+        from disgorge.enforcement import check_datasets, denial
+
         ds = self.catalog.store.get_dataset(ref)
         report = check_datasets(
             self.catalog.store,

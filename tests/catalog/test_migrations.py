@@ -26,3 +26,15 @@ def test_sqlite_catalog_uses_wal(tmp_path: object) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def test_head_constant_is_alembics_head() -> None:
+    """`catalog.engine.HEAD` lets a current catalog open without Alembic; it must name the real head."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    from disgorge.catalog.engine import HEAD, MIGRATIONS, alembic_config
+
+    cfg = alembic_config(create_engine("sqlite://"))
+    assert MIGRATIONS.is_dir()
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
 
@@ -14,8 +14,10 @@ from disgorge.catalog.runs import RunsMixin
 from disgorge.catalog.schema import ConsentEvent as ConsentRow
 from disgorge.catalog.schema import ConsentImport, Decision, Notice, Source, Subject
 from disgorge.errors import InputError
-from disgorge.policy import ConsentEvent, Provenance
-from disgorge.policy.consent import Action
+
+if TYPE_CHECKING:  # the policy package loads the taxonomy: only commands that decide pay for it
+    from disgorge.policy import ConsentEvent, Provenance
+    from disgorge.policy.consent import Action
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +107,20 @@ class ConsentMixin(RunsMixin):
         )
         if at is not None:
             q = q.where(ConsentRow.at <= at)
+        from disgorge.policy import ConsentEvent
+
         out: dict[int, list[ConsentEvent]] = {}
         with self.session() as s:
             for sid, use, recipient, action, when, nv in s.execute(q.order_by(ConsentRow.id)):
                 out.setdefault(sid, []).append(
-                    ConsentEvent(sid, use, recipient, cast(Action, action), _aware(when), nv)
+                    ConsentEvent(sid, use, recipient, cast("Action", action), _aware(when), nv)
                 )
         return out
 
     def provenance_by_notice(self) -> dict[int, tuple[Provenance, str]]:
         """Each notice's provenance template (categories filled per asset class by the caller)."""
+        from disgorge.policy import Provenance
+
         with self.session() as s:
             rows = s.execute(
                 select(

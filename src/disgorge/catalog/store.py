@@ -8,19 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine, Table, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from disgorge.catalog.engine import make_engine, upgrade
-from disgorge.catalog.lineage_graph import LineageGraph
 from disgorge.catalog.schema import Edge, LedgerEntry, utcnow
 from disgorge.catalog.settings import Settings
 from disgorge.errors import StoreError
 from disgorge.hashing import KeyedHasher, canonical_json
 from disgorge.ledger.merkle import leaf_hash
+
+if TYPE_CHECKING:
+    from disgorge.catalog.lineage_graph import LineageGraph
 
 
 class StoreBase:
@@ -117,6 +119,8 @@ class StoreBase:
 
     def lineage_graph(self, s: Session) -> LineageGraph:
         """The in-memory lineage graph, brought up to date in the caller's session."""
+        from disgorge.catalog.lineage_graph import LineageGraph
+
         graph: LineageGraph = self.__dict__.setdefault("_graph", LineageGraph())
         return graph.refresh(s)
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from disgorge.api import Catalog
-from disgorge.api import open as open_catalog
+if TYPE_CHECKING:
+    from disgorge.api import Catalog
 
 app = typer.Typer(
     name="disgorge",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 source_app = typer.Typer(help="Data sources and their privacy notices.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Versioned, content-addressed datasets.", no_args_is_help=True)
@@ -66,7 +67,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 
 
 def catalog(home: Path | None) -> Catalog:
-    """The home's catalog; every command creates the home on first use."""
+    """The home's catalog; every command creates the home on first use. Imported here, not at the top,
+    so ``disgorge --help`` never pays for the catalog and its libraries."""
+    from disgorge.api import open as open_catalog
+
     return open_catalog(home)
 
 

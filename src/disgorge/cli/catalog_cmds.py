@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from disgorge.cli.app import HomeOpt, JsonOpt, app, catalog, dataset_app, source_app
 from disgorge.cli.output import emit_json, err, out
 from disgorge.errors import UsageError
-from disgorge.ingest import IngestOptions
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -112,6 +110,10 @@ def ingest_cmd(
     """
     if subject_from not in (None, "parent-dir"):
         raise UsageError(f"--subject-from {subject_from!r} is unknown", hint="the only value is parent-dir")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from disgorge.ingest import IngestOptions
+
     opts = IngestOptions(source, manifest, subject_from, workers, allow_non_images)
     with (
         catalog(home) as cat,

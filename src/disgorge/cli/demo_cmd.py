@@ -9,7 +9,6 @@ import typer
 
 from disgorge.cli.app import app
 from disgorge.cli.output import out
-from disgorge.demo import DemoOptions, run_demo
 
 
 @app.command()
@@ -33,6 +32,8 @@ def demo(
         for p in write_story_files(story_files):
             out.print(f"wrote {p}", markup=False, highlight=False, soft_wrap=True)
         return
+    from disgorge.demo import DemoOptions, run_demo
+
     opts = DemoOptions(
         home=home,
         subjects=subjects,

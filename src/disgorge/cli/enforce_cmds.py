@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from disgorge.cli.app import HomeOpt, JsonOpt, app, catalog, consent_app
 from disgorge.cli.output import emit_json, out
-from disgorge.enforcement import CheckReport
 from disgorge.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from disgorge.enforcement import CheckReport
 
 
 def _at(text: str | None) -> datetime | None:
