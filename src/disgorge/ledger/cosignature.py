@@ -208,8 +208,8 @@ def verify_cosignatures(
             verifier.public_key.verify(cosig.signature, cosignature_message(body, cosig.timestamp))
         except InvalidSignature:
             raise VerificationFailed(
-                f"the cosignature by witness {name}+{kid.hex()} does not verify on this checkpoint",
-                hint="it was made for another checkpoint (replayed) or forged",
+                f"the cosignature by witness {name}+{kid.hex()} does not verify on this checkpoint: "
+                "it was made for another checkpoint (replayed) or forged"
             ) from None
         verified.append(cosig)
     return body, verified
@@ -231,7 +231,10 @@ def verify_cosigned_checkpoint(
     witnesses = list(witness_keys)
     if isinstance(min_witnesses, bool) or not isinstance(min_witnesses, int) or min_witnesses < 0:
         raise InputError(f"min_witnesses must be a non-negative integer, got {min_witnesses!r}")
-    checkpoint = verify_checkpoint(note, origin, log_keys)
+    try:
+        checkpoint = verify_checkpoint(note, origin, log_keys)
+    except ValueError:  # note.Checkpoint.parse passes int() a size line of any length (> 4300 digits)
+        raise VerificationFailed("malformed checkpoint: the size line is not a decimal uint64") from None
     _, cosigs = verify_cosignatures(note, witnesses)
     latest: dict[str, int] = {}
     for c in cosigs:

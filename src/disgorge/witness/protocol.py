@@ -34,7 +34,7 @@ MAX_PROOF_LINES = 63
 MAX_BODY_BYTES = 256 * 1024
 """Requests above this are refused unread: 63 hashes and 100 post-quantum signatures fit well below."""
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")  # at most 20 digits: int() of longer text is refused
 _MAX_SIZE = 2**64 - 1
 
 
@@ -90,6 +90,8 @@ def parse_add_checkpoint(body: bytes) -> AddCheckpointRequest:
         checkpoint = Checkpoint.parse(cp_body)
     except VerificationFailed as exc:
         raise InputError(f"the checkpoint is not a signed note: {exc.message}") from None
+    except ValueError:  # Checkpoint.parse hands int() a size line of any length; Python refuses > 4300 digits
+        raise InputError("the checkpoint's size line is not a decimal uint64") from None
     return AddCheckpointRequest(int(old_text), tuple(proof), note, checkpoint)
 
 
