@@ -105,20 +105,23 @@ def _serve(
     from disgorge.witness.server import create_app
     from disgorge.witness.state import WitnessState
 
-    sock = _listen(host, port)
     with WitnessState(state_path, cosigner_vkey(name, private_key.public_key())) as memory:
         witness = Witness(name, private_key, logs, memory)
         config = uvicorn.Config(
             create_app(witness), log_level="warning", access_log=False, server_header=False, lifespan="off"
         )
-        shown = f"[{host}]" if ":" in host else host
-        err.print(
-            f"witness {name} on http://{shown}:{port} for {len(witness.logs)} log(s); state {state_path}\n"
-            f"  verifier key: {witness.vkey}",
-            markup=False,
-            soft_wrap=True,
-        )
-        uvicorn.Server(config).run(sockets=[sock])
+        sock = _listen(host, port)
+        try:
+            shown = f"[{host}]" if ":" in host else host
+            err.print(
+                f"witness {name} on http://{shown}:{port} for {len(witness.logs)} log(s); state {state_path}\n"
+                f"  verifier key: {witness.vkey}",
+                markup=False,
+                soft_wrap=True,
+            )
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            sock.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:

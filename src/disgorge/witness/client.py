@@ -98,8 +98,9 @@ def consistency_proof_for(
     store = tree if isinstance(tree, MerkleTreeStore) else MerkleTreeStore(tree)
     if witness_size > size:
         raise VerificationFailed(
-            f"the witness has cosigned this log at size {witness_size}, beyond its size {size} now",
-            hint="entries the witness saw are gone: the log was rolled back or rewritten",
+            f"the witness has cosigned this log at size {witness_size}, beyond its size {size} now: "
+            "entries the witness saw are gone (the log was rolled back or rewritten)",
+            hint="compare the log with the witness's latest checkpoint; do not sign over the loss",
         )
     if size > len(store):
         raise InputError(f"the log holds {len(store)} entries, fewer than the checkpoint size {size}")

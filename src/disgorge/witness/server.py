@@ -33,7 +33,9 @@ def create_app(witness: Witness) -> FastAPI:
     async def refuse(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, DisgorgeError)
         if isinstance(exc, SizeConflict):
-            return Response(format_size(exc.witness_size), status_code=409, headers={"Content-Type": SIZE_CONTENT_TYPE})
+            return Response(
+                format_size(exc.witness_size), status_code=409, headers={"Content-Type": SIZE_CONTENT_TYPE}
+            )
         return PlainTextResponse(f"{exc.diagnostics()}\n", status_code=exc.http_status, media_type=_TEXT)
 
     @app.post("/add-checkpoint")
