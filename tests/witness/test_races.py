@@ -22,7 +22,7 @@ from disgorge.ledger.cosignature import add_cosignatures, verify_cosigned_checkp
 from disgorge.ledger.tree import MerkleTreeStore
 from disgorge.witness.core import Witness
 from disgorge.witness.protocol import SizeConflict, format_add_checkpoint
-from disgorge.witness.state import WitnessState
+from disgorge.witness.state import Recorded, WitnessState
 
 from .conftest import ORIGIN, WITNESS_NAME, Log, serving
 
@@ -136,3 +136,26 @@ def test_http_client_sees_409_then_catches_up(client: httpx.Client, log: Log) ->
     response = client.post("/add-checkpoint", content=log.request(0, 30))
     assert (response.status_code, response.text) == (409, "10\n")
     assert client.post("/add-checkpoint", content=log.request(10, 30)).status_code == 200
+
+
+def test_concurrent_swaps_for_many_logs_share_commits(tmp_path: Path, witness_vkey: str) -> None:
+    """Group commit: 8 threads x 50 swaps on 8 origins, each durable, in fewer transactions than swaps."""
+    with WitnessState(tmp_path / "group.db", witness_vkey) as state:
+
+        def swaps(origin: str) -> None:
+            previous = None
+            for size in range(1, 51):
+                new = Recorded(size, size.to_bytes(32, "big"), f"{origin}\n", size)
+                assert state.compare_and_swap(origin, previous, new)
+                previous = new
+            assert not state.compare_and_swap(origin, None, previous)  # a stale expectation still fails
+
+        with ThreadPoolExecutor(8) as pool:
+            for job in [pool.submit(swaps, f"log{i}") for i in range(8)]:
+                job.result()
+        assert all(
+            state.get(f"log{i}") == Recorded(50, (50).to_bytes(32, "big"), f"log{i}\n", 50) for i in range(8)
+        )
+        assert state.transactions < 8 * 51
+    with WitnessState(tmp_path / "group.db", witness_vkey) as reopened:
+        assert reopened.get("log3") is not None and reopened.get("log3").size == 50  # type: ignore[union-attr]

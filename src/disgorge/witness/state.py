@@ -59,6 +59,15 @@ class Recorded:
     cosigned_at: int
 
 
+@dataclass
+class _Swap:
+    origin: str
+    expected: Recorded | None
+    new: Recorded
+    result: bool | None = None
+    error: BaseException | None = None
+
+
 @dataclass(frozen=True)
 class Evidence:
     origin: str
@@ -72,7 +81,12 @@ class WitnessState:
 
     def __init__(self, path: Path, witness_vkey: str) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one thread at a time on the connection
+        self._queue_lock = threading.Condition()
+        self._queue: list[_Swap] = []
+        self._committing = False
+        self.transactions = 0
+        """Committed compare-and-swap transactions (each one fsync), for tests and benchmarks."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             new = not path.exists()
@@ -115,33 +129,67 @@ class WitnessState:
         """Store ``new`` only if the stored (size, root) is still ``expected``'s; False if it moved.
 
         Durable when it returns True: the spec requires persisting before the cosignature is sent.
+        Concurrent calls (other logs' requests) are committed together, one fsync for the group: the
+        first caller to find no commit running commits everything queued, in order, in one transaction.
         """
+        op = _Swap(origin, expected, new)
+        with self._queue_lock:
+            self._queue.append(op)
+            while op.result is None and op.error is None:
+                if self._committing:
+                    self._queue_lock.wait()
+                    continue
+                self._committing = True
+                batch, self._queue = self._queue, []
+                self._queue_lock.release()
+                try:
+                    self._commit(batch)
+                finally:
+                    self._queue_lock.acquire()
+                    self._committing = False
+                    self._queue_lock.notify_all()
+        if op.error is not None:
+            raise op.error
+        return bool(op.result)
+
+    def _commit(self, batch: list[_Swap]) -> None:
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
-                    row = self._conn.execute(
-                        "SELECT size, root FROM logs WHERE origin = ?", (origin,)
-                    ).fetchone()
-                    current = None if row is None else (int(row[0]), bytes(row[1]))
-                    wanted = None if expected is None else (expected.size, expected.root)
-                    if current != wanted:
-                        self._conn.execute("ROLLBACK")
-                        return False
-                    self._conn.execute(
-                        "INSERT INTO logs (origin, size, root, note, cosigned_at) VALUES (?, ?, ?, ?, ?) "
-                        "ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, "
-                        "note = excluded.note, cosigned_at = excluded.cosigned_at",
-                        (origin, str(new.size), new.root, new.note, new.cosigned_at),
-                    )
+                    results = [self._swap(op) for op in batch]
                     self._conn.execute("COMMIT")
-                    return True
                 except BaseException:
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
                     raise
+                self.transactions += 1
             except sqlite3.Error as exc:
-                raise StoreError(f"witness state {self.path}: cannot record the checkpoint ({exc})") from exc
+                error = StoreError(f"witness state {self.path}: cannot record the checkpoint ({exc})")
+                for op in batch:
+                    op.error = error
+                return
+            except BaseException as exc:
+                for op in batch:
+                    op.error = exc
+                raise
+        for op, result in zip(batch, results, strict=True):
+            op.result = result
+
+    def _swap(self, op: _Swap) -> bool:
+        row = self._conn.execute("SELECT size, root FROM logs WHERE origin = ?", (op.origin,)).fetchone()
+        current = None if row is None else (int(row[0]), bytes(row[1]))
+        wanted = None if op.expected is None else (op.expected.size, op.expected.root)
+        if current != wanted:
+            return False
+        new = op.new
+        self._conn.execute(
+            "INSERT INTO logs (origin, size, root, note, cosigned_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, "
+            "note = excluded.note, cosigned_at = excluded.cosigned_at",
+            (op.origin, str(new.size), new.root, new.note, new.cosigned_at),
+        )
+        return True
 
     def record_evidence(self, origin: str, reason: str, request: bytes) -> None:
         """Keep a log-signed request the witness refused; it may prove the log misbehaved."""

@@ -1,0 +1,241 @@
+"""Witness speed (issue 10, "Performance": a witness cosigns at least 1,000 checkpoints/s).
+
+Part 1, in process. A log of L origins grows by one entry per checkpoint; every add-checkpoint body
+(old size, RFC 9162 consistency proof, the log-signed checkpoint note) is made before timing. Timed:
+``Witness.add_checkpoint(body)`` for each, in order, on a SQLite state file on disk (WAL,
+``synchronous=FULL``: one fsync per cosignature). Baselines in the same run, on the same bodies:
+
+  * the crypto floor: bare Ed25519 verify of the log's signature + sign of the cosignature message;
+  * the durability floor: the state's ``compare_and_swap`` alone, one committed row per checkpoint.
+
+Part 2, over HTTP. A real ``disgorge witness serve`` subprocess (one uvicorn worker) on a loopback port;
+this process is the client: C threads, each with its own keep-alive httpx client and its own log, post
+the prepared bodies in order, bounded by count and time. Baseline: ``GET /healthz`` (a route returning a
+constant) on the same server with the same client threads.
+
+    python benchmarks/bench_witness.py            # 20,000 checkpoints in process, 10,000 per HTTP run
+    python benchmarks/bench_witness.py --quick    # 3,000 and 2,000: under 30 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[0]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from _common import machine, table
+from disgorge.ledger.cosignature import cosignature_message, cosigner_vkey
+from disgorge.ledger.merkle import leaf_hash
+from disgorge.ledger.note import Checkpoint, NoteVerifier, sign_checkpoint, verifier_key
+from disgorge.ledger.tree import MerkleTreeStore
+from disgorge.witness.config import create_witness_key
+from disgorge.witness.core import LogConfig, Witness
+from disgorge.witness.protocol import format_add_checkpoint
+from disgorge.witness.state import Recorded, WitnessState
+
+DISGORGE = str(Path(sys.executable).with_name("disgorge"))
+
+
+class Chain:
+    """One log's prepared add-checkpoint bodies: sizes 1, 2, ..., n, each proved from the one before."""
+
+    def __init__(self, origin: str, n: int) -> None:
+        self.origin = origin
+        self.key = Ed25519PrivateKey.generate()
+        self.vkey = verifier_key("log", self.key.public_key())
+        tree = MerkleTreeStore()
+        self.bodies: list[bytes] = []
+        self.notes: list[tuple[str, Checkpoint]] = []
+        for size in range(1, n + 1):
+            tree.append(leaf_hash(b"%s %d" % (origin.encode(), size)))
+            cp = Checkpoint(origin, size, tree.root())
+            note = sign_checkpoint(cp, self.key, "log")
+            proof = [] if size == 1 else tree.consistency_proof(size - 1, size)
+            self.bodies.append(format_add_checkpoint(size - 1, proof, note))
+            self.notes.append((note, cp))
+
+    def config(self) -> LogConfig:
+        return LogConfig(self.origin, (NoteVerifier.parse(self.vkey),))
+
+
+def crypto_floor(chain: Chain, witness_key: Ed25519PrivateKey) -> float:
+    public = chain.key.public_key()
+    t = time.perf_counter()
+    for note, cp in chain.notes:
+        body, _, sig = note.partition("\n\n")
+        public.verify(base64.b64decode(sig.split(" ")[-1])[4:], (body + "\n").encode())
+        witness_key.sign(cosignature_message(cp.to_body(), 1_800_000_000))
+    return len(chain.notes) / (time.perf_counter() - t)
+
+
+def durability_floor(tmp: Path, n: int) -> float:
+    with WitnessState(tmp / "floor.db", "floor+00000000+BA==") as state:
+        previous = None
+        t = time.perf_counter()
+        for size in range(1, n + 1):
+            new = Recorded(size, size.to_bytes(32, "big"), "note\n", 0)
+            assert state.compare_and_swap("o", previous, new)
+            previous = new
+        return n / (time.perf_counter() - t)
+
+
+def in_process(tmp: Path, chain: Chain, witness_key: Ed25519PrivateKey) -> float:
+    name = "bench.example/w"
+    with WitnessState(tmp / "inproc.db", cosigner_vkey(name, witness_key.public_key())) as state:
+        witness = Witness(name, witness_key, [chain.config()], state)
+        t = time.perf_counter()
+        for body in chain.bodies:
+            witness.add_checkpoint(body)
+        return len(chain.bodies) / (time.perf_counter() - t)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(tmp: Path, chains: list[Chain]) -> tuple[subprocess.Popen[bytes], str]:
+    key = tmp / "w.key"
+    if not key.exists():
+        create_witness_key(key, "bench.example/http")
+    port = free_port()
+    args = [
+        DISGORGE,
+        "witness",
+        "serve",
+        "--key",
+        str(key),
+        "--port",
+        str(port),
+        "--state",
+        str(tmp / f"s{port}.db"),
+    ]
+    for c in chains:
+        args += ["--log", f"{c.origin}={c.vkey}"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("the witness did not start")
+
+
+def over_http(url: str, jobs: list[list[bytes] | int], seconds: float) -> tuple[float, int]:
+    """Requests/s with one thread per job (a list of bodies to POST in order, or a count of GETs)."""
+    done = [0] * len(jobs)
+    failures: list[str] = []
+    stop_at = time.perf_counter() + seconds
+
+    def run(i: int, job: list[bytes] | int) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            items = range(job) if isinstance(job, int) else job
+            for item in items:
+                if time.perf_counter() > stop_at:
+                    return
+                r = (
+                    http.get("/healthz")
+                    if isinstance(item, int)
+                    else http.post("/add-checkpoint", content=item)
+                )
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code} {r.text[:100]}")
+                    return
+                done[i] += 1
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - t
+    if failures:
+        raise SystemExit(f"witness refused a prepared checkpoint: {failures[0]}")
+    return sum(done) / elapsed, sum(done)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: under 30 s")
+    args = parser.parse_args()
+    n_local, n_http, seconds = (3_000, 2_000, 8.0) if args.quick else (20_000, 10_000, 60.0)
+    print(f"# bench_witness {'--quick' if args.quick else ''}\n{machine()}\n")
+    witness_key = Ed25519PrivateKey.generate()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-witness-", dir=Path.cwd()) as d:
+        tmp = Path(d)
+        chain = Chain("bench.example/log", n_local)
+        crypto = crypto_floor(chain, witness_key)
+        floor = durability_floor(tmp, n_local)
+        local = in_process(tmp, chain, witness_key)
+        rows = [
+            ["Ed25519 verify + sign (crypto floor)", f"{crypto:,.0f}", "1.00x"],
+            ["state compare_and_swap alone (fsync floor)", f"{floor:,.0f}", f"{floor / crypto:.2f}x"],
+            ["Witness.add_checkpoint, in process", f"{local:,.0f}", f"{local / crypto:.2f}x"],
+        ]
+        print(f"In process, {n_local:,} checkpoints, one log (ratio to the crypto floor):\n")
+        print(table(["what", "per second", "ratio"], rows))
+
+        http_rows = []
+        for clients in (1, 4):
+            chains = [Chain(f"bench.example/log{i}", n_http // clients) for i in range(clients)]
+            proc, url = start_server(tmp, chains)
+            try:
+                base, _ = over_http(url, [n_http // clients] * clients, seconds)
+                rate, count = over_http(url, [c.bodies for c in chains], seconds)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+            http_rows.append(
+                [
+                    f"{clients} client thread(s), {clients} log(s)",
+                    f"{base:,.0f}",
+                    f"{rate:,.0f}",
+                    f"{count:,}",
+                    f"{rate / base:.2f}x",
+                    f"{rate / local:.2f}x",
+                ]
+            )
+        print("\nOver HTTP, real `disgorge witness serve`, client in this process, keep-alive:\n")
+        print(
+            table(
+                [
+                    "clients",
+                    "GET /healthz /s",
+                    "add-checkpoint /s",
+                    "cosigned",
+                    "vs healthz",
+                    "vs in-process",
+                ],
+                http_rows,
+            )
+        )
+    best = max(float(r[2].replace(",", "")) for r in http_rows)
+    print(
+        f"\ngoal >= 1,000 cosignatures/s: in process {local:,.0f} ({'met' if local >= 1000 else 'missed'}), "
+        f"over HTTP {best:,.0f} ({'met' if best >= 1000 else 'missed'}); {time.perf_counter() - started:.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
