@@ -101,6 +101,26 @@ def in_process(tmp: Path, chain: Chain, witness_key: Ed25519PrivateKey) -> float
         return len(chain.bodies) / (time.perf_counter() - t)
 
 
+def in_process_threads(tmp: Path, chains: list[Chain], witness_key: Ed25519PrivateKey) -> tuple[float, int]:
+    """One thread per log on one witness: concurrent updates share commits (one fsync per group)."""
+    name = "bench.example/w"
+    with WitnessState(tmp / "threads.db", cosigner_vkey(name, witness_key.public_key())) as state:
+        witness = Witness(name, witness_key, [c.config() for c in chains], state)
+
+        def run(chain: Chain) -> None:
+            for body in chain.bodies:
+                witness.add_checkpoint(body)
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in chains]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        elapsed = time.perf_counter() - t
+        return sum(len(c.bodies) for c in chains) / elapsed, state.transactions
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -188,12 +208,19 @@ def main() -> None:
         crypto = crypto_floor(chain, witness_key)
         floor = durability_floor(tmp, n_local)
         local = in_process(tmp, chain, witness_key)
+        many = [Chain(f"bench.example/t{i}", n_local // 4) for i in range(4)]
+        grouped, commits = in_process_threads(tmp, many, witness_key)
         rows = [
             ["Ed25519 verify + sign (crypto floor)", f"{crypto:,.0f}", "1.00x"],
             ["state compare_and_swap alone (fsync floor)", f"{floor:,.0f}", f"{floor / crypto:.2f}x"],
-            ["Witness.add_checkpoint, in process", f"{local:,.0f}", f"{local / crypto:.2f}x"],
+            ["Witness.add_checkpoint, in process, one log", f"{local:,.0f}", f"{local / crypto:.2f}x"],
+            [
+                f"the same, 4 logs on 4 threads ({commits:,} commits for {4 * (n_local // 4):,})",
+                f"{grouped:,.0f}",
+                f"{grouped / crypto:.2f}x",
+            ],
         ]
-        print(f"In process, {n_local:,} checkpoints, one log (ratio to the crypto floor):\n")
+        print(f"In process, {n_local:,} checkpoints (ratio to the crypto floor):\n")
         print(table(["what", "per second", "ratio"], rows))
 
         http_rows = []
@@ -231,6 +258,7 @@ def main() -> None:
             )
         )
     best = max(float(r[2].replace(",", "")) for r in http_rows)
+    local = max(local, grouped)
     print(
         f"\ngoal >= 1,000 cosignatures/s: in process {local:,.0f} ({'met' if local >= 1000 else 'missed'}), "
         f"over HTTP {best:,.0f} ({'met' if best >= 1000 else 'missed'}); {time.perf_counter() - started:.1f} s"

@@ -67,6 +67,7 @@ class Witness:
         self._clock = clock
         self.logs: Mapping[str, LogConfig] = _by_origin(logs)
         self._locks = {origin: threading.Lock() for origin in self.logs}
+        self._cache: dict[str, Recorded | None] = {}
 
     def add_checkpoint(self, body: bytes) -> str:
         """Answer one add-checkpoint request body with the cosignature line(s), or raise its refusal."""
@@ -98,10 +99,11 @@ class Witness:
         return None if recorded is None else recorded.note
 
     def _update(self, log: LogConfig, request: AddCheckpointRequest, body: bytes) -> str:
-        stored = self._state.get(log.origin)
-        stored_size = 0 if stored is None else stored.size
-        if request.old_size != stored_size:
-            raise _conflict(log.origin, request.old_size, stored_size)
+        stored = self._stored(log.origin)
+        if request.old_size != _size(stored):
+            stored = self._stored(log.origin, fresh=True)  # another process on the state may have moved it
+            if request.old_size != _size(stored):
+                raise _conflict(log.origin, request.old_size, _size(stored))
         try:
             self._check_consistency(request, stored)
         except VerificationFailed as exc:
@@ -113,9 +115,15 @@ class Witness:
             request.checkpoint.size, request.checkpoint.root_hash, _with(request.note, log, line), timestamp
         )
         if not self._state.compare_and_swap(log.origin, stored, cosigned):
-            moved = self._state.get(log.origin)
-            raise _conflict(log.origin, request.old_size, 0 if moved is None else moved.size)
+            raise _conflict(log.origin, request.old_size, _size(self._stored(log.origin, fresh=True)))
+        self._cache[log.origin] = cosigned
         return line
+
+    def _stored(self, origin: str, *, fresh: bool = False) -> Recorded | None:
+        """The last state seen for ``origin``; a stale one can only fail the compare-and-swap, never pass it."""
+        if fresh or origin not in self._cache:
+            self._cache[origin] = self._state.get(origin)
+        return self._cache[origin]
 
     @staticmethod
     def _check_consistency(request: AddCheckpointRequest, stored: Recorded | None) -> None:
@@ -156,6 +164,10 @@ def _with(note: str, log: LogConfig, line: str) -> str:
 def _slot(line: str) -> tuple[str, bytes]:
     name, kid, _ = _parse_signature_line(line[:-1])
     return name, kid
+
+
+def _size(recorded: Recorded | None) -> int:
+    return 0 if recorded is None else recorded.size
 
 
 def _conflict(origin: str, old: int, stored: int) -> SizeConflict:
