@@ -27,6 +27,9 @@ storage_app = typer.Typer(help="Where erasure may act.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The tamper-evident ledger (RFC 9162, C2SP checkpoints).", no_args_is_help=True)
 key_app = typer.Typer(help="The home's signing key.", no_args_is_help=True)
 certificate_app = typer.Typer(help="Verify certificates of destruction offline.", no_args_is_help=True)
+witness_app = typer.Typer(
+    help="A witness that cosigns checkpoints (C2SP tlog-witness).", no_args_is_help=True
+)
 app.add_typer(source_app, name="source")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(run_app, name="run")
@@ -37,6 +40,7 @@ app.add_typer(storage_app, name="storage")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(key_app, name="key")
 app.add_typer(certificate_app, name="certificate")
+app.add_typer(witness_app, name="witness")
 
 
 def _version(value: bool) -> None:
@@ -83,4 +87,5 @@ from disgorge.cli import (  # noqa: E402,F401  (registers the commands)
     lineage_cmds,
     proof_cmds,
     scan_cmds,
+    witness_cmds,
 )
