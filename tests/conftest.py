@@ -18,6 +18,7 @@ from PIL import Image
 
 import disgorge
 from disgorge.demo.corpus import face_image
+from disgorge.trust import Identity
 
 PG_URL = os.environ.get("DISGORGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -55,10 +56,50 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(autouse=True)
+def _no_personal_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never pick up the developer's own ~/.config/disgorge/identity."""
+    monkeypatch.delenv("DISGORGE_IDENTITY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+
+
+PEOPLE = {name: Identity.generate(name) for name in ("ann", "bea", "cy", "eve", "dan")}
+"""ann (the admin, who requests), bea and cy (approvers), eve (an engineer), dan (an auditor)."""
+
+
+@pytest.fixture(scope="session")
+def people() -> dict[str, Identity]:
+    return PEOPLE
+
+
+ROLES = {"bea": ["approver", "auditor"], "cy": ["approver"], "eve": ["engineer"], "dan": ["auditor"]}
+
+
+def claim(c: disgorge.Catalog, people: dict[str, Identity]) -> None:
+    """Make ann the catalog's admin and put the others on its roster (each change signed by ann)."""
+    c.init()
+    for name, roles in ROLES.items():
+        c.change_roster("roster.add", name, key=people[name].public_key, roles=roles)
+
+
+def as_(c: disgorge.Catalog, who: Identity | str) -> disgorge.Catalog:
+    """The same catalog, opened by another person with their own identity."""
+    identity = PEOPLE[who] if isinstance(who, str) else who
+    return disgorge.open(c.home.path, catalog_url=c.store.url, identity=identity)
+
+
+def approve(c: disgorge.Catalog, plan_id: str, who: str = "bea") -> object:
+    """``who`` approves the plan with their own key, in their own session."""
+    with as_(c, who) as theirs:
+        return theirs.erasures.approve(plan_id)
+
+
 @pytest.fixture
-def cat(tmp_path: Path, catalog_url: str) -> Iterator[disgorge.Catalog]:
-    """A catalog on each backend, with one source whose notice allows operating the service only."""
-    with disgorge.open(tmp_path / "home", catalog_url=catalog_url) as c:
+def cat(tmp_path: Path, catalog_url: str, people: dict[str, Identity]) -> Iterator[disgorge.Catalog]:
+    """A catalog on each backend, opened by its admin ann (bea approves, eve engineers), with one source
+    whose notice allows operating the service only."""
+    with disgorge.open(tmp_path / "home", catalog_url=catalog_url, identity=people["ann"]) as c:
+        claim(c, people)
         c.add_source(
             "site",
             notice=b"we operate the service",

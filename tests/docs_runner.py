@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ def run_commands(commands: list[Command], cwd: Path, *, origin: str, timeout: fl
         script.append(c.text)
         script.append(
             f'__rc=$?; if [ "$__rc" -ne {c.expect} ]; then '
-            f'echo "::: {origin}:{c.line}: exit $__rc, expected {c.expect}: {c.text!r}" >&2; exit 97; fi'
+            f'echo "::: {origin}:{c.line}: exit $__rc, expected {c.expect}:" {shlex.quote(c.text)} >&2; exit 97; fi'
         )
     env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -20,20 +20,43 @@ from disgorge.model import MODEL_RELATIONS, DatasetRef, RunInput
 from disgorge.settings import Home, bind_pseudonym_key, load_storage_config, save_storage_root
 
 if TYPE_CHECKING:  # capabilities load when first used, so a command pays only for what it touches
+    from disgorge.access import RosterService
     from disgorge.catalog import ArtifactInfo, DatasetInfo, RunInfo, SourceInfo
     from disgorge.enforcement import CheckReport, ExportResult, RunReview
-    from disgorge.erasure import Erasures
+    from disgorge.erasure.signing import SignedErasures
     from disgorge.ingest import IngestOptions
     from disgorge.lineage import BillOfMaterials, Impact
     from disgorge.model import IngestSummary
+    from disgorge.model.roles import Principal
     from disgorge.policy import Policy
     from disgorge.proof import Proofs
     from disgorge.scan import Indexes, LookupResult, ScanReport
     from disgorge.storage import StorageConfig
+    from disgorge.trust import Identity
 
 
-def open(home: str | os.PathLike[str] | None = None, *, catalog_url: str | None = None) -> Catalog:
-    """Open a Disgorge home and its catalog, creating both on first use."""
+def open(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    catalog_url: str | None = None,
+    identity: Identity | str | os.PathLike[str] | bool | None = None,
+) -> Catalog:
+    """Open a Disgorge home and its catalog, creating both on first use.
+
+    ``identity`` is who acts: an :class:`~disgorge.trust.Identity`, the path of an identity file, or
+    None for ``$DISGORGE_IDENTITY`` (default ``~/.config/disgorge/identity``) if it exists; False for
+    nobody. On a catalog with a roster, every action needs a member's identity with the right role."""
+    from disgorge.trust import Identity, load_default
+
+    who: Identity | None
+    if identity is None or identity is True:
+        who = load_default()
+    elif identity is False:
+        who = None
+    elif isinstance(identity, Identity):
+        who = identity
+    else:
+        who = Identity.load(Path(identity))
     h = Home.resolve(home, catalog_url)
     if h.path.exists() and not h.path.is_dir():
         raise UsageError(f"Disgorge home {h.path} is not a folder", hint="set DISGORGE_HOME to a folder")
@@ -44,18 +67,57 @@ def open(home: str | os.PathLike[str] | None = None, *, catalog_url: str | None 
         from disgorge.proof import SigningIdentity
 
         SigningIdentity.ensure(h.path / "keys")
+        return Catalog(h, store, who)
     except BaseException:
         store.close()
         raise
-    return Catalog(h, store)
 
 
 class Catalog:
     """What a Python ML team holds: register data, capture lineage, ask what came from what."""
 
-    def __init__(self, home: Home, store: CatalogStore) -> None:
+    def __init__(self, home: Home, store: CatalogStore, identity: Identity | None = None) -> None:
+        from disgorge.access import resolve
+
         self.home = home
         self.store = store
+        self.identity = identity
+        self.principal: Principal = resolve(store, identity)
+        store.actor = self.principal.name or None
+
+    def _may(self, action: str) -> None:
+        from disgorge.access import require
+
+        require(self.principal, action)
+
+    def init(self) -> dict[str, Any]:
+        """Claim an unclaimed catalog: the caller's identity becomes its first admin (with every role)."""
+        from disgorge.access import RosterService, resolve
+
+        claimed = self.identity is not None and RosterService(self.store).genesis(self.identity)
+        if claimed:
+            self.principal = resolve(self.store, self.identity)
+            self.store.actor = self.principal.name
+        return {
+            "admin_claimed": bool(claimed),
+            "principal": self.principal.name,
+            "roles": sorted(self.principal.roles),
+        }
+
+    @property
+    def roster(self) -> RosterService:
+        from disgorge.access import RosterService
+
+        return RosterService(self.store)
+
+    def change_roster(self, kind: str, name: str, **body: Any) -> dict[str, Any]:
+        """Add, update or revoke a principal: a statement signed with the caller's (an admin's) key."""
+        self._may("roster.write")
+        if self.identity is None:
+            raise UsageError("roster changes are signed: set DISGORGE_IDENTITY to your identity file")
+        signed = self.roster.statement(self.identity, kind, name, body)
+        self.roster.apply(signed)
+        return next(m for m in self.roster.members() if m["name"] == signed.about)
 
     def __enter__(self) -> Catalog:
         return self
@@ -79,6 +141,7 @@ class Catalog:
         return cached
 
     def add_storage_root(self, root: Path) -> list[str]:
+        self._may("storage.write")
         return save_storage_root(self.home.storage_path, root)
 
     @property
@@ -90,6 +153,7 @@ class Catalog:
 
     def certificate(self, plan: str) -> dict[str, Any]:
         """A signed certificate of destruction for a completed, verified erasure."""
+        self._may("erase.certificate")
         from disgorge.proof import SigningIdentity, issue_certificate
 
         return issue_certificate(self.store, SigningIdentity.ensure(self.home.path / "keys"), plan)
@@ -100,12 +164,20 @@ class Catalog:
         return asset_proof(self.store, plan, sha256)
 
     @property
-    def erasures(self) -> Erasures:
+    def erasures(self) -> SignedErasures:
+        """The erasure workflow, each statement signed with this catalog's caller's identity."""
         from disgorge.erasure import Erasures
+        from disgorge.erasure.signing import SignedErasures
 
-        return Erasures(
-            self.store, self.indexes, self.storage_config, self.home.path / "notices", self.policy
+        service = Erasures(
+            self.store,
+            self.indexes,
+            self.storage_config,
+            self.home.path / "notices",
+            self.policy,
+            self.principal,
         )
+        return SignedErasures(service, self.identity)
 
     # provenance
     def add_source(
@@ -120,6 +192,7 @@ class Catalog:
         legal_basis: str | None = None,
         effective_from: datetime | None = None,
     ) -> tuple[SourceInfo, bool]:
+        self._may("source.write")
         text = notice if isinstance(notice, bytes) else _read_notice(notice)
         return self.store.add_source(
             name,
@@ -135,6 +208,7 @@ class Catalog:
     def ingest(
         self, path: Path, opts: IngestOptions, *, progress: Callable[[int, int], None] | None = None
     ) -> IngestSummary:
+        self._may("ingest")
         if not path.exists():
             raise InputError(f"ingest path {path} does not exist", hint="give a file or folder to register")
         from disgorge.ingest import ingest
@@ -156,6 +230,7 @@ class Catalog:
         where: str | None = None,
         manifest: Path | None = None,
     ) -> tuple[DatasetInfo, bool]:
+        self._may("dataset.write")
         if sum(x is not None for x in (source, from_dataset, manifest)) != 1:
             raise UsageError("give exactly one of --source, --from or --manifest")
         if where is not None and from_dataset is None and source is None:
@@ -201,6 +276,7 @@ class Catalog:
 
         ``enforce=False`` records a run that already happened (its decision is still recorded).
         """
+        self._may("run.write")
         from disgorge.enforcement import check_datasets, denial, training_datasets
 
         resolved = [self._resolve_input(RunInput.parse(i)) for i in inputs]
@@ -255,6 +331,7 @@ class Catalog:
     def register_artifact(
         self, path: Path, *, kind: str, name: str | None = None, run_id: int | None = None
     ) -> ArtifactInfo:
+        self._may("run.write")
         p = Path(path)
         if not p.exists():
             raise InputError(f"{kind} {p} does not exist", hint="write the file first, then log it")
@@ -274,6 +351,9 @@ class Catalog:
         )
 
     def deploy(self, model: str, *, target: str, hook: str | None = None) -> int:
+        self._may("model.deploy")
+        if hook is not None:
+            self._may("deployment.hook")
         return self.store.add_deployment(self.store.resolve_artifact(model, kind="model").id, target, hook)
 
     # consent and enforcement
@@ -291,6 +371,7 @@ class Catalog:
         return cached
 
     def import_consent(self, path: Path) -> tuple[int, bool]:
+        self._may("consent.import")
         from disgorge.enforcement import read_consent_file
 
         lines, digest = read_consent_file(path)
@@ -305,6 +386,7 @@ class Catalog:
         at: datetime | None = None,
         record: bool = True,
     ) -> CheckReport:
+        self._may("check")
         from disgorge.enforcement import check_datasets
 
         self.policy  # noqa: B018 - validate the policy before reading data
@@ -318,6 +400,7 @@ class Catalog:
         self, dataset: str, *, to: str, dest: Path, at: datetime | None = None
     ) -> tuple[CheckReport, ExportResult]:
         """Share a dataset with a party: refused unless every member may be shared with it."""
+        self._may("export")
         from disgorge.enforcement import check_datasets, denial, export_members
 
         ds = self.store.get_dataset(dataset)
@@ -338,6 +421,7 @@ class Catalog:
         return report, result
 
     def review_runs(self, at: datetime | None = None) -> list[RunReview]:
+        self._may("read")
         from disgorge.enforcement import review_runs
 
         return review_runs(self.store, policy=self.policy, at=at)
@@ -353,6 +437,7 @@ class Catalog:
     def scan(
         self, roots: Sequence[str], *, against: str = "catalog", radius: int = 31, workers: int = 0
     ) -> ScanReport:
+        self._may("read")
         if against not in ("catalog", "erased") and not against.startswith("dataset:"):
             raise UsageError(
                 f"--against {against!r} is unknown", hint="use catalog, erased or dataset:NAME[@V]"
@@ -374,12 +459,14 @@ class Catalog:
         )
 
     def lookup(self, photo: Path, *, radius: int = 31) -> LookupResult:
+        self._may("read")
         from disgorge.scan import lookup
 
         return lookup(self.store, self.indexes, photo, radius=radius)
 
     # questions
     def impact(self, kind: str, value: str) -> Impact:
+        self._may("read")
         if kind not in ("subject", "source", "dataset", "asset"):
             raise UsageError(
                 f"impact scope {kind!r} is unknown", hint="use subject, source, dataset or asset"
@@ -389,6 +476,7 @@ class Catalog:
         return impact(self.store, Scope(kind, value))  # type: ignore[arg-type]
 
     def lineage(self, model: str) -> BillOfMaterials:
+        self._may("read")
         from disgorge.lineage import bill_of_materials
 
         return bill_of_materials(self.store, model)

@@ -29,8 +29,23 @@ def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.
     return subprocess.run([DISGORGE, *args], cwd=cwd, env=e, capture_output=True, text=True, check=False)
 
 
+def people(cwd: Path) -> None:
+    """ann claims the catalog as its admin; bea (bea.identity) is an approver."""
+    for args in (
+        ("identity", "init", "ann"),
+        ("init",),
+        ("identity", "init", "bea", "--file", "bea.identity"),
+    ):
+        r = run(cwd, *args)
+        assert r.returncode == 0, r.stderr
+    key = run(cwd, "identity", "show", "--file", "bea.identity").stdout.strip()
+    r = run(cwd, "principal", "add", "bea", "--key", key, "--role", "approver")
+    assert r.returncode == 0, r.stderr
+
+
 @pytest.fixture
 def story(tmp_path: Path) -> Path:
+    people(tmp_path)
     (tmp_path / "notice.txt").write_text("We use your photos to operate the service.")
     for s in ("alice", "bob"):
         for k in range(2):
@@ -102,15 +117,14 @@ def test_lookup_scan_and_verify_take_relative_paths(story: Path) -> None:
 
 def test_unreachable_targets_are_named_at_plan_approve_and_dry_run(story: Path) -> None:
     r = run(
-        story, "erase", "plan", "--subject", "alice", "--reason", "request", "--legal-basis", "GDPR 17",
-        "--as", "ann", "-q",
+        story, "erase", "plan", "--subject", "alice", "--reason", "request", "--legal-basis", "GDPR 17", "-q",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     plan = r.stdout.strip()
     assert len(plan) == 64
     assert "2 targets are out of reach" in r.stderr and "fix: disgorge storage add-root" in r.stderr
     assert f"{story}/photos/alice" in r.stderr
-    r = run(story, "erase", "approve", plan, "--as", "bea")
+    r = run(story, "erase", "approve", plan, env={"DISGORGE_IDENTITY": "bea.identity"})
     assert r.returncode == 0 and "2 targets are out of reach" in r.stderr
     r = run(story, "erase", "run", plan)
     assert r.returncode == 0 and "would not delete them" in r.stderr

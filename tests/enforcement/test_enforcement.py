@@ -244,8 +244,17 @@ def test_set_algebra_equals_per_asset_evaluation(world: disgorge.Catalog, tmp_pa
         assert by_classes.by_reason() == fast.by_reason()
 
 
-def test_cli_check_exit_codes(world: disgorge.Catalog, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_check_exit_codes(
+    world: disgorge.Catalog,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from disgorge.cli import main
+    from tests.conftest import PEOPLE
+
+    PEOPLE["eve"].save(tmp_path / "eve.identity")  # an engineer checks before training
+    monkeypatch.setenv("DISGORGE_IDENTITY", str(tmp_path / "eve.identity"))
 
     home = str(world.home.path)
     url_env = world.store.url

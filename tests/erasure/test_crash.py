@@ -5,6 +5,7 @@ unplanned object is byte-identical to before."""
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import signal
 import sqlite3
@@ -19,7 +20,7 @@ from deltalake import DeltaTable, write_deltalake
 
 import disgorge
 from disgorge.model import AssetRecord
-from tests.conftest import use_s3
+from tests.conftest import PEOPLE, approve, claim, use_s3
 from tests.erasure.conftest import tree_digest
 from tests.storage.seaweed import Seaweed
 
@@ -72,14 +73,14 @@ def big_world(tmp_path: Path, seaweed: Seaweed) -> tuple[Path, str, Path, Seawee
     home = tmp_path / "home"
     home.mkdir()
     use_s3(home, seaweed)
-    with disgorge.open(home) as cat:
+    PEOPLE["ann"].save(tmp_path / "ann.identity")
+    with disgorge.open(home, identity=PEOPLE["ann"]) as cat:
+        claim(cat, PEOPLE)
         src, _ = cat.add_source("s", notice=b"n", uses=["essential.service"])
         cat.store.register(records, source_id=src.id, notice_id=src.notice_id)
         cat.add_storage_root(tmp_path / "data")
-        plan, _ = cat.erasures.plan(
-            scope=("subject", "victim"), withdrawn=False, reason="r", legal_basis="b", requester="ann"
-        )
-        cat.erasures.approve(plan.id, "bea")
+        plan, _ = cat.erasures.plan(scope=("subject", "victim"), withdrawn=False, reason="r", legal_basis="b")
+        approve(cat, plan.id)
     return home, plan.id, tmp_path / "data", seaweed
 
 
@@ -94,11 +95,12 @@ def test_sigkill_at_random_points_then_resume(big_world: tuple[Path, str, Path, 
     kept_payloads = [payload(i) for i in range(VICTIMS, VICTIMS + OTHERS, 4)]
     planned = {f"{i % 50:02d}/{i:05d}.bin" for i in range(VICTIMS)}
     cmd = [sys.executable, "-m", "disgorge", "erase", "run", plan, "--execute", "--home", str(home), "--json"]
+    env = {**os.environ, "DISGORGE_IDENTITY": str(home.parent / "ann.identity")}
     rng = random.Random(11)
     kills = 0
     db = sqlite3.connect(f"file:{home / 'catalog.db'}?mode=ro", uri=True)
     for threshold in sorted(rng.sample(range(1, VICTIMS + 2), KILLS)):  # kill points spread over the plan
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
             done = db.execute("SELECT count(*) FROM erasure_targets WHERE state = 'done'").fetchone()[0]
@@ -109,13 +111,13 @@ def test_sigkill_at_random_points_then_resume(big_world: tuple[Path, str, Path, 
             time.sleep(rng.uniform(0.001, 0.02))
         proc.wait()
     db.close()
-    final = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    final = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     assert final.returncode == 0, final.stderr[-2000:]
     assert kills >= 20
     after = tree_digest(data / "files")
     assert set(before) - set(after) == planned
     assert {k: v for k, v in before.items() if k not in planned} == after  # unplanned: byte-identical
-    with disgorge.open(home) as cat:
+    with disgorge.open(home, identity=PEOPLE["ann"]) as cat:
         targets = list(cat.store.targets(plan))
         assert {t.state for t in targets} == {"done"}
         outcomes = [t.evidence.split(":")[0] for t in targets if t.kind == "copy"]

@@ -13,18 +13,18 @@ from sqlalchemy import func, select
 
 import disgorge
 from disgorge.catalog.schema import Asset, Subject, Tombstone
-from disgorge.errors import ConflictError, UsageError
+from disgorge.errors import PolicyDenied, UsageError, VerificationFailed
 from disgorge.ingest import IngestOptions
+from tests.conftest import approve
 from tests.erasure.conftest import tree_digest
 
 
-def plan_alice(cat: disgorge.Catalog, requester: str = "ann") -> str:
+def plan_alice(cat: disgorge.Catalog) -> str:
     plan, _ = cat.erasures.plan(
         scope=("subject", "alice"),
         withdrawn=False,
         reason="erasure request #17",
         legal_basis="GDPR Art. 17(1)(b)",
-        requester=requester,
         deadline="2026-12-31",
     )
     return plan.id
@@ -37,7 +37,6 @@ def test_plan_is_content_addressed_and_names_no_subject(world: disgorge.Catalog)
         withdrawn=False,
         reason="erasure request #17",
         legal_basis="GDPR Art. 17(1)(b)",
-        requester="ann",
     )
     assert plan.id == a and not created
     doc = world.erasures.show(a)
@@ -48,28 +47,25 @@ def test_plan_is_content_addressed_and_names_no_subject(world: disgorge.Catalog)
     assert "alice" not in str(doc)
     assert doc["survives"]["datasets"] == [{"ref": "faces@1", "remaining": 6}]
     assert doc["survives"]["models_not_affected"] == ["bob-only"]
-    bob = world.erasures.plan(
-        scope=("subject", "bob"), withdrawn=False, reason="r", legal_basis="b", requester="ann"
-    )
+    bob = world.erasures.plan(scope=("subject", "bob"), withdrawn=False, reason="r", legal_basis="b")
     assert bob[0].id != a
 
 
 def test_approval_by_a_second_person_is_required(world: disgorge.Catalog) -> None:
     pid = plan_alice(world)
-    with pytest.raises(ConflictError, match="is planned, not approved"):
+    with pytest.raises(VerificationFailed, match="is not authorised: 0 of 1 required approvals"):
         world.erasures.run(pid, dry_run=False)
-    with pytest.raises(ConflictError, match="cannot also approve it"):
-        world.erasures.approve(pid, "ann")
-    assert world.erasures.approve(pid, "bea").status == "approved"
+    with pytest.raises(PolicyDenied, match="the requester cannot approve their own plan"):
+        world.erasures.approve(pid)  # ann holds every role, the approver's too, yet requested it
+    assert approve(world, pid).complete
+    assert world.erasures.show(pid)["approvers"] == ["bea"]
     with pytest.raises(UsageError, match="needs --reason"):
-        world.erasures.plan(
-            scope=("subject", "bob"), withdrawn=False, reason=" ", legal_basis="b", requester="x"
-        )
+        world.erasures.plan(scope=("subject", "bob"), withdrawn=False, reason=" ", legal_basis="b")
 
 
 def test_execute_erases_exactly_the_plan(world: disgorge.Catalog, photos: Path, tmp_path: Path) -> None:
     pid = plan_alice(world)
-    world.erasures.approve(pid, "bea")
+    approve(world, pid)
     before = tree_digest(tmp_path)
     dry = world.erasures.run(pid)
     assert dry.dry_run and dry.steps["copy"] == 3 and tree_digest(tmp_path) == before
@@ -99,7 +95,7 @@ def test_changed_or_swapped_targets_are_skipped_not_deleted(
     world: disgorge.Catalog, photos: Path, tmp_path: Path
 ) -> None:
     pid = plan_alice(world)
-    world.erasures.approve(pid, "bea")
+    approve(world, pid)
     changed = photos / "alice" / "p1.jpg"
     changed.write_bytes(changed.read_bytes() + b"edited after planning")
     swapped = photos / "alice" / "p2.jpg"
@@ -128,7 +124,7 @@ def test_verify_finds_a_hidden_reencoded_copy(world: disgorge.Catalog, photos: P
     im.resize((im.width // 2, im.height // 2)).save(buf, "JPEG", quality=70)
     (backup / "k3f9.jpg").write_bytes(buf.getvalue())
     pid = plan_alice(world)
-    world.erasures.approve(pid, "bea")
+    approve(world, pid)
     world.erasures.run(pid, dry_run=False)
     dirty = world.erasures.verify(pid, roots=[str(backup)])
     assert not dirty.clean and dirty.remaining == []
@@ -143,7 +139,7 @@ def test_verify_finds_a_hidden_reencoded_copy(world: disgorge.Catalog, photos: P
 def test_erased_content_cannot_come_back(world: disgorge.Catalog, photos: Path, tmp_path: Path) -> None:
     original = (photos / "alice" / "p0.jpg").read_bytes()
     pid = plan_alice(world)
-    world.erasures.approve(pid, "bea")
+    approve(world, pid)
     world.erasures.run(pid, dry_run=False)
     again = tmp_path / "again" / "alice"
     again.mkdir(parents=True)
@@ -187,13 +183,13 @@ def test_withdrawn_scope(world: disgorge.Catalog, tmp_path: Path) -> None:
         (tmp_path / "rm.bin").write_bytes(b"rm")
         run.log_model(tmp_path / "rm.bin", name="research-model")
     with pytest.raises(disgorge.NotFoundError, match="no recorded run uses data whose consent was withdrawn"):
-        world.erasures.plan(scope=None, withdrawn=True, reason="r", legal_basis="b", requester="ann")
+        world.erasures.plan(scope=None, withdrawn=True, reason="r", legal_basis="b")
     consent.write_text(
         "subject_id,use,recipient,action,timestamp,notice_version\n"
         "dora,train_ai_system,acme,withdrawn,2025-01-01T00:00:00Z,1\n"
     )
     world.import_consent(consent)
     plan, _ = world.erasures.plan(
-        scope=None, withdrawn=True, reason="consent withdrawn", legal_basis="GDPR Art. 7(3)", requester="ann"
+        scope=None, withdrawn=True, reason="consent withdrawn", legal_basis="GDPR Art. 7(3)"
     )
     assert plan.counts["assets"] == 1 and plan.counts["model_copy"] == 1

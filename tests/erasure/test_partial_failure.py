@@ -13,6 +13,7 @@ import disgorge
 from disgorge.errors import StoreError
 from disgorge.model import AssetRecord
 from disgorge.storage import MemoryStorage, StorageConfig
+from tests.conftest import approve
 
 
 @pytest.fixture
@@ -39,10 +40,8 @@ def mem_world(cat: disgorge.Catalog) -> tuple[disgorge.Catalog, MemoryStorage, s
     with cat.run("t", use="train_ai_system", party="acme", inputs=["dataset:faces"], enforce=False):
         pass
     cat.__dict__["_storage"] = StorageConfig(backends={"memory": mem})
-    plan, _ = cat.erasures.plan(
-        scope=("subject", "victim"), withdrawn=False, reason="r", legal_basis="b", requester="ann"
-    )
-    cat.erasures.approve(plan.id, "bea")
+    plan, _ = cat.erasures.plan(scope=("subject", "victim"), withdrawn=False, reason="r", legal_basis="b")
+    approve(cat, plan.id)
     return cat, mem, plan.id
 
 

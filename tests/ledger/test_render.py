@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from disgorge.certificate.render import CHART_KINDS, render_html
 from disgorge.errors import InputError
 from disgorge.ledger.certificate import COUNT_KINDS, load_certificate
-from disgorge.ledger.render import CHART_KINDS, render_html
 
 HERE = Path(__file__).resolve().parents[1] / "assets" / "certificates"
 GOOD = load_certificate((HERE / "certificate-good.json").read_bytes())

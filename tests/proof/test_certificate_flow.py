@@ -11,11 +11,16 @@ import disgorge
 from disgorge.cli import main
 from disgorge.errors import InputError
 from disgorge.ingest import IngestOptions
+from tests.conftest import PEOPLE, approve
 
 
 @pytest.fixture
-def erased(sqlite_cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> tuple[disgorge.Catalog, str]:
-    cat = sqlite_cat
+def erased(
+    cat: disgorge.Catalog, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[disgorge.Catalog, str]:
+    PEOPLE["ann"].save(tmp_path / "ann.identity")
+    monkeypatch.setenv("DISGORGE_IDENTITY", str(tmp_path / "ann.identity"))
+    monkeypatch.setenv("DISGORGE_CATALOG", cat.store.url)
     cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
     cat.create_dataset("faces", source="site")
     (tmp_path / "m.bin").write_bytes(b"model")
@@ -23,11 +28,11 @@ def erased(sqlite_cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> tuple[
         r.log_model(tmp_path / "m.bin", name="facenet")
     cat.add_storage_root(tmp_path)
     plan, _ = cat.erasures.plan(
-        scope=("subject", "alice"), withdrawn=False, reason="request", legal_basis="GDPR 17", requester="ann"
+        scope=("subject", "alice"), withdrawn=False, reason="request", legal_basis="GDPR 17"
     )
     with pytest.raises(InputError, match="is planned"):
         cat.certificate(plan.id)
-    cat.erasures.approve(plan.id, "bea")
+    approve(cat, plan.id)
     cat.erasures.run(plan.id, dry_run=False)
     with pytest.raises(InputError, match="no clean verification"):
         cat.certificate(plan.id)

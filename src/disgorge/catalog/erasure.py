@@ -197,7 +197,12 @@ class ErasureMixin(ConsentMixin):
                 )
 
     def targets(
-        self, plan_id: str, *, states: tuple[str, ...] | None = None, batch: int = 5000
+        self,
+        plan_id: str,
+        *,
+        states: tuple[str, ...] | None = None,
+        kinds: tuple[str, ...] | None = None,
+        batch: int = 5000,
     ) -> Iterator[TargetInfo]:
         """Targets in plan order, read in batches so a 3M-target plan is never held in memory."""
         last = -1
@@ -206,6 +211,8 @@ class ErasureMixin(ConsentMixin):
                 q = select(ErasureTarget).where(ErasureTarget.plan_id == plan_id, ErasureTarget.seq > last)
                 if states is not None:
                     q = q.where(ErasureTarget.state.in_(states))
+                if kinds is not None:
+                    q = q.where(ErasureTarget.kind.in_(kinds))
                 rows = list(s.scalars(q.order_by(ErasureTarget.seq).limit(batch)))
             if not rows:
                 return

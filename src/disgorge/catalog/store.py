@@ -6,6 +6,7 @@ so each file stays small; :class:`CatalogStore` is what callers hold.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from disgorge.catalog.engine import make_engine, upgrade
 from disgorge.catalog.schema import Edge, LedgerEntry, utcnow
 from disgorge.catalog.settings import Settings
+from disgorge.catalog.statements import Statements
 from disgorge.errors import StoreError
 from disgorge.hashing import KeyedHasher, canonical_json
 from disgorge.ledger.merkle import leaf_hash
@@ -25,10 +27,16 @@ if TYPE_CHECKING:
     from disgorge.catalog.lineage_graph import LineageGraph
 
 
+ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("disgorge_actor", default=None)
+"""The principal a request acts for, where one store serves many (the server); else ``store.actor``."""
+
+
 class StoreBase:
     def __init__(self, url: str, hasher: KeyedHasher | None = None, *, migrate: bool = True) -> None:
         self.url = url
         self._hasher = hasher
+        self.actor: str | None = None
+        """Who this store's changes are recorded as made by (a principal name, or local:USER)."""
         self.engine: Engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
@@ -88,9 +96,10 @@ class StoreBase:
             s.execute(text("SELECT pg_advisory_xact_lock(7243157)"))
         start = int(s.scalar(select(func.coalesce(func.max(LedgerEntry.seq), -1))) or 0) + 1
         at = utcnow().isoformat()
+        by = ACTOR.get() or self.actor
         rows = []
         for n, (kind, body) in enumerate(events):
-            entry = canonical_json({"at": at, "kind": kind, **body})
+            entry = canonical_json({"at": at, "kind": kind, "by": by, **body})
             rows.append({"seq": start + n, "kind": kind, "entry": entry.decode(), "leaf": leaf_hash(entry)})
         s.connection().execute(
             insert(cast(Table, LedgerEntry.__table__)), rows
@@ -116,6 +125,11 @@ class StoreBase:
     def settings(self) -> Settings:
         """State shared by every home and process on this catalog."""
         return Settings(self)
+
+    @property
+    def statements(self) -> Statements:
+        """Signed statements (roster changes, erasure requests and approvals) in the ledger."""
+        return Statements(self)
 
     def lineage_graph(self, s: Session) -> LineageGraph:
         """The in-memory lineage graph, brought up to date in the caller's session."""

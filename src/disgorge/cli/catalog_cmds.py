@@ -18,21 +18,6 @@ def _split(values: list[str] | None) -> list[str]:
     return sorted({v.strip() for item in values or [] for v in item.split(",") if v.strip()})
 
 
-@app.command()
-def init(home: HomeOpt = None, json: JsonOpt = False) -> None:
-    """Create a Disgorge home: the catalog and the pseudonym key (mode 0600)."""
-    with catalog(home) as cat:
-        info = {
-            "home": str(cat.home.path),
-            "catalog": cat.store.engine.url.render_as_string(),
-            "key": str(cat.home.key_path),
-        }
-    if json:
-        emit_json(info)
-    else:
-        out.print(f"Disgorge home ready at [bold]{info['home']}[/] (catalog {info['catalog']})")
-
-
 @source_app.command("add")
 def source_add(
     name: Annotated[str, typer.Argument(help="Source name, e.g. datingsite-2014.")],

@@ -26,16 +26,32 @@ def certificate_verify(
     asset_proof: Annotated[
         Path | None, typer.Option(help="A proof that one asset is in the erased set.")
     ] = None,
+    witness_key: Annotated[
+        list[Path] | None,
+        typer.Option(help="A witness's verifier key file: require its cosignature on the checkpoint."),
+    ] = None,
+    require_scan: Annotated[
+        bool,
+        typer.Option("--require-scan", help="Fail a certificate whose verification ran no residual scan."),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Check the signature, the checkpoint, the inclusion proofs and the certificate's consistency, offline;
-    exit 1 with the reason on any failure."""
-    from disgorge.ledger.certificate import verify_asset_proof, verify_certificate
+    """Check offline: the certificate's signature, the checkpoint (and witness cosignatures), every
+    inclusion proof, the people's signed statements against the roster as of each signature, and the
+    story's consistency; exit 1 with the reason on any failure."""
+    from disgorge.certificate import verify_any
+    from disgorge.ledger.certificate import verify_asset_proof
     from disgorge.ledger.keys import trusted_keys_from_text
 
     trusted = trusted_keys_from_text(_read(key, "key file").decode("utf-8", "replace"))
+    witnesses = [
+        line.strip()
+        for w in witness_key or []
+        for line in _read(w, "witness key file").decode("utf-8", "replace").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     doc = _read(certificate, "certificate")
-    check = verify_certificate(doc, trusted)
+    check = verify_any(doc, trusted, witness_keys=witnesses, require_scan=require_scan)
     result = check.to_json()
     if asset_proof is not None:
         import json as jsonlib

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,12 +12,6 @@ from rich.table import Table
 from disgorge.cli.app import HomeOpt, JsonOpt, catalog, erase_app, storage_app
 from disgorge.cli.output import emit_json, err, out
 from disgorge.errors import UsageError
-
-AsOpt = Annotated[str | None, typer.Option("--as", help="Who is acting (default: the OS user).")]
-
-
-def _who(name: str | None) -> str:
-    return name or getpass.getuser()
 
 
 def _warn_unreachable(reach: dict[str, Any], verb: str = "could not delete") -> None:
@@ -55,11 +48,11 @@ def erase_plan(
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="Print only the plan id (for PLAN=$(…)).")
     ] = False,
-    as_: AsOpt = None,
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Freeze the downstream closure of a scope into a content-addressed plan (nothing is deleted)."""
+    """Freeze the downstream closure of a scope into a content-addressed plan (nothing is deleted), and
+    sign its request with your identity."""
     given = [
         (k, v)
         for k, v in (("subject", subject), ("source", source), ("dataset", dataset), ("asset", asset))
@@ -73,7 +66,6 @@ def erase_plan(
             withdrawn=withdrawn,
             reason=reason,
             legal_basis=legal_basis,
-            requester=_who(as_),
             deadline=deadline,
         )
         reach = cat.erasures.reachability(plan.id)
@@ -95,7 +87,9 @@ def erase_plan(
     out.print(f"plan [bold]{plan.id}[/] {'created' if created else 'already exists'} ({plan.status})")
     out.print(", ".join(f"{v} {k}" for k, v in plan.counts.items() if v))
     _warn_unreachable(reach)
-    out.print(f"next: a second person runs `disgorge erase approve {plan.id[:12]} --as NAME`")
+    out.print(
+        f"next: an approver (a second person) runs `disgorge erase approve {plan.id[:12]}` as themselves"
+    )
 
 
 @erase_app.command("show")
@@ -110,10 +104,17 @@ def erase_show(
     if json:
         emit_json(doc)
         return
+    auth = doc["authorization"]
     out.print(
-        f"plan [bold]{doc['plan_id']}[/] — {doc['status']}; requested by {doc['requester']}, approved by "
-        f"{', '.join(doc['approvers']) or 'nobody yet'}"
+        f"plan [bold]{doc['plan_id']}[/] — {doc['status']}; requested by "
+        f"{doc['requester'] or 'nobody (no valid signed request)'}, approved by "
+        f"{', '.join(doc['approvers']) or 'nobody yet'} ({len(doc['approvers'])} of {auth['required']} "
+        "required signatures verify)"
     )
+    for why in auth.get("set_aside", []):
+        err.print(f"  [yellow]set aside[/]: {why}", soft_wrap=True)
+    if auth.get("error"):
+        err.print(f"  [yellow]not authorised[/]: {auth['error']}", soft_wrap=True)
     out.print(
         f"reason: {doc['reason']}; legal basis: {doc['legal_basis']}; deadline: {doc['deadline'] or '-'}"
     )
@@ -126,31 +127,37 @@ def erase_show(
         out.print(f"survives: {d['ref']} keeps {d['remaining']} members (rebuilt as a new version)")
     if doc["survives"].get("models_not_affected"):
         out.print(f"survives: models {', '.join(doc['survives']['models_not_affected'])}")
+    for h in doc["hooks"]:
+        out.print(
+            f"takedown: {h['deployment']} by hook {h['hook'] or '(none: take it down by hand)'}", markup=False
+        )
     _warn_unreachable(doc["unreachable"])
 
 
 @erase_app.command("approve")
 def erase_approve(
     plan: Annotated[str, typer.Argument(help="Plan id.")],
-    as_: AsOpt = None,
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Approve a plan; the approver must not be its requester."""
+    """Approve a plan with your identity: a statement signed with your key (you must hold the approver
+    role and must not be the plan's requester)."""
     with catalog(home) as cat:
-        info = cat.erasures.approve(plan, _who(as_))
-        reach = cat.erasures.reachability(info.id)
+        auth = cat.erasures.approve(plan)
+        reach = cat.erasures.reachability(auth.plan_id)
     if json:
         emit_json(
             {
-                "plan_id": info.id,
-                "status": info.status,
-                "approvers": list(info.approvers),
+                "plan_id": auth.plan_id,
+                "approvers": auth.approvers,
+                "required": auth.rule.required,
+                "complete": auth.complete,
                 "unreachable": reach,
             }
         )
     else:
-        out.print(f"plan {info.id[:12]} approved by {', '.join(info.approvers)}")
+        state = "approved" if auth.complete else f"{len(auth.approvals)} of {auth.rule.required} approvals"
+        out.print(f"plan {auth.plan_id[:12]} {state}: signed by {', '.join(auth.approvers)}")
         _warn_unreachable(reach)
 
 
@@ -260,8 +267,8 @@ def erase_certificate(
 ) -> None:
     """Sign a certificate of destruction: order, scope, counts, the erased set's Merkle root, each model's
     disposition, the verification, a ledger checkpoint with inclusion proofs, an Ed25519 signature."""
+    from disgorge.certificate.render import render_html
     from disgorge.ledger.certificate import dump_certificate
-    from disgorge.ledger.render import render_html
 
     with catalog(home) as cat:
         doc = cat.certificate(plan)

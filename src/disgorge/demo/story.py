@@ -19,11 +19,13 @@ from PIL import Image
 
 from disgorge.api import Catalog, RunContext
 from disgorge.api import open as open_catalog
+from disgorge.certificate import verify_any
+from disgorge.certificate.render import render_html
 from disgorge.demo.corpus import generate
 from disgorge.errors import PolicyDenied
 from disgorge.ingest import IngestOptions
-from disgorge.ledger.certificate import dump_certificate, verify_certificate
-from disgorge.ledger.render import render_html
+from disgorge.ledger.certificate import dump_certificate
+from disgorge.trust import Identity
 
 DATING_NOTICE = """DatingSite Privacy Notice (2014-03-01)
 We use the photos and profile details you give us to operate the DatingSite service: to show your
@@ -83,7 +85,10 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     (data / "notices" / "research-2025.txt").write_text(RESEARCH_NOTICE)
     say(f"      done in {time.perf_counter() - t0:.1f}s")
 
-    cat = open_catalog(home)
+    officer, counsel = _identities(home)
+    cat = open_catalog(home, identity=officer)
+    cat.init()  # the privacy officer claims the catalog as its first admin
+    cat.change_roster("roster.add", counsel.name, key=counsel.public_key, roles=["approver", "auditor"])
     say("[2/13] registering the sources and their notices")
     cat.add_source(
         "datingsite",
@@ -226,6 +231,18 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     return cat
 
 
+def _identities(home: Path) -> tuple[Identity, Identity]:
+    """The two people of the story, each with a key of their own (kept in the demo home here; a real
+    person's identity lives in their own ~/.config/disgorge/identity)."""
+    out = []
+    for name in ("privacy-officer", "legal-counsel"):
+        path = home / "identities" / f"{name}.identity"
+        if not path.exists():
+            Identity.generate(name).save(path)
+        out.append(Identity.load(path))
+    return out[0], out[1]
+
+
 def erase(cat: Catalog, home: Path, data: Path, say: Say) -> str:
     """The order arrives: plan, a second person approves, execute, a hidden re-encoded backup is found by
     verification, removed, and verification comes back clean; the erased photos cannot come back in."""
@@ -245,13 +262,13 @@ def erase(cat: Catalog, home: Path, data: Path, say: Say) -> str:
         withdrawn=False,
         reason="FTC order: algorithmic disgorgement of face models trained on dating-site photos",
         legal_basis="FTC Act s.5 consent order",
-        requester="privacy-officer",
         deadline="2026-12-31",
     )
     counts = ", ".join(f"{v} {k}" for k, v in plan.counts.items() if v)
     say(f"      plan {plan.id[:16]}…: {counts}")
-    cat.erasures.approve(plan.id, "legal-counsel")
-    say("      approved by legal-counsel (the requester cannot approve)")
+    with open_catalog(home, identity=_identities(home)[1]) as counsel:
+        counsel.erasures.approve(plan.id)
+    say("      approved by legal-counsel with her own key (the requester cannot approve)")
     report = cat.erasures.run(plan.id, dry_run=False)
     say(f"[11/13] executed: {report.status}; " + ", ".join(f"{n} {s}" for s, n in report.steps.items()))
     dirty = cat.erasures.verify(plan.id, roots=[str(data)])
@@ -276,7 +293,7 @@ def erase(cat: Catalog, home: Path, data: Path, say: Say) -> str:
     (home / "certificate.json").write_bytes(dump_certificate(doc))
     (home / "certificate.html").write_text(render_html(doc))
     key = cat.proofs.identity.public_key()
-    check = verify_certificate(dump_certificate(doc), [key])
+    check = verify_any(dump_certificate(doc), [key])
     say(
         f"      {home / 'certificate.json'} (and .html): signed by {check.signed_by}, erased-set root "
         f"{doc['erased']['merkle_root'][:16]}…, {len(check.checks)} checks passed"

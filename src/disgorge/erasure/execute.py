@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from disgorge.access.plans import check_executor, plan_authorization, require_authorized
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.erasure import PlanInfo, TargetInfo
 from disgorge.erasure.targets import (
@@ -31,6 +32,7 @@ from disgorge.erasure.targets import (
 from disgorge.errors import ConflictError, VerificationFailed
 from disgorge.hashing import canonical_json
 from disgorge.storage import StorageConfig
+from disgorge.trust import ApprovalRule, Signed
 
 BATCH = 256
 
@@ -55,6 +57,7 @@ class ExecutionReport:
     unreachable: list[Unreachable] = field(default_factory=list)
     held: list[dict[str, Any]] = field(default_factory=list)
     """Phases not started because something they depend on is not done."""
+    authorization: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +70,7 @@ class ExecutionReport:
             "problems": self.problems,
             "unreachable": reach_report(self.unreachable),
             "held": self.held,
+            "authorization": self.authorization,
         }
 
 
@@ -87,16 +91,36 @@ def execute(
     plan_ref: str,
     opts: ExecuteOptions,
     *,
+    start: Signed | None = None,
+    rule: ApprovalRule | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ExecutionReport:
+    """Run (or, by default, dry-run) a plan. The executor authorises itself only from signatures: the
+    plan's signed request and approvals, verified against the roster as of each signature, and the
+    executing person's signed ``start`` statement; no status column counts."""
     plan = store.get_plan(plan_ref)
-    if plan.status not in ("approved", "running", "incomplete", "done"):
-        raise ConflictError(
-            f"plan {plan.id[:12]} is {plan.status}, not approved",
-            hint="a second person approves it first (disgorge erase approve)",
-        )
     verify_frozen(store, plan)
     report = ExecutionReport(plan.id, opts.dry_run, plan.status)
+    if opts.dry_run:
+        try:
+            auth = plan_authorization(store, plan, rule)
+            report.authorization = {
+                "complete": auth.complete,
+                "requester": auth.requester,
+                "approvers": auth.approvers,
+                "required": auth.rule.required,
+                "rejected": auth.rejected,
+            }
+        except VerificationFailed as exc:
+            report.authorization = {"complete": False, "error": exc.message}
+    else:
+        auth = require_authorized(store, plan, rule)
+        if start is None:
+            raise VerificationFailed(
+                f"plan {plan.id[:12]}: executing needs an erasure.execute statement signed by the person running it"
+            )
+        check_executor(store, plan, start)
+        report.authorization = {"complete": True, "requester": auth.requester, "approvers": auth.approvers}
     pending = list(store.targets(plan.id, states=("pending", "failed", "skipped")))
     report.unreachable = unreachable(pending, opts.storage)
     if opts.dry_run:
@@ -112,6 +136,8 @@ def execute(
             "configuration; nothing was done",
             hint="register the storage roots (or S3 endpoint) the dry run names, then run again",
         )
+    assert start is not None
+    store.statements.add(start)
     store.set_plan_status(plan.id, "running")
     ctx = Context(store, plan, opts.storage, opts.notices_dir, opts.rehash)
     done = 0

@@ -10,6 +10,8 @@ from typing import Any
 
 from pyroaring import BitMap
 
+from disgorge.access import require
+from disgorge.access.plans import check_executor, plan_authorization, request_body
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.erasure import PlanInfo
 from disgorge.enforcement import review_runs
@@ -17,21 +19,33 @@ from disgorge.erasure.execute import ExecuteOptions, ExecutionReport, execute
 from disgorge.erasure.plan import PlanRequest, build_plan
 from disgorge.erasure.targets import reach_report, unreachable
 from disgorge.erasure.verify import VerificationReport, verify
-from disgorge.errors import NotFoundError, UsageError
+from disgorge.errors import NotFoundError, PolicyDenied, UsageError, VerificationFailed
 from disgorge.lineage import Scope
+from disgorge.model.roles import Principal
 from disgorge.policy import Policy
 from disgorge.scan import Indexes
 from disgorge.scan.guard import flag_after_erasure
 from disgorge.storage import StorageConfig
+from disgorge.trust import ApprovalRule, Authorization, Signed
 
 
 @dataclass
 class Erasures:
+    """The erasure workflow for one principal. Steps that are statements (request, approval, execution,
+    resolution) take them already signed by the person: locally the facade signs with the caller's
+    identity, through the server the client does; this service only verifies and records them."""
+
     store: CatalogStore
     indexes: Indexes
     storage: StorageConfig
     notices_dir: Path
     policy: Policy
+    principal: Principal
+
+    @property
+    def rule(self) -> ApprovalRule:
+        doc = getattr(self.policy, "approvals", None)
+        return ApprovalRule.from_json(doc) if doc else ApprovalRule()
 
     def plan(
         self,
@@ -40,9 +54,10 @@ class Erasures:
         withdrawn: bool,
         reason: str,
         legal_basis: str,
-        requester: str,
         deadline: str | None = None,
     ) -> tuple[PlanInfo, bool]:
+        """Freeze a plan (a draft until its requester's signed request is recorded)."""
+        require(self.principal, "erase.plan")
         if (scope is None) == (not withdrawn):
             raise UsageError("give exactly one of --subject, --source, --dataset, --asset or --withdrawn")
         if not reason.strip() or not legal_basis.strip():
@@ -54,7 +69,8 @@ class Erasures:
                 datetime.fromisoformat(deadline)
             except ValueError as exc:
                 raise UsageError(f"--deadline {deadline!r} is not a date", hint="e.g. 2026-12-31") from exc
-        req = PlanRequest(Scope(*scope) if scope else None, reason, legal_basis, requester, deadline)  # type: ignore[arg-type]
+        what = Scope(scope[0], scope[1]) if scope else None  # type: ignore[arg-type]
+        req = PlanRequest(what, reason, legal_basis, self.principal.name, deadline)
         if withdrawn:
             assets = self.withdrawn_assets()
             if not assets:
@@ -63,6 +79,44 @@ class Erasures:
                 )
             return build_plan(self.store, req, assets)
         return build_plan(self.store, req)
+
+    def request_body(self, ref: str) -> dict[str, Any]:
+        """What the requester signs for a plan."""
+        return request_body(self.store.get_plan(ref), self.rule)
+
+    def submit_request(self, ref: str, signed: Signed) -> PlanInfo:
+        """Record the requester's signed request (idempotent: a plan keeps its first valid request)."""
+        require(self.principal, "erase.plan")
+        plan = self.store.get_plan(ref)
+        if signed.kind != "erasure.request" or signed.about != plan.id:
+            raise VerificationFailed(f"not a request for plan {plan.id[:12]}")
+        if {k: v for k, v in signed.body.items() if k != "roster"} != request_body(plan, self.rule):
+            raise VerificationFailed(f"the signed request does not match plan {plan.id[:12]} as planned")
+        if self.store.statements.of_kinds(("erasure.request",), about=plan.id):
+            return plan
+        plan_authorization(self.store, plan, self.rule, candidate=signed)  # raises if it would not stand
+        self.store.statements.add(signed)
+        self.store.set_plan_status(plan.id, "planned")
+        return self.store.get_plan(plan.id)
+
+    def approve(self, ref: str, signed: Signed) -> Authorization:
+        """Record a signed approval; refused (and not recorded) if it would not count."""
+        require(self.principal, "erase.approve")
+        plan = self.store.get_plan(ref)
+        before = plan_authorization(self.store, plan, self.rule)
+        if signed.principal in before.approvers:
+            return before
+        after = plan_authorization(self.store, plan, self.rule, candidate=signed)
+        if len(after.approvals) == len(before.approvals):
+            reason = after.rejected[-1] if after.rejected else "it does not verify"
+            raise PolicyDenied(f"approval of plan {plan.id[:12]} refused: {reason}")
+        self.store.statements.add(signed)
+        if after.complete:
+            self.store.set_plan_status(plan.id, "approved")
+        return after
+
+    def authorization(self, ref: str) -> Authorization:
+        return plan_authorization(self.store, self.store.get_plan(ref), self.rule)
 
     def withdrawn_assets(self) -> BitMap:
         """Assets that recorded runs read and whose subjects have since withdrawn consent for that use."""
@@ -78,7 +132,25 @@ class Erasures:
         return reach_report(unreachable(pending, self.storage))
 
     def show(self, ref: str) -> dict[str, Any]:
+        require(self.principal, "read")
         plan = self.store.get_plan(ref)
+        try:
+            auth = plan_authorization(self.store, plan, self.rule)
+            authority: dict[str, Any] = {
+                "requester": auth.requester,
+                "approvers": auth.approvers,
+                "required": auth.rule.required,
+                "complete": auth.complete,
+                "set_aside": auth.rejected,
+            }
+        except VerificationFailed as exc:
+            authority = {
+                "requester": None,
+                "approvers": [],
+                "required": self.rule.required,
+                "complete": False,
+                "error": exc.message,
+            }
         return {
             "plan_id": plan.id,
             "status": plan.status,
@@ -86,31 +158,46 @@ class Erasures:
             "reason": plan.reason,
             "legal_basis": plan.legal_basis,
             "deadline": plan.deadline,
-            "requester": plan.requester,
-            "approvers": list(plan.approvers),
+            "requester": authority["requester"],
+            "approvers": authority["approvers"],
+            "authorization": authority,
             "counts": plan.counts,
             "survives": plan.survivors,
+            "hooks": [
+                {"deployment": t.uri, "hook": t.identity.get("hook")}
+                for t in self.store.targets(plan.id, kinds=("deployment",))
+            ],
             "journal": self.store.journal_counts(plan.id),
             "verification": self.store.verification(plan.id),
             "unreachable": self.reachability(plan.id),
         }
 
-    def approve(self, ref: str, approver: str) -> PlanInfo:
-        return self.store.approve_plan(ref, approver)
-
     def run(
         self,
         ref: str,
         *,
+        start: Signed | None = None,
         dry_run: bool = True,
         rehash: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> ExecutionReport:
+        if not dry_run:
+            require(self.principal, "erase.run")
         opts = ExecuteOptions(self.storage, self.notices_dir, dry_run=dry_run, rehash=rehash)
-        report = execute(self.store, ref, opts, progress=progress)
+        report = execute(self.store, ref, opts, start=start, rule=self.rule, progress=progress)
         if not dry_run and report.status == "done":
             flag_after_erasure(self.store, self.indexes, report.plan_id)
         return report
 
+    def record_executed(self, ref: str, signed: Signed) -> None:
+        """The executing person's signed statement that the execution ended, with its journal."""
+        require(self.principal, "erase.run")
+        plan = self.store.get_plan(ref)
+        check_executor(self.store, plan, signed)
+        if signed.body.get("journal") != self.store.journal_counts(plan.id):
+            raise VerificationFailed("the signed end of execution does not state the plan's journal")
+        self.store.statements.add(signed)
+
     def verify(self, ref: str, roots: list[str] | None = None) -> VerificationReport:
+        require(self.principal, "erase.verify")
         return verify(self.store, ref, storage=self.storage, indexes=self.indexes, roots=roots)

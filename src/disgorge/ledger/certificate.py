@@ -580,3 +580,9 @@ def _b64decode(text: Any) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return data if _b64(data) == text else None
+
+
+# Shared with later certificate formats (disgorge.certificate.v2).
+check_signature = _check_signature
+erased_set = _erased_set
+index_trusted = _index_trusted

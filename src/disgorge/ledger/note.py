@@ -44,7 +44,7 @@ MAX_SIGNATURES = 100
 _ED25519 = b"\x01"
 _SIG_PREFIX = "— "  # em dash U+2014, space
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # ASCII controls other than newline
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")  # 2**64 - 1 has 20 digits; int() of more can be slow
 _HEX8 = re.compile(r"[0-9a-fA-F]{8}")
 _MAX_SIZE = 2**64 - 1
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,11 +19,8 @@ from disgorge.catalog import CatalogStore
 from disgorge.errors import InputError, NotFoundError, VerificationFailed
 from disgorge.ledger.audit import verify_log
 from disgorge.ledger.certificate import (
-    EVENT_KINDS,
-    build_certificate,
     dump_certificate,
     erased_asset_proof,
-    sign_certificate,
 )
 from disgorge.ledger.keys import Keyring, init_keys, load_signing_key, public_key_text
 from disgorge.ledger.merkle import leaf_hash
@@ -64,6 +63,10 @@ class SigningIdentity:
         return [e.key for e in Keyring.load(self.keys_dir / KEYRING).entries]
 
 
+Cosigner = Callable[[str, MerkleTreeStore], list[str]]
+"""Given a signed checkpoint note and the tree it commits to, the witnesses' cosignature lines."""
+
+
 def _tree(store: CatalogStore) -> tuple[MerkleTreeStore, list[bytes]]:
     entries: list[bytes] = []
     tree = MerkleTreeStore()
@@ -81,8 +84,12 @@ class Proofs:
         self.store = store
         self.identity = identity
 
-    def checkpoint(self) -> dict[str, Any]:
-        """Sign the ledger's current size and root as a C2SP checkpoint and keep it."""
+    def checkpoint(self, *, cosigner: Cosigner | None = None) -> dict[str, Any]:
+        """Sign the ledger's current size and root as a C2SP checkpoint, have the witnesses cosign it
+        (``cosigner``), and keep it."""
+        return self._checkpoint(cosigner)[0]
+
+    def _checkpoint(self, cosigner: Cosigner | None) -> tuple[dict[str, Any], MerkleTreeStore]:
         tree, _ = _tree(self.store)
         if len(tree) == 0:
             raise InputError("the ledger is empty: nothing to checkpoint")
@@ -90,8 +97,21 @@ class Proofs:
         note = sign_checkpoint(
             Checkpoint(self.identity.origin, len(tree), root), self.identity.private_key(), self.identity.name
         )
+        witnessed: list[str] = []
+        if cosigner is not None:
+            from disgorge.ledger.cosignature import add_cosignatures
+
+            witnessed = cosigner(note, tree)
+            note = add_cosignatures(note, witnessed)
         self.store.save_checkpoint(len(tree), root.hex(), note)
-        return {"origin": self.identity.origin, "size": len(tree), "root": root.hex(), "checkpoint": note}
+        doc = {
+            "origin": self.identity.origin,
+            "size": len(tree),
+            "root": root.hex(),
+            "checkpoint": note,
+            "cosignatures": len(witnessed),
+        }
+        return doc, tree
 
     def latest_checkpoint(self) -> tuple[int, str, str]:
         cps = self.store.checkpoints()
@@ -143,9 +163,19 @@ def _body(note: str) -> str:
     return note.split("\n\n", 1)[0] + "\n"
 
 
-def issue_certificate(store: CatalogStore, identity: SigningIdentity, plan_ref: str) -> dict[str, Any]:
-    """Sign a certificate of destruction for a completed, cleanly verified plan, with a fresh checkpoint and
-    inclusion proofs of the plan, approval and completion events."""
+def issue_certificate(
+    store: CatalogStore,
+    identity: SigningIdentity,
+    plan_ref: str,
+    *,
+    cosigner: Cosigner | None = None,
+) -> dict[str, Any]:
+    """Sign a ``disgorge-certificate/2`` for a completed, cleanly verified plan: its signed statements
+    (roster, request, approvals, executions, resolutions) and the plan's own events, each with an
+    inclusion proof against a fresh checkpoint (cosigned by the configured witnesses, if any)."""
+    from disgorge.access.plans import plan_authorization
+    from disgorge.certificate import v2
+
     plan = store.get_plan(plan_ref)
     verification = store.verification(plan.id)
     if plan.status != "done":
@@ -155,48 +185,88 @@ def issue_certificate(store: CatalogStore, identity: SigningIdentity, plan_ref: 
     if not verification or not verification.get("clean"):
         raise InputError(
             f"plan {plan.id[:12]} has no clean verification",
-            hint=f"run: disgorge erase verify {plan.id[:12]} --scan ROOT",
+            hint=f"run: disgorge erase verify {plan.id[:12]} --scan ROOT…",
         )
-    times = store.plan_timeline(plan.id)
-    events: dict[str, tuple[int, bytes]] = {}
-    for name, kind in EVENT_KINDS.items():
-        found = store.find_ledger_entries(kind, plan.id)
-        if not found:
-            raise VerificationFailed(f"the ledger has no {kind} event for plan {plan.id[:12]}")
-        events[name] = (found[0][0], found[0][1].encode())
-    proofs = Proofs(store, identity)
-    cp = proofs.checkpoint()
-    tree, _ = _tree(store)
+    auth = plan_authorization(store, plan)
+    if not auth.complete:
+        raise VerificationFailed(f"plan {plan.id[:12]} is not authorised by enough valid approvals")
+    st = store.statements
+    executes = st.of_kinds(("erasure.execute",), about=plan.id)
+    executed = st.of_kinds(("erasure.executed",), about=plan.id)
+    resolutions = st.of_kinds(("erasure.resolve",), about=plan.id)
+    if not executes or not executed:
+        raise InputError(
+            f"plan {plan.id[:12]}: the execution is not signed (no erasure.execute / erasure.executed statement)",
+            hint="run `disgorge erase run PLAN --execute` with your identity; it signs both",
+        )
+    plan_event = store.find_ledger_entries("erasure_plan", plan.id)
+    completion = store.find_ledger_entries("erasure_completion", plan.id)
+    if not plan_event or not completion:
+        raise VerificationFailed(f"the ledger has no plan or completion event for plan {plan.id[:12]}")
+    chosen: list[tuple[str, int]] = [
+        ("request", auth.request_index),
+        *(("approval", i) for i, _ in auth.approvals),
+        *(("execute", i) for i, _ in executes),
+        ("executed", executed[-1][0]),
+        *(("resolution", i) for i, _ in resolutions),
+        ("plan", plan_event[0][0]),
+        ("completion", completion[0][0]),
+    ]
+    last_statement = max(i for role, i in chosen if role not in ("plan", "completion"))
+    chosen += [("roster", i) for i, _ in st.roster() if i < last_statement]
+    cp, tree = Proofs(store, identity)._checkpoint(cosigner)
     size = cp["size"]
+    entries = []
+    for role, i in chosen:
+        entry, _leaf = store.ledger_entry(i)
+        entries.append((role, i, entry.encode(), tree.inclusion_proof(i, size)))
+
+    def at(i: int) -> str:
+        return str(json.loads(store.ledger_entry(i)[0])["at"])
+
     models: dict[str, dict[str, Any]] = {}
+    checks: dict[str, int] = {}
+    recipients = []
     for t in store.targets(plan.id):
+        check = _identity_check(t.kind, t.evidence or "")
+        checks[check] = checks.get(check, 0) + 1
         if t.kind == "model_copy":
             m = models.setdefault(
                 t.identity["sha256"],
-                {"name": None, "sha256": t.identity["sha256"], "disposition": "destroyed", "copies": 0},
+                {
+                    "name": None,
+                    "sha256": t.identity["sha256"],
+                    "disposition": "destroyed",
+                    "copies": 0,
+                    "detail": None,
+                },
             )
             m["copies"] += 1
+        elif t.kind == "recipient":
+            recipients.append(_recipient(t))
     for sha, m in models.items():
         try:
             m["name"] = store.resolve_artifact(sha, kind="model").name
         except NotFoundError:
             m["name"] = None
     c = plan.counts
-    now = datetime.now(UTC)
-    doc = build_certificate(
+    scans = verification.get("scans", [])
+    doc = v2.build(
+        catalog=st.catalog_id(),
         order={
             "plan_id": plan.id,
             "scope": plan.scope,
             "reason": plan.reason,
             "legal_basis": plan.legal_basis,
-            "requester": plan.requester,
-            "approvers": [a for a, _ in times["approvals"]],
             "deadline": plan.deadline,
-            "planned_at": times["planned_at"].isoformat(),
-            "approved_at": times["approvals"][0][1].isoformat(),
-            "completed_at": times["completed_at"].isoformat(),
+            "requester": auth.requester,
+            "approvers": auth.approvers,
+            "approval_rule": auth.rule.to_json(),
+            "planned_at": at(auth.request_index),
+            "approved_at": at(auth.approvals[-1][0]),
+            "completed_at": at(completion[0][0]),
             "verified_at": verification["at"],
-            "issued_at": now.isoformat(),
+            "issued_at": datetime.now(UTC).isoformat(),
         },
         counts={
             "assets": c.get("assets", 0),
@@ -214,21 +284,46 @@ def issue_certificate(store: CatalogStore, identity: SigningIdentity, plan_ref: 
         verification={
             "clean": True,
             "targets_checked": sum(verification.get("checked", {}).values()),
-            "objects_scanned": verification.get("scanned", 0),
-            "roots": verification.get("roots", []),
+            "identity_checks": checks,
+            "residual_scan": bool(scans),
+            "scans": scans,
             "residual": 0,
             "remaining": 0,
         },
-        ledger_origin=identity.origin,
+        recipients=recipients,
+        origin=identity.origin,
         checkpoint_note=cp["checkpoint"],
-        events={name: (i, entry, tree.inclusion_proof(i, size)) for name, (i, entry) in events.items()},
+        entries=entries,
     )
-    signed = sign_certificate(doc, identity.private_key(), identity.name)
+    signed = v2.sign(doc, identity.private_key(), identity.name)
     store.log_event(
         "certificate",
         {"plan_id": plan.id, "certificate_sha256": hashlib.sha256(dump_certificate(signed)).hexdigest()},
     )
     return signed
+
+
+def _identity_check(kind: str, evidence: str) -> str:
+    """Which identity check a target passed, from its journal evidence (what the certificate counts)."""
+    if kind not in ("copy", "model_copy", "artifact_copy"):
+        return kind
+    if "sha256" in evidence:
+        return "sha256"
+    if "already_gone" in evidence:
+        return "already_gone"
+    return "metadata"
+
+
+def _recipient(t: Any) -> dict[str, Any]:
+    delivery = t.identity.get("delivery") or {}
+    written = t.updated_at.isoformat() if getattr(t, "updated_at", None) and t.state == "done" else None
+    return {
+        "party": t.uri.removeprefix("party:"),
+        "written_at": written,
+        "delivered_at": delivery.get("delivered_at"),
+        "acknowledged_at": delivery.get("acknowledged_at"),
+        "channel": delivery.get("channel"),
+    }
 
 
 def asset_proof(store: CatalogStore, plan_ref: str, sha256: str) -> dict[str, Any]:

@@ -60,6 +60,8 @@ class ScanReport:
     bytes: int = 0
     matches: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)
+    """The roots as scanned (absolute paths, s3:// prefixes)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -156,7 +158,7 @@ def scan(
     batch: int = 256,
 ) -> ScanReport:
     roots = normalise_roots(roots)
-    report = ScanReport(against, radius)
+    report = ScanReport(against, radius, roots=roots)
     which = "erased" if against == "erased" else "catalog"
     restrict: BitMap | None = None
     if against.startswith("dataset:"):

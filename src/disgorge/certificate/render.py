@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from disgorge.errors import VerificationFailed
+from disgorge.errors import InputError, VerificationFailed
+from disgorge.ledger.certificate import FORMAT as V1
 from disgorge.ledger.certificate import check_format
 from disgorge.ledger.note import Checkpoint
 
@@ -46,8 +47,13 @@ _ROW, _LABEL_W, _BAR_W = 28, 210, 330
 
 def render_html(doc: Mapping[str, Any]) -> str:
     """The HTML page for a certificate (signed or not); InputError if it is not a well-formed one."""
-    check_format(doc)
-    o, c, v = doc["order"], doc["counts"], doc["verification"]
+    if doc.get("format") == V1:
+        check_format(doc)
+    else:
+        from disgorge.certificate import v2
+
+        v2._parse(doc, InputError, signed="signature" in doc)
+    o, c, v = doc["order"], doc["counts"], _coverage(doc["verification"])
     title = f"Certificate of destruction {o['plan_id']}"
     parts = [
         "<!DOCTYPE html>",
@@ -78,14 +84,22 @@ def render_html(doc: Mapping[str, Any]) -> str:
         "<h2>When</h2>",
         _timeline(o),
         "<h2>Who</h2>",
-        _table([("Requested by", o["requester"]), *(("Approved by", a) for a in o["approvers"])]),
+        _table(
+            [("Requested by", o["requester"]), *(("Approved by", a) for a in o["approvers"])]
+            + (
+                [("Signatures", "each person signed with their own key (see Proof)")]
+                if doc.get("catalog")
+                else []
+            )
+        ),
+        _recipients(doc.get("recipients", [])),
         "<h2>Checked after erasure</h2>",
         _table(
             [
                 ("Result", "clean: nothing left" if v["clean"] else "NOT CLEAN"),
                 ("Targets checked", f"{v['targets_checked']:,}"),
                 ("Objects scanned for copies", f"{v['objects_scanned']:,}"),
-                ("Places scanned", ", ".join(v["roots"]) or "none"),
+                ("Places scanned", ", ".join(v["roots"]) or "NONE: no residual scan ran"),
                 ("Residual copies found", f"{v['residual']:,}"),
                 ("Targets remaining", f"{v['remaining']:,}"),
             ]
@@ -97,8 +111,34 @@ def render_html(doc: Mapping[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _coverage(v: Mapping[str, Any]) -> dict[str, Any]:
+    """v1 and v2 verification members in one shape (v2 lists each scan)."""
+    if "scans" not in v:
+        return dict(v)
+    return {
+        **v,
+        "objects_scanned": sum(s["objects"] for s in v["scans"]),
+        "roots": sorted({r for s in v["scans"] for r in s["roots"]}),
+    }
+
+
+def _recipients(items: list[Mapping[str, Any]]) -> str:
+    if not items:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(r['party'])}</td><td>{_e(_when(r['written_at']) if r['written_at'] else '-')}</td>"
+        f"<td>{_e(_when(r['delivered_at']) if r['delivered_at'] else 'not delivered')}</td>"
+        f"<td>{_e(_when(r['acknowledged_at']) if r['acknowledged_at'] else 'not acknowledged')}</td></tr>"
+        for r in items
+    )
+    return (
+        "<h3>Recipients told to delete</h3><table><tr><th>Recipient</th><th>Notice written</th>"
+        f"<th>Delivered</th><th>Acknowledged</th></tr>{rows}</table>"
+    )
+
+
 def _summary(doc: Mapping[str, Any]) -> str:
-    o, c, v = doc["order"], doc["counts"], doc["verification"]
+    o, c, v = doc["order"], doc["counts"], _coverage(doc["verification"])
     clean = (
         f'<span class="ok">no copy remained</span> among {v["objects_scanned"]:,} objects scanned'
         if v["clean"]
@@ -190,7 +230,12 @@ def _proof(doc: Mapping[str, Any]) -> str:
         ),
         *(
             (f"{name.capitalize()} event", f"ledger entry {e['index']:,}")
-            for name, e in led["events"].items()
+            for name, e in led.get("events", {}).items()
+        ),
+        *(
+            (f"{e['role'].capitalize()} statement", f"ledger entry {e['index']:,}")
+            for e in led.get("entries", [])
+            if e["role"] != "roster"
         ),
     ]
     return (
