@@ -279,7 +279,7 @@ class Catalog:
         self._may("run.write")
         from disgorge.enforcement import check_datasets, denial, training_datasets
 
-        resolved = [self._resolve_input(RunInput.parse(i)) for i in inputs]
+        resolved = [self._resolve_input(RunInput.parse(i), readable=enforce) for i in inputs]
         report: CheckReport | None = None
         datasets = training_datasets(self.store, resolved)
         if datasets:
@@ -322,9 +322,10 @@ class Catalog:
         datasets = training_datasets(self.store, out)
         return out, check_datasets(self.store, datasets, use=use, recipient=party, policy=self.policy, at=at)
 
-    def _resolve_input(self, inp: RunInput) -> tuple[str, int]:
+    def _resolve_input(self, inp: RunInput, *, readable: bool = True) -> tuple[str, int]:
         if inp.kind == "dataset":
-            return "dataset", self.store.get_dataset(DatasetRef.parse(inp.ref)).id
+            ds = self.store.get_dataset(DatasetRef.parse(inp.ref))
+            return "dataset", (_readable(ds) if readable else ds).id
         kind = "model" if inp.kind == "model" else None
         return "artifact", self.store.resolve_artifact(inp.ref, kind=kind).id
 
@@ -482,6 +483,18 @@ class Catalog:
         return bill_of_materials(self.store, model)
 
 
+def _readable(ds: DatasetInfo) -> DatasetInfo:
+    """A dataset version that held erased members is history: no new run may read it."""
+    if ds.state == "erased_members":
+        from disgorge.errors import PolicyDenied
+
+        raise PolicyDenied(
+            f"dataset {ds.ref} held members that were since erased; it may not be read",
+            hint=f"use the version an erasure rebuilt without them: {ds.name} (its newest version)",
+        )
+    return ds
+
+
 def _read_notice(path: Path) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -518,7 +531,7 @@ class RunContext:
         """Add a dataset input to this open run, checked first for the run's use and party."""
         from disgorge.enforcement import check_datasets, denial
 
-        ds = self.catalog.store.get_dataset(ref)
+        ds = _readable(self.catalog.store.get_dataset(ref))
         report = check_datasets(
             self.catalog.store,
             [ds],

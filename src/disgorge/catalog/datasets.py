@@ -32,6 +32,8 @@ class DatasetInfo:
     derived_from: str | None
     query: str | None
     stats: dict[str, Any] = field(default_factory=dict)
+    state: str = "active"
+    """``erased_members`` once an erasure removed some of its members from later versions."""
 
     @property
     def ref(self) -> str:
@@ -39,7 +41,9 @@ class DatasetInfo:
 
 
 def _info(d: Dataset, parent: str | None = None) -> DatasetInfo:
-    return DatasetInfo(d.id, d.name, d.version, d.digest, d.member_count, parent, d.query, dict(d.stats))
+    return DatasetInfo(
+        d.id, d.name, d.version, d.digest, d.member_count, parent, d.query, dict(d.stats), d.state
+    )
 
 
 def manifest_digest(shas: Iterable[str]) -> str:
@@ -101,6 +105,21 @@ class DatasetsMixin(AssetsMixin):
                 )
             parent = s.get(Dataset, d.derived_from_id) if d.derived_from_id else None
             return _info(d, f"{parent.name}@{parent.version}" if parent else None)
+
+    def mark_erased_members(self, name: str, erased: BitMap) -> list[str]:
+        """Mark every version of ``name`` that holds any of ``erased`` (its bitmap is history: reading
+        it for training would read erased content); returns their refs."""
+        marked = []
+        with self.session() as s:
+            for d in s.scalars(select(Dataset).where(Dataset.name == name).order_by(Dataset.version)):
+                if from_blob(d.members).intersection_cardinality(erased):
+                    d.state = "erased_members"
+                    marked.append(f"{d.name}@{d.version}")
+            if marked:
+                self._log(
+                    s, "dataset_marked", {"dataset": name, "versions": marked, "state": "erased_members"}
+                )
+        return marked
 
     def list_datasets(self) -> list[DatasetInfo]:
         with self.session() as s:

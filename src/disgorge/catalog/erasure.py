@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import unquote
 
 from pyroaring import BitMap
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
@@ -12,20 +13,22 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from disgorge.catalog.consent import ConsentMixin
 from disgorge.catalog.members import from_blob, to_blob
 from disgorge.catalog.schema import (
+    Artifact,
+    ArtifactCopy,
     Asset,
     AssetFlag,
     AssetHash,
     ConsentEvent,
     Copy,
+    Deployment,
     Edge,
-    ErasureApproval,
     ErasurePlan,
     ErasureTarget,
     Subject,
     Tombstone,
     utcnow,
 )
-from disgorge.errors import ConflictError, NotFoundError
+from disgorge.errors import NotFoundError
 from disgorge.ledger.merkle import root_hash
 
 _TARGETS = cast(Table, ErasureTarget.__table__)
@@ -45,7 +48,6 @@ class PlanInfo:
     status: str
     counts: dict[str, Any]
     survivors: dict[str, Any]
-    approvers: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,44 +142,85 @@ class ErasureMixin(ConsentMixin):
                     f"erasure plan {ref!r} is {'ambiguous' if len(found) > 1 else 'not in the catalog'}",
                     hint="give the plan id printed by `disgorge erase plan` (8 or more hex digits)",
                 )
-            p = found[0]
-            approvers = tuple(
-                s.scalars(select(ErasureApproval.approver).where(ErasureApproval.plan_id == p.id))
-            )
-            return PlanInfo(
-                p.id,
-                dict(p.scope),
-                p.reason,
-                p.legal_basis,
-                p.deadline,
-                p.requester,
-                p.status,
-                dict(p.counts),
-                dict(p.survivors),
-                approvers,
-            )
+            return _info(found[0])
+
+    def list_plans(self) -> list[PlanInfo]:
+        """Every plan, oldest first."""
+        with self.session() as s:
+            return [_info(p) for p in s.scalars(select(ErasurePlan).order_by(ErasurePlan.created_at))]
 
     def plan_assets(self, plan_id: str) -> BitMap:
         with self.session() as s:
             blob = s.scalar(select(ErasurePlan.assets).where(ErasurePlan.id == plan_id))
         return from_blob(blob) if blob else BitMap()
 
-    def approve_plan(self, plan_id: str, approver: str) -> PlanInfo:
-        plan = self.get_plan(plan_id)
-        if approver == plan.requester:
-            raise ConflictError(
-                f"{approver!r} requested plan {plan.id[:12]} and cannot also approve it",
-                hint="a second person must approve: disgorge erase approve PLAN --as NAME",
-            )
+    def record_fates(self, plan_id: str) -> dict[str, int]:
+        """What the erasure left behind, in the catalog: deleted model and artifact copies, models and
+        artifacts with no copy left destroyed (they stay listed, with their fate)."""
+        uris = [t.uri for t in self.targets(plan_id, kinds=("model_copy", "artifact_copy"), states=("done",))]
+        out = {"copies_deleted": 0, "artifacts_destroyed": 0}
         with self.session() as s:
-            if approver not in plan.approvers:
-                s.add(ErasureApproval(plan_id=plan.id, approver=approver))
-                self._log(s, "erasure_approval", {"plan_id": plan.id, "approver": approver})
-            p = s.get(ErasurePlan, plan.id)
+            touched: set[int] = set()
+            for i in range(0, len(uris), 900):
+                chunk = uris[i : i + 900]
+                touched.update(s.scalars(select(ArtifactCopy.artifact_id).where(ArtifactCopy.uri.in_(chunk))))
+                out["copies_deleted"] += _rowcount(
+                    s.execute(update(ArtifactCopy).where(ArtifactCopy.uri.in_(chunk)).values(state="deleted"))
+                )
+            for aid in sorted(touched):
+                left = s.scalar(
+                    select(func.count()).where(
+                        ArtifactCopy.artifact_id == aid, ArtifactCopy.state != "deleted"
+                    )
+                )
+                if not left:
+                    out["artifacts_destroyed"] += _rowcount(
+                        s.execute(update(Artifact).where(Artifact.id == aid).values(state="destroyed"))
+                    )
+            self._log(s, "erasure_fates", {"plan_id": plan_id, **out})
+        return out
+
+    def set_deployment_state(self, artifact_id: int, target: str, state: str) -> None:
+        with self.session() as s:
+            s.execute(
+                update(Deployment)
+                .where(Deployment.artifact_id == artifact_id, Deployment.target == target)
+                .values(state=state)
+            )
+            self._log(s, "deployment_state", {"artifact_id": artifact_id, "state": state})
+
+    def redact_targets(self, plan_id: str, keyed: Callable[[str], str]) -> int:
+        """Forget the plan's target paths: each object or table target's URI (a per-person folder can
+        name the person) becomes a keyed hash, and its evidence loses the path. Idempotent."""
+        rows: list[dict[str, Any]] = []
+        for t in self.targets(plan_id, kinds=("copy", "model_copy", "artifact_copy", "table_rows")):
+            if t.uri.startswith("keyed:"):
+                continue
+            evidence = t.evidence or ""
+            for form in {t.uri, unquote(t.uri.removeprefix("file://"))}:
+                evidence = evidence.replace(form, "<path>")
+            identity = dict(t.identity)
+            if t.kind == "table_rows":
+                identity["values"] = [keyed(str(v)) for v in identity.get("values", [])]
+            rows.append({"tid": t.id, "u": "keyed:" + keyed(t.uri), "ev": evidence, "ident": identity})
+        stmt = (
+            update(_TARGETS)
+            .where(_TARGETS.c.id == bindparam("tid"))
+            .values(uri=bindparam("u"), evidence=bindparam("ev"), identity=bindparam("ident"))
+        )
+        with self.session() as s:
+            for i in range(0, len(rows), 5000):
+                s.connection().execute(stmt, rows[i : i + 5000])
+            p = s.get(ErasurePlan, plan_id)
             assert p is not None
-            if p.status == "planned":
-                p.status = "approved"
-        return self.get_plan(plan.id)
+            if p.redacted_at is None:
+                p.redacted_at = utcnow()
+            self._log(s, "erasure_redaction", {"plan_id": plan_id, "targets": len(rows)})
+        return len(rows)
+
+    def is_redacted(self, plan_id: str) -> bool:
+        with self.session() as s:
+            return s.scalar(select(ErasurePlan.redacted_at).where(ErasurePlan.id == plan_id)) is not None
 
     def set_plan_status(self, plan_id: str, status: str) -> None:
         with self.session() as s:
@@ -231,8 +274,9 @@ class ErasureMixin(ConsentMixin):
                 )
             )
 
-    def mark_targets(self, outcomes: list[tuple[int, str, str]]) -> None:
-        """Journal a batch of outcomes (target id, state, evidence) in one transaction."""
+    def mark_targets(self, outcomes: list[tuple[int, str, str]], *, attempt: bool = True) -> None:
+        """Journal a batch of outcomes (target id, state, evidence) in one transaction; ``attempt=False``
+        records an intent (about to act) without counting an attempt."""
         if not outcomes:
             return
         now = utcnow()
@@ -242,7 +286,7 @@ class ErasureMixin(ConsentMixin):
             .values(
                 state=bindparam("st"),
                 evidence=bindparam("ev"),
-                attempts=_TARGETS.c.attempts + 1,
+                attempts=_TARGETS.c.attempts + (1 if attempt else 0),
                 updated_at=now,
             )
         )
@@ -273,6 +317,13 @@ class ErasureMixin(ConsentMixin):
                 rows = s.execute(
                     select(Asset.id, Asset.sha256, Asset.pdq, Asset.subject_id).where(Asset.id.in_(chunk))
                 ).all()
+                crops: dict[int, bytes] = {}
+                for aid, code in s.execute(
+                    select(AssetHash.asset_id, AssetHash.pdq)
+                    .where(AssetHash.asset_id.in_(chunk))
+                    .order_by(AssetHash.asset_id, AssetHash.variant)
+                ):
+                    crops[aid] = crops.get(aid, b"") + bytes(code)
                 have = set(
                     s.scalars(
                         select(Tombstone.keyed_sha256).where(
@@ -281,7 +332,7 @@ class ErasureMixin(ConsentMixin):
                     )
                 )
                 fresh = [
-                    {"keyed_sha256": k, "pdq": r[2], "plan_id": plan_id}
+                    {"keyed_sha256": k, "pdq": r[2], "crops": crops.get(r[0]), "plan_id": plan_id}
                     for r in rows
                     if (k := self.hasher.tag("content", r[1])) not in have
                 ]
@@ -324,22 +375,6 @@ class ErasureMixin(ConsentMixin):
             return {
                 a: (p, d)
                 for a, p, d in s.execute(select(AssetFlag.asset_id, AssetFlag.plan_id, AssetFlag.distance))
-            }
-
-    def plan_timeline(self, plan_id: str) -> dict[str, Any]:
-        """When the plan was made and completed, and who approved it when (oldest first)."""
-        with self.session() as s:
-            p = s.get(ErasurePlan, plan_id)
-            assert p is not None
-            approvals = s.execute(
-                select(ErasureApproval.approver, ErasureApproval.created_at)
-                .where(ErasureApproval.plan_id == plan_id)
-                .order_by(ErasureApproval.id)
-            ).all()
-            return {
-                "planned_at": _utc(p.created_at),
-                "completed_at": _utc(p.completed_at) if p.completed_at else None,
-                "approvals": [(a, _utc(t)) for a, t in approvals],
             }
 
     def plan_tombstones(self, plan_id: str) -> list[bytes]:
@@ -418,6 +453,20 @@ class ErasureMixin(ConsentMixin):
                 )
                 out.update({keyed[k]: plan for k, plan in s.execute(q)})
         return out
+
+
+def _info(p: ErasurePlan) -> PlanInfo:
+    return PlanInfo(
+        p.id,
+        dict(p.scope),
+        p.reason,
+        p.legal_basis,
+        p.deadline,
+        p.requester,
+        p.status,
+        dict(p.counts),
+        dict(p.survivors),
+    )
 
 
 def _rowcount(result: object) -> int:

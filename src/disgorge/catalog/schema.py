@@ -267,6 +267,8 @@ class ErasurePlan(Base):
     verification: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    redacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the catalog forgot the plan's target paths (kept since only as keyed hashes)."""
 
 
 class ErasureTarget(Base):
@@ -290,15 +292,6 @@ class ErasureTarget(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class ErasureApproval(Base):
-    __tablename__ = "erasure_approvals"
-    __table_args__ = (UniqueConstraint("plan_id", "approver"),)
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    plan_id: Mapped[str] = mapped_column(ForeignKey("erasure_plans.id"))
-    approver: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
 class Tombstone(Base):
     """Content-free evidence of erased content: keyed sha256 and PDQ, for the re-ingestion guard."""
 
@@ -306,6 +299,8 @@ class Tombstone(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     keyed_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     pdq: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    crops: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The stored centre crops' PDQs (32 bytes each), so a cropped copy is found after erasure too."""
     plan_id: Mapped[str] = mapped_column(ForeignKey("erasure_plans.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

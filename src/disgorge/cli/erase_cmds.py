@@ -44,6 +44,9 @@ def erase_plan(
     dataset: Annotated[str | None, typer.Option(help="Dataset NAME[@VERSION].")] = None,
     asset: Annotated[str | None, typer.Option(help="Asset sha256.")] = None,
     withdrawn: Annotated[bool, typer.Option("--withdrawn", help="Data whose consent was withdrawn.")] = False,
+    supplement: Annotated[
+        str | None, typer.Option(help="Cover only what entered plan PLAN's closure since it was planned.")
+    ] = None,
     deadline: Annotated[str | None, typer.Option(help="Date the erasure is due (ISO 8601).")] = None,
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="Print only the plan id (for PLAN=$(…)).")
@@ -67,6 +70,7 @@ def erase_plan(
             reason=reason,
             legal_basis=legal_basis,
             deadline=deadline,
+            supplement=supplement,
         )
         reach = cat.erasures.reachability(plan.id)
     if json:
@@ -127,6 +131,13 @@ def erase_show(
         out.print(f"survives: {d['ref']} keeps {d['remaining']} members (rebuilt as a new version)")
     if doc["survives"].get("models_not_affected"):
         out.print(f"survives: models {', '.join(doc['survives']['models_not_affected'])}")
+    for o in doc["open_targets"]:
+        err.print(
+            f"  open target {o['seq']}: {o['state']} {o['kind']} {o['uri']}: {o['evidence']}"
+            f" (erase resolve {doc['plan_id'][:12]} {o['seq']} --reason … settles it)",
+            markup=False,
+            soft_wrap=True,
+        )
     for h in doc["hooks"]:
         out.print(
             f"takedown: {h['deployment']} by hook {h['hook'] or '(none: take it down by hand)'}", markup=False
@@ -167,15 +178,21 @@ def erase_run(
     execute: Annotated[
         bool, typer.Option("--execute", help="Really delete (the default is a dry run).")
     ] = False,
-    rehash: Annotated[
-        bool, typer.Option(help="Re-hash every file before deleting it (slower, strongest).")
+    trust_metadata: Annotated[
+        bool,
+        typer.Option(
+            "--trust-metadata",
+            help="Re-check targets by size, mtime and inode (S3: ETag) instead of re-hashing their bytes.",
+        ),
     ] = False,
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Execute an approved plan (dry run unless --execute); re-running resumes where it stopped."""
+    """Execute an approved plan (dry run unless --execute); re-running resumes where it stopped. Before
+    anything is deleted the plan's signatures are verified; before each deletion the target is re-hashed
+    (or, with --trust-metadata, re-checked by size, mtime and inode)."""
     with catalog(home) as cat:
-        report = cat.erasures.run(plan, dry_run=not execute, rehash=rehash)
+        report = cat.erasures.run(plan, dry_run=not execute, trust_metadata=trust_metadata)
     if json:
         emit_json(report.to_json())
     elif report.dry_run:
@@ -199,6 +216,28 @@ def erase_run(
             err.print(f"  held: {h['phase']} ({h['targets']} targets) waits for {waiting} to be done")
     if not report.dry_run and report.status != "done":
         raise typer.Exit(1)
+
+
+@erase_app.command("resolve")
+def erase_resolve(
+    plan: Annotated[str, typer.Argument(help="Plan id.")],
+    target: Annotated[
+        int, typer.Argument(help="The target's number (seq), as `erase show --json` lists it.")
+    ],
+    reason: Annotated[str, typer.Option(help="Why the target can be settled without being carried out.")],
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Settle a skipped or failed target with your signature (approvers only); the reason goes on the
+    certificate, and the plan can complete."""
+    with catalog(home) as cat:
+        result = cat.erasures.resolve(plan, target, reason)
+    if json:
+        emit_json(result)
+    else:
+        out.print(
+            f"target {target} ({result['kind']}) of plan {result['plan_id'][:12]} resolved by {result['resolved_by']}"
+        )
 
 
 @erase_app.command("verify")

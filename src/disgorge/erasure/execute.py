@@ -20,6 +20,7 @@ from typing import Any
 from disgorge.access.plans import check_executor, plan_authorization, require_authorized
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.erasure import PlanInfo, TargetInfo
+from disgorge.erasure.plan import staleness
 from disgorge.erasure.targets import (
     HANDLERS,
     PHASES,
@@ -35,6 +36,9 @@ from disgorge.storage import StorageConfig
 from disgorge.trust import ApprovalRule, Signed
 
 BATCH = 256
+PENDING = ("pending", "deleting", "failed", "skipped")
+FINISHED = ("done", "resolved")
+"""A resolved target was settled by an approver's signed statement (erase resolve), not carried out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,8 @@ class ExecutionReport:
     unreachable: list[Unreachable] = field(default_factory=list)
     held: list[dict[str, Any]] = field(default_factory=list)
     """Phases not started because something they depend on is not done."""
+    stale: str | None = None
+    """What entered the plan's closure since it was planned, if anything."""
     authorization: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -70,6 +76,7 @@ class ExecutionReport:
             "problems": self.problems,
             "unreachable": reach_report(self.unreachable),
             "held": self.held,
+            "stale": self.stale,
             "authorization": self.authorization,
         }
 
@@ -99,7 +106,8 @@ def execute(
     plan's signed request and approvals, verified against the roster as of each signature, and the
     executing person's signed ``start`` statement; no status column counts."""
     plan = store.get_plan(plan_ref)
-    verify_frozen(store, plan)
+    if not store.is_redacted(plan.id):  # once its paths are forgotten, the plan has nothing left to run
+        verify_frozen(store, plan)
     report = ExecutionReport(plan.id, opts.dry_run, plan.status)
     if opts.dry_run:
         try:
@@ -121,8 +129,11 @@ def execute(
             )
         check_executor(store, plan, start)
         report.authorization = {"complete": True, "requester": auth.requester, "approvers": auth.approvers}
-    pending = list(store.targets(plan.id, states=("pending", "failed", "skipped")))
+    pending = list(store.targets(plan.id, states=PENDING))
     report.unreachable = unreachable(pending, opts.storage)
+    gap = staleness(store, plan) if pending else None
+    if gap is not None and gap.stale:
+        report.stale = gap.describe()
     if opts.dry_run:
         for t in pending:
             report.steps[t.kind] = report.steps.get(t.kind, 0) + 1
@@ -136,6 +147,12 @@ def execute(
             "configuration; nothing was done",
             hint="register the storage roots (or S3 endpoint) the dry run names, then run again",
         )
+    if gap is not None and gap.stale and not _any_deleted(store, plan.id):
+        raise ConflictError(
+            f"plan {plan.id[:12]} is stale: {gap.describe()} entered its closure since it was planned; "
+            "nothing was done",
+            hint=f"cover them with a supplement under a new approval: disgorge erase plan --supplement {plan.id[:12]} …",
+        )
     assert start is not None
     store.statements.add(start)
     store.set_plan_status(plan.id, "running")
@@ -147,10 +164,21 @@ def execute(
         if not work:
             continue
         blocking = _not_done(store, plan.id, requires)
+        if not blocking and "catalog" in kinds:
+            late = staleness(store, plan)  # again before the catalog forgets: nothing may be left unplanned
+            if late.stale:
+                report.stale = late.describe()
+                blocking = {
+                    "a supplement plan (the closure grew)": len(late.new_targets) + len(late.new_assets)
+                }
         if blocking:
             report.held.append({"phase": name, "targets": len(work), "waiting_for": blocking})
             continue
         for batch in _batches(work):
+            if HANDLERS[batch[0].kind].storage_uri(batch[0]) is not None:  # intent first, then the act
+                store.mark_targets(
+                    [(t.id, "deleting", "intent to delete journaled") for t in batch], attempt=False
+                )
             outcomes = HANDLERS[batch[0].kind].run(ctx, batch)
             _journal(store, report, outcomes)
             done += len(batch)
@@ -161,7 +189,7 @@ def execute(
         {"plan_id": plan.id, "outcomes": report.steps, "targets": len(pending), "held": len(report.held)},
     )
     journal = store.journal_counts(plan.id)
-    finished = all(state == "done" for states in journal.values() for state in states)
+    finished = all(state in FINISHED for states in journal.values() for state in states)
     store.set_plan_status(plan.id, "done" if finished else "incomplete")
     report.status = "done" if finished else "incomplete"
     report.journal = journal
@@ -173,10 +201,17 @@ def _not_done(store: CatalogStore, plan_id: str, kinds: tuple[str, ...]) -> dict
     out: dict[str, int] = {}
     for kind, states in store.journal_counts(plan_id).items():
         if kind in kinds:
-            n = sum(c for state, c in states.items() if state != "done")
+            n = sum(c for state, c in states.items() if state not in FINISHED)
             if n:
                 out[kind] = n
     return out
+
+
+def _any_deleted(store: CatalogStore, plan_id: str) -> bool:
+    return any(
+        kind != "catalog" and any(st in FINISHED or st == "deleting" for st in states)
+        for kind, states in store.journal_counts(plan_id).items()
+    )
 
 
 def _batches(work: list[TargetInfo]) -> list[list[TargetInfo]]:

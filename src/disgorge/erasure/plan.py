@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -23,7 +23,7 @@ from sqlalchemy import select
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.erasure import PlanInfo, TargetRow
 from disgorge.catalog.schema import ArtifactCopy, Asset, Copy, Deployment
-from disgorge.errors import UsageError
+from disgorge.errors import NotFoundError, UsageError
 from disgorge.hashing import canonical_json
 from disgorge.lineage import Scope, impact
 
@@ -59,6 +59,8 @@ class PlanRequest:
     requester: str
     deadline: str | None = None
     withdrawn: bool = False
+    supplement_of: str | None = None
+    """A plan whose closure grew since it was frozen: this one covers only what is new."""
 
 
 def file_identity(
@@ -94,7 +96,18 @@ def split_table_uri(uri: str) -> tuple[str, str, str]:
     return base, column, value
 
 
-def _targets(store: CatalogStore, assets: BitMap, imp: Any) -> Iterator[tuple[str, str, dict[str, Any]]]:
+Target = tuple[str, str, dict[str, Any]]
+
+
+def _targets(store: CatalogStore, assets: BitMap, imp: Any, *, identities: bool = True) -> Iterator[Target]:
+    """The closure's targets in no particular order; ``identities=False`` skips looking at files (what a
+    staleness check needs is which targets exist, not their bytes)."""
+
+    def ident(uri: str, sha: str, size: int, mtime_ns: int | None, inode: int | None) -> dict[str, Any]:
+        if not identities:
+            return {}
+        return file_identity(uri, sha, size, mtime_ns, inode)
+
     with store.session() as s:
         model_ids = [m["id"] for m in imp.models]
         art_ids = [a["id"] for a in imp.artifacts]
@@ -105,11 +118,7 @@ def _targets(store: CatalogStore, assets: BitMap, imp: Any) -> Iterator[tuple[st
             for ac in s.scalars(
                 select(ArtifactCopy).where(ArtifactCopy.artifact_id.in_(ids)).order_by(ArtifactCopy.uri)
             ):
-                yield (
-                    kind,
-                    ac.uri,
-                    file_identity(ac.uri, shas[ac.artifact_id], ac.size, ac.mtime_ns, ac.inode),
-                )
+                yield kind, ac.uri, ident(ac.uri, shas[ac.artifact_id], ac.size, ac.mtime_ns, ac.inode)
         tables: dict[tuple[str, str], list[str]] = {}
         buckets: set[str] = set()
         id_list = list(assets)
@@ -127,17 +136,18 @@ def _targets(store: CatalogStore, assets: BitMap, imp: Any) -> Iterator[tuple[st
                 else:
                     if uri.startswith("s3://"):
                         buckets.add(uri.removeprefix("s3://").split("/", 1)[0])
-                    yield "copy", uri, file_identity(uri, sha, size, mtime_ns, inode)
+                    yield "copy", uri, ident(uri, sha, size, mtime_ns, inode)
         for (table, column), values in sorted(tables.items()):
             yield "table_rows", table, {"column": column, "values": sorted(values)}
         for bucket in sorted(buckets):  # S3 deletes leave bytes in the store until it compacts
             yield "storage_compact", f"s3://{bucket}", {}
+    by_name: dict[str, list[dict[str, Any]]] = {}
     for d in imp.datasets:
-        yield (
-            "dataset",
-            f"dataset:{d['ref']}",
-            {"digest": d["digest"], "members": d["members"], "loses": d["loses"]},
+        by_name.setdefault(d["name"], []).append(
+            {"ref": d["ref"], "digest": d["digest"], "members": d["members"], "loses": d["loses"]}
         )
+    for name, versions in sorted(by_name.items()):  # one rebuild per dataset, from its newest version
+        yield "dataset", f"dataset:{name}", {"versions": versions}
     for party in imp.recipients:
         yield (
             "recipient",
@@ -149,6 +159,8 @@ def _targets(store: CatalogStore, assets: BitMap, imp: Any) -> Iterator[tuple[st
 
 def build_plan(store: CatalogStore, req: PlanRequest, assets: BitMap | None = None) -> tuple[PlanInfo, bool]:
     """Freeze the closure of the request's scope (or of an explicit asset set) into a stored plan."""
+    if req.supplement_of is not None:
+        return _supplement(store, req)
     if req.scope is None and assets is None:
         raise UsageError("an erasure plan needs a scope")
     if req.scope is not None:
@@ -158,7 +170,12 @@ def build_plan(store: CatalogStore, req: PlanRequest, assets: BitMap | None = No
         assert assets is not None
         imp = impact_of_assets(store, assets)
         scope_doc = {"kind": "withdrawn", "value": hashlib.sha256(bytes(assets.serialize())).hexdigest()}
-    raw = list(_targets(store, imp.assets, imp))
+    return _freeze(store, req, scope_doc, imp, list(_targets(store, imp.assets, imp)))
+
+
+def _freeze(
+    store: CatalogStore, req: PlanRequest, scope_doc: dict[str, Any], imp: Any, raw: list[Target]
+) -> tuple[PlanInfo, bool]:
     raw.sort(key=lambda t: (ORDER.index(t[0]), t[1]))
     digest = hashlib.sha256(canonical_json(scope_doc))
     rows: list[TargetRow] = []
@@ -172,6 +189,7 @@ def build_plan(store: CatalogStore, req: PlanRequest, assets: BitMap | None = No
     counts["assets"] = len(imp.assets)
     counts["subjects"] = imp.subject_count
     counts["table_rows_values"] = sum(len(r[4]["values"]) for r in rows if r[1] == "table_rows")
+    counts["dataset_versions"] = sum(len(r[4]["versions"]) for r in rows if r[1] == "dataset")
     survivors = {
         "datasets": [{"ref": d["ref"], "remaining": d["members"] - d["loses"]} for d in imp.datasets],
         "models_not_affected": _unaffected_models(store, {m["id"] for m in imp.models}),
@@ -211,3 +229,110 @@ def impact_of_assets(store: CatalogStore, assets: BitMap) -> Any:
     from disgorge.lineage.impact import Impact, closure_of
 
     return closure_of(store, Impact(Scope("asset", "<set>"), assets), None)
+
+
+Key = tuple[str, ...]
+
+
+def target_keys(raw: Iterable[tuple[str, str, dict[str, Any]]]) -> set[Key]:
+    """What a target covers, independent of identities: an object, a table row, a dataset, a party."""
+    keys: set[Key] = set()
+    for kind, uri, identity in raw:
+        if kind == "table_rows":
+            keys.update(("table_rows", uri, str(v)) for v in identity.get("values", []))
+        elif kind != "catalog":
+            keys.add((kind, uri))
+    return keys
+
+
+def current_closure(store: CatalogStore, plan: PlanInfo) -> tuple[BitMap, Any]:
+    """The plan's scope's closure as the catalog stands now (a plan's own frozen list aside)."""
+    from disgorge.catalog.schema import Subject
+    from disgorge.lineage.impact import Impact, closure_of
+
+    kind, value = plan.scope["kind"], plan.scope["value"]
+    if kind == "subject":
+        with store.session() as s:
+            sid = s.scalar(select(Subject.id).where(Subject.pseudonym == value))
+            ids = BitMap(s.scalars(select(Asset.id).where(Asset.subject_id == sid))) if sid else BitMap()
+        imp = closure_of(
+            store, Impact(Scope("subject", value), ids), Asset.subject_id == sid if sid else None
+        )
+        return ids, imp
+    if kind in ("source", "dataset", "asset"):
+        try:
+            imp = impact(store, Scope(kind, value))
+        except NotFoundError:  # the source or dataset itself is gone: only the frozen assets remain
+            imp = impact_of_assets(store, store.plan_assets(plan.id))
+        return imp.assets, imp
+    assets = store.plan_assets(plan.id)
+    return assets, impact_of_assets(store, assets)
+
+
+@dataclass(frozen=True, slots=True)
+class Staleness:
+    new_targets: list[Key]
+    new_assets: BitMap
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.new_targets or self.new_assets)
+
+    def describe(self) -> str:
+        parts = [f"{len(self.new_targets)} new targets"] if self.new_targets else []
+        if self.new_assets:
+            parts.append(f"{len(self.new_assets)} new assets in scope")
+        examples = ", ".join(" ".join(k[:2]) for k in self.new_targets[:3])
+        return ", ".join(parts) + (f" (e.g. {examples})" if examples else "")
+
+
+def supplements(store: CatalogStore, plan_id: str) -> list[PlanInfo]:
+    return [
+        p
+        for p in store.list_plans()
+        if p.scope.get("kind") == "supplement" and p.scope.get("value") == plan_id
+    ]
+
+
+def staleness(store: CatalogStore, plan: PlanInfo) -> Staleness:
+    """What entered the plan's closure since it was frozen, not covered by the plan or its supplements."""
+    if plan.scope.get("kind") == "supplement":
+        return Staleness([], BitMap())
+    covered_plans = [plan, *supplements(store, plan.id)]
+    planned: set[Key] = set()
+    covered_assets = BitMap()
+    for p in covered_plans:
+        planned |= target_keys((t.kind, t.uri, t.identity) for t in store.targets(p.id))
+        covered_assets |= store.plan_assets(p.id)
+    assets, imp = current_closure(store, plan)
+    current = target_keys(_targets(store, assets, imp, identities=False))
+    return Staleness(sorted(current - planned), assets - covered_assets)
+
+
+def _supplement(store: CatalogStore, req: PlanRequest) -> tuple[PlanInfo, bool]:
+    """A plan covering only what entered a plan's closure since it was frozen (late copies, new models,
+    new assets in scope), under the parent's order, for a new approval."""
+    assert req.supplement_of is not None
+    parent = store.get_plan(req.supplement_of)
+    if parent.scope.get("kind") == "supplement":
+        raise UsageError("supplement the original plan, not a supplement")
+    gap = staleness(store, parent)
+    if not gap.stale:
+        raise UsageError(
+            f"plan {parent.id[:12]} is not stale: nothing entered its closure since it was planned"
+        )
+    assets, imp = current_closure(store, parent)
+    wanted = set(gap.new_targets)
+    raw: list[Target] = []
+    for kind, uri, identity in _targets(store, assets, imp):
+        keys = target_keys([(kind, uri, identity)])
+        if kind == "table_rows":
+            values = [v for v in identity["values"] if ("table_rows", uri, str(v)) in wanted]
+            if values:
+                raw.append((kind, uri, {**identity, "values": values}))
+        elif keys & wanted or (kind in ("dataset", "catalog") and gap.new_assets):
+            raw.append((kind, uri, identity))
+    new = impact_of_assets(store, gap.new_assets)
+    new.datasets, new.models = imp.datasets, imp.models
+    scope_doc = {"kind": "supplement", "value": parent.id}
+    return _freeze(store, req, scope_doc, new, raw)

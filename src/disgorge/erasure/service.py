@@ -55,10 +55,16 @@ class Erasures:
         reason: str,
         legal_basis: str,
         deadline: str | None = None,
+        supplement: str | None = None,
     ) -> tuple[PlanInfo, bool]:
-        """Freeze a plan (a draft until its requester's signed request is recorded)."""
+        """Freeze a plan (a draft until its requester's signed request is recorded); ``supplement``
+        freezes only what entered an existing plan's closure since it was planned."""
         require(self.principal, "erase.plan")
-        if (scope is None) == (not withdrawn):
+        if supplement is not None:
+            if scope is not None or withdrawn:
+                raise UsageError("--supplement PLAN takes the plan's own scope: give no other scope")
+            scope, withdrawn = None, False
+        elif (scope is None) == (not withdrawn):
             raise UsageError("give exactly one of --subject, --source, --dataset, --asset or --withdrawn")
         if not reason.strip() or not legal_basis.strip():
             raise UsageError(
@@ -70,7 +76,8 @@ class Erasures:
             except ValueError as exc:
                 raise UsageError(f"--deadline {deadline!r} is not a date", hint="e.g. 2026-12-31") from exc
         what = Scope(scope[0], scope[1]) if scope else None  # type: ignore[arg-type]
-        req = PlanRequest(what, reason, legal_basis, self.principal.name, deadline)
+        parent = self.store.get_plan(supplement).id if supplement else None
+        req = PlanRequest(what, reason, legal_basis, self.principal.name, deadline, supplement_of=parent)
         if withdrawn:
             assets = self.withdrawn_assets()
             if not assets:
@@ -168,6 +175,14 @@ class Erasures:
                 for t in self.store.targets(plan.id, kinds=("deployment",))
             ],
             "journal": self.store.journal_counts(plan.id),
+            "open_targets": [
+                {"seq": t.seq, "kind": t.kind, "uri": t.uri, "state": t.state, "evidence": t.evidence}
+                for t, _ in zip(
+                    self.store.targets(plan.id, states=("skipped", "failed", "deleting")),
+                    range(50),
+                    strict=False,
+                )
+            ],
             "verification": self.store.verification(plan.id),
             "unreachable": self.reachability(plan.id),
         }
@@ -188,6 +203,44 @@ class Erasures:
         if not dry_run and report.status == "done":
             flag_after_erasure(self.store, self.indexes, report.plan_id)
         return report
+
+    def resolve(self, ref: str, seq: int, signed: Signed) -> dict[str, Any]:
+        """Settle a skipped or failed target by an approver's signed statement (its reason goes on the
+        certificate); the plan can then complete without pretending the target was carried out."""
+        from disgorge.access import roster
+
+        require(self.principal, "erase.resolve")
+        plan = self.store.get_plan(ref)
+        target = next((t for t in self.store.targets(plan.id) if t.seq == seq), None)
+        if target is None:
+            raise NotFoundError(
+                f"plan {plan.id[:12]} has no target {seq}", hint="see `disgorge erase show PLAN`"
+            )
+        if target.state not in ("skipped", "failed"):
+            raise UsageError(f"target {seq} is {target.state}: only skipped or failed targets are resolved")
+        body = signed.body
+        if signed.kind != "erasure.resolve" or signed.about != plan.id or body.get("target") != seq:
+            raise VerificationFailed(f"not a resolution of target {seq} of plan {plan.id[:12]}")
+        if not str(body.get("reason", "")).strip():
+            raise UsageError("a resolution needs --reason: it goes on the certificate")
+        from disgorge.trust import verify_signature
+
+        verify_signature(signed, "the resolution")
+        current = roster(self.store)
+        member = current.active(signed.principal)
+        if signed.statement["catalog"] != current.catalog:
+            raise VerificationFailed("the resolution was made for another catalog (replayed)")
+        if body.get("roster") != current.digest() or member is None or member.key != signed.key:
+            raise VerificationFailed(f"{signed.principal!r} is not on the roster with that key")
+        if "approver" not in member.roles:
+            raise PolicyDenied(
+                f"{signed.principal!r} does not hold the approver role: only an approver resolves"
+            )
+        self.store.statements.add(signed)
+        self.store.mark_targets(
+            [(target.id, "resolved", f"resolved by {signed.principal}: {body['reason']}")]
+        )
+        return {"plan_id": plan.id, "target": seq, "kind": target.kind, "resolved_by": signed.principal}
 
     def record_executed(self, ref: str, signed: Signed) -> None:
         """The executing person's signed statement that the execution ended, with its journal."""

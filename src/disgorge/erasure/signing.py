@@ -48,6 +48,12 @@ class SignedErasures:
             plan = self.service.submit_request(plan.id, signed)
         return plan, created
 
+    def resolve(self, ref: str, seq: int, reason: str) -> dict[str, Any]:
+        plan = self.service.store.get_plan(ref)
+        return self.service.resolve(
+            plan.id, seq, self._sign("erasure.resolve", plan.id, {"target": seq, "reason": reason})
+        )
+
     def approve(self, ref: str) -> Authorization:
         plan = self.service.store.get_plan(ref)
         return self.service.approve(plan.id, self._sign("erasure.approve", plan.id, {}))
@@ -57,9 +63,12 @@ class SignedErasures:
         ref: str,
         *,
         dry_run: bool = True,
-        rehash: bool = False,
+        trust_metadata: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> ExecutionReport:
+        """Dry-run, or (``dry_run=False``) execute, signing its start and end. Files and objects are
+        re-checked by content hash before deletion unless ``trust_metadata`` (size, mtime, inode, ETag)."""
+        rehash = not trust_metadata
         plan = self.service.store.get_plan(ref)
         start = None if dry_run else self._sign("erasure.execute", plan.id, {})
         report = self.service.run(plan.id, start=start, dry_run=dry_run, rehash=rehash, progress=progress)

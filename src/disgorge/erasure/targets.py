@@ -93,7 +93,18 @@ def _delete_objects(ctx: Context, batch: list[TargetInfo]) -> list[Outcome]:
         backend = backend_for(batch[0].uri, ctx.storage)
         stream = backend.delete_many(((t.uri, identity_of(t)) for t in batch), rehash=ctx.rehash)
         for t, ev in zip(batch, stream, strict=False):
-            out.append((t, STATE_OF.get(ev.outcome, "failed"), f"{ev.outcome}: {ev.detail}"))
+            if (
+                ev.outcome == "already_gone" and t.state == "deleting"
+            ):  # killed between the act and its record
+                out.append(
+                    (
+                        t,
+                        "done",
+                        f"deleted: gone on resume after the intent to delete was journaled ({ev.detail})",
+                    )
+                )
+            else:
+                out.append((t, STATE_OF.get(ev.outcome, "failed"), f"{ev.outcome}: {ev.detail}"))
     except Exception as exc:  # the store failed mid-batch: what was reported stands, the rest failed
         out += [(t, "failed", f"{type(exc).__name__}: {exc}") for t in batch[len(out) :]]
     out += [(t, "failed", "the storage backend reported no outcome") for t in batch[len(out) :]]
@@ -101,6 +112,8 @@ def _delete_objects(ctx: Context, batch: list[TargetInfo]) -> list[Outcome]:
 
 
 def _object_remains(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:
+    if t.uri.startswith("keyed:"):  # its path was forgotten after it was found gone at forgetting
+        return _journal_remains(ctx, t, erased)
     return "still present" if backend_for(t.uri, ctx.storage).exists(t.uri) else None
 
 
@@ -113,6 +126,8 @@ def _delete_rows(ctx: Context, t: TargetInfo) -> tuple[str, str]:
 
 
 def _rows_remain(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:
+    if t.uri.startswith("keyed:"):
+        return _journal_remains(ctx, t, erased)
     table = backend_for(t.uri, ctx.storage)
     assert isinstance(table, DeltaStorage)
     problems = table.verify_rows_gone(t.uri, t.identity["column"], list(t.identity["values"]))
@@ -135,13 +150,20 @@ def _compact(ctx: Context, t: TargetInfo) -> tuple[str, str]:
 
 # --- datasets ----------------------------------------------------------------------------------------
 def _rebuild_dataset(ctx: Context, t: TargetInfo) -> tuple[str, str]:
-    ref = t.uri.removeprefix("dataset:")
-    old = ctx.store.get_dataset(ref)
-    remaining = ctx.store.members(old.id) - ctx.store.plan_assets(ctx.plan.id)
-    new, _ = ctx.store.create_dataset(
-        old.name, remaining, derived_from=old.id, query=f"erasure plan {ctx.plan.id[:12]}"
-    )
-    return "done", f"rebuilt as {new.ref} with {new.member_count} members (digest {new.digest[:16]})"
+    """Rebuild a dataset's *newest* version without the erased members (never an older one, which
+    would bring back members removed since), and mark every version that held erased members."""
+    name = t.uri.removeprefix("dataset:")
+    erased = ctx.store.plan_assets(ctx.plan.id)
+    newest = ctx.store.get_dataset(name)
+    members = ctx.store.members(newest.id)
+    what = f"{newest.ref} holds no erased member"
+    if members.intersection_cardinality(erased):
+        new, _ = ctx.store.create_dataset(
+            name, members - erased, derived_from=newest.id, query=f"erasure plan {ctx.plan.id[:12]}"
+        )
+        what = f"{newest.ref} rebuilt as {new.ref} with {new.member_count} members (digest {new.digest[:16]})"
+    marked = ctx.store.mark_erased_members(name, erased)
+    return "done", f"{what}; marked {', '.join(marked) or 'none'} as holding erased members"
 
 
 def _dataset_remains(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:
@@ -161,11 +183,9 @@ def _take_down(ctx: Context, t: TargetInfo) -> tuple[str, str]:
             hook, data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
         with urllib.request.urlopen(req, timeout=30) as resp:
-            return (
-                ("done", f"hook answered {resp.status}")
-                if resp.status < 300
-                else ("failed", f"hook {resp.status}")
-            )
+            if resp.status >= 300:
+                return "failed", f"hook {resp.status}"
+            return _taken_down(ctx, t, f"hook answered {resp.status}")
     proc = subprocess.run(
         shlex.split(hook),
         capture_output=True,
@@ -176,7 +196,13 @@ def _take_down(ctx: Context, t: TargetInfo) -> tuple[str, str]:
     )
     if proc.returncode != 0:
         return "failed", f"hook exited {proc.returncode}: {proc.stderr.strip()[:200]}"
-    return "done", f"hook ran: {proc.stdout.strip()[:200]}"
+    return _taken_down(ctx, t, f"hook ran: {proc.stdout.strip()[:200]}")
+
+
+def _taken_down(ctx: Context, t: TargetInfo, evidence: str) -> tuple[str, str]:
+    """The hook confirmed the deployment is down: the catalog records its fate."""
+    ctx.store.set_deployment_state(int(t.identity["artifact_id"]), t.uri, "taken_down")
+    return "done", evidence
 
 
 # --- recipients --------------------------------------------------------------------------------------
@@ -200,8 +226,43 @@ def _notify(ctx: Context, t: TargetInfo) -> tuple[str, str]:
 
 # --- the catalog's own forgetting --------------------------------------------------------------------
 def _forget(ctx: Context, t: TargetInfo) -> tuple[str, str]:
-    counts = ctx.store.forget_assets(ctx.plan.id, ctx.store.plan_assets(ctx.plan.id))
-    return "done", json.dumps(counts, sort_keys=True)
+    """The catalog forgets last: every deleted target is checked gone once more, folders the erasure
+    emptied are removed, the fates of models and deployments are recorded, the assets are forgotten
+    (tombstones kept), and the target paths become keyed hashes."""
+    store = ctx.store
+    objects = list(store.targets(ctx.plan.id, kinds=(*OBJECT_KINDS,), states=("done",)))
+    back = [
+        x.uri
+        for x in objects
+        if not x.uri.startswith("keyed:") and backend_for(x.uri, ctx.storage).exists(x.uri)
+    ]
+    if back:
+        return "failed", f"{len(back)} deleted targets are present again (e.g. {back[0]}): run the plan again"
+    local = [x.uri for x in objects if x.uri.startswith("file://")]
+    pruned = 0
+    if local:
+        backend = backend_for(local[0], ctx.storage)
+        prune = getattr(backend, "prune_empty", None)
+        pruned = prune(local) if prune is not None else 0
+    roots = sorted({r for x in objects for r in _root_of(x.uri, ctx.storage)})
+    fates = store.record_fates(ctx.plan.id)
+    counts = store.forget_assets(ctx.plan.id, store.plan_assets(ctx.plan.id))
+    redacted = store.redact_targets(ctx.plan.id, lambda uri: store.hasher.tag("target-uri", uri))
+    doc = {**counts, **fates, "folders_removed": pruned, "paths_forgotten": redacted, "roots": roots}
+    return "done", json.dumps(doc, sort_keys=True)
+
+
+def _root_of(uri: str, storage: StorageConfig) -> list[str]:
+    """The registered root (or bucket) a target lives under: named in the record, unlike its path."""
+    if uri.startswith("s3://"):
+        return [uri.split("/", 3)[2]]
+    from disgorge.storage.local import uri_to_path
+
+    try:
+        path = uri_to_path(uri.partition("#")[0])
+    except Exception:
+        return []
+    return [str(r) for r in storage.roots if path.startswith(str(r).rstrip("/") + "/")][:1]
 
 
 def _catalog_remains(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:

@@ -351,6 +351,35 @@ class LocalStorage(BaseStorage):
             for dfd in parents.values():
                 os.close(dfd)
 
+    def prune_empty(self, uris: Iterable[str]) -> int:
+        """Remove the folders that deleting these files left empty, up to (never including) their root.
+
+        ``rmdir`` relative to the parent's descriptor removes only an empty directory and never follows
+        a symlink, so a folder that still holds anything, or was replaced by a link, stays."""
+        folders: set[str] = set()
+        for uri in uris:
+            try:
+                where = self.locate(uri)
+            except InputError:
+                continue
+            for depth in range(len(where.parts) - 1, 0, -1):
+                folders.add("/".join((where.root.rstrip("/"), *where.parts[:depth])) + "\0" + str(depth))
+        removed = 0
+        for item in sorted(folders, key=lambda f: -int(f.rsplit("\0", 1)[1])):
+            path = item.rsplit("\0", 1)[0]
+            try:
+                where = self.locate(path)
+                with contextlib.ExitStack() as stack:
+                    fd = self._walk(where, len(where.parts) - 1)
+                    stack.callback(os.close, fd)
+                    os.rmdir(where.parts[-1], dir_fd=fd)
+                    if self.fsync:
+                        os.fsync(fd)
+                removed += 1
+            except (OSError, InputError, NotFoundError, StoreError, _Absent):
+                continue  # not empty, gone, or not a plain folder: leave it
+        return removed
+
     def _sync(self, parents: dict[str, int]) -> None:
         while parents:
             path, dfd = parents.popitem()
