@@ -20,7 +20,7 @@ from typing import Any
 from disgorge.access.plans import check_executor, plan_authorization, require_authorized
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.erasure import PlanInfo, TargetInfo
-from disgorge.erasure.plan import staleness
+from disgorge.erasure.plan import staleness, supplements
 from disgorge.erasure.targets import (
     HANDLERS,
     PHASES,
@@ -171,6 +171,11 @@ def execute(
                 blocking = {
                     "a supplement plan (the closure grew)": len(late.new_targets) + len(late.new_assets)
                 }
+            for sup in supplements(store, plan.id):  # nor planned but not yet carried out
+                counts = store.journal_counts(sup.id).values()
+                left = sum(n for states in counts for st, n in states.items() if st not in FINISHED)
+                if left:
+                    blocking[f"supplement {sup.id[:12]}"] = left
         if blocking:
             report.held.append({"phase": name, "targets": len(work), "waiting_for": blocking})
             continue

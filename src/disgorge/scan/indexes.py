@@ -1,7 +1,7 @@
 """The catalog's near-duplicate indexes, kept beside the catalog and brought up to date on open.
 
 ``catalog``: every asset's whole-image PDQ and its stored crops, under the asset id. ``erased``: the PDQ
-of erased content (tombstones), under the tombstone id. Both are rebuilt from the catalog, which stays
+of erased content and its stored crops (tombstones), under the tombstone id. Both are rebuilt from the catalog, which stays
 the source of truth, whenever what they hold no longer matches it.
 """
 
@@ -93,13 +93,18 @@ class Indexes:
                     ).all()
                     yield _codes([(r[0], r[1]) for r in rows] + [(c[0], c[1]) for c in crops])
             else:
-                rows = s.execute(
-                    select(Tombstone.id, Tombstone.pdq).where(
+                tombs = s.execute(
+                    select(Tombstone.id, Tombstone.pdq, Tombstone.crops).where(
                         Tombstone.id > after, Tombstone.pdq.is_not(None)
                     )
                 ).all()
-                if rows:
-                    yield _codes([(r[0], r[1]) for r in rows])
+                codes: list[tuple[int, bytes | None]] = []
+                for tid, pdq, extra in tombs:  # the crops too: a cropped copy is found after erasure
+                    codes.append((tid, pdq))
+                    blob = bytes(extra or b"")
+                    codes += [(tid, blob[i : i + 32]) for i in range(0, len(blob) - 31, 32)]
+                if codes:
+                    yield _codes(codes)
 
 
 def _clear(path: Path) -> None:
