@@ -151,12 +151,14 @@ class Catalog:
 
         return Proofs(self.store, SigningIdentity.ensure(self.home.path / "keys"))
 
-    def certificate(self, plan: str) -> dict[str, Any]:
+    def certificate(self, plan: str, *, cosigner: Any = None) -> dict[str, Any]:
         """A signed certificate of destruction for a completed, verified erasure."""
         self._may("erase.certificate")
         from disgorge.proof import SigningIdentity, issue_certificate
 
-        return issue_certificate(self.store, SigningIdentity.ensure(self.home.path / "keys"), plan)
+        return issue_certificate(
+            self.store, SigningIdentity.ensure(self.home.path / "keys"), plan, cosigner=cosigner
+        )
 
     def asset_proof(self, plan: str, sha256: str) -> dict[str, Any]:
         from disgorge.proof.service import asset_proof

@@ -94,8 +94,15 @@ class RosterService:
         """An admin's roster statement about ``name`` (validated before it is signed)."""
         r = roster(self.store)
         canonical = normalise_name(name)
+        from disgorge.trust.roster import skeleton
+
         if kind == "roster.add" and canonical in r.members:
             raise ConflictError(f"{canonical!r} is already on the roster", hint="names are unique")
+        twin = next((m for m in r.members if skeleton(m) == skeleton(canonical)), None)
+        if kind == "roster.add" and twin is not None:
+            raise ConflictError(
+                f"{canonical!r} looks like {twin!r}, who is already on the roster", hint="choose a distinct name"
+            )
         if kind != "roster.add" and r.active(canonical) is None:
             raise NotFoundError(f"{canonical!r} is not an active member of the roster")
         for role in body.get("roles", []):

@@ -419,6 +419,12 @@ def _check_story(p: _Parsed, error: type[DisgorgeError], *, require_scan: bool) 
                 raise error(
                     f"the {role} statement at entry {e.index} is by {s.principal!r}, who could not make it then"
                 )
+    end = by_role["executed"][0].statement(error)
+    journal = end.body.get("journal")
+    if end.body.get("status") != "done" or not isinstance(journal, dict) or not all(
+        isinstance(states, dict) and set(states) <= {"done", "resolved"} for states in journal.values()
+    ):
+        raise error("the signed end of execution does not say every target was done or resolved")
     if roster and any(e.index > last for e in by_role["roster"]):
         raise error("the certificate carries roster statements after the plan's last statement")
     plan_event = by_role["plan"][0].doc(error)

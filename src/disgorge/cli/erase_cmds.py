@@ -307,10 +307,11 @@ def erase_certificate(
     """Sign a certificate of destruction: order, scope, counts, the erased set's Merkle root, each model's
     disposition, the verification, a ledger checkpoint with inclusion proofs, an Ed25519 signature."""
     from disgorge.certificate.render import render_html
+    from disgorge.cli.proof_cmds import configured_cosigner
     from disgorge.ledger.certificate import dump_certificate
 
     with catalog(home) as cat:
-        doc = cat.certificate(plan)
+        doc = cat.certificate(plan, cosigner=configured_cosigner(cat))
     output.write_bytes(dump_certificate(doc))
     if html is not None:
         html.write_text(render_html(doc))

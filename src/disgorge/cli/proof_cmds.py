@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,16 +12,73 @@ from disgorge.cli.app import HomeOpt, JsonOpt, catalog, key_app, ledger_app
 from disgorge.cli.output import emit_json, err, out
 from disgorge.errors import InputError, UsageError
 
+WITNESSES = "witnesses"
+
+
+def configured_cosigner(cat: Any, urls: list[str] | None = None) -> Any:
+    """The witnesses to ask: those given, else those an admin configured (``ledger witness add``)."""
+    from disgorge.witness.client import cosigner
+
+    configured = (cat.store.settings.get(WITNESSES) or {}).get("list", [])
+    chosen = [(u, None) for u in urls] if urls else [(w["url"], w["key"]) for w in configured]
+    return cosigner(chosen) if chosen else None
+
 
 @ledger_app.command("checkpoint")
-def ledger_checkpoint(home: HomeOpt = None, json: JsonOpt = False) -> None:
-    """Sign the ledger's current size and root (a C2SP tlog-checkpoint signed note)."""
+def ledger_checkpoint(
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(help="Ask this witness (URL) to cosign; default: the configured witnesses."),
+    ] = None,
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Sign the ledger's current size and root (a C2SP tlog-checkpoint signed note), cosigned by the
+    witnesses (C2SP tlog-witness and tlog-cosignature) given or configured."""
     with catalog(home) as cat:
-        cp = cat.proofs.checkpoint()
+        cp = cat.proofs.checkpoint(cosigner=configured_cosigner(cat, witness))
     if json:
         emit_json(cp)
     else:
         sys.stdout.write(cp["checkpoint"])  # verbatim: the signed note is saved and checked byte for byte
+
+
+witness_app = typer.Typer(help="The witnesses that cosign this ledger's checkpoints.", no_args_is_help=True)
+ledger_app.add_typer(witness_app, name="witness")
+
+
+@witness_app.command("add")
+def ledger_witness_add(
+    url: Annotated[str, typer.Argument(help="The witness's URL (its add-checkpoint endpoint's base).")],
+    key: Annotated[str, typer.Option(help="The witness's verifier key (`disgorge witness init` prints it).")],
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Have this witness cosign every checkpoint, certificates' included (admins only)."""
+    from disgorge.ledger.cosignature import CosignatureVerifier
+
+    CosignatureVerifier.parse(key.strip())  # a malformed key is an input error, now
+    with catalog(home) as cat:
+        cat._may("key.manage")
+        doc = cat.store.settings.get(WITNESSES) or {"list": []}
+        items = [w for w in doc["list"] if w["url"] != url] + [{"url": url, "key": key.strip()}]
+        cat.store.settings.put(WITNESSES, {"list": items})
+    if json:
+        emit_json({"witnesses": items})
+    else:
+        out.print(f"{len(items)} witness(es): " + ", ".join(w["url"] for w in items), markup=False)
+
+
+@witness_app.command("list")
+def ledger_witness_list(home: HomeOpt = None, json: JsonOpt = False) -> None:
+    """The witnesses that cosign this ledger's checkpoints."""
+    with catalog(home) as cat:
+        items = (cat.store.settings.get(WITNESSES) or {}).get("list", [])
+    if json:
+        emit_json({"witnesses": items})
+    else:
+        for w in items:
+            out.print(f"{w['url']}  {w['key']}", markup=False)
 
 
 @ledger_app.command("verify")

@@ -199,6 +199,12 @@ def issue_certificate(
             f"plan {plan.id[:12]}: the execution is not signed (no erasure.execute / erasure.executed statement)",
             hint="run `disgorge erase run PLAN --execute` with your identity; it signs both",
         )
+    if executed[-1][1].body.get("journal") != store.journal_counts(plan.id):
+        raise VerificationFailed(
+            f"plan {plan.id[:12]}: the journal differs from the one its executor signed at the end of the "
+            "execution (edited afterwards)",
+            hint="run the plan again; its executor signs the journal it ends with",
+        )
     plan_event = store.find_ledger_entries("erasure_plan", plan.id)
     completion = store.find_ledger_entries("erasure_completion", plan.id)
     if not plan_event or not completion:
@@ -213,7 +219,10 @@ def issue_certificate(
         ("completion", completion[0][0]),
     ]
     last_statement = max(i for role, i in chosen if role not in ("plan", "completion"))
-    chosen += [("roster", i) for i, _ in st.roster() if i < last_statement]
+    from disgorge.trust import fold
+
+    valid = fold(st.catalog_id(), st.roster(), upto=last_statement)  # junk roster entries stay out
+    chosen += [("roster", i) for i, _ in valid.history]
     cp, tree = Proofs(store, identity)._checkpoint(cosigner)
     size = cp["size"]
     entries = []

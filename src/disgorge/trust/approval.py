@@ -92,6 +92,7 @@ def authorize(
         rule.approver_not_enrolled_by_requester or signed_rule.approver_not_enrolled_by_requester,
     )
     auth = Authorization(plan_id, req.principal, r_index, rule)
+    auth.rejected.extend(f"set aside: {why}" for why in fold(catalog, roster_statements).rejected)
     seen: set[str] = set()
     for index, ap in approvals:
         try:

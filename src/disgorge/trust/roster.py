@@ -45,6 +45,9 @@ class Roster:
     catalog: str
     members: dict[str, Member] = field(default_factory=dict)
     history: list[tuple[int, Signed]] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    """Roster statements in the log that do not verify, set aside (with why): junk an insider writes
+    into the ledger changes nobody's roles, and is reported instead of bricking the catalog."""
 
     def active(self, name: str) -> Member | None:
         m = self.members.get(name)
@@ -112,6 +115,9 @@ def apply(roster: Roster, index: int, signed: Signed) -> None:
     if signed.kind == "roster.add":
         if current is not None:
             raise VerificationFailed(f"{where}: {name!r} is already on the roster (names are unique)")
+        twin = next((m.name for m in roster.members.values() if skeleton(m.name) == skeleton(name)), None)
+        if twin is not None:
+            raise VerificationFailed(f"{where}: {name!r} looks like {twin!r}, who is already on the roster")
         key = body.get("key")
         if not isinstance(key, str):
             raise VerificationFailed(f"{where}: the new member's key is missing")
@@ -161,10 +167,20 @@ def _check_key_name(key: str, name: str, where: str) -> None:
 
 def fold(catalog: str, statements: list[tuple[int, Signed]], *, upto: int | None = None) -> Roster:
     """The roster from its statements (ledger index, statement) in ledger order, up to (not including)
-    ledger index ``upto``."""
+    ledger index ``upto``; statements that do not verify are set aside in ``rejected``."""
     roster = Roster(catalog)
     for index, signed in statements:
         if upto is not None and index >= upto:
             break
-        apply(roster, index, signed)
+        try:
+            apply(roster, index, signed)
+        except VerificationFailed as exc:
+            roster.rejected.append(exc.message)
     return roster
+
+
+def skeleton(name: str) -> str:
+    """What a name looks like, marks dropped (``anń`` looks like ``ann``): two members never share one."""
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)).casefold()

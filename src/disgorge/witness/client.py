@@ -10,7 +10,7 @@ witness has, and on a 409 one retry with a proof from the size the witness names
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -224,3 +224,21 @@ def _reason(response: httpx.Response) -> str:
     text = response.text.strip().splitlines()
     first = text[0] if text else "(no reason given)"
     return "".join(c if c.isprintable() else "?" for c in first)[:300]
+
+
+def cosigner(
+    witnesses: Sequence[tuple[str, str | None]], *, timeout: float = DEFAULT_TIMEOUT
+) -> Callable[[str, MerkleTreeStore], list[str]]:
+    """A function that has every witness (url, verifier key or None) cosign a checkpoint, for the
+    ledger's checkpoints and certificates; each witness's refusal or silence is an error naming it."""
+
+    def cosign(note: str, tree: MerkleTreeStore) -> list[str]:
+        lines: list[str] = []
+        for url, key in witnesses:
+            result = witness_checkpoint(
+                url, note, tree, timeout=timeout, witness_keys=None if key is None else [key]
+            )
+            lines += result.cosignatures
+        return lines
+
+    return cosign
