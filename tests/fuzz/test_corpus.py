@@ -1,0 +1,94 @@
+"""Replay every kept crasher (``tests/assets/fuzz/<parser>/``) through the commands that read it.
+
+Each file there once made a command die with a traceback. Now each must be that file's problem:
+ingest lists it (and registers the good photo beside it), scan reports it, lookup refuses it with exit 2,
+the re-ingestion guard screens it, and the other parsers reject theirs with a DisgorgeError.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import disgorge
+from disgorge.cli import main
+from disgorge.ingest import IngestOptions
+from tests.as_a_person import disgorge_json, new_home
+from tests.conftest import ASSETS, write_photo
+
+FUZZ = ASSETS / "fuzz"
+IMAGES = sorted((FUZZ / "image").iterdir())
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with one erased photo (so the guard has tombstones) and the image corpus in ``fuzz/``."""
+    cwd = tmp_path_factory.mktemp("corpus")
+    new_home(cwd)
+    gone = write_photo(cwd / "erased" / "mallory" / "p.jpg", "mallory", 99)
+    shutil.copy(gone, cwd / "erased-copy.jpg")
+    with disgorge.open(cwd / "home") as cat:
+        cat.ingest(gone.parent.parent, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+        sha = cat.store.asset(1).sha256
+        cat.add_storage_root(cwd / "erased")
+        plan, _ = cat.erasures.plan(
+            scope=("asset", sha), withdrawn=False, reason="order", legal_basis="GDPR 17", requester="a"
+        )
+        cat.erasures.approve(plan.id, "b")
+        assert cat.erasures.run(plan.id, dry_run=False).status == "done"
+    (cwd / "fuzz").mkdir()
+    for f in IMAGES:
+        shutil.copy(f, cwd / "fuzz" / f.name)
+    write_photo(cwd / "fuzz" / "alice" / "good.jpg", "alice", 1)
+    return cwd
+
+
+def test_the_corpus_is_not_empty() -> None:
+    assert len(IMAGES) >= 10
+    assert (FUZZ / "image" / "iptc-illegal-field-length.jpg").stat().st_size == 260
+
+
+def test_ingest_lists_every_crasher_and_registers_the_good_photo(world: Path) -> None:
+    for workers in ("1", "2"):
+        out = disgorge_json(
+            world, "ingest", "fuzz", "--source", "site", "--no-subject", "--workers", workers, status=2
+        )
+        codes = {Path(p["path"]).name: p["code"] for p in out["problems"]}
+        assert set(codes) == {f.name for f in IMAGES}
+        assert set(codes.values()) <= {"corrupt_image", "not_an_image"}
+        assert out["new_assets"] + out["unchanged"] == 1
+
+
+def test_the_guard_screens_what_passes_hashing(world: Path) -> None:
+    """With --allow-non-images, undecodable files become assets without PDQ: the guard (tombstones
+    present) must screen them without failing, and still refuse the erased photo itself."""
+    shutil.copy(world / "erased-copy.jpg", world / "fuzz" / "back-again.jpg")
+    try:
+        out = disgorge_json(
+            world, "ingest", "fuzz", "--source", "site", "--no-subject", "--allow-non-images", status=2
+        )
+    finally:
+        (world / "fuzz" / "back-again.jpg").unlink()
+    codes = {Path(p["path"]).name: p["code"] for p in out["problems"]}
+    assert codes["back-again.jpg"] == "erased_content"
+    assert set(codes.values()) <= {"corrupt_image", "erased_content"}
+
+
+@pytest.mark.parametrize("against", ["catalog", "erased"])
+def test_scan_reports_crashers_and_finishes(world: Path, against: str) -> None:
+    # An absolute root: relative scan roots are issue 9 item 2 (fixed beside this).
+    out = disgorge_json(world, "scan", str(world / "fuzz"), "--against", against)
+    assert out["scanned"] == len(IMAGES) + 1
+    assert {p["problem"] for p in out["problems"]} <= {"corrupt_image", "decompression_bomb"}
+
+
+@pytest.mark.parametrize("crasher", IMAGES, ids=[f.name for f in IMAGES])
+def test_lookup_refuses_each_crasher_with_exit_2(
+    world: Path, crasher: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(world)
+    monkeypatch.setenv("DISGORGE_HOME", "home")
+    assert main(["lookup", str(world / "fuzz" / crasher.name)]) == 2
+    assert "error" in capsys.readouterr().err
