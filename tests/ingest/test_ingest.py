@@ -104,8 +104,9 @@ def test_manifest_path_traversal_is_refused(sqlite_cat: disgorge.Catalog, tmp_pa
 
 
 def test_manifest_row_pointing_nowhere(sqlite_cat: disgorge.Catalog, tmp_path: Path) -> None:
-    manifest = shutil.copy(BAD / "manifest-row-pointing-nowhere.csv", tmp_path / "m.csv")
-    summary = sqlite_cat.ingest(tmp_path, opts(manifest=Path(manifest)))
+    (tmp_path / "in").mkdir()
+    manifest = shutil.copy(BAD / "manifest-row-pointing-nowhere.csv", tmp_path / "in" / "m.csv")
+    summary = sqlite_cat.ingest(tmp_path / "in", opts(manifest=Path(manifest)))
     assert [(Path(p.path).name, p.code) for p in summary.problems] == [("no-such-photo.jpg", "missing")]
 
 
