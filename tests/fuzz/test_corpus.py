@@ -15,7 +15,7 @@ import pytest
 import disgorge
 from disgorge.cli import main
 from disgorge.ingest import IngestOptions
-from tests.as_a_person import disgorge_json, new_home
+from tests.as_a_person import dg_json, new_home
 from tests.conftest import ASSETS, write_photo
 
 FUZZ = ASSETS / "fuzz"
@@ -52,7 +52,7 @@ def test_the_corpus_is_not_empty() -> None:
 
 def test_ingest_lists_every_crasher_and_registers_the_good_photo(world: Path) -> None:
     for workers in ("1", "2"):
-        out = disgorge_json(
+        out = dg_json(
             world, "ingest", "fuzz", "--source", "site", "--no-subject", "--workers", workers, status=2
         )
         codes = {Path(p["path"]).name: p["code"] for p in out["problems"]}
@@ -66,7 +66,7 @@ def test_the_guard_screens_what_passes_hashing(world: Path) -> None:
     present) must screen them without failing, and still refuse the erased photo itself."""
     shutil.copy(world / "erased-copy.jpg", world / "fuzz" / "back-again.jpg")
     try:
-        out = disgorge_json(
+        out = dg_json(
             world, "ingest", "fuzz", "--source", "site", "--no-subject", "--allow-non-images", status=2
         )
     finally:
@@ -79,7 +79,7 @@ def test_the_guard_screens_what_passes_hashing(world: Path) -> None:
 @pytest.mark.parametrize("against", ["catalog", "erased"])
 def test_scan_reports_crashers_and_finishes(world: Path, against: str) -> None:
     # An absolute root: relative scan roots are issue 9 item 2 (fixed beside this).
-    out = disgorge_json(world, "scan", str(world / "fuzz"), "--against", against)
+    out = dg_json(world, "scan", str(world / "fuzz"), "--against", against)
     assert out["scanned"] == len(IMAGES) + 1
     assert {p["problem"] for p in out["problems"]} <= {"corrupt_image", "decompression_bomb"}
 

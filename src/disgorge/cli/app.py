@@ -49,6 +49,7 @@ def catalog(home: Path | None, *, create: bool = False) -> Catalog:
 
 
 from disgorge.cli import (  # noqa: E402,F401  (registers the commands)
+    asset_cmds,
     catalog_cmds,
     certificate_cmds,
     demo_cmd,

@@ -12,6 +12,7 @@ from rich.table import Table
 from disgorge.cli.app import HomeOpt, JsonOpt, catalog, erase_app, storage_app
 from disgorge.cli.output import emit_json, err, out
 from disgorge.errors import UsageError
+from disgorge.lineage.impact import Scope, unknown_subjects_of
 
 AsOpt = Annotated[str | None, typer.Option("--as", help="Who is acting (default: the OS user).")]
 
@@ -51,11 +52,25 @@ def erase_plan(
             requester=_who(as_),
             deadline=deadline,
         )
+        unknown = unknown_subjects_of(cat.store, Scope(*given[0])) if given else {}  # type: ignore[arg-type]
     if json:
-        emit_json({"plan_id": plan.id, "created": created, "status": plan.status, "counts": plan.counts})
+        emit_json(
+            {
+                "plan_id": plan.id,
+                "created": created,
+                "status": plan.status,
+                "counts": plan.counts,
+                "unknown_subject_assets": sum(unknown.values()),
+                "unknown_subject_by_source": unknown,
+            }
+        )
         return
     out.print(f"plan [bold]{plan.id}[/] {'created' if created else 'already exists'} ({plan.status})")
     out.print(", ".join(f"{v} {k}" for k, v in plan.counts.items() if v))
+    for name, n in unknown.items():
+        out.print(
+            f"[yellow]{n} assets of source {name} have no known subject[/]: this plan cannot include them"
+        )
     out.print(f"next: a second person runs `disgorge erase approve {plan.id[:12]} --as NAME`")
 
 
