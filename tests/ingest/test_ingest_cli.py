@@ -191,9 +191,7 @@ def test_impact_and_erase_plan_count_assets_without_a_subject(cwd: Path) -> None
         cwd, "erase", "plan", "--subject", "alice", "--reason", "request", "--legal-basis", "GDPR 17"
     )
     assert plan["unknown_subject_assets"] == 2
-    proc = dg(
-        cwd, "erase", "plan", "--subject", "alice", "--reason", "request", "--legal-basis", "GDPR 17"
-    )
+    proc = dg(cwd, "erase", "plan", "--subject", "alice", "--reason", "request", "--legal-basis", "GDPR 17")
     assert "2 assets of source site have no known subject" in proc.stdout
     proc = dg(cwd, "impact", "--subject", "dave")
     assert proc.returncode == 2 and "2 assets in the catalog have no known subject" in proc.stderr
