@@ -7,6 +7,7 @@ the re-ingestion guard screens it, and the other parsers reject theirs with a Di
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -14,12 +15,19 @@ import pytest
 
 import disgorge
 from disgorge.cli import main
+from disgorge.errors import DisgorgeError
 from disgorge.ingest import IngestOptions
+from disgorge.ledger.certificate import verify_asset_proof, verify_certificate
 from tests.as_a_person import dg_json, new_home
 from tests.conftest import ASSETS, write_photo
 
 FUZZ = ASSETS / "fuzz"
 IMAGES = sorted((FUZZ / "image").iterdir())
+PARSERS = ("manifest", "consent", "policy", "certificate")
+
+
+def kept(parser: str) -> list[Path]:
+    return sorted((FUZZ / parser).iterdir())
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +37,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     new_home(cwd)
     gone = write_photo(cwd / "erased" / "mallory" / "p.jpg", "mallory", 99)
     shutil.copy(gone, cwd / "erased-copy.jpg")
+    kept = write_photo(cwd / "kept" / "bob" / "p.jpg", "bob", 98)
     with disgorge.open(cwd / "home") as cat:
         cat.ingest(gone.parent.parent, IngestOptions(source="site", subject_from="parent-dir", workers=1))
         sha = cat.store.asset(1).sha256
+        cat.ingest(kept.parent.parent, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+        (cwd / "faces.txt").write_text(f"{kept}\n")
+        cat.create_dataset("faces", manifest=cwd / "faces.txt")
         cat.add_storage_root(cwd / "erased")
         plan, _ = cat.erasures.plan(
             scope=("asset", sha), withdrawn=False, reason="order", legal_basis="GDPR 17", requester="a"
@@ -92,3 +104,70 @@ def test_lookup_refuses_each_crasher_with_exit_2(
     monkeypatch.setenv("DISGORGE_HOME", "home")
     assert main(["lookup", str(world / "fuzz" / crasher.name)]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_every_kept_crasher_has_a_replay() -> None:
+    assert {p.name for p in FUZZ.iterdir()} == {"image", *PARSERS}
+    assert all(kept(p) for p in PARSERS)
+
+
+@pytest.fixture
+def person(world: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(world)
+    monkeypatch.setenv("DISGORGE_HOME", "home")
+    return world
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("crasher", kept("manifest"), ids=lambda p: p.name)
+def test_manifest_crashers_are_input_errors(
+    person: Path, crasher: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (person / "mfolder").mkdir(exist_ok=True)
+    shutil.copy(crasher, person / "mfolder" / crasher.name)
+    before = disgorge.open(person / "home").store.asset_count()
+    code, err = run(capsys, "ingest", "mfolder", "--source", "site", "--manifest", f"mfolder/{crasher.name}")
+    assert code == 2 and "error" in err and crasher.name in err
+    assert disgorge.open(person / "home").store.asset_count() == before
+
+
+@pytest.mark.parametrize("crasher", kept("consent"), ids=lambda p: p.name)
+def test_consent_crashers_are_input_errors(
+    person: Path, crasher: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(crasher, person / crasher.name)
+    code, err = run(capsys, "consent", "import", crasher.name)
+    assert code == 2 and "error" in err and crasher.name in err
+
+
+@pytest.mark.parametrize("crasher", kept("policy"), ids=lambda p: p.name)
+def test_policy_crashers_are_input_errors(
+    person: Path, crasher: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(crasher, person / "home" / "policy.yaml")
+    try:
+        code, err = run(
+            capsys, "check", "--dataset", "faces", "--use", "train_ai_system", "--recipient", "acme"
+        )
+    finally:
+        (person / "home" / "policy.yaml").unlink()
+    assert code == 2 and "policy" in err
+
+
+@pytest.mark.parametrize("crasher", kept("certificate"), ids=lambda p: p.name)
+def test_certificate_crashers_fail_verification(
+    person: Path, crasher: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trusted = ASSETS / "certificates" / "trusted.pub"
+    code, err = run(capsys, "certificate", "verify", str(crasher), "--key", str(trusted))
+    assert code == 1 and "malformed certificate" in err
+    doc = json.loads(crasher.read_bytes())
+    proof = json.loads((ASSETS / "certificates" / "asset-proof-good.json").read_bytes())
+    for check in (lambda: verify_certificate(doc, []), lambda: verify_asset_proof(doc, proof)):
+        with pytest.raises(DisgorgeError, match=r"malformed|trusted"):
+            check()

@@ -4,6 +4,7 @@ and an ingest worker's ``hash_one`` returns a record or a problem."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -18,7 +19,9 @@ from disgorge.model import AssetRecord, IngestProblem
 from disgorge.scan.scan import Hashed, hash_object
 from tests.fuzz.seeds import huge_declared_size, insert_container, iptc_record, seeds
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = int(os.environ.get("DISGORGE_FUZZ_EXAMPLES", "120"))
+"""Examples per property; CI keeps it small, a deeper local run sets e.g. DISGORGE_FUZZ_EXAMPLES=20000."""
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CODES = {"not_an_image", "corrupt_image", "decompression_bomb"}
 
 
