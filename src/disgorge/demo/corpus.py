@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 SIZES = [(640, 480), (800, 600), (1024, 768), (1280, 960), (1600, 1200), (2048, 1536)]
-SIZE_WEIGHTS = [30, 25, 20, 12, 8, 5]
+SIZE_WEIGHTS = [40, 25, 15, 10, 6, 4]
 """Most photos a site keeps are resized for the web; fewer are large (and ``twelve_mp_share`` are
 camera originals). JPEG encoding is most of the corpus's cost, so this also keeps ``make demo`` quick."""
 TWELVE_MP = (4000, 3000)
@@ -118,7 +118,7 @@ def generate(
     n_subjects: int,
     photos_per_subject: int,
     seed: int = 2014,
-    twelve_mp_share: float = 0.02,
+    twelve_mp_share: float = 0.01,
     workers: int = 2,
 ) -> Path:
     """Write one folder per subject of JPEGs and a CSV manifest; return the manifest's path."""
