@@ -65,7 +65,16 @@ def test_the_corpus_is_not_empty() -> None:
 def test_ingest_lists_every_crasher_and_registers_the_good_photo(world: Path) -> None:
     for workers in ("1", "2"):
         out = dg_json(
-            world, "ingest", "fuzz", "--source", "site", "--no-subject", "--workers", workers, status=2
+            world,
+            "ingest",
+            "fuzz",
+            "--source",
+            "site",
+            "--no-subject",
+            "--workers",
+            workers,
+            status=2,
+            process=True,
         )
         codes = {Path(p["path"]).name: p["code"] for p in out["problems"]}
         assert set(codes) == {f.name for f in IMAGES}

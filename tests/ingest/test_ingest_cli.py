@@ -17,7 +17,7 @@ from sqlalchemy import select
 import disgorge
 from disgorge.catalog.schema import LedgerEntry
 from disgorge.cli import main
-from tests.as_a_person import dg, dg_json, new_home
+from tests.as_a_person import dg, dg_json, dg_process, new_home
 from tests.conftest import ASSETS, write_photo
 
 CRASHER = ASSETS / "fuzz" / "image" / "iptc-illegal-field-length.jpg"
@@ -44,7 +44,7 @@ def codes(out: dict[str, object]) -> dict[str, str]:
 def test_the_iptc_crasher_is_one_files_problem(cwd: Path) -> None:
     write_photo(cwd / "photos" / "alice" / "a.jpg", "alice", 1)
     shutil.copy(CRASHER, cwd / "photos" / "alice" / "random.jpg")
-    proc = dg(cwd, "ingest", "photos", "--source", "site", "--subject-from", "parent-dir")
+    proc = dg_process(cwd, "ingest", "photos", "--source", "site", "--subject-from", "parent-dir")
     assert proc.returncode == 2
     assert "1 new assets" in proc.stdout and "random.jpg" in proc.stderr
     assert asset_count(cwd) == 1
@@ -132,7 +132,7 @@ def test_files_the_manifest_does_not_list_are_reported(cwd: Path) -> None:
         ASSETS / "ingest" / "png-decompression-bomb-100000x100000.png", cwd / "photos" / "sub" / "bomb.png"
     )
     (cwd / "photos" / "manifest.csv").write_text("path,subject_id\na.jpg,alice\n")
-    proc = dg(cwd, "ingest", "photos", "--source", "site", "--manifest", "photos/manifest.csv")
+    proc = dg_process(cwd, "ingest", "photos", "--source", "site", "--manifest", "photos/manifest.csv")
     assert proc.returncode == 2
     assert "not_in_manifest" in proc.stderr and "truncated.jpg" in proc.stderr and "bomb.png" in proc.stderr
     out = dg_json(cwd, "ingest", "photos", "--source", "site", "--manifest", "photos/manifest.csv", status=2)
@@ -152,7 +152,7 @@ def test_a_manifest_listing_everything_exits_0(cwd: Path) -> None:
 
 def test_a_plain_folder_needs_a_subject_choice(cwd: Path) -> None:
     write_photo(cwd / "photos" / "a.jpg", "alice", 1)
-    proc = dg(cwd, "ingest", "photos", "--source", "site")
+    proc = dg_process(cwd, "ingest", "photos", "--source", "site")
     assert proc.returncode == 2
     assert "nothing says whose photos these are" in proc.stderr and "--no-subject" in proc.stderr
     assert asset_count(cwd) == 0
