@@ -5,8 +5,9 @@ against a Pillow full-decode-only pass over the same files, in one process run (
 The corpus: ``--files`` JPEGs drawn by ``disgorge.demo.corpus.face_image`` (quality 88, as the demo),
 a share ``--share-12mp`` of them 4000x3000 (12 MP) and the rest 640x480 (0.3 MP), 20 per subject
 folder, spread over ``--rounds`` parts. Every pass reads the files from a warm page cache (a read pass
-runs first), so the passes compare CPU work, not the disk. The drawings are smooth (upscaled from
-480x360), so a 12 MP file is ~0.4 MB where a camera's is 3-6 MB: real photos cost more to entropy-
+runs first), so the passes compare CPU work, not the disk. The drawings are flat (drawn at 240x180 and
+enlarged by pixel repetition since issue 9; the figures in docs/benchmarks.md before that used bicubic
+enlargement from 480x360), so a 12 MP file is ~0.4 MB where a camera's is 3-6 MB: real photos cost more to entropy-
 decode in every pass, and draft decoding saves relatively less on them.
 
 Passes, each over every file:

@@ -125,7 +125,9 @@ def test_ingest_with_bad_files_exits_2_and_lists_them(
     root = tmp_path / "in"
     root.mkdir()
     (root / "bad.jpg").write_bytes((ASSETS / "ingest" / "jpeg-truncated-at-half.jpg").read_bytes())
-    code, out, _ = cli(capsys, "ingest", str(root), "--source", "site", "--home", home, "--json")
+    code, out, _ = cli(
+        capsys, "ingest", str(root), "--source", "site", "--no-subject", "--home", home, "--json"
+    )
     assert code == 2
     assert json.loads(out)["problems"][0]["code"] == "corrupt_image"
 

@@ -17,6 +17,8 @@ BAD = ASSETS / "ingest"
 
 
 def opts(**kw: object) -> IngestOptions:
+    """Options for files whose subject is not the point of the test (registered as 'subject unknown')."""
+    kw.setdefault("no_subject", "subject_from" not in kw)
     return IngestOptions(source="site", workers=1, **kw)  # type: ignore[arg-type]
 
 
@@ -102,7 +104,9 @@ def test_manifest_path_traversal_is_refused(sqlite_cat: disgorge.Catalog, tmp_pa
 
 
 def test_manifest_row_pointing_nowhere(sqlite_cat: disgorge.Catalog, tmp_path: Path) -> None:
-    summary = sqlite_cat.ingest(BAD, opts(manifest=BAD / "manifest-row-pointing-nowhere.csv"))
+    (tmp_path / "in").mkdir()
+    manifest = shutil.copy(BAD / "manifest-row-pointing-nowhere.csv", tmp_path / "in" / "m.csv")
+    summary = sqlite_cat.ingest(tmp_path / "in", opts(manifest=Path(manifest)))
     assert [(Path(p.path).name, p.code) for p in summary.problems] == [("no-such-photo.jpg", "missing")]
 
 

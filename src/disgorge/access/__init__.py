@@ -101,7 +101,8 @@ class RosterService:
         twin = next((m for m in r.members if skeleton(m) == skeleton(canonical)), None)
         if kind == "roster.add" and twin is not None:
             raise ConflictError(
-                f"{canonical!r} looks like {twin!r}, who is already on the roster", hint="choose a distinct name"
+                f"{canonical!r} looks like {twin!r}, who is already on the roster",
+                hint="choose a distinct name",
             )
         if kind != "roster.add" and r.active(canonical) is None:
             raise NotFoundError(f"{canonical!r} is not an active member of the roster")

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
+from pyroaring import BitMap
 from sqlalchemy import JSON, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from disgorge.catalog.schema import Asset, AssetHash, Copy, utcnow
+from disgorge.catalog.members import decode_classes, encode_classes, from_blob, member_rows
+from disgorge.catalog.schema import Asset, AssetHash, Copy, Dataset, Source, Subject, utcnow
 from disgorge.catalog.sources import SourcesMixin
-from disgorge.errors import NotFoundError
+from disgorge.errors import NotFoundError, UsageError
 from disgorge.ledger.merkle import root_hash
 from disgorge.model import AssetRecord
 
@@ -30,6 +32,13 @@ class RegisterResult:
     new_copies: int = 0
     unchanged: int = 0
     moved_copies: int = 0
+    subjects_added: int = 0
+    new_unknown_subject: int = 0
+    attributed: list[int] = field(default_factory=list)
+    """Indexes of the records whose subject became their content's subject."""
+    conflicts: list[tuple[int, int | None]] = field(default_factory=list)
+    """(record index, index of the record of this batch that gave the content its subject, or None
+    when the catalog already had it): records refused because their subject contradicts it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +60,11 @@ class AssetView:
 
 class AssetsMixin(SourcesMixin):
     def register(self, records: Sequence[AssetRecord], *, source_id: int, notice_id: int) -> RegisterResult:
-        """Register a batch: new content becomes an asset, a new path of known content a copy."""
+        """Register a batch: new content becomes an asset, a new path of known content a copy.
+
+        Content with no known subject takes the first subject a record gives it; a record giving content
+        a subject other than the one it has is a conflict: it is not registered (not even as a copy), and
+        is reported in ``conflicts``."""
         result = RegisterResult()
         if not records:
             return result
@@ -60,23 +73,47 @@ class AssetsMixin(SourcesMixin):
             shas = sorted({r.sha256 for r in records})
             uris = sorted({r.uri for r in records})
             known: dict[str, int] = {}
+            decided: dict[str, tuple[str, Any] | None] = {}
             for i in range(0, len(shas), CHUNK):
-                known.update(
-                    s.execute(
-                        select(Asset.sha256, Asset.id).where(Asset.sha256.in_(shas[i : i + CHUNK]))
-                    ).all()
+                q = select(Asset.sha256, Asset.id, Asset.subject_id).where(
+                    Asset.sha256.in_(shas[i : i + CHUNK])
                 )
+                for sha, aid, sid in s.execute(q):
+                    known[sha] = aid
+                    decided[sha] = ("id", sid) if sid is not None else None
             copies: dict[str, int] = {}
             for i in range(0, len(uris), CHUNK):
                 copies.update(
                     s.execute(select(Copy.uri, Copy.asset_id).where(Copy.uri.in_(uris[i : i + CHUNK]))).all()
                 )
             pseudo = {x: self.hasher.subject(x) for x in {r.subject for r in records if r.subject}}
-            subjects = self.subject_ids(s, set(pseudo.values()))
+            existing = self._subject_rows(s, set(pseudo.values()))
             fresh: dict[str, AssetRecord] = {}
-            for r in records:
+            owner: dict[str, int] = {}
+            added: dict[str, str] = {}
+            skip: set[int] = set()
+            for n, r in enumerate(records):
                 if r.sha256 not in known and r.sha256 not in fresh:
                     fresh[r.sha256] = r
+                if not r.subject:
+                    continue
+                p, cur = pseudo[r.subject], decided.get(r.sha256)
+                if cur is None:
+                    decided[r.sha256] = ("pseudonym", p)
+                    owner[r.sha256] = n
+                    result.attributed.append(n)
+                    if r.sha256 in known:
+                        added[r.sha256] = p
+                elif (cur[1] != p) if cur[0] == "pseudonym" else (existing.get(p) != cur[1]):
+                    skip.add(n)
+                    result.conflicts.append((n, owner.get(r.sha256)))
+            chosen = {v[1] for v in decided.values() if v is not None and v[0] == "pseudonym"}
+            subjects = self.subject_ids(s, chosen)
+
+            def subject_of(sha: str) -> int | None:
+                d = decided.get(sha)
+                return subjects[d[1]] if d is not None else None
+
             if fresh:
                 rows = [
                     {
@@ -89,7 +126,7 @@ class AssetsMixin(SourcesMixin):
                         "pdq_quality": r.pdq_quality,
                         "source_id": source_id,
                         "notice_id": notice_id,
-                        "subject_id": subjects[pseudo[r.subject]] if r.subject else None,
+                        "subject_id": subject_of(r.sha256),
                         "categories": sorted(r.categories),
                         "meta": r.metadata,
                         "state": "active",
@@ -99,6 +136,7 @@ class AssetsMixin(SourcesMixin):
                 ]
                 known.update(_bulk_insert(s, cast(Table, Asset.__table__), rows, key="sha256"))
                 result.new_assets = len(rows)
+                result.new_unknown_subject = sum(1 for row in rows if row["subject_id"] is None)
                 crop_rows = [
                     {"asset_id": known[r.sha256], "variant": v, "pdq": pdq, "quality": q}
                     for r in fresh.values()
@@ -106,10 +144,13 @@ class AssetsMixin(SourcesMixin):
                 ]
                 if crop_rows:
                     s.execute(insert(AssetHash), crop_rows)
+            if added:
+                self._attribute(s, {known[sha]: subjects[p] for sha, p in added.items()}, by="ingest")
+                result.subjects_added = len(added)
             new_copies = []
             seen_uris: set[str] = set()
-            for r in records:
-                if r.uri in seen_uris:
+            for n, r in enumerate(records):
+                if r.uri in seen_uris or n in skip:
                     continue
                 seen_uris.add(r.uri)
                 asset_id = known[r.sha256]
@@ -147,10 +188,70 @@ class AssetsMixin(SourcesMixin):
                         "notice_id": notice_id,
                         "new_assets": len(fresh),
                         "new_copies": len(new_copies),
+                        "unknown_subject": result.new_unknown_subject,
                         "assets_root": root_hash(keyed).hex(),
                     },
                 )
         return result
+
+    def set_subject(self, sha256: str, subject: str, *, reason: str) -> tuple[AssetView, bool]:
+        """Give one asset the subject ``subject`` (an external id, stored as its pseudonym), whatever
+        subject it had: the explicit correction a conflicting manifest cannot make. Ledgered with the
+        reason. Returns the asset and whether anything changed."""
+        if not reason.strip():
+            raise UsageError("a subject correction needs a reason", hint="it is written to the ledger")
+        if not subject.strip():
+            raise UsageError("the subject id is empty")
+        asset_id = self.resolve_asset(sha256)
+        pseudonym = self.hasher.subject(subject)
+        with self.session() as s:
+            sid = self.subject_ids(s, {pseudonym})[pseudonym]
+            old = s.scalar(select(Asset.subject_id).where(Asset.id == asset_id))
+            changed = old != sid
+            if changed:
+                self._attribute(s, {asset_id: sid}, by="set-subject", reason=reason.strip(), previous=old)
+        return self.asset(asset_id), changed
+
+    def _attribute(
+        self,
+        s: Session,
+        subjects: dict[int, int],
+        *,
+        by: str,
+        reason: str | None = None,
+        previous: int | None = None,
+    ) -> None:
+        """Set assets' subjects, keep the datasets' purpose classes true, and log the change."""
+        for asset_id, sid in subjects.items():
+            s.execute(update(Asset).where(Asset.id == asset_id).values(subject_id=sid))
+        shas = s.scalars(select(Asset.sha256).where(Asset.id.in_(sorted(subjects))))
+        keyed = sorted(bytes.fromhex(self.hasher.tag("content", h)) for h in shas)
+        body: dict[str, Any] = {"by": by, "assets": len(subjects), "assets_root": root_hash(keyed).hex()}
+        if reason is not None:
+            body.update(reason=reason, previous="known" if previous is not None else "unknown")
+        self._log(s, "subject_attribution", body)
+        _reclass(s, BitMap(subjects), self.__dict__.get("_classes"))
+
+    def _subject_rows(self, s: Session, pseudonyms: set[str]) -> dict[str, int]:
+        """Row ids of the subjects among ``pseudonyms`` that exist, creating none."""
+        items = sorted(pseudonyms)
+        found: dict[str, int] = {}
+        for i in range(0, len(items), CHUNK):
+            q = select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(items[i : i + CHUNK]))
+            found.update(s.execute(q).all())
+        return found
+
+    def unknown_subject_counts(self, source_ids: Sequence[int]) -> dict[str, int]:
+        """Per source name, how many of its assets have no known subject (erasure by subject misses them)."""
+        with self.session() as s:
+            q = (
+                select(Source.name, func.count(Asset.id))
+                .join(Asset, Asset.source_id == Source.id)
+                .where(Asset.subject_id.is_(None), Source.id.in_(sorted(set(source_ids))))
+                .group_by(Source.name)
+                .order_by(Source.name)
+            )
+            return {name: int(n) for name, n in s.execute(q)}
 
     def asset_count(self) -> int:
         with self.session() as s:
@@ -174,8 +275,6 @@ class AssetsMixin(SourcesMixin):
         return ids[0]
 
     def asset(self, asset_id: int) -> AssetView:
-        from disgorge.catalog.schema import Source
-
         with self.session() as s:
             a = s.get(Asset, asset_id)
             if a is None:
@@ -197,6 +296,34 @@ class AssetsMixin(SourcesMixin):
                 a.state,
                 uris,
             )
+
+
+def _reclass(s: Session, assets: BitMap, cache: dict[int, Any] | None) -> None:
+    """Move newly attributed assets into the has-subject purpose class of every dataset version holding
+    them, and recount its subjects: a version's members never change, but what is known of them can."""
+    for ds_id, blob, classes_blob, stats in s.execute(
+        select(Dataset.id, Dataset.members, Dataset.classes, Dataset.stats)
+    ):
+        moved = from_blob(blob) & assets
+        if not moved:
+            continue
+        if classes_blob:
+            classes = decode_classes(classes_blob)
+            for (notice, cats, has_subject), bm in list(classes.items()):
+                hit = bm & moved
+                if has_subject or not hit:
+                    continue
+                bm -= hit
+                if not bm:
+                    del classes[(notice, cats, has_subject)]
+                target = classes.setdefault((notice, cats, True), BitMap())
+                target |= hit
+            s.execute(update(Dataset).where(Dataset.id == ds_id).values(classes=encode_classes(classes)))
+        members = from_blob(blob)
+        count = len({r[1] for r in member_rows(s, members, [Asset.subject_id]) if r[1] is not None})
+        s.execute(update(Dataset).where(Dataset.id == ds_id).values(stats={**stats, "subject_count": count}))
+        if cache is not None:
+            cache.pop(ds_id, None)
 
 
 def _bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]], key: str | None) -> dict[Any, int]:

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from disgorge.catalog.runs import RunsMixin
+from disgorge.catalog.schema import Asset, ConsentImport, Decision, Notice, Source, Subject
 from disgorge.catalog.schema import ConsentEvent as ConsentRow
-from disgorge.catalog.schema import ConsentImport, Decision, Notice, Source, Subject
 from disgorge.errors import InputError
 
 if TYPE_CHECKING:  # the policy package loads the taxonomy: only commands that decide pay for it
@@ -77,6 +78,9 @@ class ConsentMixin(RunsMixin):
                     f"{origin}: {len(unknown)} lines name subjects that are not in the catalog (lines {shown})",
                     hint="ingest the subjects' data first, or drop those lines; nothing was imported",
                 )
+            self._check_notice_versions(
+                s, lines, {ln.line: known[pseudonyms[ln.line]] for ln in lines}, origin
+            )
             imp = ConsentImport(file_sha256=file_sha256, rows=len(lines))
             s.add(imp)
             s.flush()
@@ -94,6 +98,36 @@ class ConsentMixin(RunsMixin):
             )
             self._log(s, "consent_import", {"file_sha256": file_sha256, "events": len(lines)})
             return len(lines), True
+
+    @staticmethod
+    def _check_notice_versions(
+        s: Session, lines: Sequence[ConsentLine], subject_of: dict[int, int], origin: str
+    ) -> None:
+        """Every named notice version must exist for a source the subject's assets come from."""
+        named = [ln for ln in lines if ln.notice_version is not None]
+        if not named:
+            return
+        subjects = sorted({subject_of[ln.line] for ln in named})
+        versions: dict[int, set[int]] = {}
+        for i in range(0, len(subjects), 500):
+            q = (
+                select(Asset.subject_id, Notice.version)
+                .join(Notice, Notice.source_id == Asset.source_id)
+                .where(Asset.subject_id.in_(subjects[i : i + 500]))
+                .distinct()
+            )
+            for sid, version in s.execute(q):
+                versions.setdefault(cast(int, sid), set()).add(version)
+        bad = [ln for ln in named if ln.notice_version not in versions.get(subject_of[ln.line], set())]
+        if bad:
+            shown = ", ".join(f"{ln.line} (v{ln.notice_version})" for ln in bad[:10])
+            known = sorted({v for ln in bad for v in versions.get(subject_of[ln.line], set())})
+            raise InputError(
+                f"{origin}: {len(bad)} lines name a notice version that the subject's source(s) never had "
+                f"(lines {shown}); nothing was imported",
+                hint=f"the versions those subjects' sources have: {', '.join(f'v{v}' for v in known) or 'none'}; "
+                "see disgorge source list",
+            )
 
     def consent_events(self, at: datetime | None = None) -> dict[int, list[ConsentEvent]]:
         """Every subject's consent events (up to ``at``), grouped by subject row id."""

@@ -28,7 +28,8 @@ def from_blob(blob: bytes) -> BitMap:
 
 ClassKey = tuple[int, tuple[str, ...], bool]
 """An asset class for purpose decisions: (notice id, sorted data categories, has a known subject).
-All three are fixed when an asset is registered, so a dataset's classes never change."""
+Notice and categories are fixed when an asset is registered; a subject can be attributed later, and
+``AssetsMixin._attribute`` then moves the asset into its has-subject class in every dataset version."""
 
 
 def encode_classes(classes: dict[ClassKey, BitMap]) -> bytes:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
-from disgorge.catalog.schema import Notice, Source, Subject
+from disgorge.catalog.schema import Asset, Notice, Source, Subject
 from disgorge.catalog.store import StoreBase
 from disgorge.errors import NotFoundError
 
@@ -154,9 +154,17 @@ class SourcesMixin(StoreBase):
         pseudonym = self.hasher.subject(external_id)
         with self.session() as s:
             sid = s.scalar(select(Subject.id).where(Subject.pseudonym == pseudonym))
-        if sid is None:
-            raise NotFoundError(
-                "no asset of this subject is in the catalog",
-                hint="subject ids are matched exactly, after trimming spaces, under this home's key",
+            unknown = (
+                0
+                if sid is not None
+                else s.scalar(select(func.count(Asset.id)).where(Asset.subject_id.is_(None)))
             )
+        if sid is None:
+            hint = "subject ids are matched exactly, after trimming spaces, under this home's key"
+            if unknown:
+                hint += (
+                    f"; {unknown} assets in the catalog have no known subject and may include this "
+                    "subject's (see disgorge impact --source NAME)"
+                )
+            raise NotFoundError("no asset of this subject is in the catalog", hint=hint)
         return sid

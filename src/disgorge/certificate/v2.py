@@ -421,8 +421,12 @@ def _check_story(p: _Parsed, error: type[DisgorgeError], *, require_scan: bool) 
                 )
     end = by_role["executed"][0].statement(error)
     journal = end.body.get("journal")
-    if end.body.get("status") != "done" or not isinstance(journal, dict) or not all(
-        isinstance(states, dict) and set(states) <= {"done", "resolved"} for states in journal.values()
+    if (
+        end.body.get("status") != "done"
+        or not isinstance(journal, dict)
+        or not all(
+            isinstance(states, dict) and set(states) <= {"done", "resolved"} for states in journal.values()
+        )
     ):
         raise error("the signed end of execution does not say every target was done or resolved")
     if roster and any(e.index > last for e in by_role["roster"]):

@@ -79,6 +79,7 @@ def catalog(home: Path | None) -> Catalog:
 
 
 from disgorge.cli import (  # noqa: E402,F401  (registers the commands)
+    asset_cmds,
     catalog_cmds,
     certificate_cmds,
     demo_cmd,

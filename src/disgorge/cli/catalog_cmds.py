@@ -86,12 +86,20 @@ def ingest_cmd(
     ] = None,
     workers: Annotated[int, typer.Option(help="Hashing processes (default: all cores, at most 2).")] = 0,
     allow_non_images: Annotated[bool, typer.Option(help="Register non-image files too (no PDQ).")] = False,
+    no_subject: Annotated[
+        bool,
+        typer.Option(
+            "--no-subject", help="Register files without a subject id as 'subject unknown' (else refused)."
+        ),
+    ] = False,
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Register files: sha256 and PDQ per file, one asset per distinct content, a copy per path.
 
-    Exit 0 when every file registered, 2 when some were refused (each is listed with its reason).
+    Every file needs a subject (a manifest's subject_id, or --subject-from parent-dir) unless
+    --no-subject is given. Exit 0 when every file registered, 2 when some were refused (each is listed
+    with its reason, including files under PATH that the manifest does not list).
     """
     if subject_from not in (None, "parent-dir"):
         raise UsageError(f"--subject-from {subject_from!r} is unknown", hint="the only value is parent-dir")
@@ -99,7 +107,7 @@ def ingest_cmd(
 
     from disgorge.ingest import IngestOptions
 
-    opts = IngestOptions(source, manifest, subject_from, workers, allow_non_images)
+    opts = IngestOptions(source, manifest, subject_from, workers, allow_non_images, no_subject)
     with (
         catalog(home) as cat,
         Progress(
@@ -124,6 +132,12 @@ def ingest_cmd(
             f"{summary.unchanged} already known, {len(summary.problems)} refused "
             f"({summary.bytes_read / 1e6:.1f} MB read)"
         )
+        if summary.subjects_added:
+            out.print(f"{summary.subjects_added} known assets gained the subject they lacked")
+        if summary.unknown_subject:
+            out.print(
+                f"{summary.unknown_subject} new assets have no known subject (an erasure by subject misses them)"
+            )
         for p in summary.flags[:50]:
             err.print(f"  [magenta]flagged {p.code}[/] {p.path}: {p.reason}", soft_wrap=True)
         for p in summary.problems[:50]:

@@ -73,6 +73,9 @@ def erase_plan(
             supplement=supplement,
         )
         reach = cat.erasures.reachability(plan.id)
+        from disgorge.lineage.impact import Scope, unknown_subjects_of
+
+        unknown = unknown_subjects_of(cat.store, Scope(*given[0])) if given else {}  # type: ignore[arg-type]
     if json:
         emit_json(
             {
@@ -81,6 +84,8 @@ def erase_plan(
                 "status": plan.status,
                 "counts": plan.counts,
                 "unreachable": reach,
+                "unknown_subject_assets": sum(unknown.values()),
+                "unknown_subject_by_source": unknown,
             }
         )
         return
@@ -90,6 +95,10 @@ def erase_plan(
         return
     out.print(f"plan [bold]{plan.id}[/] {'created' if created else 'already exists'} ({plan.status})")
     out.print(", ".join(f"{v} {k}" for k, v in plan.counts.items() if v))
+    for name, n in unknown.items():
+        out.print(
+            f"[yellow]{n} assets of source {name} have no known subject[/]: this plan cannot include them"
+        )
     _warn_unreachable(reach)
     out.print(
         f"next: an approver (a second person) runs `disgorge erase approve {plan.id[:12]}` as themselves"

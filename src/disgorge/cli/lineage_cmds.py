@@ -123,6 +123,8 @@ def impact_cmd(
     c = result.counts()
     out.print(f"[bold]Impact of {result.scope}[/]")
     out.print(", ".join(f"{v} {k}" for k, v in c.items()))
+    for name, n in result.unknown_subject_assets.items():
+        out.print(f"[yellow]{n} assets of source {name} have no known subject[/] (not found by subject)")
     if result.datasets:
         t = Table("dataset", "members", "loses")
         for d in result.datasets:

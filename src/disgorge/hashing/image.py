@@ -2,6 +2,12 @@
 
 PDQ (Meta's 256-bit perceptual hash) only needs a small image, so a 12 MP JPEG is decoded at 1/2, 1/4
 or 1/8 scale by libjpeg's DCT scaling before hashing, which is several times faster than a full decode.
+
+Every byte string is somebody's file, and hostile files exist: whatever a decoder raises for one input
+(Pillow raises OSError, ValueError, SyntaxError, struct.error, IndexError, ... from its plugins) becomes
+an :class:`ImageProblem` of that input, never an exception that could end a run of many files. Only the
+photo formats in :data:`PHOTO_FORMATS` are opened at all, so Pillow's rarer plugins (IPTC, EPS, which
+calls Ghostscript, PCX, SGI, ...) never see our inputs.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ MAX_PIXELS = 64_000_000
 HASH_SIDE = 256
 """PDQ downsamples to 64x64 itself; hashing at 256 px is 4x cheaper than 512 and measured no less robust."""
 LOW_QUALITY = 50
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF")
+"""The formats a photo arrives in; anything else is ``not_an_image`` (smaller attack surface)."""
 
 
 class ImageProblem(Exception):
@@ -68,36 +76,57 @@ class ImageVariants:
 
 def _decode_small(data: bytes, max_pixels: int) -> tuple[ImageHash, Image.Image]:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as exc:
-        raise ImageProblem("not_an_image", "not a recognised image format") from exc
+        return _decode(data, max_pixels)
+    except ImageProblem:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageProblem("decompression_bomb", f"declared size exceeds {max_pixels} pixels") from exc
-    with im:
-        width, height = im.size
-        if width * height > max_pixels:
-            raise ImageProblem(
-                "decompression_bomb", f"declared size {width}x{height} exceeds {max_pixels} pixels"
-            )
-        media_type = Image.MIME.get(im.format or "", "application/octet-stream")
-        try:
+    except UnidentifiedImageError as exc:
+        raise ImageProblem("not_an_image", "not a recognised image format") from exc
+    except Exception as exc:  # any decoder failure on this input is this input's problem
+        raise ImageProblem("corrupt_image", f"cannot decode: {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _decode(data: bytes, max_pixels: int) -> tuple[ImageHash, Image.Image]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "possibly corrupt EXIF", palette transparency, ...: not ours
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data), formats=PHOTO_FORMATS) as im:
+            width, height = im.size
+            if width <= 0 or height <= 0:
+                raise ImageProblem("corrupt_image", f"declared size {width}x{height} is empty")
+            if width * height > max_pixels:
+                raise ImageProblem(
+                    "decompression_bomb", f"declared size {width}x{height} exceeds {max_pixels} pixels"
+                )
+            media_type = Image.MIME.get(im.format or "", "application/octet-stream")
             if im.format == "JPEG":
                 im.draft("RGB", (HASH_SIDE, HASH_SIDE))
             small = im.convert("RGB")
             if max(small.size) > HASH_SIDE:
                 small.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageProblem("corrupt_image", f"cannot decode: {exc}") from exc
     bits, quality = pdqhash.compute(np.asarray(small))
     return ImageHash(media_type, width, height, pack_bits(bits), int(quality)), small
 
 
 def hash_variants(data: bytes, *, dihedral: bool = True, max_pixels: int = MAX_PIXELS) -> ImageVariants:
     """Whole-image PDQ (identical to :func:`hash_image_bytes`), its dihedral forms (for queries: mirrors
-    and rotations come free) and centre crops (stored, so cropped copies are found)."""
+    and rotations come free) and centre crops (stored, so cropped copies are found).
+
+    Raises ImageProblem, and nothing else, for any input."""
     whole, rgb = _decode_small(data, max_pixels)
+    try:
+        return _variants(whole, rgb, dihedral)
+    except Exception as exc:
+        raise ImageProblem("corrupt_image", f"cannot hash: {_describe(exc)}") from exc
+
+
+def _variants(whole: ImageHash, rgb: Image.Image, dihedral: bool) -> ImageVariants:
     forms: tuple[bytes, ...] = (whole.pdq,)
     if dihedral:
         # Hash the eight transformed images themselves: pdqhash.compute_dihedral derives the forms from one

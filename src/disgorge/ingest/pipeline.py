@@ -1,8 +1,16 @@
 """Ingest: hash files on every core (sha256 + PDQ with draft decoding), register in atomic batches.
 
 Bad files (corrupt or truncated images, non-images, decompression bombs, unreadable files, symlinks,
-manifest rows pointing nowhere) are reported per file in the summary; they never stop the run and
-never leave a half-registered asset, because a batch registers assets and copies in one transaction.
+manifest rows pointing nowhere, files under PATH that the manifest does not list) are reported per file
+in the summary; they never stop the run and never leave a half-registered asset, because a batch
+registers assets and copies in one transaction. Whatever a decoder raises, or a worker process that
+dies, costs only the file that caused it (see :mod:`disgorge.hashing.workers`).
+
+Subject attribution is never lost silently: every file needs a subject (a manifest's ``subject_id``,
+or its folder with ``subject_from="parent-dir"``) unless the caller says the subject is unknown
+(``no_subject``); a file whose content the catalog (or an earlier line) already attributes to another
+subject is refused as ``subject_conflict``; content registered with no known subject gains the subject
+a later manifest gives it.
 """
 
 from __future__ import annotations
@@ -11,19 +19,24 @@ import hashlib
 import mimetypes
 import os
 import stat
+from array import array
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from disgorge.catalog import CatalogStore
+from disgorge.errors import InputError, UsageError
 from disgorge.hashing.image import ImageProblem, hash_variants
+from disgorge.hashing.workers import map_isolated
 from disgorge.ingest.manifest import ManifestRow, read_manifest
 from disgorge.model import AssetRecord, IngestProblem, IngestSummary
 from disgorge.scan.guard import Guard
 
 BATCH = 500
 MAX_FILE_BYTES = 512 * 1024 * 1024
+SHOW_LINES = 10
 
 Task = tuple[str, str | None, tuple[str, ...], dict[str, object]]
 
@@ -35,10 +48,20 @@ class IngestOptions:
     subject_from: str | None = None
     workers: int = 0
     allow_non_images: bool = False
+    no_subject: bool = False
+    """Files without a subject are registered as "subject unknown" instead of being refused."""
 
 
 def hash_one(task: Task, allow_non_images: bool = False) -> AssetRecord | IngestProblem:
-    """Read one file once: sha256 of its bytes, then PDQ of the decoded image. Runs in a worker."""
+    """Read one file once: sha256 of its bytes, then PDQ of the decoded image. Runs in a worker and
+    never raises: any failure is this file's :class:`IngestProblem`."""
+    try:
+        return _hash_one(task, allow_non_images)
+    except Exception as exc:
+        return IngestProblem(task[0], f"cannot be read: {type(exc).__name__}: {exc}", "unreadable")
+
+
+def _hash_one(task: Task, allow_non_images: bool) -> AssetRecord | IngestProblem:
     path, subject, categories, meta = task
     try:
         st = os.lstat(path)
@@ -74,6 +97,8 @@ def hash_one(task: Task, allow_non_images: bool = False) -> AssetRecord | Ingest
             media = mimetypes.guess_type(path)[0] or "application/octet-stream"
             return AssetRecord(media_type=media, **common)  # type: ignore[arg-type]
         return IngestProblem(path, exc.reason, exc.code)
+    except Exception as exc:  # hash_variants promises ImageProblem only; never trust a decoder that much
+        return IngestProblem(path, f"cannot decode: {type(exc).__name__}: {exc}", "corrupt_image")
     img = variants.whole
     return AssetRecord(
         media_type=img.media_type,
@@ -101,17 +126,43 @@ def _walk(root: Path) -> Iterator[Path]:
             yield Path(dirpath) / name
 
 
+def _real(p: Path) -> str:
+    """The path with its folders resolved but not its last component (a listed symlink stays a symlink)."""
+    return os.path.join(os.path.realpath(p.parent), p.name)
+
+
+def _lines(numbers: list[int]) -> str:
+    shown = ", ".join(map(str, numbers[:SHOW_LINES]))
+    return shown + (f" and {len(numbers) - SHOW_LINES} more" if len(numbers) > SHOW_LINES else "")
+
+
 def plan_tasks(
     path: Path, opts: IngestOptions, default_categories: tuple[str, ...]
-) -> tuple[list[Task], list[IngestProblem]]:
-    """The files to hash, and manifest rows refused up front (a path escaping the ingest root)."""
+) -> tuple[list[Task], list[IngestProblem], list[str]]:
+    """The files to hash, the problems known before hashing (a manifest row escaping the ingest root, a
+    file under PATH the manifest does not list), and for each task where it came from (for messages)."""
+    if opts.no_subject and opts.subject_from is not None:
+        raise UsageError(
+            "--no-subject contradicts --subject-from", hint="give one: is the subject known or not?"
+        )
     tasks: list[Task] = []
     refused: list[IngestProblem] = []
+    where: list[str] = []
     if opts.manifest is not None:
         root = path.resolve() if path.is_dir() else None
         rows: list[ManifestRow] = read_manifest(opts.manifest, base=path if path.is_dir() else None)
+        if not opts.no_subject and (unknown := [r.line for r in rows if r.subject is None]):
+            raise InputError(
+                f"{opts.manifest}: {len(unknown)} row(s) have no subject_id (lines {_lines(unknown)}); "
+                "nothing was registered",
+                hint="fill in subject_id, or pass --no-subject to register them as 'subject unknown' "
+                "(an erasure by subject would then miss them)",
+            )
+        listed: set[str] = set()
         for r in rows:
-            if root is not None and not os.path.realpath(r.path).startswith(str(root) + os.sep):
+            real = _real(r.path)
+            listed.add(real)
+            if root is not None and not real.startswith(str(root) + os.sep):
                 refused.append(
                     IngestProblem(
                         str(r.path), f"manifest line {r.line} points outside {root}", "outside_root"
@@ -119,11 +170,47 @@ def plan_tasks(
                 )
                 continue
             tasks.append((str(r.path), r.subject, r.categories or default_categories, r.metadata))
-        return tasks, refused
+            where.append(f"manifest line {r.line}")
+        if root is not None:
+            listed.add(_real(opts.manifest.absolute()))
+            refused.extend(
+                IngestProblem(
+                    str(p), f"is under {path} but {opts.manifest} does not list it", "not_in_manifest"
+                )
+                for p in _walk(root)
+                if _real(p) not in listed
+            )
+        return tasks, refused, where
+    if opts.subject_from is None and not opts.no_subject:
+        raise InputError(
+            f"ingest {path}: nothing says whose photos these are; nothing was registered",
+            hint="use --manifest FILE with a subject_id column, --subject-from parent-dir when each "
+            "folder is one person, or --no-subject to register them as 'subject unknown'",
+        )
     for p in _walk(path):
         subject = p.parent.name if opts.subject_from == "parent-dir" else None
         tasks.append((str(p), subject, default_categories, {}))
-    return tasks, refused
+        where.append(str(p))
+    return tasks, refused, where
+
+
+class _Attributions:
+    """Which task of this run first gave each content its subject, to name both sides of a conflict.
+
+    Kept as two flat arrays (8 bytes of sha256 and a task index per file), searched only on a conflict,
+    so a run of millions of files does not hold a dict of them."""
+
+    def __init__(self) -> None:
+        self.keys = array("Q")
+        self.tasks = array("Q")
+
+    def add(self, sha256: str, task: int) -> None:
+        self.keys.append(int(sha256[:16], 16))
+        self.tasks.append(task)
+
+    def first(self, sha256: str) -> int | None:
+        hits = np.flatnonzero(np.frombuffer(self.keys, dtype=np.uint64) == int(sha256[:16], 16))
+        return int(self.tasks[hits[0]]) if len(hits) else None
 
 
 def ingest(
@@ -135,13 +222,15 @@ def ingest(
     guard: Guard | None = None,
 ) -> IngestSummary:
     source = store.get_source(opts.source)
-    tasks, refused = plan_tasks(path, opts, source.categories)
+    tasks, refused, where = plan_tasks(path, opts, source.categories)
     summary = IngestSummary(scanned=len(refused), problems=list(refused))
     workers = opts.workers or min(2, os.cpu_count() or 1)
-    batch: list[AssetRecord] = []
+    batch: list[tuple[AssetRecord, int]] = []
+    firsts = _Attributions()
 
     def flush() -> None:
-        records = list(batch)
+        records = [r for r, _ in batch]
+        task_of = {id(r): t for r, t in batch}
         if guard is not None:
             records, refused, flags = guard.screen(records)
             summary.problems.extend(refused)
@@ -152,26 +241,62 @@ def ingest(
         summary.new_assets += res.new_assets
         summary.new_copies += res.new_copies
         summary.unchanged += res.unchanged + res.moved_copies
+        summary.subjects_added += res.subjects_added
+        summary.unknown_subject += res.new_unknown_subject
+        for n in res.attributed:
+            firsts.add(records[n].sha256, task_of[id(records[n])])
+        for n, owner in res.conflicts:
+            r = records[n]
+            summary.problems.append(
+                _conflict(r, where[task_of[id(r)]], owner, records, task_of, firsts, where)
+            )
         batch.clear()
 
     args = [(t, opts.allow_non_images) for t in tasks]
-    pool = ProcessPoolExecutor(workers) if workers > 1 and len(tasks) > 8 else None
-    try:
-        results = pool.map(_hash_task, args, chunksize=8) if pool else map(_hash_task, args)
-        for done, item in enumerate(results, 1):
-            summary.scanned += 1
-            if isinstance(item, IngestProblem):
-                summary.problems.append(item)
-            else:
-                summary.bytes_read += item.size
-                batch.append(item)
-                if len(batch) >= BATCH:
-                    flush()
-            if progress:
-                progress(done, len(tasks))
-        if batch:
-            flush()
-    finally:
-        if pool:
-            pool.shutdown(cancel_futures=True)
+    results = map_isolated(
+        _hash_task,
+        args,
+        workers=workers if len(tasks) > 8 else 1,
+        chunksize=8,
+        on_failure=lambda a, reason: IngestProblem(a[0][0], reason, "unreadable"),
+    )
+    for done, item in enumerate(results, 1):
+        summary.scanned += 1
+        if isinstance(item, IngestProblem):
+            summary.problems.append(item)
+        else:
+            summary.bytes_read += item.size
+            batch.append((item, done - 1))
+            if len(batch) >= BATCH:
+                flush()
+        if progress:
+            progress(done, len(tasks))
+    if batch:
+        flush()
     return summary
+
+
+def _conflict(
+    r: AssetRecord,
+    here: str,
+    owner: int | None,
+    records: list[AssetRecord],
+    task_of: dict[int, int],
+    firsts: _Attributions,
+    where: list[str],
+) -> IngestProblem:
+    """The problem of a file whose subject contradicts the one its content already has."""
+    earlier = task_of[id(records[owner])] if owner is not None else firsts.first(r.sha256)
+    short = r.sha256[:12]
+    if earlier is not None:
+        reason = (
+            f"{here} and {where[earlier]} give this content (sha256 {short}…) two different subjects; "
+            f"it stays with the subject of {where[earlier]}"
+        )
+    else:
+        reason = (
+            f"{here} gives this content (sha256 {short}…) another subject than the one the catalog "
+            "records; nothing was changed (to correct the catalog: disgorge asset set-subject "
+            f"{short} --subject ID --reason TEXT)"
+        )
+    return IngestProblem(r.uri, reason, "subject_conflict")

@@ -251,8 +251,10 @@ def verify_certificate(
     if isinstance(doc_or_bytes, bytes | bytearray):
         doc = load_certificate(bytes(doc_or_bytes))
         checks.append("the file is canonical JSON (RFC 8785) without duplicate keys")
-    else:
+    elif isinstance(doc_or_bytes, Mapping):
         doc = dict(doc_or_bytes)
+    else:
+        raise VerificationFailed(f"malformed certificate: must be an object, got {json_type(doc_or_bytes)}")
     parsed = _parse(doc, VerificationFailed, signed=True)
     checks.append(f"format {FORMAT}, every member present and well-typed")
     signer = _check_signature(doc, trusted)
@@ -295,8 +297,10 @@ def erased_asset_proof(erased_keyed_hashes: Sequence[bytes], keyed_hash: bytes) 
 
 def verify_asset_proof(doc: Mapping[str, Any], proof: Mapping[str, Any] | bytes) -> None:
     """Check that ``proof`` puts its keyed hash in ``doc``'s erased set (verify ``doc`` first)."""
-    if isinstance(proof, bytes):
-        proof = parse_strict_json(proof, "the asset proof", VerificationFailed)
+    if isinstance(proof, bytes | bytearray):
+        proof = parse_strict_json(bytes(proof), "the asset proof", VerificationFailed)
+    if not isinstance(doc, Mapping):
+        raise VerificationFailed(f"malformed certificate: must be an object, got {json_type(doc)}")
     r = JsonReader(VerificationFailed, "asset proof")
     p = r.obj(proof, "proof", ("format", "keyed_hash", "index", "count", "merkle_root", "proof"))
     if p["format"] != ASSET_PROOF_FORMAT:

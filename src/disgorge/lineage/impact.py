@@ -47,6 +47,9 @@ class Impact:
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     deployments: list[dict[str, Any]] = field(default_factory=list)
     recipients: list[str] = field(default_factory=list)
+    unknown_subject_assets: dict[str, int] = field(default_factory=dict)
+    """Per source the scope touches, its assets with no known subject: an erasure by subject cannot
+    find them, so a person asking "what of mine is there?" must be told they exist."""
 
     def counts(self) -> dict[str, int]:
         return {
@@ -74,6 +77,8 @@ class Impact:
             artifacts=self.artifacts,
             deployments=self.deployments,
             recipients=self.recipients,
+            unknown_subject_assets=sum(self.unknown_subject_assets.values()),
+            unknown_subject_by_source=self.unknown_subject_assets,
         )
         return out
 
@@ -98,7 +103,26 @@ def scope_assets(store: CatalogStore, scope: Scope) -> tuple[BitMap, ColumnEleme
 
 def impact(store: CatalogStore, scope: Scope, *, copy_limit: int = 1000) -> Impact:
     assets, pred = scope_assets(store, scope)
-    return closure_of(store, Impact(scope, assets), pred, copy_limit=copy_limit)
+    result = closure_of(store, Impact(scope, assets), pred, copy_limit=copy_limit)
+    result.unknown_subject_assets = unknown_subjects(store, assets, pred)
+    return result
+
+
+def unknown_subjects(
+    store: CatalogStore, assets: BitMap, pred: ColumnElement[bool] | None = None
+) -> dict[str, int]:
+    """For each source holding some of ``assets``, how many of its assets have no known subject."""
+    with store.session() as s:
+        if pred is not None:
+            sources = list(s.scalars(select(func.distinct(Asset.source_id)).where(pred)))
+        else:
+            sources = list({r[1] for r in member_rows(s, assets, [Asset.source_id])})
+    return store.unknown_subject_counts(sources) if sources else {}
+
+
+def unknown_subjects_of(store: CatalogStore, scope: Scope) -> dict[str, int]:
+    """:func:`unknown_subjects` of a scope (what ``erase plan`` reports beside its plan)."""
+    return unknown_subjects(store, *scope_assets(store, scope))
 
 
 def closure_of(

@@ -61,6 +61,10 @@ class IngestSummary:
     new_copies: int = 0
     unchanged: int = 0
     bytes_read: int = 0
+    subjects_added: int = 0
+    """Known content that had no known subject and was given one by this ingest."""
+    unknown_subject: int = 0
+    """New assets registered as "subject unknown" (an erasure by subject cannot find them)."""
     problems: list[IngestProblem] = field(default_factory=list)
     flags: list[IngestProblem] = field(default_factory=list)
     """Registered, but flagged: near duplicates of erased content."""
@@ -72,6 +76,8 @@ class IngestSummary:
             "new_copies": self.new_copies,
             "unchanged": self.unchanged,
             "bytes_read": self.bytes_read,
+            "subjects_added": self.subjects_added,
+            "unknown_subject": self.unknown_subject,
             "problems": [{"path": p.path, "code": p.code, "reason": p.reason} for p in self.problems],
             "flags": [{"path": p.path, "code": p.code, "reason": p.reason} for p in self.flags],
         }

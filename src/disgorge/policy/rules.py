@@ -3,7 +3,8 @@
 A rule has an ``effect`` (allow or deny) and match clauses over ``data_categories``, ``data_uses``,
 ``data_subjects`` and ``recipients``, each ``{any: [...]}``, ``{all: [...]}`` or ``{none: [...]}`` with
 parent keys covering their children. A request is denied if any deny rule matches, allowed if an allow
-rule matches, and denied otherwise.
+rule matches, and denied otherwise. The format is documented, with a tested example, in
+``docs/policy.md``; anything the format does not define is an error, never ignored.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from disgorge.policy.taxonomy import Taxonomy, covers, default_taxonomy
 
 Mode = Literal["any", "all", "none"]
 DIMENSIONS = ("data_categories", "data_uses", "data_subjects", "recipients")
+TOP_LEVEL = ("version", "description", "rules")
+RULE_KEYS = ("name", "effect", "description", *DIMENSIONS)
 KIND = {"data_categories": "category", "data_uses": "use", "data_subjects": "subject"}
 
 
@@ -82,35 +85,58 @@ def parse_policy(text: str, origin: str, taxonomy: Taxonomy | None = None) -> Po
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InputError(f"policy {origin}: not valid YAML ({exc})") from exc
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # PyYAML's own constructors
+        raise InputError(f"policy {origin}: not valid YAML ({type(exc).__name__}: {exc})") from exc
     if not isinstance(doc, dict) or "version" not in doc or not isinstance(doc.get("rules"), list):
-        raise InputError(f"policy {origin}: expected a mapping with 'version' and a list of 'rules'")
+        raise InputError(
+            f"policy {origin}: expected a mapping with 'version' and a list of 'rules'",
+            hint="see docs/policy.md for the format",
+        )
+    if unknown := sorted(map(str, set(doc) - set(TOP_LEVEL))):
+        raise InputError(
+            f"policy {origin}: unknown top-level key(s) {', '.join(map(repr, unknown))}",
+            hint=f"the keys are {', '.join(TOP_LEVEL)} (see docs/policy.md)",
+        )
+    version = doc["version"]
+    if not isinstance(version, str | int) or isinstance(version, bool) or not str(version).strip():
+        raise InputError(f"policy {origin}: 'version' must be a non-empty string, e.g. acme-2026-01")
     rules: list[Rule] = []
+    names: dict[str, int] = {}
     for n, raw in enumerate(doc["rules"], 1):
-        where = f"policy {origin}, rule {n}"
-        if not isinstance(raw, dict) or raw.get("effect") not in ("allow", "deny") or not raw.get("name"):
-            raise InputError(f"{where}: needs a 'name' and an 'effect' of allow or deny")
-        unknown = set(raw) - {"name", "effect", "description", *DIMENSIONS}
-        if unknown:
+        rule = _rule(raw, f"policy {origin}, rule {n}", tax)
+        if rule.name in names:
             raise InputError(
-                f"{where}: unknown fields {sorted(unknown)}", hint=f"match on {', '.join(DIMENSIONS)}"
+                f"policy {origin}: rules {names[rule.name]} and {n} are both named {rule.name!r}",
+                hint="a decision names the rule that made it, so names must be unique",
             )
-        clauses = []
-        for dim in DIMENSIONS:
-            if dim not in raw:
-                continue
-            spec: Any = raw[dim]
-            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ("any", "all", "none"):
-                raise InputError(
-                    f"{where}: {dim} must be one of {{any: [...]}}, {{all: [...]}}, {{none: [...]}}"
-                )
-            mode, keys = next(iter(spec.items()))
-            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-                raise InputError(f"{where}: {dim}.{mode} must be a list of keys")
-            if dim in KIND:
-                tax.check(KIND[dim], keys, where)
-            clauses.append(Clause(dim, mode, tuple(keys)))
-        rules.append(Rule(str(raw["name"]), raw["effect"], tuple(clauses)))
-    return Policy(str(doc["version"]), tuple(rules))
+        names[rule.name] = n
+        rules.append(rule)
+    return Policy(str(version).strip(), tuple(rules))
+
+
+def _rule(raw: Any, where: str, tax: Taxonomy) -> Rule:
+    if not isinstance(raw, dict) or raw.get("effect") not in ("allow", "deny"):
+        raise InputError(f"{where}: needs a 'name' and an 'effect' of allow or deny")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"{where}: needs a 'name' (non-empty text) and an 'effect' of allow or deny")
+    unknown = sorted(map(str, set(raw) - set(RULE_KEYS)))
+    if unknown:
+        raise InputError(f"{where}: unknown fields {unknown}", hint=f"match on {', '.join(DIMENSIONS)}")
+    clauses = []
+    for dim in DIMENSIONS:
+        if dim not in raw:
+            continue
+        spec: Any = raw[dim]
+        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ("any", "all", "none"):
+            raise InputError(f"{where}: {dim} must be one of {{any: [...]}}, {{all: [...]}}, {{none: [...]}}")
+        mode, keys = next(iter(spec.items()))
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise InputError(f"{where}: {dim}.{mode} must be a list of keys")
+        if dim in KIND:
+            tax.check(KIND[dim], keys, where)
+        clauses.append(Clause(dim, mode, tuple(keys)))
+    return Rule(name.strip(), raw["effect"], tuple(clauses))
 
 
 DEFAULT_POLICY = """\

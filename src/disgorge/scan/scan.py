@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from disgorge.catalog import CatalogStore
 from disgorge.catalog.schema import Asset, Tombstone
 from disgorge.errors import InputError
 from disgorge.hashing.image import LOW_QUALITY, ImageProblem, hash_variants
+from disgorge.hashing.workers import map_isolated
 from disgorge.neardup import DEFAULT_RADIUS
 from disgorge.scan.indexes import Indexes
 
@@ -75,11 +75,15 @@ class ScanReport:
 
 
 def hash_object(uri: str, data: bytes) -> Hashed:
+    """sha256 and PDQ forms of one object; never raises: a file no decoder can read is its own problem
+    (``corrupt_image``, ``decompression_bomb``), and a non-image is matched by its bytes only."""
     sha = hashlib.sha256(data).hexdigest()
     try:
         v = hash_variants(data)
     except ImageProblem as exc:
         return Hashed(uri, sha, len(data), problem=exc.code if exc.code != "not_an_image" else None)
+    except Exception:  # hash_variants promises ImageProblem only; one object never ends a scan
+        return Hashed(uri, sha, len(data), problem="corrupt_image")
     codes = v.dihedral + tuple(c for c, _ in v.crops)
     labels = VARIANT_NAMES[: len(v.dihedral)] + tuple(f"crop{i + 1}" for i in range(len(v.crops)))
     return Hashed(uri, sha, len(data), codes, labels, v.whole.quality)
@@ -132,11 +136,15 @@ def hashed_objects(roots: list[str], storage: Any = None, workers: int = 2) -> I
         parsed = urlparse(root)
         if parsed.scheme in ("", "file"):
             paths = list(iter_local(Path(parsed.path if parsed.scheme else root)))
-            if workers > 1 and len(paths) > 8:
-                with ProcessPoolExecutor(workers) as pool:
-                    yield from pool.map(_hash_local, paths, chunksize=8)
-            else:
-                yield from map(_hash_local, paths)
+            yield from map_isolated(
+                _hash_local,
+                paths,
+                workers=workers if len(paths) > 8 else 1,
+                chunksize=8,
+                on_failure=lambda p, reason: Hashed(
+                    Path(p).absolute().as_uri(), "", 0, problem=f"unreadable: {reason}"
+                ),
+            )
         else:
             from disgorge.storage import backend_for
 
