@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from disgorge.catalog import CatalogStore, as_uri
 from disgorge.errors import InputError, UsageError
 from disgorge.model import MODEL_RELATIONS, DatasetRef, RunInput
-from disgorge.settings import Home, bind_pseudonym_key, load_storage_config, save_storage_root
+from disgorge.settings import Home, bind_pseudonym_key
 
 if TYPE_CHECKING:  # capabilities load when first used, so a command pays only for what it touches
     from disgorge.access import RosterService
@@ -65,8 +65,19 @@ def open(
     try:
         store.hasher = bind_pseudonym_key(store, h)
         from disgorge.proof import SigningIdentity
+        from disgorge.shared import LOG, bind_log_identity
 
-        SigningIdentity.ensure(h.path / "keys")
+        keys = h.path / "keys"
+        if not (keys / "origin.txt").exists() and store.settings.get(LOG) is not None:
+            from disgorge.errors import ConflictError
+            from disgorge.settings import SHARE_KEY_HINT
+
+            raise ConflictError(
+                f"the catalog's ledger is signed by another home's key, and this home ({h.path}) has none",
+                hint=SHARE_KEY_HINT,
+            )
+        ident = SigningIdentity.ensure(keys)
+        bind_log_identity(store, ident.origin, ident.trusted())
         return Catalog(h, store, who)
     except BaseException:
         store.close()
@@ -136,13 +147,18 @@ class Catalog:
         """Where erasure may act: the home's ``storage.json`` (roots, S3 endpoint) plus the environment."""
         cached: StorageConfig | None = self.__dict__.get("_storage")
         if cached is None:
-            cached = load_storage_config(self.home.storage_path)
+            from disgorge.shared import storage_config
+
+            cached = storage_config(self.store, self.home)
             self.__dict__["_storage"] = cached
         return cached
 
     def add_storage_root(self, root: Path) -> list[str]:
         self._may("storage.write")
-        return save_storage_root(self.home.storage_path, root)
+        from disgorge.shared import add_root
+
+        self.__dict__.pop("_storage", None)
+        return add_root(self.store, self.home, root)
 
     @property
     def proofs(self) -> Proofs:
@@ -362,16 +378,30 @@ class Catalog:
     # consent and enforcement
     @property
     def policy(self) -> Policy:
-        """The home's policy (``policy.yaml``), or the built-in default: consent and notices decide."""
+        """The catalog's policy (``disgorge policy set``; a home's ``policy.yaml`` is taken in once), or the
+        built-in default: consent and notices decide."""
         cached: Policy | None = self.__dict__.get("_policy")
         if cached is None:
             from disgorge.policy import DEFAULT_POLICY, parse_policy
+            from disgorge.shared import policy_text
 
-            path = self.home.policy_path
-            text = path.read_text() if path.exists() else DEFAULT_POLICY
-            cached = parse_policy(text, str(path) if path.exists() else "built-in default")
+            stored = policy_text(self.store, self.home)
+            text, origin = stored if stored else (DEFAULT_POLICY, "built-in default")
+            cached = parse_policy(text, origin)
             self.__dict__["_policy"] = cached
         return cached
+
+    def set_policy(self, path: Path) -> int:
+        """Store a new policy version for every home on the catalog (admins only)."""
+        self._may("key.manage")
+        from disgorge.shared import set_policy
+
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"policy {path}: cannot read it ({exc})") from exc
+        self.__dict__.pop("_policy", None)
+        return set_policy(self.store, text, origin=str(path))
 
     def import_consent(self, path: Path) -> tuple[int, bool]:
         self._may("consent.import")

@@ -217,6 +217,17 @@ def test_two_homes_on_one_catalog_must_share_the_pseudonym_key(tmp_path: Path, p
         r = run(tmp_path, "impact", "--subject", "alice", "--json", env=b)
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["counts"]["assets"] == 1
+        # one system: roots, policy and the log's signatures are the catalog's, not a home's
+        assert run(tmp_path, "storage", "add-root", "photos", env=a).returncode == 0
+        (tmp_path / "p.yaml").write_text("version: shared-1\nrules: []\n")
+        assert run(tmp_path, "policy", "set", "p.yaml", env=a).returncode == 0, "policy"
+        assert "shared-1" in run(tmp_path, "policy", "show", env=b).stdout
+        assert run(tmp_path, "ledger", "checkpoint", env=a).returncode == 0
+        assert run(tmp_path, "ledger", "checkpoint", env=b).returncode == 0
+        r = run(tmp_path, "ledger", "verify", "--json", env=b)
+        assert r.returncode == 0 and json.loads(r.stdout)["checkpoints"] == 2, r.stderr
+        shown = json.loads(run(tmp_path, "erase", "show", "0" * 8, "--json", env=b).stdout or "{}")
+        assert shown.get("error") == "disgorge.not_found"
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -22,7 +22,7 @@ def kinds(cat: disgorge.Catalog) -> list[str]:
 
 def test_every_catalog_change_is_logged(cat: disgorge.Catalog, photos: Path) -> None:
     head = kinds(cat)
-    assert head[:2] == ["setting", "setting"] and head[2:4] == ["roster.genesis", "roster.add"]
+    assert head.count("setting") >= 2 and "roster.genesis" in head and head.count("roster.add") == 4
     start = len(head)
     cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
     cat.create_dataset("faces", source="site")

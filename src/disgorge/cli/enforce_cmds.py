@@ -133,3 +133,34 @@ def export_cmd(
             out.print(f"  refused {r['sha256'][:12]}: {r['reason']}")
     if result.refused:
         raise typer.Exit(2)
+
+
+policy_app = typer.Typer(help="The catalog's policy and its versions.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("set")
+def policy_set(
+    file: Annotated[Path, typer.Argument(help="A policy YAML file (see docs/policy.md).")],
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Store a new policy version in the catalog, for every home and the server (admins only)."""
+    with catalog(home) as cat:
+        version = cat.set_policy(file)
+    if json:
+        emit_json({"version": version})
+    else:
+        out.print(f"policy version {version} in force")
+
+
+@policy_app.command("show")
+def policy_show(home: HomeOpt = None) -> None:
+    """Print the policy in force (the built-in default if none was set)."""
+    from disgorge.policy import DEFAULT_POLICY
+    from disgorge.shared import policy_text
+
+    with catalog(home) as cat:
+        cat._may("read")
+        stored = policy_text(cat.store, cat.home)
+    print(stored[0] if stored else DEFAULT_POLICY, end="")

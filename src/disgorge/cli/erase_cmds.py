@@ -359,9 +359,17 @@ def erase_asset_proof(
 @storage_app.command("s3")
 def storage_s3(
     endpoint_url: Annotated[str, typer.Option(help="S3 endpoint, e.g. http://127.0.0.1:8333.")],
-    access_key_id: Annotated[str | None, typer.Option(help="Access key (default: boto3's chain).")] = None,
+    access_key_id: Annotated[
+        str | None, typer.Option(help="Access key, kept in this home only (default: boto3's chain).")
+    ] = None,
     secret_access_key: Annotated[
-        str | None, typer.Option(help="Secret key (default: boto3's chain).")
+        str | None, typer.Option(help="Secret key, kept in this home only (default: boto3's chain).")
+    ] = None,
+    access_key_id_env: Annotated[
+        str | None, typer.Option(help="Or: the environment variable every home reads the access key from.")
+    ] = None,
+    secret_access_key_env: Annotated[
+        str | None, typer.Option(help="Or: the environment variable every home reads the secret key from.")
     ] = None,
     weed_master: Annotated[
         str | None, typer.Option(help="SeaweedFS master host:port[.grpc], for compaction.")
@@ -369,20 +377,25 @@ def storage_s3(
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Set the S3 endpoint erasure and scans use (kept in storage.json, mode 0600)."""
-    from disgorge.settings import save_s3_config
+    """Set the S3 endpoint erasure and scans use, for every home on the catalog (admins only); secrets
+    are never stored in the catalog: given in clear they stay in this home (mode 0600), or each home
+    reads them from the environment variables named."""
+    from disgorge.shared import set_s3
 
     with catalog(home) as cat:
-        saved = save_s3_config(
-            cat.home.storage_path,
+        cat._may("storage.write")
+        shown = set_s3(
+            cat.store,
+            cat.home,
             {
                 "endpoint_url": endpoint_url,
                 "access_key_id": access_key_id or "",
                 "secret_access_key": secret_access_key or "",
+                "access_key_id_env": access_key_id_env or "",
+                "secret_access_key_env": secret_access_key_env or "",
                 "weed_master": weed_master or "",
             },
         )
-    shown = {k: ("***" if "secret" in k else v) for k, v in saved.items()}
     if json:
         emit_json({"s3": shown})
     else:
