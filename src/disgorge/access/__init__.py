@@ -19,7 +19,10 @@ from disgorge.trust import Identity, Roster, Signed, fold, normalise_name, sign
 def roster(store: CatalogStore) -> Roster:
     """The roster as the ledger's signed statements make it (never from a table)."""
     st = store.statements
-    return fold(st.catalog_id(), st.roster())
+    statements = st.roster()
+    if not statements:  # unmanaged: no signature to check, no need for the crypto libraries
+        return Roster(st.catalog_id())
+    return fold(st.catalog_id(), statements)
 
 
 def resolve(store: CatalogStore, identity: Identity | None) -> Principal:

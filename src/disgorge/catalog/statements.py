@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
 from disgorge.catalog.schema import LedgerEntry
 from disgorge.errors import VerificationFailed
-from disgorge.trust import Signed, parse
+
+if TYPE_CHECKING:
+    from disgorge.trust import Signed
 
 ROSTER_KINDS = ("roster.genesis", "roster.add", "roster.update", "roster.revoke")
 CATALOG_ID = "catalog_id"
@@ -49,6 +51,8 @@ class Statements:
 
     def of_kinds(self, kinds: tuple[str, ...], about: str | None = None) -> list[tuple[int, Signed]]:
         """Statements of these kinds (about one thing, if given), in ledger order."""
+        from disgorge.trust import parse
+
         q = select(LedgerEntry.seq, LedgerEntry.entry).where(LedgerEntry.kind.in_(kinds))
         if about is not None:
             q = q.where(LedgerEntry.entry.contains(about))
