@@ -31,3 +31,13 @@ def write_digits(root: Path, *, count: int | None = None, per_subject: int = 4) 
 
 def subject_of(index: int, per_subject: int = 4) -> str:
     return f"writer-{index // per_subject:04d}"
+
+
+def load_digits_tensors(indices: range | list[int]) -> tuple[object, object]:
+    """Features as the built-in recipe computes them (PNG pixels / 255), for held-out evaluation."""
+    import torch
+
+    digits = load_digits()
+    idx = list(indices)
+    pixels = np.rint(digits.images[idx] * (255 / 16)).astype(np.uint8).reshape(len(idx), -1)
+    return torch.from_numpy(pixels.astype(np.float32) / 255.0), torch.from_numpy(digits.target[idx])

@@ -57,4 +57,5 @@ from disgorge.cli import (  # noqa: E402,F401  (registers the commands)
     lineage_cmds,
     proof_cmds,
     scan_cmds,
+    unlearning_cmds,
 )

@@ -39,7 +39,24 @@ _WHERE = {
     "verify_exact": "disgorge.unlearning.verify",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Ensemble",
+    "ForgetPlan",
+    "ForgetResult",
+    "Manifest",
+    "Recipe",
+    "Ref",
+    "ShardRetrain",
+    "SisaConfig",
+    "SisaEnsemble",
+    "SisaTrainer",
+    "VerifyReport",
+    "execute_forget",
+    "load_ensemble",
+    "plan_forget",
+    "verify_exact",
+    "weight_hash",
+]
 
 
 def __getattr__(name: str) -> Any:

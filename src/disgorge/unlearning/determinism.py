@@ -12,7 +12,7 @@ import hashlib
 import platform
 import random
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -40,10 +40,8 @@ def deterministic(threads: int) -> Iterator[dict[str, Any]]:
     prev_threads = torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(threads)
-    try:
+    with suppress(RuntimeError):  # settable once per process, before any inter-op work; serial sums ignore it
         torch.set_num_interop_threads(threads)
-    except RuntimeError:
-        pass  # settable once per process, before any inter-op work; it does not change a serial loop's sums
     try:
         yield environment(threads)
     finally:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from disgorge.api import Catalog
-from disgorge.errors import ConflictError, InputError, NotFoundError
-from disgorge.hashing import canonical_json
+from disgorge.errors import ConflictError, InputError, NotFoundError, VerificationFailed
+from disgorge.hashing import canonical_json, sha256_file
 from disgorge.unlearning.layout import Manifest, load_ensemble
 
 
@@ -101,7 +101,8 @@ def plan_forget(catalog: Catalog, model_ref: str, erased_asset_ids: set[int] | l
     art, manifest, sha = load_ensemble(catalog.store, model_ref)
     if (newer := _successor(catalog, manifest)) is not None:
         raise ConflictError(
-            f"model {art.label} was superseded by {newer} (a retrain already ran)", hint=f"plan against {newer}"
+            f"model {art.label} was superseded by {newer} (a retrain already ran)",
+            hint=f"plan against {newer}",
         )
     erased = {int(i) for i in erased_asset_ids}
     members: set[int] = set()
@@ -201,7 +202,13 @@ class ForgetResult:
                 "torch": self.manifest.environment.get("torch"),
                 "determinism": {
                     k: self.manifest.environment.get(k)
-                    for k in ("deterministic_algorithms", "threads", "interop_threads", "cpu_capability", "default_dtype")
+                    for k in (
+                        "deterministic_algorithms",
+                        "threads",
+                        "interop_threads",
+                        "cpu_capability",
+                        "default_dtype",
+                    )
                 },
             }
         )
@@ -215,6 +222,15 @@ class ForgetResult:
             "manifest_sha256": self.manifest_sha256,
             "dispositions": self.dispositions(),
         }
+
+
+def _check_file(path: Path, sha256: str) -> None:
+    digest = sha256_file(path)[0] if path.is_file() else None
+    if digest != sha256:
+        raise VerificationFailed(
+            f"restart checkpoint {path} is missing or no longer matches its recorded sha256 {sha256[:12]}…",
+            hint="restore the file from a copy; nothing was retrained or recorded",
+        )
 
 
 def execute_forget(
@@ -247,7 +263,11 @@ def execute_forget(
     config = SisaConfig.from_json(manifest.config)
     with deterministic(config.threads) as env:
         pass
-    diffs = {k: (manifest.environment.get(k), env.get(k)) for k in REPLAY_KEYS if manifest.environment.get(k) != env.get(k)}
+    diffs = {
+        k: (manifest.environment.get(k), env.get(k))
+        for k in REPLAY_KEYS
+        if manifest.environment.get(k) != env.get(k)
+    }
     if diffs and strict_environment:
         raise ConflictError(
             "this machine differs from the one that trained the ensemble: "
@@ -262,6 +282,7 @@ def execute_forget(
         restart = None
         if s.restart_from is not None:
             restart = (Path(s.restart_from["path"]), str(s.restart_from["sha256"]))
+            _check_file(*restart)
         layout = [[m for m in sl.members if m not in erased] for sl in sh.slices]
         work.append(ShardWork(s.shard, sh.seed, s.first_slice, restart, layout))
     ds = catalog.store.get_dataset(manifest.dataset["ref"])

@@ -86,7 +86,10 @@ class Job:
                     "config": self.config.to_json(),
                     "recipe": self.recipe.to_json(),
                     "plan": self.plan,
-                    "work": [[w.shard, w.seed, w.first_slice, w.restart[1] if w.restart else None, w.layout] for w in self.work],
+                    "work": [
+                        [w.shard, w.seed, w.first_slice, w.restart[1] if w.restart else None, w.layout]
+                        for w in self.work
+                    ],
                 }
             )
         ).hexdigest()
@@ -111,11 +114,15 @@ def _open_run(cat: Catalog, job: Job, name: str) -> RunContext:
     try:
         info = cat.store.get_run(name)
     except NotFoundError:
-        return cat.run(name, use=job.use, party=job.party, code_version=f"disgorge-sisa:{job.fingerprint()[:16]}")
+        return cat.run(
+            name, use=job.use, party=job.party, code_version=f"disgorge-sisa:{job.fingerprint()[:16]}"
+        )
     return RunContext(cat, info, [])
 
 
-def _train_shard(cat: Catalog, job: Job, w: ShardWork, old: ShardRecord | None, progress: Progress) -> ShardRecord:
+def _train_shard(
+    cat: Catalog, job: Job, w: ShardWork, old: ShardRecord | None, progress: Progress
+) -> ShardRecord:
     prefix = f"{job.model_name}.s{w.shard:02d}"
     run = _open_run(cat, job, prefix)
     try:
@@ -173,7 +180,9 @@ def _train_shard(cat: Catalog, job: Job, w: ShardWork, old: ShardRecord | None, 
             cat.store.finish_run(run.info.id, "failed")
         raise
     cat.store.finish_run(run.info.id, "finished")
-    return ShardRecord(w.shard, w.seed, records, {"name": art.name, "sha256": art.sha256}, run.info.uid, job.generation)
+    return ShardRecord(
+        w.shard, w.seed, records, {"name": art.name, "sha256": art.sha256}, run.info.uid, job.generation
+    )
 
 
 def build_generation(

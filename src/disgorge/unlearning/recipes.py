@@ -46,13 +46,15 @@ def image_pixels(
     task: str = "classification",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """An image's pixels in [0, 1], flattened, and the asset's metadata ``label`` as the target."""
-    with Image.open(io.BytesIO(data)) as im:
-        im = im.convert(mode)
-        if im.size != tuple(size):
-            im = im.resize((int(size[0]), int(size[1])), Image.Resampling.BILINEAR)
-        x = torch.from_numpy(np.asarray(im, dtype=np.float32).reshape(-1) / 255.0)
+    with Image.open(io.BytesIO(data)) as raw:
+        im = raw.convert(mode)
+    if im.size != tuple(size):
+        im = im.resize((int(size[0]), int(size[1])), Image.Resampling.BILINEAR)
+    x = torch.from_numpy(np.asarray(im, dtype=np.float32).reshape(-1) / 255.0)
     if label not in meta:
-        raise InputError(f"asset has no metadata {label!r} to learn", hint="ingest with a manifest column for it")
+        raise InputError(
+            f"asset has no metadata {label!r} to learn", hint="ingest with a manifest column for it"
+        )
     try:
         y = torch.tensor(int(meta[label]) if task == "classification" else float(meta[label]))
     except (TypeError, ValueError) as exc:
@@ -69,5 +71,5 @@ def supervised_step(
         loss = torch.nn.functional.cross_entropy(out, y)
     else:
         loss = torch.nn.functional.mse_loss(out.reshape(y.shape), y.to(out.dtype))
-    loss.backward()
+    loss.backward()  # type: ignore[no-untyped-call]
     optimizer.step()

@@ -41,7 +41,9 @@ CHECKPOINT_FORMAT = "disgorge-sisa-checkpoint/1"
 
 def _raw(t: torch.Tensor) -> bytes:
     if t.dtype not in _DTYPES:
-        raise InputError(f"tensor dtype {t.dtype} cannot be serialised", hint=f"use one of {sorted(_BY_NAME)}")
+        raise InputError(
+            f"tensor dtype {t.dtype} cannot be serialised", hint=f"use one of {sorted(_BY_NAME)}"
+        )
     flat = t.detach().cpu().contiguous().reshape(-1)
     return bytes(flat.view(torch.uint8).numpy().tobytes()) if flat.numel() else b""
 
@@ -54,7 +56,11 @@ def dump_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | No
     for name in sorted(tensors):
         t = tensors[name]
         data = _raw(t)
-        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        header[name] = {
+            "dtype": _DTYPES[t.dtype],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
         chunks.append(data)
         offset += len(data)
     if metadata:
@@ -137,7 +143,7 @@ def capture_state(
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.shuffle"] = shuffle.get_state()
     py_version, py_state, py_gauss = random.getstate()
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)  # type: ignore[misc]
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)
     meta = {
         "format": CHECKPOINT_FORMAT,
         "optimizer": opt,

@@ -134,4 +134,6 @@ class SisaConfig:
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> SisaConfig:
-        return cls(**{k: int(value[k]) for k in ("shards", "slices", "seed", "epochs", "batch_size", "threads")})
+        return cls(
+            **{k: int(value[k]) for k in ("shards", "slices", "seed", "epochs", "batch_size", "threads")}
+        )

@@ -99,7 +99,10 @@ class SisaTrainer:
             self.config,
             self.recipe,
             self.workdir,
-            [ShardWork(s, shard_seed(self.config.seed, s), 0, None, layout[s]) for s in range(self.config.shards)],
+            [
+                ShardWork(s, shard_seed(self.config.seed, s), 0, None, layout[s])
+                for s in range(self.config.shards)
+            ],
         )
         with deterministic(self.config.threads) as env:
             pass

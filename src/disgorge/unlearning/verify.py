@@ -81,12 +81,20 @@ def _replay(cat: Catalog, manifest: Manifest, sh: ShardRecord, scratch: Path) ->
     cumulative: list[int] = []
     for sl in sh.slices:
         cumulative = cumulative + sl.members
-        jobs.append(SliceJob(sl.slice, list(cumulative), scratch / f"s{sh.shard:02d}" / f"r{sl.slice:02d}.ckpt"))
+        jobs.append(
+            SliceJob(sl.slice, list(cumulative), scratch / f"s{sh.shard:02d}" / f"r{sl.slice:02d}.ckpt")
+        )
     got: dict[int, SliceDone] = {}
     t0 = time.perf_counter()
     with deterministic(config.threads):
         model = train_slices(
-            recipe, config, sh.seed, examples, jobs, shard=sh.shard, on_done=lambda d: got.__setitem__(d.slice, d)
+            recipe,
+            config,
+            sh.seed,
+            examples,
+            jobs,
+            shard=sh.shard,
+            on_done=lambda d: got.__setitem__(d.slice, d),
         )
     reproduced = weight_hash(model)
     checkpoints = [
@@ -148,4 +156,6 @@ def verify_exact(
         for s in chosen:
             member_sets.extend(_member_sets(catalog, by_shard[s]))
             results.append(_replay(catalog, manifest, by_shard[s], Path(tmp)))
-    return VerifyReport(art.name or model_ref, art.sha256, sha, manifest.generation, results, member_sets, environment)
+    return VerifyReport(
+        art.name or model_ref, art.sha256, sha, manifest.generation, results, member_sets, environment
+    )
