@@ -15,7 +15,7 @@ from tests.unlearning.digits import write_digits
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from disgorge.unlearning import Recipe, Ref, SisaConfig, SisaTrainer  # noqa: E402
+from disgorge.unlearning import Recipe, Ref, SisaConfig, SisaTrainer
 
 COUNT = 240
 
@@ -29,7 +29,10 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def load(cat: disgorge.Catalog, digits: Path) -> None:
     cat.add_source(
-        "digits", notice=b"handwriting collected to train recognisers", uses=["train_ai_system"], recipients=["lab"]
+        "digits",
+        notice=b"handwriting collected to train recognisers",
+        uses=["train_ai_system"],
+        recipients=["lab"],
     )
     summary = cat.ingest(digits, IngestOptions(source="digits", manifest=digits / "manifest.csv", workers=1))
     assert summary.new_assets == COUNT and not summary.problems

@@ -29,7 +29,9 @@ def shard_hashes(cat: disgorge.Catalog, model: str) -> list[str]:
     return [sh.model["sha256"] for sh in load_ensemble(cat.store, model)[1].shards]
 
 
-def test_same_shards_twice_identical_and_a_changed_seed_differs(dcat: disgorge.Catalog, tmp_path: Path) -> None:
+def test_same_shards_twice_identical_and_a_changed_seed_differs(
+    dcat: disgorge.Catalog, tmp_path: Path
+) -> None:
     a = trainer(dcat, "a", seed=3).train()
     b = trainer(dcat, "b", seed=3).train()
     c = trainer(dcat, "c", seed=4).train()
@@ -197,7 +199,7 @@ def test_tampered_restart_checkpoint_is_refused_before_training(dcat: disgorge.C
     datasets = len(dcat.store.list_datasets())
     with pytest.raises(VerificationFailed, match="no longer matches its recorded sha256"):
         execute_forget(dcat, plan)
-    with pytest.raises(NotFoundErrorOrUsage, match="not in the catalog|not a SISA"):
+    with pytest.raises(NotFoundErrorOrUsage, match=r"not in the catalog|not a SISA"):
         load_ensemble(dcat.store, "dsisa.g1")
     assert len(dcat.store.list_datasets()) == datasets  # refused before anything was recorded
     with pytest.raises(disgorge.NotFoundError):
@@ -218,7 +220,7 @@ def test_plans_are_checked_before_they_run(dcat: disgorge.Catalog) -> None:
         execute_forget(dcat, forged)
     done = execute_forget(dcat, plan)
     assert execute_forget(dcat, plan).model_sha256 == done.model_sha256  # idempotent
-    with pytest.raises(ConflictError, match="superseded by dsisa.g1"):
+    with pytest.raises(ConflictError, match=r"superseded by dsisa\.g1"):
         plan_forget(dcat, ens.model, [member])
     with store_runs(dcat) as count:
         assert count("dsisa.g1.s02") == 1
@@ -251,7 +253,8 @@ def test_non_sisa_models_and_unimportable_recipes_are_refused(dcat: disgorge.Cat
 
 
 def test_training_is_refused_when_the_notice_does_not_cover_it(dcat: disgorge.Catalog) -> None:
+    tr = trainer(dcat, "x")
+    tr.party = "someone-else"
     with pytest.raises(disgorge.PolicyDenied, match="SISA training 'x' on digits@1"):
-        tr = trainer(dcat, "x")
-        tr.party = "someone-else"
         tr.train()
+    assert not (dcat.home.path / "sisa" / "x").exists()  # refused before any byte was read

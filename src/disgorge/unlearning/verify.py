@@ -21,11 +21,8 @@ from pyroaring import BitMap
 
 from disgorge.api import Catalog
 from disgorge.errors import NotFoundError, UsageError
-from disgorge.unlearning.determinism import REPLAY_KEYS, deterministic
 from disgorge.unlearning.layout import Manifest, ShardRecord, load_ensemble, own_digest
-from disgorge.unlearning.serialize import weight_hash
 from disgorge.unlearning.spec import Recipe, SisaConfig
-from disgorge.unlearning.train import SliceDone, SliceJob, load_examples, train_slices
 
 
 @dataclass(slots=True)
@@ -73,6 +70,10 @@ def _member_sets(cat: Catalog, sh: ShardRecord) -> list[dict[str, Any]]:
 
 
 def _replay(cat: Catalog, manifest: Manifest, sh: ShardRecord, scratch: Path) -> dict[str, Any]:
+    from disgorge.unlearning.determinism import deterministic
+    from disgorge.unlearning.serialize import weight_hash
+    from disgorge.unlearning.train import SliceDone, SliceJob, load_examples, train_slices
+
     recipe = Recipe.from_json(manifest.recipe)
     config = SisaConfig.from_json(manifest.config)
     members = [m for sl in sh.slices for m in sl.members]
@@ -141,6 +142,11 @@ def verify_exact(
                 f"shard {unknown[0]} is not in {art.label} (shards 0..{len(by_shard) - 1})",
                 hint="list shards with their numbers in the manifest",
             )
+    from disgorge.unlearning.determinism import (
+        REPLAY_KEYS,
+        deterministic,
+    )  # torch: only once the request is valid
+
     config = SisaConfig.from_json(manifest.config)
     with deterministic(config.threads) as env:
         pass
