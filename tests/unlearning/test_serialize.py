@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,6 +20,7 @@ from disgorge.unlearning.serialize import (
     read_checkpoint,
     restore_state,
 )
+from tests.conftest import ASSETS
 
 
 def test_round_trip_keeps_every_dtype_and_shape() -> None:
@@ -62,11 +64,17 @@ def test_a_restored_checkpoint_continues_exactly_like_the_uninterrupted_run() ->
     assert rest == whole and first + second == draws
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.binary(max_size=300))
 def test_hostile_bytes_are_an_input_error(data: bytes) -> None:
     with contextlib.suppress(InputError):
         read_checkpoint(data, "x.ckpt")
+
+
+@pytest.mark.parametrize("path", sorted((ASSETS / "fuzz").glob("sisa-checkpoint-*")), ids=lambda p: p.name)
+def test_known_crashers_are_input_errors(path: Path) -> None:
+    with pytest.raises(InputError, match=r"not a readable tensor file|not a Disgorge SISA checkpoint"):
+        read_checkpoint(path.read_bytes(), path.name)
 
 
 @pytest.mark.parametrize("cut", [0, 7, 8, 20, -1])

@@ -4,6 +4,7 @@ erased members gone from every remaining member set, and the catalog's records."
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import disgorge
 from disgorge.catalog.schema import Edge, Run
 from disgorge.errors import ConflictError, InputError, UsageError, VerificationFailed
 from disgorge.unlearning import (
+    ForgetPlan,
     Ref,
     SisaEnsemble,
     execute_forget,
@@ -215,6 +217,11 @@ def test_plans_are_checked_before_they_run(dcat: disgorge.Catalog) -> None:
     plan = plan_forget(dcat, ens.model, [member])
     import dataclasses
 
+    assert ForgetPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
+    stored = plan.to_json()
+    stored["shards"][0]["destroy"] = []
+    with pytest.raises(InputError, match="does not match its id"):
+        ForgetPlan.from_json(stored)
     forged = dataclasses.replace(plan, erased=(), id=plan.id)
     with pytest.raises(InputError, match="altered after it was made"):
         execute_forget(dcat, forged)

@@ -42,6 +42,7 @@ class ShardRetrain:
             "restart_from": self.restart_from,
             "destroy": list(self.destroy),
             "old_model": self.old_model,
+            "erased": list(self.erased),
             "erased_members": len(self.erased),
             "remaining_members": self.remaining_members,
             "estimated_seconds": self.estimated_seconds,
@@ -85,6 +86,38 @@ class ForgetPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {"plan_id": self.id, "disposition": "retrain" if self.shards else "unaffected", **self.body()}
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> ForgetPlan:
+        """The plan back from :meth:`to_json` (e.g. stored with an erasure plan); its id is re-checked."""
+        shards = tuple(
+            ShardRetrain(
+                int(s["shard"]),
+                int(s["first_slice"]),
+                tuple(int(r) for r in s["slices"]),
+                s["restart_from"],
+                tuple(s["destroy"]),
+                dict(s["old_model"]),
+                tuple(int(m) for m in s["erased"]),
+                int(s["remaining_members"]),
+                float(s["estimated_seconds"]),
+            )
+            for s in v["shards"]
+        )
+        plan = cls(
+            v["model"],
+            v["model_sha256"],
+            v["manifest_sha256"],
+            int(v["generation"]),
+            tuple(int(m) for m in v["erased"]),
+            int(v["not_members"]),
+            shards,
+            dict(v["cost"]),
+            dict(v["full_retrain"]),
+        )
+        if plan.id != v.get("plan_id"):
+            raise InputError("the stored forget plan does not match its id", hint="plan the forget again")
+        return plan
 
 
 def _successor(cat: Catalog, manifest: Manifest) -> str | None:

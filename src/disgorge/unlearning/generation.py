@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from pyroaring import BitMap
+from sqlalchemy import select
 
 from disgorge.api import Catalog, RunContext
+from disgorge.catalog.schema import Artifact
 from disgorge.errors import ConflictError, NotFoundError
 from disgorge.hashing import canonical_json
 from disgorge.unlearning.determinism import deterministic
@@ -106,7 +108,7 @@ def _claim(job: Job) -> None:
                 hint="choose another workdir, or remove that folder if its job is abandoned",
             )
         return
-    write_atomic(marker, json.dumps(want, sort_keys=True).encode())
+    write_atomic(marker, json.dumps(want, sort_keys=True).encode(), durable=False)
 
 
 def _open_run(cat: Catalog, job: Job, name: str) -> RunContext:
@@ -203,6 +205,7 @@ def build_generation(
         pass
     else:
         if done.job == job.fingerprint():
+            _link_ensemble(cat, art.id, done)  # a crash may have come between the aggregate and its links
             return art.name or job.model_name, done, sha
         raise ConflictError(
             f"model {job.model_name!r} is already in the catalog from another job",
@@ -235,9 +238,20 @@ def build_generation(
     cat.store.link("dataset", job.dataset_id, man.id, "derived_from")
     agg_path = job.directory / "aggregate.json"
     write_atomic(agg_path, ensemble_document(manifest, man.sha256))
-    shard_ids = [cat.store.resolve_artifact(sh.model["name"], kind="model").id for sh in manifest.shards]
     agg = cat.register_artifact(agg_path, kind="model", name=job.model_name)
-    for sid in shard_ids:
-        cat.store.link("artifact", sid, agg.id, "ensemble_of")
-    progress(f"{job.model_name}: ensemble of {len(shard_ids)} shards registered")
+    _link_ensemble(cat, agg.id, manifest)
+    progress(f"{job.model_name}: ensemble of {len(manifest.shards)} shards registered")
     return job.model_name, manifest, man.sha256
+
+
+def _link_ensemble(cat: Catalog, aggregate_id: int, manifest: Manifest) -> None:
+    """``ensemble_of`` from every shard model to the aggregate, in one transaction (links are a set)."""
+    names = [sh.model["name"] for sh in manifest.shards]
+    with cat.store.session() as s:
+        rows = s.execute(select(Artifact.name, Artifact.id).where(Artifact.name.in_(names)))
+        ids = {str(n): int(i) for n, i in rows}
+        missing = [n for n in names if n not in ids]
+        if missing:
+            raise NotFoundError(f"shard models {missing[:3]} of {manifest.model} are not in the catalog")
+        for name in names:
+            cat.store._link(s, "artifact", ids[name], "artifact", aggregate_id, "ensemble_of")

@@ -75,8 +75,12 @@ def load_tensors(blob: bytes, origin: str) -> tuple[dict[str, torch.Tensor], dic
     try:
         (size,) = struct.unpack("<Q", blob[:8])
         header = json.loads(blob[8 : 8 + size])
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
         body = memoryview(blob)[8 + size :]
         meta = header.pop("__metadata__", {})
+        if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+            raise ValueError("__metadata__ is not an object of strings")
         out: dict[str, torch.Tensor] = {}
         for name, spec in header.items():
             lo, hi = spec["data_offsets"]
@@ -84,7 +88,15 @@ def load_tensors(blob: bytes, origin: str) -> tuple[dict[str, torch.Tensor], dic
             raw = bytearray(body[lo:hi])
             flat = torch.frombuffer(raw, dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
             out[name] = flat.view(dtype).reshape(spec["shape"]).clone()
-    except (struct.error, ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (
+        struct.error,
+        ValueError,
+        KeyError,
+        TypeError,
+        RuntimeError,
+        AttributeError,
+        OverflowError,
+    ) as exc:
         raise InputError(
             f"{origin} is not a readable tensor file ({exc})", hint="it may be truncated or not one of ours"
         ) from exc
@@ -159,8 +171,8 @@ def read_checkpoint(blob: bytes, origin: str) -> tuple[dict[str, torch.Tensor], 
     tensors, meta = load_tensors(blob, origin)
     try:
         info = json.loads(meta["disgorge"])
-        if info.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"format {info.get('format')!r}")
+        if not isinstance(info, dict) or info.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError("no checkpoint format tag")
     except (KeyError, ValueError) as exc:
         raise InputError(f"{origin} is not a Disgorge SISA checkpoint ({exc})") from exc
     return tensors, info
@@ -184,15 +196,19 @@ def restore_state(
     np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file, fsync, rename: a reader (or a resumed run) sees all or nothing."""
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write through a temporary file and rename: a reader (or a resumed run) sees all or nothing.
+    ``durable`` adds the fsyncs that keep it across a power loss (a killed process needs none)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -149,7 +149,7 @@ def train_slices(
         seconds = time.perf_counter() - t0
         info = {"shard": shard, "slice": job.slice, "members": n}
         blob = capture_state(model, optimizer, shuffle, info)
-        write_atomic(_sidecar(job.path), json.dumps({"seconds": seconds}).encode())
+        write_atomic(_sidecar(job.path), json.dumps({"seconds": seconds}).encode(), durable=False)
         write_atomic(job.path, blob)
         digest = hashlib.sha256(blob).hexdigest()
         on_done(SliceDone(job.slice, job.path, digest, weight_hash(model), seconds, False))
