@@ -84,3 +84,11 @@ def test_truncated_checkpoint_is_an_input_error(cut: int) -> None:
     blob = capture_state(model, torch.optim.SGD(model.parameters(), lr=0.1), shuffle, {})
     with pytest.raises(InputError, match=r"x\.ckpt"):
         read_checkpoint(blob[:cut], "x.ckpt")
+
+
+def test_a_file_longer_or_shorter_than_its_header_says_is_refused() -> None:
+    """A torn write (a power loss before the file was synced) is detected by its length alone."""
+    blob = dump_tensors({"w": torch.ones(4)})
+    for bad in (blob + b"\0", blob[:-4]):
+        with pytest.raises(InputError, match="bytes after the header"):
+            load_tensors(bad, "w.safetensors")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,11 @@ from pyroaring import BitMap
 from sqlalchemy import select
 
 from disgorge.api import Catalog, RunContext
+from disgorge.catalog import DatasetInfo, NewArtifact, as_uri
 from disgorge.catalog.schema import Artifact
-from disgorge.errors import ConflictError, NotFoundError
+from disgorge.errors import ConflictError, NotFoundError, VerificationFailed
 from disgorge.hashing import canonical_json
+from disgorge.hashing.digest import sha256_path
 from disgorge.unlearning.determinism import deterministic
 from disgorge.unlearning.layout import (
     Manifest,
@@ -34,7 +36,7 @@ from disgorge.unlearning.layout import (
     load_ensemble,
     own_digest,
 )
-from disgorge.unlearning.serialize import weights_bytes, write_atomic
+from disgorge.unlearning.serialize import sync_paths, weights_bytes, write_atomic
 from disgorge.unlearning.spec import Recipe, SisaConfig
 from disgorge.unlearning.train import SliceDone, SliceJob, load_examples, train_slices
 
@@ -122,14 +124,26 @@ def _open_run(cat: Catalog, job: Job, name: str) -> RunContext:
     return RunContext(cat, info, [])
 
 
+@dataclass(slots=True)
+class _Trained:
+    """A shard trained and its files written, not yet durable nor registered."""
+
+    record: ShardRecord
+    run_id: int
+    checkpoints: dict[int, tuple[Path, int]]
+    """slice -> (checkpoint path, id of the slice dataset it derives from)."""
+    model_path: Path
+
+
 def _train_shard(
     cat: Catalog, job: Job, w: ShardWork, old: ShardRecord | None, progress: Progress
-) -> ShardRecord:
+) -> _Trained:
     prefix = f"{job.model_name}.s{w.shard:02d}"
     run = _open_run(cat, job, prefix)
     try:
         records: list[SliceRecord] = []
         jobs: list[SliceJob] = []
+        inputs: list[str | DatasetInfo] = []
         dataset_ids: dict[int, int] = {}
         cumulative: list[int] = []
         for r, own in enumerate(w.layout):
@@ -137,7 +151,7 @@ def _train_shard(
             if r < w.first_slice:
                 assert old is not None
                 kept = old.slices[r]
-                run.use_dataset(kept.dataset["ref"])
+                inputs.append(kept.dataset["ref"])
                 records.append(kept)
                 continue
             ds, _ = cat.store.create_dataset(
@@ -146,21 +160,20 @@ def _train_shard(
                 derived_from=job.dataset_id,
                 query=f"SISA {job.model_name}: shard {w.shard}, slices 0..{r}",
             )
-            run.use_dataset(ds.ref)
+            inputs.append(ds)
             dataset_ids[r] = ds.id
             dataset = {"ref": ds.ref, "digest": ds.digest, "members": ds.member_count}
             records.append(
                 SliceRecord(r, list(own), own_digest(cat.store, own), dataset, {}, 0.0, job.generation)
             )
             jobs.append(SliceJob(r, list(cumulative), job.directory / f"s{w.shard:02d}" / f"r{r:02d}.ckpt"))
+        run.use_datasets(inputs)  # every member read is checked, kept slices too: one decision
 
         def done(d: SliceDone) -> None:
             rec = records[d.slice]
-            art = cat.register_artifact(d.path, kind="checkpoint", name=f"{prefix}.r{d.slice:02d}")
-            cat.store.link("dataset", dataset_ids[d.slice], art.id, "derived_from")
             rec.checkpoint = {
-                "name": art.name,
-                "sha256": art.sha256,
+                "name": f"{prefix}.r{d.slice:02d}",
+                "sha256": d.sha256,
                 "weights_sha256": d.weights_sha256,
                 "path": str(d.path),
             }
@@ -174,17 +187,21 @@ def _train_shard(
             )
         path = job.directory / f"s{w.shard:02d}" / "model.safetensors"
         blob = weights_bytes(model)
-        if not path.exists() or path.read_bytes() != blob:
-            write_atomic(path, blob)
-        art = run.log_model(path, name=prefix)
+        if not path.is_file() or path.read_bytes() != blob:
+            write_atomic(path, blob, durable=False)
     except BaseException:
         if cat.store.get_run(prefix).status != "finished":
             cat.store.finish_run(run.info.id, "failed")
         raise
-    cat.store.finish_run(run.info.id, "finished")
-    return ShardRecord(
-        w.shard, w.seed, records, {"name": art.name, "sha256": art.sha256}, run.info.uid, job.generation
+    record = ShardRecord(
+        w.shard,
+        w.seed,
+        records,
+        {"name": prefix, "sha256": hashlib.sha256(blob).hexdigest()},
+        run.info.uid,
+        job.generation,
     )
+    return _Trained(record, run.info.id, {j.slice: (j.path, dataset_ids[j.slice]) for j in jobs}, path)
 
 
 def build_generation(
@@ -198,24 +215,53 @@ def build_generation(
     progress: Progress = lambda _: None,
 ) -> tuple[str, Manifest, str]:
     """Train the job's shards, keep the others from ``previous``, record the generation; returns the
-    aggregate model's name, the manifest and its sha256. Running it again after a crash resumes."""
+    aggregate model's name, the manifest and its sha256. Running it again after a crash resumes.
+
+    Files are written without fsync while training (a killed process loses none of them), then made
+    durable together, then everything the generation adds to the catalog (checkpoints, shard models,
+    manifest, aggregate, their links, the runs finished) is registered in one transaction: the catalog
+    never names a file that a power loss could take back, and a generation is recorded whole or not at
+    all."""
     try:
         art, done, sha = load_ensemble(cat.store, job.model_name)
     except NotFoundError:
         pass
     else:
         if done.job == job.fingerprint():
-            _link_ensemble(cat, art.id, done)  # a crash may have come between the aggregate and its links
             return art.name or job.model_name, done, sha
         raise ConflictError(
             f"model {job.model_name!r} is already in the catalog from another job",
             hint="give the SISA training another name",
         )
     _claim(job)
+    old = {sh.shard: sh for sh in (previous.shards if previous else [])}
+    trained: list[_Trained] = []
+    try:
+        for w in job.work:
+            trained.append(_train_shard(cat, job, w, old.get(w.shard), progress))
+        name, manifest, man_sha = _record(cat, job, previous, previous_sha, history, environment, trained)
+    except BaseException:
+        for t in trained:  # trained but not recorded: failed until a rerun takes their files up
+            cat.store.finish_run(t.run_id, "failed")
+        raise
+    progress(f"{name}: ensemble of {len(manifest.shards)} shards registered")
+    return name, manifest, man_sha
+
+
+def _record(
+    cat: Catalog,
+    job: Job,
+    previous: Manifest | None,
+    previous_sha: str | None,
+    history: dict[str, Any] | None,
+    environment: dict[str, Any],
+    trained: list[_Trained],
+) -> tuple[str, Manifest, str]:
+    """Sync the generation's files, then register all of it in one transaction."""
     shards: dict[int, ShardRecord] = {sh.shard: sh for sh in (previous.shards if previous else [])}
-    old = dict(shards)
-    for w in job.work:
-        shards[w.shard] = _train_shard(cat, job, w, old.get(w.shard), progress)
+    _known_names(cat, trained)
+    for t in trained:
+        shards[t.record.shard] = t.record
     manifest = Manifest(
         job.name,
         job.generation,
@@ -232,26 +278,74 @@ def build_generation(
         previous_sha,
         job.fingerprint(),
     )
-    man_path = job.directory / "manifest.json"
-    write_atomic(man_path, manifest.to_bytes())
-    man = cat.register_artifact(man_path, kind="report", name=f"{job.model_name}.manifest")
-    cat.store.link("dataset", job.dataset_id, man.id, "derived_from")
-    agg_path = job.directory / "aggregate.json"
-    write_atomic(agg_path, ensemble_document(manifest, man.sha256))
-    agg = cat.register_artifact(agg_path, kind="model", name=job.model_name)
-    _link_ensemble(cat, agg.id, manifest)
-    progress(f"{job.model_name}: ensemble of {len(manifest.shards)} shards registered")
-    return job.model_name, manifest, man.sha256
+    man_bytes = manifest.to_bytes()
+    man_sha = hashlib.sha256(man_bytes).hexdigest()
+    man_path, agg_path = job.directory / "manifest.json", job.directory / "aggregate.json"
+    agg_bytes = ensemble_document(manifest, man_sha)
+    write_atomic(man_path, man_bytes, durable=False)
+    write_atomic(agg_path, agg_bytes, durable=False)
+    specs: list[tuple[Path, str, NewArtifact]] = []
+    for t in trained:
+        for sl in t.record.slices:
+            if sl.slice in t.checkpoints:
+                path, ds_id = t.checkpoints[sl.slice]
+                parents = (("dataset", ds_id, "derived_from"),)
+                specs.append(
+                    (path, sl.checkpoint["sha256"], _spec("checkpoint", sl.checkpoint["name"], parents))
+                )
+        specs.append(
+            (t.model_path, t.record.model["sha256"], _spec("model", t.record.model["name"], run=t.run_id))
+        )
+    specs.append(
+        (
+            man_path,
+            man_sha,
+            _spec("report", f"{job.model_name}.manifest", (("dataset", job.dataset_id, "derived_from"),)),
+        )
+    )
+    members = tuple(("artifact", sh.model["name"], "ensemble_of") for sh in manifest.shards)
+    specs.append((agg_path, hashlib.sha256(agg_bytes).hexdigest(), _spec("model", job.model_name, members)))
+    sync_paths(p for p, _, _ in specs)
+    cat.store.register_artifacts(
+        [_on_disk(p, sha, spec) for p, sha, spec in specs], finish_runs=[t.run_id for t in trained]
+    )
+    return job.model_name, manifest, man_sha
 
 
-def _link_ensemble(cat: Catalog, aggregate_id: int, manifest: Manifest) -> None:
-    """``ensemble_of`` from every shard model to the aggregate, in one transaction (links are a set)."""
-    names = [sh.model["name"] for sh in manifest.shards]
+def _spec(
+    kind: str, name: str, parents: tuple[tuple[str, int | str, str], ...] = (), run: int | None = None
+) -> NewArtifact:
+    return NewArtifact(kind, "", "", 0, name, run, parents=parents)
+
+
+def _on_disk(path: Path, sha256: str, spec: NewArtifact) -> NewArtifact:
+    """The spec with the file's uri, size and identity; its bytes must still be the ones recorded."""
+    digest, size = sha256_path(path)
+    if digest != sha256:
+        raise VerificationFailed(
+            f"{path} changed while the SISA generation was being recorded", hint="run it again"
+        )
+    st = path.stat()
+    return replace(
+        spec, uri=as_uri(str(path)), sha256=digest, size=size, mtime_ns=st.st_mtime_ns, inode=st.st_ino
+    )
+
+
+def _known_names(cat: Catalog, trained: list[_Trained]) -> None:
+    """Bytes the catalog already holds under another name (an identical training) keep that name,
+    as registering them again would: the manifest must name what the catalog will hold."""
+    wanted = [
+        (sl.checkpoint, "checkpoint") for t in trained for sl in t.record.slices if sl.slice in t.checkpoints
+    ]
+    wanted += [(t.record.model, "model") for t in trained]
+    shas = sorted({d["sha256"] for d, _ in wanted})
+    named: dict[tuple[str, str], str] = {}
     with cat.store.session() as s:
-        rows = s.execute(select(Artifact.name, Artifact.id).where(Artifact.name.in_(names)))
-        ids = {str(n): int(i) for n, i in rows}
-        missing = [n for n in names if n not in ids]
-        if missing:
-            raise NotFoundError(f"shard models {missing[:3]} of {manifest.model} are not in the catalog")
-        for name in names:
-            cat.store._link(s, "artifact", ids[name], "artifact", aggregate_id, "ensemble_of")
+        for i in range(0, len(shas), 900):
+            q = select(Artifact.sha256, Artifact.kind, Artifact.name, Artifact.id).where(
+                Artifact.sha256.in_(shas[i : i + 900]), Artifact.name.is_not(None)
+            )
+            for sha, kind, name, _ in sorted(s.execute(q), key=lambda r: r[3]):
+                named.setdefault((str(sha), str(kind)), str(name))
+    for d, kind in wanted:
+        d["name"] = named.get((d["sha256"], kind), d["name"])

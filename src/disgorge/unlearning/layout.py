@@ -270,6 +270,20 @@ def load_ensemble(store: CatalogStore, model_ref: str) -> tuple[ArtifactInfo, Ma
             f"model {model_ref!r} is not a SISA ensemble",
             hint="only models trained with disgorge.unlearning.SisaTrainer can be retrained or verified",
         )
-    man_art = store.resolve_artifact(doc["manifest_sha256"], kind="report")
+    man_art = _manifest_artifact(store, doc)
     manifest = Manifest.from_json(read_verified_json(man_art, "SISA manifest"))
     return art, manifest, man_art.sha256
+
+
+def _manifest_artifact(store: CatalogStore, doc: dict[str, Any]) -> ArtifactInfo:
+    """The manifest the document names by sha256: looked up by the name it is registered under
+    (an indexed equality), else by its sha256."""
+    sha = str(doc.get("manifest_sha256", ""))
+    try:
+        art = store.resolve_artifact(f"{doc.get('name')}.manifest", kind="report")
+    except NotFoundError:
+        pass
+    else:
+        if art.sha256 == sha:
+            return art
+    return store.resolve_artifact(sha, kind="report")

@@ -15,6 +15,8 @@ import json
 import os
 import random
 import struct
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,11 @@ def load_tensors(blob: bytes, origin: str) -> tuple[dict[str, torch.Tensor], dic
         meta = header.pop("__metadata__", {})
         if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
             raise ValueError("__metadata__ is not an object of strings")
+        ends = [int(spec["data_offsets"][1]) for spec in header.values()]
+        if max(ends, default=0) != len(body):
+            raise ValueError(
+                f"the tensors need {max(ends, default=0)} bytes after the header, found {len(body)}"
+            )
         out: dict[str, torch.Tensor] = {}
         for name, spec in header.items():
             lo, hi = spec["data_offsets"]
@@ -194,6 +201,26 @@ def restore_state(
     random.setstate((version, tuple(state), gauss))
     name, keys, pos, has_gauss, cached = info["numpy_random"]
     np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def sync_paths(paths: Iterable[Path]) -> None:
+    """Make files durable that were written with ``durable=False``: fsync each and each parent
+    directory (their renames), all at once from a few threads, since the file system commits fsyncs
+    that arrive together in one journal transaction (about a quarter of the time of one after another)."""
+    files = list(dict.fromkeys(paths))
+    targets = files + list(dict.fromkeys(p.parent for p in files))
+    if not targets:
+        return
+
+    def sync(p: Path) -> None:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+        list(pool.map(sync, targets))
 
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:

@@ -1,9 +1,11 @@
 """Training one shard slice by slice, resumable from its last checkpoint on disk.
 
 Every byte trained on is read through :func:`disgorge.integrations.torch.read_verified` (a file
-swapped after registration is refused). A slice's checkpoint is written atomically after the slice,
-with its training time in a sidecar written first, so a run killed at any instant resumes from the
-last complete slice and never trains one twice.
+swapped after registration is refused). A slice's checkpoint is written atomically (temporary file,
+rename) after the slice, with its training time in a sidecar written first, so a run killed at any
+instant resumes from the last complete slice and never trains one twice. Checkpoints are not fsynced
+here: the generation syncs all its files at once before registering them; a checkpoint that a power
+loss tore before that is found unreadable on resume and trained again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy import select
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.schema import Asset, Copy
 from disgorge.enforcement.export import local_path
-from disgorge.errors import NotFoundError, VerificationFailed
+from disgorge.errors import InputError, NotFoundError, VerificationFailed
 from disgorge.integrations.torch import read_verified
 from disgorge.unlearning.determinism import seed_all
 from disgorge.unlearning.serialize import (
@@ -37,11 +39,13 @@ from disgorge.unlearning.spec import Recipe, SisaConfig
 Example = tuple[torch.Tensor, torch.Tensor]
 
 
-def load_examples(store: CatalogStore, recipe: Recipe, asset_ids: Iterable[int]) -> dict[int, Example]:
-    """asset id -> (x, y) through the recipe's features, every file verified against its sha256."""
+def load_examples(store: CatalogStore, recipe: Recipe, asset_ids: Iterable[int]) -> dict[int, list[Example]]:
+    """asset id -> its examples through the recipe's features, every file verified against its sha256.
+    A features function returns one ``(x, y)``, or a list of them (views of one member, e.g. shifted
+    copies: each is an example, and all of them go with the member)."""
     ids = sorted(set(asset_ids))
     features = recipe.features.resolve()
-    out: dict[int, Example] = {}
+    out: dict[int, list[Example]] = {}
     with store.session() as s:
         for i in range(0, len(ids), 900):
             chunk = ids[i : i + 900]
@@ -61,8 +65,8 @@ def load_examples(store: CatalogStore, recipe: Recipe, asset_ids: Iterable[int])
                 local = [p for p in paths.get(aid, []) if Path(p).is_file()]
                 if not local:
                     raise NotFoundError(f"asset {sha[:12]}… has no local copy to train on")
-                x, y = features(read_verified(sha, local[0]), dict(meta or {}), **recipe.features.args)
-                out[aid] = (x, y)
+                value = features(read_verified(sha, local[0]), dict(meta or {}), **recipe.features.args)
+                out[aid] = list(value) if isinstance(value, list) else [value]
     return out
 
 
@@ -101,7 +105,7 @@ def train_slices(
     recipe: Recipe,
     config: SisaConfig,
     seed: int,
-    examples: dict[int, Example],
+    examples: dict[int, list[Example]],
     jobs: list[SliceJob],
     *,
     shard: int,
@@ -115,16 +119,17 @@ def train_slices(
     model: torch.nn.Module = recipe.model()
     optimizer: torch.optim.Optimizer = recipe.optimizer(model.parameters())
     step = recipe.step.resolve()
-    resume_at = max((k for k, j in enumerate(jobs) if j.path.exists()), default=-1)
-    if resume_at >= 0:
-        for job in jobs[:resume_at]:
+    resume_at, last = -1, None
+    for k, job in enumerate(jobs):
+        try:
             blob = job.path.read_bytes()
-            on_done(_done(job, blob, read_checkpoint(blob, str(job.path))[1], True))
-        job = jobs[resume_at]
-        blob = job.path.read_bytes()
-        tensors, info = read_checkpoint(blob, str(job.path))
-        restore_state(tensors, info, model, optimizer, shuffle)
-        on_done(_done(job, blob, info, True))
+            last = read_checkpoint(blob, str(job.path))
+        except (FileNotFoundError, InputError):
+            break  # not written yet, or torn by a power loss before it was synced: trained (again)
+        resume_at = k
+        on_done(_done(job, blob, last[1], True))
+    if last is not None and resume_at >= 0:
+        restore_state(*last, model, optimizer, shuffle)
     elif start is not None:
         path, sha = start
         blob = path.read_bytes() if path.is_file() else b""
@@ -137,9 +142,10 @@ def train_slices(
         restore_state(tensors, info, model, optimizer, shuffle)
     model.train()
     for job in jobs[resume_at + 1 :]:
-        xs = torch.stack([examples[m][0] for m in job.members]) if job.members else torch.empty(0)
-        ys = torch.stack([examples[m][1] for m in job.members]) if job.members else torch.empty(0)
-        n = len(job.members)
+        pairs = [e for m in job.members for e in examples[m]]
+        xs = torch.stack([x for x, _ in pairs]) if pairs else torch.empty(0)
+        ys = torch.stack([y for _, y in pairs]) if pairs else torch.empty(0)
+        n = len(pairs)
         t0 = time.perf_counter()
         for _ in range(config.epochs if n else 0):
             order = torch.randperm(n, generator=shuffle)
@@ -150,7 +156,7 @@ def train_slices(
         info = {"shard": shard, "slice": job.slice, "members": n}
         blob = capture_state(model, optimizer, shuffle, info)
         write_atomic(_sidecar(job.path), json.dumps({"seconds": seconds}).encode(), durable=False)
-        write_atomic(job.path, blob)
+        write_atomic(job.path, blob, durable=False)  # synced with the generation's files, before registration
         digest = hashlib.sha256(blob).hexdigest()
         on_done(SliceDone(job.slice, job.path, digest, weight_hash(model), seconds, False))
     model.eval()
