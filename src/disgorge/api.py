@@ -579,6 +579,27 @@ class RunContext:
         self.inputs.append(("dataset", ds.id))
         return ds
 
+    def use_datasets(
+        self, datasets: Sequence[str | DatasetInfo], *, at: datetime | None = None
+    ) -> list[DatasetInfo]:
+        """:meth:`use_dataset` for several at once: one check of them together, one decision, one
+        transaction for the decision and the inputs. Refused as a whole if any member may not be read."""
+        from disgorge.catalog import DatasetInfo
+        from disgorge.enforcement import check_datasets, denial
+
+        store = self.catalog.store
+        infos = [_readable(d if isinstance(d, DatasetInfo) else store.get_dataset(d)) for d in datasets]
+        report = check_datasets(
+            store, infos, use=self.info.use, recipient=self.info.party, policy=self.catalog.policy, at=at
+        )
+        if not report.ok:
+            store.record_decision(report.record("run-input"), run_id=self.info.id)
+            raise denial(report, f"reading {', '.join(d.ref for d in infos)} in run {self.info.name!r}")
+        inputs = [("dataset", d.id) for d in infos]
+        store.record_run_inputs(self.info.id, inputs, report.record("run-input"))
+        self.inputs.extend(inputs)
+        return infos
+
     def log_model(
         self,
         path: str | os.PathLike[str],

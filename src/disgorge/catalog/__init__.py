@@ -4,7 +4,7 @@ from disgorge.catalog.assets import AssetView, RegisterResult
 from disgorge.catalog.consent import ConsentLine, DecisionRecord, new_uid
 from disgorge.catalog.datasets import DatasetInfo
 from disgorge.catalog.facade import CatalogStore
-from disgorge.catalog.runs import ArtifactInfo, RunInfo, as_uri
+from disgorge.catalog.runs import ArtifactInfo, NewArtifact, RunInfo, as_uri
 from disgorge.catalog.sources import SourceInfo
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ConsentLine",
     "DatasetInfo",
     "DecisionRecord",
+    "NewArtifact",
     "RegisterResult",
     "RunInfo",
     "SourceInfo",

@@ -168,36 +168,45 @@ class ConsentMixin(RunsMixin):
 
     def record_decision(self, rec: DecisionRecord, run_id: int | None = None) -> None:
         with self.session() as s:
-            s.add(
-                Decision(
-                    uid=rec.uid,
-                    kind=rec.kind,
-                    use=rec.use,
-                    recipient=rec.recipient,
-                    at=rec.at,
-                    policy_version=rec.policy_version,
-                    inputs_digest=rec.inputs_digest,
-                    inputs=rec.inputs,
-                    allowed=rec.allowed,
-                    denied=rec.denied,
-                    by_reason=rec.by_reason,
-                    run_id=run_id,
-                )
+            self._put_decision(s, rec, run_id)
+
+    def record_run_inputs(self, run_id: int, inputs: list[tuple[str, int]], rec: DecisionRecord) -> None:
+        """Add inputs (kind, id) to a run with the decision that allowed them, in one transaction."""
+        with self.session() as s:
+            self._put_decision(s, rec, run_id)
+            self._link_many(s, [(kind, node_id, "run", run_id, "input") for kind, node_id in inputs])
+
+    def _put_decision(self, s: Session, rec: DecisionRecord, run_id: int | None) -> None:
+        s.add(
+            Decision(
+                uid=rec.uid,
+                kind=rec.kind,
+                use=rec.use,
+                recipient=rec.recipient,
+                at=rec.at,
+                policy_version=rec.policy_version,
+                inputs_digest=rec.inputs_digest,
+                inputs=rec.inputs,
+                allowed=rec.allowed,
+                denied=rec.denied,
+                by_reason=rec.by_reason,
+                run_id=run_id,
             )
-            self._log(
-                s,
-                "decision",
-                {
-                    "decision": rec.uid,
-                    "decision_kind": rec.kind,
-                    "use": rec.use,
-                    "recipient": rec.recipient,
-                    "policy_version": rec.policy_version,
-                    "inputs_digest": rec.inputs_digest,
-                    "allowed": rec.allowed,
-                    "denied": rec.denied,
-                },
-            )
+        )
+        self._log(
+            s,
+            "decision",
+            {
+                "decision": rec.uid,
+                "decision_kind": rec.kind,
+                "use": rec.use,
+                "recipient": rec.recipient,
+                "policy_version": rec.policy_version,
+                "inputs_digest": rec.inputs_digest,
+                "allowed": rec.allowed,
+                "denied": rec.denied,
+            },
+        )
 
     def attach_decision(self, uid: str, run_id: int) -> None:
         with self.session() as s:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, insert, or_, select
 
 from disgorge.catalog.datasets import DatasetsMixin
 from disgorge.catalog.schema import Artifact, ArtifactCopy, Deployment, Run, utcnow
@@ -37,6 +39,29 @@ class ArtifactInfo:
     @property
     def label(self) -> str:
         return self.name or (self.uris[0] if self.uris else f"sha256:{self.sha256[:12]}")
+
+
+@dataclass(frozen=True, slots=True)
+class NewArtifact:
+    """One artifact for :meth:`RunsMixin.register_artifacts`."""
+
+    kind: str
+    uri: str
+    sha256: str
+    size: int
+    name: str | None = None
+    run_id: int | None = None
+    """The run that made it (an ``output`` edge)."""
+    transform: str | None = None
+    mtime_ns: int | None = None
+    inode: int | None = None
+    parents: tuple[tuple[str, int | str, str], ...] = ()
+    """(parent kind, parent id, relation); an artifact parent may be given by its name instead,
+    including the name of an artifact in the same batch."""
+
+
+def _artifact_event(art: Artifact) -> dict[str, Any]:
+    return {"artifact_kind": art.kind, "name": art.name, "sha256": art.sha256, "artifact_id": art.id}
 
 
 def as_uri(path_or_uri: str) -> str:
@@ -112,6 +137,127 @@ class RunsMixin(DatasetsMixin):
                 s.add(ArtifactCopy(artifact_id=art.id, uri=uri, size=size, mtime_ns=mtime_ns, inode=inode))
             s.flush()
             return self._artifact_info(s, art)
+
+    def register_artifacts(
+        self, specs: Sequence[NewArtifact], *, finish_runs: Sequence[int] = ()
+    ) -> list[ArtifactInfo]:
+        """Register several artifacts with their parent links, and finish ``finish_runs``, in one
+        transaction (all of it is recorded or none) and a few statements. Ledger events are those of
+        :meth:`register_artifact`, in the order of ``specs``. Unlike there, a name is binding: bytes
+        already registered under another name are a ConflictError, so a caller that recorded the names
+        elsewhere (a manifest) never names something the catalog does not hold under that name."""
+        for spec in specs:
+            if spec.kind not in ARTIFACT_KINDS:
+                raise InputError(
+                    f"artifact kind {spec.kind!r} is unknown", hint=f"kinds: {', '.join(ARTIFACT_KINDS)}"
+                )
+        with self.session() as s:
+            by_name: dict[str, Artifact] = {}
+            by_sha: dict[tuple[str, str], Artifact] = {}
+            names = sorted({sp.name for sp in specs if sp.name is not None})
+            shas = sorted({sp.sha256 for sp in specs})
+            for i in range(0, len(names), 900):
+                by_name.update(
+                    (str(a.name), a)
+                    for a in s.scalars(select(Artifact).where(Artifact.name.in_(names[i : i + 900])))
+                )
+            for i in range(0, len(shas), 900):
+                q = select(Artifact).where(Artifact.sha256.in_(shas[i : i + 900])).order_by(Artifact.id)
+                for a in s.scalars(q):
+                    by_sha.setdefault((a.sha256, a.kind), a)
+            arts: list[Artifact] = []
+            created: list[Artifact] = []
+            for spec in specs:
+                art = by_name.get(spec.name) if spec.name is not None else None
+                if art is None:
+                    art = by_sha.get((spec.sha256, spec.kind))
+                if art is not None and art.sha256 != spec.sha256:
+                    raise ConflictError(
+                        f"name {spec.name!r} already names another {art.kind} (sha256 {art.sha256[:12]}…)",
+                        hint="register the new bytes under a new name, e.g. NAME-v2",
+                    )
+                if art is not None and spec.name is not None and art.name not in (None, spec.name):
+                    raise ConflictError(
+                        f"the bytes of {spec.name!r} are already registered as {art.name!r}",
+                        hint=f"name them {art.name!r}",
+                    )
+                if art is None:
+                    art = Artifact(
+                        kind=spec.kind,
+                        name=spec.name,
+                        sha256=spec.sha256,
+                        size=spec.size,
+                        run_id=spec.run_id,
+                        transform=spec.transform,
+                    )
+                    s.add(art)
+                    created.append(art)
+                    by_sha[(spec.sha256, spec.kind)] = art
+                elif spec.name is not None and art.name is None:
+                    art.name = spec.name
+                if spec.name is not None:
+                    by_name[spec.name] = art
+                arts.append(art)
+            s.flush()
+            ids = {name: a.id for name, a in by_name.items()}
+            named = sorted({p[1] for sp in specs for p in sp.parents if isinstance(p[1], str)} - set(ids))
+            for i in range(0, len(named), 900):
+                pairs = select(Artifact.name, Artifact.id).where(Artifact.name.in_(named[i : i + 900]))
+                ids.update((str(n), int(a)) for n, a in s.execute(pairs))
+            edges: list[tuple[str, int, str, int, str]] = []
+            for spec, art in zip(specs, arts, strict=True):
+                if spec.run_id is not None:
+                    edges.append(("run", spec.run_id, "artifact", art.id, "output"))
+                for kind, ref, relation in spec.parents:
+                    if isinstance(ref, str):
+                        if ref not in ids:
+                            raise NotFoundError(
+                                f"artifact {ref!r}, a parent of {art.name!r}, is not in the catalog"
+                            )
+                        ref = ids[ref]
+                    if kind == "artifact" and (relation not in MODEL_RELATIONS or ref == art.id):
+                        raise InputError(
+                            f"artifact link {relation!r} from id {ref} to {art.name!r} is not allowed"
+                        )
+                    edges.append((kind, ref, "artifact", art.id, relation))
+            self._link_many(s, edges)
+            uris = sorted({sp.uri for sp in specs})
+            have: set[str] = set()
+            for i in range(0, len(uris), 900):
+                held_uris = select(ArtifactCopy.uri).where(ArtifactCopy.uri.in_(uris[i : i + 900]))
+                have.update(str(u) for u in s.scalars(held_uris))
+            copies = []
+            for spec, art in zip(specs, arts, strict=True):
+                if spec.uri not in have:
+                    have.add(spec.uri)
+                    copies.append(
+                        {
+                            "artifact_id": art.id,
+                            "uri": spec.uri,
+                            "size": spec.size,
+                            "mtime_ns": spec.mtime_ns,
+                            "inode": spec.inode,
+                        }
+                    )
+            if copies:
+                s.connection().execute(insert(cast(Table, ArtifactCopy.__table__)), copies)
+            for run_id in finish_runs:
+                run = s.get(Run, run_id)
+                if run is None:
+                    raise NotFoundError(f"run id {run_id} is not in the catalog")
+                run.status, run.ended_at = "finished", utcnow()
+            self._log_many(s, [("artifact", _artifact_event(a)) for a in created])
+            s.flush()
+            held: dict[int, list[str]] = {}
+            q_copies = select(ArtifactCopy.artifact_id, ArtifactCopy.uri).where(
+                ArtifactCopy.artifact_id.in_(sorted({a.id for a in arts}))
+            )
+            for aid, uri in s.execute(q_copies.order_by(ArtifactCopy.id)):
+                held.setdefault(int(aid), []).append(str(uri))
+            return [
+                ArtifactInfo(a.id, a.kind, a.name, a.sha256, a.size, a.run_id, tuple(held.get(a.id, ())))
+                for a in arts
+            ]
 
     @staticmethod
     def _artifact_info(s: object, art: Artifact) -> ArtifactInfo:

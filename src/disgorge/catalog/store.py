@@ -131,6 +131,28 @@ class StoreBase:
         """Signed statements (roster changes, erasure requests and approvals) in the ledger."""
         return Statements(self)
 
+    @staticmethod
+    def _link_many(s: Session, edges: list[tuple[str, int, str, int, str]]) -> None:
+        """Add the edges (src kind, src id, dst kind, dst id, relation) that do not exist: one lookup."""
+        wanted = list(dict.fromkeys(edges))
+        if not wanted:
+            return
+        have: set[tuple[str, int, str, int, str]] = set()
+        dst_ids = sorted({e[3] for e in wanted})
+        for i in range(0, len(dst_ids), 900):
+            q = select(Edge.src_kind, Edge.src_id, Edge.dst_kind, Edge.dst_id, Edge.relation).where(
+                Edge.dst_id.in_(dst_ids[i : i + 900]), Edge.dst_kind.in_({e[2] for e in wanted})
+            )
+            have.update((str(a), int(b), str(c), int(d), str(r)) for a, b, c, d, r in s.execute(q))
+        rows = [
+            {"src_kind": a, "src_id": b, "dst_kind": c, "dst_id": d, "relation": r}
+            for a, b, c, d, r in wanted
+            if (a, b, c, d, r) not in have
+        ]
+        if rows:
+            s.flush()
+            s.connection().execute(insert(cast(Table, Edge.__table__)), rows)  # one executemany
+
     def lineage_graph(self, s: Session) -> LineageGraph:
         """The in-memory lineage graph, brought up to date in the caller's session."""
         from disgorge.catalog.lineage_graph import LineageGraph

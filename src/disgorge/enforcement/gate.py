@@ -61,6 +61,8 @@ def training_datasets(store: CatalogStore, inputs: list[tuple[str, int]]) -> lis
             for (pk, pid), _child, _rel in upstream(s, models):
                 if pk == "dataset":
                     ids.add(pid)
+    if not ids:
+        return []  # a run with no data inputs: no reason to read every dataset row
     by_id = {d.id: d for d in store.list_datasets()}
     return [by_id[i] for i in sorted(ids)]
 

@@ -7,8 +7,16 @@ from typing import Any, Literal
 
 from disgorge.errors import InputError
 
-MODEL_RELATIONS = ("fine_tuned_from", "distilled_from", "merged_from", "quantized_from", "derived_from")
-"""Typed parent links between models; the closure follows every one of them."""
+MODEL_RELATIONS = (
+    "fine_tuned_from",
+    "distilled_from",
+    "merged_from",
+    "quantized_from",
+    "derived_from",
+    "ensemble_of",
+)
+"""Typed parent links between models; the closure follows every one of them. ``ensemble_of`` links a
+SISA shard model to the aggregate that combines it."""
 
 ARTIFACT_KINDS = (
     "model",
