@@ -1,5 +1,6 @@
 """The input files of the README's story: photos with a manifest, a notice, a forgotten backup holding
-a re-encoded copy of one photo, and a model file a partner trained. Deterministic."""
+a re-encoded copy of one photo, a model file a partner trained, and a stranger's photo that is in no
+catalog (for ``lookup``). Deterministic."""
 
 from __future__ import annotations
 
@@ -35,7 +36,10 @@ def write_story_files(root: Path, *, subjects: int = 12, photos_per_subject: int
     backup.parent.mkdir(parents=True, exist_ok=True)
     with Image.open(first) as im:
         im.convert("RGB").resize((im.width // 2, im.height // 2)).save(backup, "JPEG", quality=70)
+    from disgorge.demo.corpus import face_image, hash_seed
+
+    face_image(hash_seed("a stranger"), 7, (480, 360)).save(root / "stranger.jpg", "JPEG", quality=88)
     weights = root / "out" / "face-v1.bin"
     weights.parent.mkdir(exist_ok=True)
     weights.write_bytes(np.random.default_rng(2014).standard_normal(65_536).astype(np.float32).tobytes())
-    return [root / n for n in ("notice-2014.txt", "photos", "backups", "out")]
+    return [root / n for n in ("notice-2014.txt", "photos", "backups", "out", "stranger.jpg")]
