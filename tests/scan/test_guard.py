@@ -165,9 +165,11 @@ def test_allowed_near_copies_are_flagged_and_check_fails_on_them(world: tuple[Pa
             "train", use="essential.service", party="site", inputs=["dataset:mixed"], compliant_subset=True
         ) as run:
             assert run.decision is not None and run.decision.ok and run.decision.total == 1
-        with cat.run("torch", use="essential.service", party="site", inputs=["dataset:kept"]) as run:
-            with pytest.raises(PolicyDenied, match="near_erased_content"):  # the torch datasets' gate
-                run.use_dataset("mixed")
+        with (
+            cat.run("torch", use="essential.service", party="site", inputs=["dataset:kept"]) as run,
+            pytest.raises(PolicyDenied, match="near_erased_content"),  # the torch datasets' gate
+        ):
+            run.use_dataset("mixed")
 
 
 def _outcomes_by_guard(ingest_json: dict[str, object]) -> dict[str, tuple[str, int | None]]:
