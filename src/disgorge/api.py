@@ -232,7 +232,7 @@ class Catalog:
         from disgorge.ingest import ingest
         from disgorge.scan.guard import Guard
 
-        guard = Guard(self.store, self.indexes)
+        guard = Guard(self.store, self.indexes, allow_near=opts.allow_near_erased)
         try:
             return ingest(self.store, path, opts, progress=progress, guard=guard)
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -146,14 +147,21 @@ def test_erased_content_cannot_come_back(world: disgorge.Catalog, photos: Path, 
     (again / "same.jpg").write_bytes(original)
     im = Image.open(io.BytesIO(original))
     im.save(again / "reencoded.jpg", "JPEG", quality=60)
-    summary = world.ingest(again.parent, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+    opts = IngestOptions(source="site", subject_from="parent-dir", workers=1)
+    summary = world.ingest(again.parent, opts)
+    assert sorted((Path(p.path).name, p.code) for p in summary.problems) == [
+        ("reencoded.jpg", "near_erased_content"),
+        ("same.jpg", "erased_content"),
+    ]
+    assert all(pid[:12] in p.reason for p in summary.problems) and summary.flags == []
+    summary = world.ingest(again.parent, replace(opts, allow_near_erased=True))
     assert [(Path(p.path).name, p.code) for p in summary.problems] == [("same.jpg", "erased_content")]
-    assert pid[:12] in summary.problems[0].reason
     assert [(Path(f.path).name, f.code) for f in summary.flags] == [("reencoded.jpg", "near_erased_content")]
     assert world.store.tombstone_for(hashlib.sha256(original).hexdigest()) == pid
     world.create_dataset("faces", source="site")
     report = world.check(["faces"], use="essential.service", recipient="site")
-    assert report.flagged == {pid: 1}
+    assert report.flagged == {pid: 1} and not report.ok
+    assert report.by_reason() == {"near_erased_content": 1}
 
 
 def test_withdrawn_scope(world: disgorge.Catalog, tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 import disgorge
-from disgorge.errors import InputError
+from disgorge.errors import InputError, PolicyDenied, VerificationFailed
 from disgorge.ingest import IngestOptions
 from disgorge.policy import DEFAULT_POLICY, parse_policy
-from disgorge.policy.rules import RULE_KEYS, TOP_LEVEL
+from disgorge.policy.rules import APPROVAL_KEYS, RULE_KEYS, TOP_LEVEL
 from tests.as_a_person import dg, dg_json
-from tests.conftest import write_photo
+from tests.conftest import approve, write_photo
 
 DOC = Path(__file__).parents[2] / "docs" / "policy.md"
 
@@ -23,8 +23,8 @@ def yaml_blocks() -> list[str]:
     return re.findall(r"```yaml\n(.*?)```", DOC.read_text(), flags=re.S)
 
 
-def example() -> str:
-    (block,) = [b for b in yaml_blocks() if b.startswith("# policy-example\n")]
+def example(name: str = "policy-example") -> str:
+    (block,) = [b for b in yaml_blocks() if b.startswith(f"# {name}\n")]
     return block
 
 
@@ -34,7 +34,7 @@ def test_the_documented_default_is_the_built_in_default() -> None:
 
 def test_every_key_of_the_format_is_documented() -> None:
     text = DOC.read_text()
-    for key in (*TOP_LEVEL, *RULE_KEYS, "any", "all", "none"):
+    for key in (*TOP_LEVEL, *RULE_KEYS, *APPROVAL_KEYS, "any", "all", "none"):
         assert f"`{key}`" in text, key
 
 
@@ -42,6 +42,9 @@ def test_the_example_parses() -> None:
     policy = parse_policy(example(), "docs/policy.md")
     assert policy.version == "acme-2026-01"
     assert [r.name for r in policy.rules] == ["no-sharing", "biometrics-only-to-operate", "our-teams"]
+    assert policy.approvals is None
+    two = parse_policy(example("policy-approvals"), "docs/policy.md")
+    assert two.approvals == {"required": 2, "approver_not_enrolled_by_requester": False}
 
 
 @pytest.fixture
@@ -109,8 +112,61 @@ def test_an_unknown_top_level_key_is_refused_naming_it(cwd: Path) -> None:
         ("version: [1]\nrules: []\n", "'version' must be a non-empty string"),
         ("version: 1\nrules:\n  - {name: [x], effect: allow}\n", "needs a 'name'"),
         ("version: 1\nrules:\n  - {name: a, effect: allow, 1: x, b: y}\n", "unknown fields"),
+        ("version: 1\nrules: []\napprovals: 2\n", "'approvals' must be a mapping"),
+        ("version: 1\nrules: []\napprovals:\n", "'approvals' must be a mapping"),
+        ("version: 1\nrules: []\napprovals: {requierd: 2}\n", "unknown key(s) in 'approvals': 'requierd'"),
+        ("version: 1\nrules: []\napprovals: {required: 0}\n", "from 1 to 10, got 0"),
+        ("version: 1\nrules: []\napprovals: {required: 11}\n", "from 1 to 10, got 11"),
+        ("version: 1\nrules: []\napprovals: {required: '2'}\n", "from 1 to 10, got '2'"),
+        ("version: 1\nrules: []\napprovals: {required: true}\n", "from 1 to 10, got True"),
+        ("version: 1\nrules: []\napprovals: {required: 1.5}\n", "from 1 to 10, got 1.5"),
+        (
+            "version: 1\nrules: []\napprovals: {approver_not_enrolled_by_requester: 'yes'}\n",
+            "must be true or false, got 'yes'",
+        ),
     ],
 )
 def test_malformed_policies_are_input_errors(text: str, message: str) -> None:
     with pytest.raises(InputError, match=re.escape(message)):
         parse_policy(text, "p.yaml")
+
+
+def _plan_alice(cat: disgorge.Catalog, photos: Path, policy: str) -> str:
+    cat.home.policy_path.write_text(policy)
+    cat.__dict__.pop("_policy", None)
+    cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+    cat.add_storage_root(photos)
+    plan, _ = cat.erasures.plan(
+        scope=("subject", "alice"), withdrawn=False, reason="request #9", legal_basis="GDPR Art. 17"
+    )
+    return plan.id
+
+
+def test_the_approvals_example_needs_two_approvers(cat: disgorge.Catalog, photos: Path) -> None:
+    """With the documented ``approvals: {required: 2}``, one approval does not make a plan executable;
+    a second, distinct approver's does."""
+    pid = _plan_alice(cat, photos, example("policy-approvals"))
+    assert cat.erasures.show(pid)["authorization"]["required"] == 2
+    approve(cat, pid, "bea")
+    approve(cat, pid, "bea")  # the same person again does not count twice
+    with pytest.raises(VerificationFailed, match="1 of 2 required approvals"):
+        cat.erasures.run(pid, dry_run=False)
+    assert (photos / "alice" / "p0.jpg").exists()
+    approve(cat, pid, "cy")
+    assert cat.erasures.run(pid, dry_run=False).status == "done"
+    assert not (photos / "alice" / "p0.jpg").exists() and (photos / "bob" / "p0.jpg").exists()
+
+
+def test_approvers_the_requester_enrolled_can_be_refused(cat: disgorge.Catalog, photos: Path) -> None:
+    """ann, the requester, put bea on the roster: with approver_not_enrolled_by_requester her approval
+    is refused and nothing runs."""
+    policy = (
+        "version: strict-1\napprovals: {approver_not_enrolled_by_requester: true}\n"
+        + DEFAULT_POLICY.split("\n", 1)[1]
+    )
+    pid = _plan_alice(cat, photos, policy)
+    with pytest.raises(PolicyDenied, match="enrolled by the requester"):
+        approve(cat, pid, "bea")
+    with pytest.raises(VerificationFailed, match="0 of 1 required approvals"):
+        cat.erasures.run(pid, dry_run=False)
+    assert (photos / "alice" / "p0.jpg").exists()

@@ -92,14 +92,24 @@ def ingest_cmd(
             "--no-subject", help="Register files without a subject id as 'subject unknown' (else refused)."
         ),
     ] = False,
+    allow_near_erased: Annotated[
+        bool,
+        typer.Option(
+            "--allow-near-erased",
+            help="Register near copies of erased content, flagged (check then denies them), instead of "
+            "refusing them.",
+        ),
+    ] = False,
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Register files: sha256 and PDQ per file, one asset per distinct content, a copy per path.
 
     Every file needs a subject (a manifest's subject_id, or --subject-from parent-dir) unless
-    --no-subject is given. Exit 0 when every file registered, 2 when some were refused (each is listed
-    with its reason, including files under PATH that the manifest does not list).
+    --no-subject is given. Erased content is refused, and so are its near copies (mirrored, rotated,
+    cropped or re-encoded) unless --allow-near-erased registers them flagged. Exit 0 when every file
+    registered, 2 when some were refused (each is listed with its reason, including files under PATH
+    that the manifest does not list).
     """
     if subject_from not in (None, "parent-dir"):
         raise UsageError(f"--subject-from {subject_from!r} is unknown", hint="the only value is parent-dir")
@@ -107,7 +117,9 @@ def ingest_cmd(
 
     from disgorge.ingest import IngestOptions
 
-    opts = IngestOptions(source, manifest, subject_from, workers, allow_non_images, no_subject)
+    opts = IngestOptions(
+        source, manifest, subject_from, workers, allow_non_images, no_subject, allow_near_erased
+    )
     with (
         catalog(home) as cat,
         Progress(
@@ -132,6 +144,11 @@ def ingest_cmd(
             f"{summary.unchanged} already known, {len(summary.problems)} refused "
             f"({summary.bytes_read / 1e6:.1f} MB read)"
         )
+        if summary.flags:
+            out.print(
+                f"{len(summary.flags)} registered but flagged as near copies of erased content "
+                "(every check denies them)"
+            )
         if summary.subjects_added:
             out.print(f"{summary.subjects_added} known assets gained the subject they lacked")
         if summary.unknown_subject:

@@ -78,7 +78,8 @@ def check_cmd(
 ) -> None:
     """Decide, for every member, whether notice, consent and policy cover the use by the recipient.
 
-    Exit 1 on any violation. With --runs: the runs whose training data is no longer covered, with the
+    Exit 1 on any violation, a member flagged as a near copy of erased content included
+    (near_erased_content, named with the plan that erased the original). With --runs: the runs whose training data is no longer covered, with the
     models and artifacts they produced.
     """
     when = _at(at)

@@ -2,7 +2,9 @@
 
 Members are read column-wise; each distinct (notice, categories, consent state, has-subject) class is
 decided once by :func:`disgorge.policy.decide`, and the outcome is broadcast to all its members with
-numpy. Every member gets a decision; unknown provenance and missing consent are violations.
+numpy. Every member gets a decision; unknown provenance and missing consent are violations, and so is
+a member flagged as a near copy of erased content (``near_erased_content``), whatever its notice and
+consent say: an erasure order covers its copies, so no use of such a member is allowed.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class CheckReport:
     decision_uid: str = field(default_factory=new_uid)
     denied_by_reason: dict[str, BitMap] = field(default_factory=dict)
     flagged: dict[str, int] = field(default_factory=dict)
-    """Members that are near duplicates of erased content, counted by the plan that erased it."""
+    """Members that are near copies of erased content (each also a ``near_erased_content`` violation),
+    counted by the plan that erased it."""
 
     @property
     def ok(self) -> bool:
@@ -170,11 +173,13 @@ def check_members(
     req = Request(use, recipient)
     notices = store.provenance_by_notice()
     consent = consent_bitmaps(store, use, recipient, when)
-    allowed, denied = BitMap(), BitMap()
+    near = near_erased(store, members)
+    flagged = BitMap.union(*near.values()) if near else BitMap()
+    allowed, denied = BitMap(), flagged.copy()
     groups: dict[tuple[str, str, str], BitMap] = {}
     allowed_by: dict[str, int] = {}
     for (notice_id, cats, has_subject), bm in classes.items():
-        part = bm & members
+        part = (bm & members) - flagged
         granted = part & consent["granted"]
         withdrawn = part & consent["withdrawn"]
         for state, subset in (
@@ -206,6 +211,16 @@ def check_members(
                 key = (outcome.reason, outcome.rule, outcome.clause)
                 groups[key] = groups.get(key, BitMap()) | subset
     violations = [
+        Violation(
+            "near_erased_content",
+            f"erased under plan {plan[:12]}",
+            "nothing: the erasure order covers its copies",
+            len(bm),
+            _shas(store, list(bm[:sample])),
+        )
+        for plan, bm in sorted(near.items())
+    ]
+    violations += [
         Violation(reason, rule, clause, len(bm), _shas(store, list(bm[:sample]) if len(bm) else []))
         for (reason, rule, clause), bm in sorted(groups.items())
     ]
@@ -237,10 +252,19 @@ def check_members(
     )
     for (reason, _rule, _clause), bm in groups.items():
         report.denied_by_reason[reason] = report.denied_by_reason.get(reason, BitMap()) | bm
+    if flagged:
+        report.denied_by_reason["near_erased_content"] = flagged
+    report.flagged = {plan: len(bm) for plan, bm in sorted(near.items())}
+    return report
+
+
+def near_erased(store: CatalogStore, members: BitMap) -> dict[str, BitMap]:
+    """Members flagged as near copies of erased content, by the plan that erased it."""
+    out: dict[str, BitMap] = {}
     for asset_id, (plan, _dist) in store.flagged().items():
         if asset_id in members:
-            report.flagged[plan] = report.flagged.get(plan, 0) + 1
-    return report
+            out.setdefault(plan, BitMap()).add(asset_id)
+    return out
 
 
 def _shas(store: CatalogStore, ids: list[int]) -> list[str]:

@@ -50,18 +50,24 @@ class IngestOptions:
     allow_non_images: bool = False
     no_subject: bool = False
     """Files without a subject are registered as "subject unknown" instead of being refused."""
+    allow_near_erased: bool = False
+    """Near copies of erased content are registered, flagged (and denied by every purpose check),
+    instead of being refused."""
 
 
-def hash_one(task: Task, allow_non_images: bool = False) -> AssetRecord | IngestProblem:
-    """Read one file once: sha256 of its bytes, then PDQ of the decoded image. Runs in a worker and
-    never raises: any failure is this file's :class:`IngestProblem`."""
+def hash_one(
+    task: Task, allow_non_images: bool = False, dihedral: bool = False
+) -> AssetRecord | IngestProblem:
+    """Read one file once: sha256 of its bytes, then PDQ of the decoded image (and of its 8 dihedral
+    forms with ``dihedral``, for the re-ingestion guard). Runs in a worker and never raises: any failure
+    is this file's :class:`IngestProblem`."""
     try:
-        return _hash_one(task, allow_non_images)
+        return _hash_one(task, allow_non_images, dihedral)
     except Exception as exc:
         return IngestProblem(task[0], f"cannot be read: {type(exc).__name__}: {exc}", "unreadable")
 
 
-def _hash_one(task: Task, allow_non_images: bool) -> AssetRecord | IngestProblem:
+def _hash_one(task: Task, allow_non_images: bool, dihedral: bool) -> AssetRecord | IngestProblem:
     path, subject, categories, meta = task
     try:
         st = os.lstat(path)
@@ -91,7 +97,7 @@ def _hash_one(task: Task, allow_non_images: bool) -> AssetRecord | IngestProblem
         "metadata": dict(meta),
     }
     try:
-        variants = hash_variants(data, dihedral=False)
+        variants = hash_variants(data, dihedral=dihedral)
     except ImageProblem as exc:
         if exc.code == "not_an_image" and allow_non_images:
             media = mimetypes.guess_type(path)[0] or "application/octet-stream"
@@ -107,12 +113,13 @@ def _hash_one(task: Task, allow_non_images: bool) -> AssetRecord | IngestProblem
         pdq=img.pdq,
         pdq_quality=img.quality,
         crops=variants.crops,
+        forms=variants.dihedral if dihedral else (),
         **common,  # type: ignore[arg-type]
     )
 
 
-def _hash_task(args: tuple[Task, bool]) -> AssetRecord | IngestProblem:
-    return hash_one(args[0], args[1])
+def _hash_task(args: tuple[Task, bool, bool]) -> AssetRecord | IngestProblem:
+    return hash_one(*args)
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -252,7 +259,9 @@ def ingest(
             )
         batch.clear()
 
-    args = [(t, opts.allow_non_images) for t in tasks]
+    # The dihedral forms cost 7 more PDQs per image: computed only when there is erased content to match.
+    dihedral = guard is not None and guard.active()
+    args = [(t, opts.allow_non_images, dihedral) for t in tasks]
     results = map_isolated(
         _hash_task,
         args,

@@ -48,6 +48,9 @@ class AssetRecord:
     pdq_quality: int | None = None
     crops: tuple[tuple[bytes, int], ...] = ()
     """PDQ and quality of the stored centre crops (see ``disgorge.hashing.image.CROPS``)."""
+    forms: tuple[bytes, ...] = ()
+    """PDQ of the 8 dihedral forms (rotations, flips), computed only to match against erased content;
+    not stored."""
     subject: str | None = None
     categories: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)

@@ -3,7 +3,8 @@
 A rule has an ``effect`` (allow or deny) and match clauses over ``data_categories``, ``data_uses``,
 ``data_subjects`` and ``recipients``, each ``{any: [...]}``, ``{all: [...]}`` or ``{none: [...]}`` with
 parent keys covering their children. A request is denied if any deny rule matches, allowed if an allow
-rule matches, and denied otherwise. The format is documented, with a tested example, in
+rule matches, and denied otherwise. An optional ``approvals`` mapping sets how many people approve an
+erasure plan (read by the erasure workflow, signed into each request). The format is documented, with a tested example, in
 ``docs/policy.md``; anything the format does not define is an error, never ignored.
 """
 
@@ -20,7 +21,9 @@ from disgorge.policy.taxonomy import Taxonomy, covers, default_taxonomy
 
 Mode = Literal["any", "all", "none"]
 DIMENSIONS = ("data_categories", "data_uses", "data_subjects", "recipients")
-TOP_LEVEL = ("version", "description", "rules")
+TOP_LEVEL = ("version", "description", "rules", "approvals")
+APPROVAL_KEYS = ("required", "approver_not_enrolled_by_requester")
+MAX_APPROVERS = 10
 RULE_KEYS = ("name", "effect", "description", *DIMENSIONS)
 KIND = {"data_categories": "category", "data_uses": "use", "data_subjects": "subject"}
 
@@ -65,6 +68,9 @@ class Rule:
 class Policy:
     version: str
     rules: tuple[Rule, ...]
+    approvals: dict[str, Any] | None = None
+    """The erasure approval rule (``required``, ``approver_not_enrolled_by_requester``), complete with
+    its defaults, or None when the policy does not set one (one approver)."""
 
     def evaluate(self, request: Mapping[str, Iterable[str]]) -> tuple[bool, Rule | None]:
         """(allowed, the deciding rule): the first matching deny rule, else the first matching allow rule."""
@@ -111,7 +117,32 @@ def parse_policy(text: str, origin: str, taxonomy: Taxonomy | None = None) -> Po
             )
         names[rule.name] = n
         rules.append(rule)
-    return Policy(str(version).strip(), tuple(rules))
+    approvals = _approvals(doc["approvals"], f"policy {origin}") if "approvals" in doc else None
+    return Policy(str(version).strip(), tuple(rules), approvals)
+
+
+def _approvals(raw: Any, where: str) -> dict[str, Any]:
+    """The approval rule as the erasure workflow reads it (``disgorge.trust.ApprovalRule.from_json``)."""
+    example = "e.g. approvals: {required: 2, approver_not_enrolled_by_requester: true}"
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: 'approvals' must be a mapping", hint=example)
+    if unknown := sorted(map(str, set(raw) - set(APPROVAL_KEYS))):
+        raise InputError(
+            f"{where}: unknown key(s) in 'approvals': {', '.join(map(repr, unknown))}",
+            hint=f"the keys are {', '.join(APPROVAL_KEYS)} (see docs/policy.md)",
+        )
+    required = raw.get("required", 1)
+    if not isinstance(required, int) or isinstance(required, bool) or not 1 <= required <= MAX_APPROVERS:
+        raise InputError(
+            f"{where}: approvals.required must be a whole number from 1 to {MAX_APPROVERS}, got {required!r}",
+            hint="how many distinct approvers, none of them the requester, must sign a plan",
+        )
+    distinct = raw.get("approver_not_enrolled_by_requester", False)
+    if not isinstance(distinct, bool):
+        raise InputError(
+            f"{where}: approvals.approver_not_enrolled_by_requester must be true or false, got {distinct!r}"
+        )
+    return {"required": required, "approver_not_enrolled_by_requester": distinct}
 
 
 def _rule(raw: Any, where: str, tax: Taxonomy) -> Rule:

@@ -1,7 +1,10 @@
 """The re-ingestion guard: erased content cannot come back in.
 
-Exact matches (keyed sha256 of erased content) are refused; near duplicates (PDQ within 31 of erased
-content, any dihedral form or stored crop) are flagged with the plan that erased the original.
+It matches with :func:`disgorge.scan.scan.match`, the matcher of ``scan --against erased``: the new
+image's 8 dihedral forms and its centre crops against every tombstone's whole-image PDQ and crop PDQs.
+Exact matches (keyed sha256) are refused; near copies (within the PDQ radius) are refused too
+(``near_erased_content``, naming the erasing plan and the distance) unless the caller allows them, in
+which case they are registered and flagged with that plan, and every purpose check then denies them.
 """
 
 from __future__ import annotations
@@ -9,63 +12,82 @@ from __future__ import annotations
 import numpy as np
 
 from disgorge.catalog import CatalogStore
-from disgorge.hashing.image import LOW_QUALITY
 from disgorge.model import AssetRecord, IngestProblem
 from disgorge.neardup import DEFAULT_RADIUS, HammingIndex
 from disgorge.scan.indexes import Indexes
+from disgorge.scan.scan import Hashed, Match, as_hashed, match
+
+
+def as_query(r: AssetRecord) -> Hashed:
+    """A record to register, as the matcher queries it (its dihedral forms when ingest computed them)."""
+    forms = r.forms or ((r.pdq,) if r.pdq else ())
+    crops = tuple(c for c, _ in r.crops) if r.pdq else ()
+    return as_hashed(r.uri, r.sha256, r.size, forms=forms, crops=crops, quality=r.pdq_quality)
 
 
 class Guard:
-    def __init__(self, store: CatalogStore, indexes: Indexes) -> None:
+    def __init__(self, store: CatalogStore, indexes: Indexes, *, allow_near: bool = False) -> None:
         self.store = store
         self.indexes = indexes
+        self.allow_near = allow_near
+        """Register near copies of erased content, flagged, instead of refusing them."""
         self._erased: HammingIndex | None = None
         self._pending: list[tuple[str, str, int]] = []  # (sha256, plan id, distance): flagged, not stored yet
-        self._any_erased: bool | None = None
 
     def close(self) -> None:
         if self._erased is not None:
             self._erased.close()
 
+    def active(self) -> bool:
+        """Whether anything was ever erased: only then does ingest pay for the dihedral forms."""
+        return self.store.has_tombstones()
+
     def screen(
         self, records: list[AssetRecord]
     ) -> tuple[list[AssetRecord], list[IngestProblem], list[IngestProblem]]:
-        """(records to register, refused exact matches, near-duplicate flags)."""
-        erased = self.store.tombstones_for([r.sha256 for r in records])
-        keep = [r for r in records if r.sha256 not in erased]
-        refused = [
-            IngestProblem(
-                r.uri,
-                f"this content was erased under plan {erased[r.sha256][:12]}; it may not come back",
-                "erased_content",
-            )
-            for r in records
-            if r.sha256 in erased
-        ]
+        """(records to register, refused records, near copies registered with a flag)."""
+        if not records or not self.active():
+            return records, [], []
+        if self._erased is None:
+            self._erased = self.indexes.open("erased")
+        best: dict[int, Match] = {}
+        for found in match(self.store, self._erased, "erased", [as_query(r) for r in records]):
+            if found.item not in best or found.distance < best[found.item].distance:
+                best[found.item] = found
+        keep: list[AssetRecord] = []
+        refused: list[IngestProblem] = []
         flags: list[IngestProblem] = []
-        queries = [
-            (n, code)
-            for n, r in enumerate(keep)
-            if r.pdq and (r.pdq_quality or 0) >= LOW_QUALITY
-            for code in (r.pdq, *(c for c, _ in r.crops))
-        ]
-        if self._any_erased is None:
-            self._any_erased = self.store.has_tombstones()
-        if queries and self._any_erased:
-            if self._erased is None:
-                self._erased = self.indexes.open("erased")
-            codes = np.frombuffer(b"".join(c for _, c in queries), dtype=np.uint8).reshape(-1, 32)
-            hits: dict[int, tuple[int, int]] = {}
-            for q, tomb, dist in self._erased.range_search(codes, DEFAULT_RADIUS):
-                n = queries[q][0]
-                if n not in hits or dist < hits[n][0]:
-                    hits[n] = (dist, tomb)
-            plans = self.store.tombstone_plans([t for _, t in hits.values()])
-            for n, (dist, tomb) in sorted(hits.items()):
-                plan = plans.get(tomb, "?")
-                reason = f"near duplicate (PDQ distance {dist}) of content erased under plan {plan[:12]}"
-                flags.append(IngestProblem(keep[n].uri, reason, "near_erased_content"))
-                self._pending.append((keep[n].sha256, plan, dist))
+        for n, r in enumerate(records):
+            m = best.get(n)
+            if m is None:
+                keep.append(r)
+            elif m.kind == "exact":
+                refused.append(
+                    IngestProblem(
+                        r.uri,
+                        f"this content was erased under plan {m.ref[:12]}; it may not come back",
+                        "erased_content",
+                    )
+                )
+            else:
+                what = (
+                    f"near copy (PDQ distance {m.distance}, via {m.via}) of content erased under plan "
+                    f"{m.ref[:12]}"
+                )
+                if self.allow_near:
+                    keep.append(r)
+                    flags.append(
+                        IngestProblem(r.uri, f"{what}; registered and flagged", "near_erased_content")
+                    )
+                    self._pending.append((r.sha256, m.ref, m.distance))
+                else:
+                    refused.append(
+                        IngestProblem(
+                            r.uri,
+                            f"{what}; not registered (ingest --allow-near-erased registers it, flagged)",
+                            "near_erased_content",
+                        )
+                    )
         return keep, refused, flags
 
     def commit_flags(self) -> None:

@@ -22,7 +22,7 @@ from pyroaring import BitMap
 from sqlalchemy import select
 
 from disgorge.catalog import CatalogStore
-from disgorge.catalog.schema import Asset, Tombstone
+from disgorge.catalog.schema import Asset
 from disgorge.errors import InputError
 from disgorge.hashing.image import LOW_QUALITY, ImageProblem, hash_variants
 from disgorge.hashing.workers import map_isolated
@@ -84,9 +84,8 @@ def hash_object(uri: str, data: bytes) -> Hashed:
         return Hashed(uri, sha, len(data), problem=exc.code if exc.code != "not_an_image" else None)
     except Exception:  # hash_variants promises ImageProblem only; one object never ends a scan
         return Hashed(uri, sha, len(data), problem="corrupt_image")
-    codes = v.dihedral + tuple(c for c, _ in v.crops)
-    labels = VARIANT_NAMES[: len(v.dihedral)] + tuple(f"crop{i + 1}" for i in range(len(v.crops)))
-    return Hashed(uri, sha, len(data), codes, labels, v.whole.quality)
+    crops = tuple(c for c, _ in v.crops)
+    return as_hashed(uri, sha, len(data), forms=v.dihedral, crops=crops, quality=v.whole.quality)
 
 
 def _hash_local(path: str) -> Hashed:
@@ -190,6 +189,82 @@ def scan(
     return report
 
 
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One object's match: ``item`` indexes the matched batch, ``ref`` is the matched asset id (against
+    the catalog) or the erasing plan id (against erased content)."""
+
+    item: int
+    kind: str
+    distance: int
+    via: str
+    ref: Any
+
+
+def as_hashed(
+    uri: str,
+    sha256: str,
+    size: int,
+    *,
+    forms: tuple[bytes, ...],
+    crops: tuple[bytes, ...],
+    quality: int | None,
+) -> Hashed:
+    """An object's hashes as the matcher queries them: its dihedral forms (or only the whole image when
+    they were not computed) and its centre crops, each labelled with the form it is."""
+    labels = VARIANT_NAMES[: len(forms)] + tuple(f"crop{i + 1}" for i in range(len(crops)))
+    return Hashed(uri, sha256, size, forms + crops, labels, quality)
+
+
+def match(
+    store: CatalogStore,
+    index: Any,
+    which: str,
+    items: list[Hashed],
+    radius: int = DEFAULT_RADIUS,
+    restrict: BitMap | None = None,
+) -> list[Match]:
+    """The one matcher behind scans, lookups and the re-ingestion guard: each item is an exact match
+    (sha256; keyed sha256 against erased content) or else a near match of every stored hash within
+    ``radius`` of any of its codes, best distance per (item, matched asset or tombstone). Items below PDQ
+    quality 50 match exactly only; ``restrict`` limits catalog matches to those asset ids."""
+    shas = [i.sha256 for i in items if i.sha256]
+    exact: dict[str, Any]
+    if which == "catalog":
+        with store.session() as s:
+            exact = dict(s.execute(select(Asset.sha256, Asset.id).where(Asset.sha256.in_(shas))).all())
+    else:
+        exact = dict(store.tombstones_for(shas))
+    out: list[Match] = []
+    rows: list[tuple[int, int]] = []  # (item index, code index)
+    codes: list[bytes] = []
+    for n, item in enumerate(items):
+        if item.sha256 in exact:
+            ref = exact[item.sha256]
+            if restrict is None or (isinstance(ref, int) and ref in restrict):
+                out.append(Match(n, "exact", 0, "bytes", ref))
+            continue
+        if item.quality is not None and item.quality >= LOW_QUALITY:
+            for k, code in enumerate(item.codes):
+                rows.append((n, k))
+                codes.append(code)
+    if not codes:
+        return out
+    found = index.range_search(np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(-1, 32), radius)
+    best: dict[tuple[int, int], tuple[int, str]] = {}
+    for q, ident, dist in found:
+        n, k = rows[q]
+        if restrict is not None and ident not in restrict:
+            continue
+        key = (n, int(ident))
+        if key not in best or dist < best[key][0]:
+            best[key] = (int(dist), items[n].labels[k])
+    plans = store.tombstone_plans([i for _, i in best]) if which == "erased" and best else {}
+    for (n, ident), (dist, label) in sorted(best.items()):
+        out.append(Match(n, "near", dist, label, plans.get(ident, "?") if which == "erased" else ident))
+    return out
+
+
 def _match(
     store: CatalogStore,
     index: Any,
@@ -199,58 +274,8 @@ def _match(
     restrict: BitMap | None,
     report: ScanReport,
 ) -> None:
-    shas = [i.sha256 for i in items if i.sha256]
-    with store.session() as s:
-        if which == "catalog":
-            exact: dict[str, Any] = dict(
-                s.execute(select(Asset.sha256, Asset.id).where(Asset.sha256.in_(shas))).all()
-            )
-        else:
-            keyed = {store.hasher.tag("content", h): h for h in shas}
-            exact = {
-                keyed[k]: plan
-                for k, plan in s.execute(
-                    select(Tombstone.keyed_sha256, Tombstone.plan_id).where(
-                        Tombstone.keyed_sha256.in_(list(keyed))
-                    )
-                ).all()
-            }
-    rows: list[tuple[int, int]] = []  # (item index, code index)
-    codes: list[bytes] = []
-    for n, item in enumerate(items):
-        if item.sha256 in exact:
-            ref = exact[item.sha256]
-            if restrict is None or (isinstance(ref, int) and ref in restrict):
-                report.matches.append(_describe(store, which, item, "exact", 0, "bytes", ref))
-            continue
-        if item.quality is not None and item.quality >= LOW_QUALITY:
-            for k, code in enumerate(item.codes):
-                rows.append((n, k))
-                codes.append(code)
-    if not codes:
-        return
-    found = index.range_search(np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(-1, 32), radius)
-    best: dict[tuple[int, int], tuple[int, str]] = {}
-    for q, ident, dist in found:
-        n, k = rows[q]
-        if restrict is not None and ident not in restrict:
-            continue
-        key = (n, ident)
-        if key not in best or dist < best[key][0]:
-            best[key] = (dist, items[n].labels[k])
-    plans = store.tombstone_plans([i for _, i in best]) if which == "erased" and best else {}
-    for (n, ident), (dist, label) in sorted(best.items()):
-        report.matches.append(
-            _describe(
-                store,
-                which,
-                items[n],
-                "near",
-                dist,
-                label,
-                plans.get(ident, "?") if which == "erased" else ident,
-            )
-        )
+    for m in match(store, index, which, items, radius, restrict):
+        report.matches.append(_describe(store, which, items[m.item], m.kind, m.distance, m.via, m.ref))
 
 
 def _describe(
