@@ -46,8 +46,6 @@ def _post(url: str, data: bytes, notice_id: str) -> str:
     problem = webhook_problem(url)
     if problem:
         raise DeliveryFailed(problem)
-    from disgorge import __version__
-
     req = urllib.request.Request(  # noqa: S310 - webhook_problem admits https (and loopback http) only
         url,
         data=data,
@@ -55,7 +53,7 @@ def _post(url: str, data: bytes, notice_id: str) -> str:
         headers={
             "Content-Type": "application/json",
             "Disgorge-Notice-Id": notice_id,
-            "User-Agent": f"disgorge/{__version__}",
+            "User-Agent": "disgorge-notices/1",
         },
     )
     try:
