@@ -32,10 +32,10 @@ def check_recipients(
     bindings: dict[str, Binding] = {}
     for index, signed in channels:
         try:
-            b = check_binding(catalog, index, signed, roster)
+            checked = check_binding(catalog, index, signed, roster)
         except VerificationFailed as exc:
             raise error(exc.message) from exc
-        bindings[b.digest] = b
+        bindings[checked.digest] = checked
     acked: dict[str, tuple[int, Signed]] = {}
     for index, s in acks:
         if s.about not in delivered_notices:
@@ -107,7 +107,10 @@ def check_recipients(
         a_index, ack = acked[nid]
         try:
             check_ack(
-                ack, d["notice"], b, f"the acknowledgement of {party!r}'s notice at ledger entry {a_index}"
+                ack,
+                d["notice"],
+                binding,
+                f"the acknowledgement of {party!r}'s notice at ledger entry {a_index}",
             )
         except VerificationFailed as exc:
             raise error(exc.message) from exc

@@ -320,10 +320,17 @@ def _recipients(
     """Each recipient as written / delivered / acknowledged, from the ledger alone, with the entries
     that prove it: the delivery event, the channel binding it names, and a valid acknowledgement."""
     from disgorge.notices import Records
-    from disgorge.trust.notices import check_ack
+    from disgorge.trust.notices import Binding, check_ack
 
     records = Records(store)
-    delivered = {d["party"]: (i, d) for i, d in records.deliveries(plan_id)}
+    delivered: dict[str, tuple[int, dict[str, Any], Binding]] = {}
+    for i, d in records.deliveries(plan_id):
+        try:
+            binding = records.by_digest(str(d["notice"]["channel"]))
+        except VerificationFailed:
+            binding = None  # a delivery logged under a binding that does not verify proves nothing
+        if binding is not None and binding.party == d["party"] and d["party"] not in delivered:
+            delivered[d["party"]] = (i, d, binding)
     out: list[dict[str, Any]] = []
     entries: list[tuple[str, int]] = []
     for party in parties:
@@ -337,12 +344,7 @@ def _recipients(
             if written:
                 rec.update(notice_id=written[-1][1]["notice_id"], written_at=written[-1][1]["at"])
             continue
-        index, d = delivered[party]
-        binding = records.by_digest(str(d["notice"]["channel"]))
-        if binding is None:
-            raise VerificationFailed(
-                f"the channel binding {party}'s notice was delivered under is no longer in the ledger as signed"
-            )
+        index, d, binding = delivered[party]
         rec.update(
             notice_id=d["notice_id"],
             written_at=d["written_at"],

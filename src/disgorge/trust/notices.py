@@ -396,6 +396,12 @@ def check_ack(signed: Signed, notice: dict[str, Any], binding: Binding, what: st
             f"{what} is about notice {signed.about[:16]}, not {party!r}'s notice {notice_id(notice)[:16]} "
             "(an acknowledgement for another notice)"
         )
+    named = (signed.body.get("party"), signed.body.get("plan_id"))
+    if named != (party, notice["plan_id"]):
+        raise VerificationFailed(
+            f"{what} names party {named[0]!r} and plan {str(named[1])[:12]}, but notice {signed.about[:16]} is "
+            f"{party!r}'s of plan {notice['plan_id'][:12]} (an acknowledgement for another notice)"
+        )
     if notice["channel"] != binding.digest or binding.party != party:
         raise VerificationFailed(f"{what}: the notice was not delivered under {party!r}'s channel binding")
     if binding.key is None:
@@ -408,8 +414,3 @@ def check_ack(signed: Signed, notice: dict[str, Any], binding: Binding, what: st
             f"{what} is signed by {signed.principal!r} with key {signed.key}, not with the key an admin bound "
             f"to {party!r} ({binding.key}): an acknowledgement signed by another key"
         )
-    if {k: signed.body.get(k) for k in ("plan_id", "party")} != {
-        "plan_id": notice["plan_id"],
-        "party": party,
-    }:
-        raise VerificationFailed(f"{what}: its body names another plan or party")
