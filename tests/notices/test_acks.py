@@ -5,7 +5,6 @@ an admin's signed binding decides that key, not a table or a ledger row edited i
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from sqlalchemy import text
 
@@ -37,7 +36,8 @@ def _ack_as(shop: Shop, who: Identity, about: str, out: str, **body: str) -> Non
     (shop.cwd / out).write_bytes(canonical_json(signed.to_json()))
 
 
-def test_ack_from_the_right_key_is_recorded_and_certified(shop: Shop, photos: Path) -> None:
+def test_ack_from_the_right_key_is_recorded_and_certified(sqlite_shop: Shop) -> None:
+    shop = sqlite_shop
     _deliver(shop)
     # the recipient, in its own folder, with no catalog: checks the notice came from this catalog, signs
     (shop.cwd / "key.pub").write_text(shop.ok("key", "export-public"))  # what the catalog gives acme

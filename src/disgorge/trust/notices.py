@@ -18,9 +18,10 @@ Three documents, all pure JSON and Ed25519:
        "content": ["<HMAC-SHA256(salt, sha256 of the bytes), hex>", ...],
        "signature": {"alg": "Ed25519", "key": "<the home's verifier key>", "value": "<base64>"}}
 
-  The signature is over ``disgorge-notice/1\\n`` followed by the canonical JSON (RFC 8785) of the
-  document without ``signature``; ``content`` is sorted and unique, and ``merkle_root`` is the RFC 9162
-  root over its entries as leaves (as the certificate's erased set), so the id commits to the list.
+  The signature is over ``disgorge-notice/1\\n`` followed by the canonical JSON (RFC 8785) of
+  ``{"notice_id", "notice"}``; ``content`` is sorted and unique, and ``merkle_root`` is the RFC 9162
+  root over its entries as leaves (as the certificate's erased set), so the id, hence the signature,
+  commits to the list.
 - an **acknowledgement**: a ``notice.ack`` statement (:mod:`disgorge.trust.statements`) by the party's
   own identity, ``catalog`` the notice's catalog, ``about`` the notice id.
 """
@@ -33,6 +34,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,7 @@ FORMAT = "disgorge-notice/1"
 DOMAIN = b"disgorge-notice/1\n"
 CHANNEL_KINDS = ("webhook", "command")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 INSTRUCTIONS = (
     "For each file you hold, compute HMAC-SHA256 with key bytes.fromhex(delete.salt) over the 32-byte "
     "SHA-256 of its bytes; delete it if the hex result is in content, with every copy, model or artifact "
@@ -210,7 +213,7 @@ def check_binding(
 def keyed_content(salt: str, sha256_hex: str) -> str:
     """The notice's name for content: HMAC-SHA256(salt, sha256), so a notice reveals a hash only to
     whoever already holds the bytes, and no two notices name the same content alike."""
-    return hmac.new(bytes.fromhex(salt), bytes.fromhex(sha256_hex), hashlib.sha256).hexdigest()
+    return hmac.digest(bytes.fromhex(salt), bytes.fromhex(sha256_hex), "sha256").hex()
 
 
 def content_root(content: list[str]) -> str:
@@ -257,7 +260,9 @@ def build_notice(
 
 
 def _payload(doc: dict[str, Any]) -> bytes:
-    return DOMAIN + canonical_json({k: doc[k] for k in ("notice_id", "notice", "content")})
+    """What the home signs: the id and the notice, which commits to ``content`` by its Merkle root (a
+    parser checks the list against it), so signing never re-serialises a million hashes."""
+    return DOMAIN + canonical_json({k: doc[k] for k in ("notice_id", "notice")})
 
 
 def sign_notice(
@@ -349,8 +354,13 @@ def parse_notice(data: bytes, what: str = "the notice", error: type[DisgorgeErro
         raise error(f"{what}: notice.delete is malformed")
     if delete["content"] != {"count": len(content), "merkle_root": content_root(content)}:
         raise error(f"{what}: its content list does not match notice.delete.content (altered)")
-    if not isinstance(signature, dict):
-        raise error(f"{what}: signature must be an object")
+    if (
+        not isinstance(signature, dict)
+        or set(signature) != {"alg", "key", "value"}
+        or signature["alg"] != "Ed25519"
+        or not all(isinstance(signature[k], str) for k in ("key", "value"))
+    ):
+        raise error(f"{what}: signature must be {{'alg': 'Ed25519', 'key': …, 'value': …}}")
     try:
         computed = notice_id(notice)
     except Exception as exc:
@@ -361,7 +371,7 @@ def parse_notice(data: bytes, what: str = "the notice", error: type[DisgorgeErro
 
 
 def _hex64(value: str) -> bool:
-    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return _HEX64.fullmatch(value) is not None
 
 
 # --- acknowledgements --------------------------------------------------------------------------------
