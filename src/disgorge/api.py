@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # capabilities load when first used, so a command pays only f
     from disgorge.lineage import BillOfMaterials, Impact
     from disgorge.model import IngestSummary
     from disgorge.model.roles import Principal
+    from disgorge.notices import Recipients
     from disgorge.policy import Policy
     from disgorge.proof import Proofs
     from disgorge.scan import Indexes, LookupResult, ScanReport
@@ -186,16 +187,27 @@ class Catalog:
         """The erasure workflow, each statement signed with this catalog's caller's identity."""
         from disgorge.erasure import Erasures
         from disgorge.erasure.signing import SignedErasures
+        from disgorge.notices import Notifier
+        from disgorge.proof import SigningIdentity
 
+        notices = self.home.path / "notices"
         service = Erasures(
             self.store,
             self.indexes,
             self.storage_config,
-            self.home.path / "notices",
+            notices,
             self.policy,
             self.principal,
+            Notifier(self.store, notices, SigningIdentity.ensure(self.home.path / "keys")),
         )
         return SignedErasures(service, self.identity)
+
+    @property
+    def recipients(self) -> Recipients:
+        """Recipients' delivery channels (set by an admin, signed) and their acknowledgements."""
+        from disgorge.notices import Recipients
+
+        return Recipients(self.store, self.principal, self.identity)
 
     # provenance
     def add_source(

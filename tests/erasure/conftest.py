@@ -7,6 +7,7 @@ import pytest
 
 import disgorge
 from disgorge.ingest import IngestOptions
+from tests.conftest import accept_notices
 from tests.storage.seaweed import seaweed  # noqa: F401  (session fixture)
 
 
@@ -48,4 +49,5 @@ def world(cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> disgorge.Catal
     with cat.run("bob", use="train_ai_system", party="gamma", inputs=["dataset:bob"], enforce=False) as r:
         r.log_model(models / "bob-only.bin", name="bob-only")
     cat.add_storage_root(tmp_path)
+    accept_notices(cat, "acme", "beta", "gamma")
     return cat

@@ -13,7 +13,7 @@ import disgorge
 from disgorge.errors import StoreError
 from disgorge.model import AssetRecord
 from disgorge.storage import MemoryStorage, StorageConfig
-from tests.conftest import approve
+from tests.conftest import accept_notices, approve
 
 
 @pytest.fixture
@@ -39,6 +39,7 @@ def mem_world(cat: disgorge.Catalog) -> tuple[disgorge.Catalog, MemoryStorage, s
     cat.create_dataset("faces", source="site")
     with cat.run("t", use="train_ai_system", party="acme", inputs=["dataset:faces"], enforce=False):
         pass
+    accept_notices(cat, "acme")
     cat.__dict__["_storage"] = StorageConfig(backends={"memory": mem})
     plan, _ = cat.erasures.plan(scope=("subject", "victim"), withdrawn=False, reason="r", legal_basis="b")
     approve(cat, plan.id)

@@ -11,7 +11,7 @@ import disgorge
 from disgorge.cli import main
 from disgorge.errors import InputError
 from disgorge.ingest import IngestOptions
-from tests.conftest import PEOPLE, approve
+from tests.conftest import PEOPLE, accept_notices, approve
 
 
 @pytest.fixture
@@ -27,6 +27,7 @@ def erased(
     with cat.run("t", use="train_ai_system", party="acme", inputs=["dataset:faces"], enforce=False) as r:
         r.log_model(tmp_path / "m.bin", name="facenet")
     cat.add_storage_root(tmp_path)
+    accept_notices(cat, "acme")
     plan, _ = cat.erasures.plan(
         scope=("subject", "alice"), withdrawn=False, reason="request", legal_basis="GDPR 17"
     )

@@ -18,7 +18,7 @@ import disgorge
 from disgorge.certificate import verify_any
 from disgorge.ledger.certificate import dump_certificate
 from disgorge.model import AssetRecord
-from tests.conftest import PEOPLE, approve, claim
+from tests.conftest import PEOPLE, accept_notices, approve, claim
 
 _COUNTER = itertools.count()
 
@@ -79,6 +79,7 @@ def test_every_issued_certificate_verifies(tmp_path: Path, world: dict[str, obje
                     emb.write_bytes(b"embedding")
                     run.log_artifact(emb, kind="embedding", derived_from=["dataset:d"])
             previous = art.sha256
+        accept_notices(cat, party)
         if world["deployed"] and previous is not None:
             cat.deploy(previous, target="https://x.example/v1", hook=f"{sys.executable} -c pass")
         plan, _ = cat.erasures.plan(scope=("subject", "victim"), withdrawn=False, reason="r", legal_basis="b")

@@ -127,14 +127,18 @@ def _recipients(items: list[Mapping[str, Any]]) -> str:
         return ""
     rows = "".join(
         f"<tr><td>{_e(r['party'])}</td><td>{_e(_when(r['written_at']) if r['written_at'] else '-')}</td>"
-        f"<td>{_e(_when(r['delivered_at']) if r['delivered_at'] else 'not delivered')}</td>"
-        f"<td>{_e(_when(r['acknowledged_at']) if r['acknowledged_at'] else 'not acknowledged')}</td></tr>"
+        f"<td>{_e(_when(r['delivered_at']) + ' by ' + str(r.get('channel')) if r['delivered_at'] else 'not delivered')}</td>"
+        f"<td>{_e(_when(r['acknowledged_at']) + _by(r) if r['acknowledged_at'] else 'not acknowledged')}</td></tr>"
         for r in items
     )
     return (
         "<h3>Recipients told to delete</h3><table><tr><th>Recipient</th><th>Notice written</th>"
         f"<th>Delivered</th><th>Acknowledged</th></tr>{rows}</table>"
     )
+
+
+def _by(r: Mapping[str, Any]) -> str:
+    return f" by {r['acknowledged_by']}, with the key bound to it" if r.get("acknowledged_by") else ""
 
 
 def _summary(doc: Mapping[str, Any]) -> str:

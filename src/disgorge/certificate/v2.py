@@ -16,14 +16,19 @@ and states the verification's coverage (and whether any residual scan ran) as it
      "models": [{"name", "sha256", "disposition": "destroyed" | "retrained", "copies", "detail"}],
      "verification": {"clean", "targets_checked", "identity_checks": {check: n}, "residual_scan",
                       "scans": [{"roots", "objects", "bytes", "matcher", "radius", "residual"}]},
-     "recipients": [{"party", "written_at", "delivered_at", "acknowledged_at", "channel"}],
+     "recipients": [{"party", "notice_id", "written_at", "delivered_at", "acknowledged_at",
+                     "acknowledged_by", "channel": "webhook" | "command" | null}],
      "ledger": {"origin", "checkpoint": "<signed note, cosignatures included>",
                 "entries": [{"role", "index", "entry": "<JSON text>", "proof": [hex]}]},
      "signature": {"alg": "Ed25519", "key", "value"}}
 
 Entry roles: ``roster`` (every roster statement before the last erasure statement), ``request``,
 ``approval``, ``execute``, ``executed``, ``resolution`` (statements), ``plan`` and ``completion``
-(the catalog's own events). Pure code: bytes and dicts in and out.
+(the catalog's own events). Recipients (:mod:`disgorge.trust.notices`): a recipient listed as delivered
+has its ``delivery`` event (the notice as delivered, whose hash is its notice id) and the ``channel``
+binding that notice names (a ``recipient.set`` statement by an admin of the roster then); one listed
+as acknowledged has its ``ack`` (a ``notice.ack`` statement about that notice id, signed by the key
+the binding names). Pure code: bytes and dicts in and out.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from disgorge.certificate.recipients import check_recipients
 from disgorge.errors import DisgorgeError, InputError, VerificationFailed
 from disgorge.ledger.audit import JsonReader, canonical_bytes, parse_strict_json, require_canonical
 from disgorge.ledger.certificate import (
@@ -50,9 +56,22 @@ from disgorge.ledger.cosignature import verify_cosigned_checkpoint
 from disgorge.ledger.merkle import EMPTY_ROOT, leaf_hash, root_from_leaf_hashes, verify_inclusion
 from disgorge.ledger.note import Checkpoint, NoteVerifier, verifier_key, verify_checkpoint
 from disgorge.trust import ApprovalRule, Signed, authorize, fold, parse, verify_signature
+from disgorge.trust.notices import CHANNEL_KINDS
 
 FORMAT = "disgorge-certificate/2"
-ROLES = ("roster", "request", "approval", "execute", "executed", "resolution", "plan", "completion")
+ROLES = (
+    "roster",
+    "request",
+    "approval",
+    "execute",
+    "executed",
+    "resolution",
+    "plan",
+    "completion",
+    "channel",
+    "delivery",
+    "ack",
+)
 STATEMENT_ROLE = {
     "roster": ("roster.genesis", "roster.add", "roster.update", "roster.revoke"),
     "request": ("erasure.request",),
@@ -60,8 +79,19 @@ STATEMENT_ROLE = {
     "execute": ("erasure.execute",),
     "executed": ("erasure.executed",),
     "resolution": ("erasure.resolve",),
+    "channel": ("recipient.set",),
+    "ack": ("notice.ack",),
 }
-EVENT_ROLE = {"plan": "erasure_plan", "completion": "erasure_completion"}
+EVENT_ROLE = {"plan": "erasure_plan", "completion": "erasure_completion", "delivery": "notice_delivered"}
+RECIPIENT = (
+    "party",
+    "notice_id",
+    "written_at",
+    "delivered_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "channel",
+)
 DISPOSITIONS = ("destroyed", "retrained")
 TIMELINE = ("planned_at", "approved_at", "completed_at", "verified_at", "issued_at")
 _TOP = ("format", "catalog", "order", "counts", "erased", "models", "verification", "recipients", "ledger")
@@ -317,11 +347,17 @@ def _parse(doc: Mapping[str, Any], error: type[DisgorgeError], *, signed: bool) 
             r.count(sc[key], f"verification.scans[{i}].{key}")
     recipients = r.items(top["recipients"], "recipients")
     for i, rc in enumerate(recipients):
-        r.obj(rc, f"recipients[{i}]", ("party", "written_at", "delivered_at", "acknowledged_at", "channel"))
+        r.obj(rc, f"recipients[{i}]", RECIPIENT)
         r.text(rc["party"], f"recipients[{i}].party")
         for key in ("written_at", "delivered_at", "acknowledged_at"):
             if rc[key] is not None:
                 r.time(rc[key], f"recipients[{i}].{key}")
+        if rc["notice_id"] is not None:
+            r.digest(rc["notice_id"], f"recipients[{i}].notice_id")
+        if rc["acknowledged_by"] is not None:
+            r.text(rc["acknowledged_by"], f"recipients[{i}].acknowledged_by")
+        if rc["channel"] not in (None, *CHANNEL_KINDS):
+            r.fail(f"recipients[{i}].channel", f"must be one of {CHANNEL_KINDS} or null")
     ledger = r.obj(top["ledger"], "ledger", ("origin", "checkpoint", "entries"))
     entries = []
     for i, e in enumerate(r.items(ledger["entries"], "ledger.entries")):
@@ -461,6 +497,17 @@ def _check_story(p: _Parsed, error: type[DisgorgeError], *, require_scan: bool) 
         raise error("erased.merkle_root must be the empty tree's root when no asset is erased")
     if len({m["sha256"] for m in p.models}) != len(p.models):
         raise error("a model is listed twice (same sha256)")
+    recipients = check_recipients(
+        catalog=p.catalog,
+        plan_id=plan_id,
+        recipients=p.recipients,
+        notified=p.counts["recipients_notified"],
+        deliveries=[(e.index, e.doc(error)) for e in by_role["delivery"]],
+        channels=[(e.index, e.statement(error)) for e in by_role["channel"]],
+        acks=[(e.index, e.statement(error)) for e in by_role["ack"]],
+        roster=roster,
+        error=error,
+    )
     scanned = (
         f"residual scans of {sum(len(s['roots']) for s in ver['scans'])} root(s), "
         f"{sum(s['objects'] for s in ver['scans'])} objects, found nothing"
@@ -478,5 +525,6 @@ def _check_story(p: _Parsed, error: type[DisgorgeError], *, require_scan: bool) 
             "each on the roster when signing",
             "the signed request's order matches the certificate; the timeline is in order",
             f"verification clean: {ver['targets_checked']} targets gone; {scanned}",
+            recipients,
         ],
     )

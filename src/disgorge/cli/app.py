@@ -86,6 +86,7 @@ from disgorge.cli import (  # noqa: E402,F401  (registers the commands)
     enforce_cmds,
     erase_cmds,
     lineage_cmds,
+    notice_cmds,
     people_cmds,
     proof_cmds,
     scan_cmds,

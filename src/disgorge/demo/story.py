@@ -7,6 +7,7 @@ embeddings, deployments and third parties came from that source.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 import time
@@ -26,6 +27,7 @@ from disgorge.errors import PolicyDenied
 from disgorge.ingest import IngestOptions
 from disgorge.ledger.certificate import dump_certificate
 from disgorge.trust import Identity
+from disgorge.trust.notices import acknowledge, parse_notice
 
 DATING_NOTICE = """DatingSite Privacy Notice (2014-03-01)
 We use the photos and profile details you give us to operate the DatingSite service: to show your
@@ -243,6 +245,20 @@ def _identities(home: Path) -> tuple[Identity, Identity]:
     return out[0], out[1]
 
 
+def _recipient(cat: Catalog, home: Path) -> tuple[Identity, Path]:
+    """The third party's identity and inbox: its notices arrive by a command channel the admin sets,
+    bound to the key it acknowledges with (a real one would give an https:// webhook)."""
+    path = home / "identities" / "facevision.identity"
+    if not path.exists():
+        Identity.generate("facevision").save(path)
+    facevision = Identity.load(path)
+    inbox = home / "facevision-inbox.json"
+    copy = "import shutil, sys; shutil.copyfileobj(sys.stdin.buffer, open(sys.argv[1], 'wb'))"
+    command = shlex.join([sys.executable, "-c", copy, str(inbox)])
+    cat.recipients.set_channel(THIRD_PARTY, command=command, key=facevision.public_key)
+    return facevision, inbox
+
+
 def erase(cat: Catalog, home: Path, data: Path, say: Say) -> str:
     """The order arrives: plan, a second person approves, execute, a hidden re-encoded backup is found by
     verification, removed, and verification comes back clean; the erased photos cannot come back in."""
@@ -269,8 +285,16 @@ def erase(cat: Catalog, home: Path, data: Path, say: Say) -> str:
     with open_catalog(home, identity=_identities(home)[1]) as counsel:
         counsel.erasures.approve(plan.id)
     say("      approved by legal-counsel with her own key (the requester cannot approve)")
+    facevision, inbox = _recipient(cat, home)
     report = cat.erasures.run(plan.id, dry_run=False)
     say(f"[11/13] executed: {report.status}; " + ", ".join(f"{n} {s}" for s, n in report.steps.items()))
+    notice = parse_notice(inbox.read_bytes())
+    notice.verify([cat.proofs.identity.public_key()])
+    cat.recipients.record_ack(acknowledge(facevision, notice))
+    say(
+        f"      {THIRD_PARTY} received notice {notice.notice_id[:16]}… (delete {notice.notice['delete']['content']['count']} "
+        "photos by keyed hash, and the models) and acknowledged it with its own key"
+    )
     dirty = cat.erasures.verify(plan.id, roots=[str(data)])
     for r in dirty.residual:
         say(f"      verify found a residual {r['match']} copy (distance {r['distance']}): {r['object']}")

@@ -32,6 +32,7 @@ from disgorge.erasure.targets import (
 )
 from disgorge.errors import ConflictError, VerificationFailed
 from disgorge.hashing import canonical_json
+from disgorge.notices import Notifier
 from disgorge.storage import StorageConfig
 from disgorge.trust import ApprovalRule, Signed
 
@@ -47,6 +48,7 @@ class ExecuteOptions:
     notices_dir: Path
     dry_run: bool = True
     rehash: bool = False
+    notifier: Notifier | None = None
 
 
 @dataclass(slots=True)
@@ -156,7 +158,7 @@ def execute(
     assert start is not None
     store.statements.add(start)
     store.set_plan_status(plan.id, "running")
-    ctx = Context(store, plan, opts.storage, opts.notices_dir, opts.rehash)
+    ctx = Context(store, plan, opts.storage, opts.notices_dir, opts.rehash, opts.notifier)
     done = 0
     total = len(pending)
     for name, kinds, requires in PHASES:

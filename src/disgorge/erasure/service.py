@@ -22,6 +22,7 @@ from disgorge.erasure.verify import VerificationReport, verify
 from disgorge.errors import NotFoundError, PolicyDenied, UsageError, VerificationFailed
 from disgorge.lineage import Scope
 from disgorge.model.roles import Principal
+from disgorge.notices import Notifier
 from disgorge.policy import Policy
 from disgorge.scan import Indexes
 from disgorge.scan.guard import flag_after_erasure
@@ -41,6 +42,8 @@ class Erasures:
     notices_dir: Path
     policy: Policy
     principal: Principal
+    notifier: Notifier | None = None
+    """Writes and delivers recipients' notices (signed with the home's log key)."""
 
     @property
     def rule(self) -> ApprovalRule:
@@ -198,7 +201,9 @@ class Erasures:
     ) -> ExecutionReport:
         if not dry_run:
             require(self.principal, "erase.run")
-        opts = ExecuteOptions(self.storage, self.notices_dir, dry_run=dry_run, rehash=rehash)
+        opts = ExecuteOptions(
+            self.storage, self.notices_dir, dry_run=dry_run, rehash=rehash, notifier=self.notifier
+        )
         report = execute(self.store, ref, opts, start=start, rule=self.rule, progress=progress)
         if not dry_run and report.status == "done":
             flag_after_erasure(self.store, self.indexes, report.plan_id)

@@ -10,7 +10,6 @@ than happened.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -25,6 +24,7 @@ from pyroaring import BitMap
 
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.erasure import PlanInfo, TargetInfo
+from disgorge.notices import Notifier
 from disgorge.storage import Identity, StorageConfig, backend_for, reach
 from disgorge.storage.delta import DeltaStorage, table_location
 
@@ -42,6 +42,7 @@ class Context:
     storage: StorageConfig
     notices_dir: Path
     rehash: bool = False
+    notifier: Notifier | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,21 +208,11 @@ def _taken_down(ctx: Context, t: TargetInfo, evidence: str) -> tuple[str, str]:
 
 # --- recipients --------------------------------------------------------------------------------------
 def _notify(ctx: Context, t: TargetInfo) -> tuple[str, str]:
-    """Write the recipient's notice (GDPR Art. 19, CCPA §7022): what it must delete, by content hash."""
-    party = t.uri.removeprefix("party:")
-    ctx.notices_dir.mkdir(parents=True, exist_ok=True)
-    path = ctx.notices_dir / f"{ctx.plan.id[:16]}-{hashlib.sha256(party.encode()).hexdigest()[:12]}.json"
-    doc = {
-        "plan_id": ctx.plan.id,
-        "recipient": party,
-        "legal_basis": ctx.plan.legal_basis,
-        "reason": ctx.plan.reason,
-        "deadline": ctx.plan.deadline,
-        "runs": t.identity.get("runs", []),
-        "delete": "every copy of the data received for these runs and every model or artifact made from it",
-    }
-    path.write_text(json.dumps(doc, indent=2, sort_keys=True))
-    return "done", f"notice written to {path}"
+    """Write the recipient's notice (GDPR Art. 19, CCPA §7022: what it must delete, by keyed content
+    hash), then deliver it through the party's channel: done only when the channel accepted it."""
+    if ctx.notifier is None:
+        return "failed", "no notifier is configured to write and deliver notices"
+    return ctx.notifier.notify(ctx.plan, t)
 
 
 # --- the catalog's own forgetting --------------------------------------------------------------------

@@ -33,6 +33,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "roster.write": frozenset({"admin"}),
     "storage.write": frozenset({"admin"}),
     "recipient.write": frozenset({"admin"}),
+    "notice.record": frozenset({"admin", "requester"}),
     "key.manage": frozenset({"admin"}),
     "asset.write": frozenset({"admin", "engineer"}),
 }

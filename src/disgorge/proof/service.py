@@ -218,7 +218,10 @@ def issue_certificate(
         ("plan", plan_event[0][0]),
         ("completion", completion[0][0]),
     ]
-    last_statement = max(i for role, i in chosen if role not in ("plan", "completion"))
+    parties = [t.uri.removeprefix("party:") for t in store.targets(plan.id, kinds=("recipient",))]
+    recipients, notice_entries = _recipients(store, plan.id, parties)
+    chosen += notice_entries
+    last_statement = max(i for role, i in chosen if role not in ("plan", "completion", "delivery"))
     from disgorge.trust import fold
 
     valid = fold(st.catalog_id(), st.roster(), upto=last_statement)  # junk roster entries stay out
@@ -235,7 +238,6 @@ def issue_certificate(
 
     models: dict[str, dict[str, Any]] = {}
     checks: dict[str, int] = {}
-    recipients = []
     for t in store.targets(plan.id):
         check = _identity_check(t.kind, t.evidence or "")
         checks[check] = checks.get(check, 0) + 1
@@ -251,8 +253,6 @@ def issue_certificate(
                 },
             )
             m["copies"] += 1
-        elif t.kind == "recipient":
-            recipients.append(_recipient(t))
     for sha, m in models.items():
         try:
             m["name"] = store.resolve_artifact(sha, kind="model").name
@@ -286,7 +286,7 @@ def issue_certificate(
             "dataset_versions": c.get("dataset", 0),
             "models": len(models),
             "deployments": c.get("deployment", 0),
-            "recipients_notified": c.get("recipient", 0),
+            "recipients_notified": sum(1 for r in recipients if r["delivered_at"]),
         },
         erased_keyed_hashes=store.plan_tombstones(plan.id),
         models=list(models.values()),
@@ -323,16 +323,54 @@ def _identity_check(kind: str, evidence: str) -> str:
     return "metadata"
 
 
-def _recipient(t: Any) -> dict[str, Any]:
-    delivery = t.identity.get("delivery") or {}
-    written = t.updated_at.isoformat() if getattr(t, "updated_at", None) and t.state == "done" else None
-    return {
-        "party": t.uri.removeprefix("party:"),
-        "written_at": written,
-        "delivered_at": delivery.get("delivered_at"),
-        "acknowledged_at": delivery.get("acknowledged_at"),
-        "channel": delivery.get("channel"),
-    }
+def _recipients(
+    store: CatalogStore, plan_id: str, parties: list[str]
+) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
+    """Each recipient as written / delivered / acknowledged, from the ledger alone, with the entries
+    that prove it: the delivery event, the channel binding it names, and a valid acknowledgement."""
+    from disgorge.notices import Records
+    from disgorge.trust.notices import Binding, check_ack
+
+    records = Records(store)
+    delivered: dict[str, tuple[int, dict[str, Any], Binding]] = {}
+    for i, d in records.deliveries(plan_id):
+        try:
+            binding = records.by_digest(str(d["notice"]["channel"]))
+        except VerificationFailed:
+            binding = None  # a delivery logged under a binding that does not verify proves nothing
+        if binding is not None and binding.party == d["party"] and d["party"] not in delivered:
+            delivered[d["party"]] = (i, d, binding)
+    out: list[dict[str, Any]] = []
+    entries: list[tuple[str, int]] = []
+    for party in parties:
+        rec: dict[str, Any] = dict.fromkeys(
+            ("notice_id", "written_at", "delivered_at", "acknowledged_at", "acknowledged_by", "channel")
+        )
+        rec["party"] = party
+        out.append(rec)
+        if party not in delivered:
+            written = records.written(plan_id, party)
+            if written:
+                rec.update(notice_id=written[-1][1]["notice_id"], written_at=written[-1][1]["at"])
+            continue
+        index, d, binding = delivered[party]
+        rec.update(
+            notice_id=d["notice_id"],
+            written_at=d["written_at"],
+            delivered_at=d["delivered_at"],
+            channel=d["channel"],
+        )
+        entries += [("channel", binding.index), ("delivery", index)]
+        for a_index, ack in records.acks(d["notice_id"]):
+            try:
+                check_ack(ack, d["notice"], binding, "an acknowledgement")
+            except VerificationFailed:
+                continue  # recorded only through record_ack, which checks the same; one edited in is ignored
+            if a_index > index:
+                rec.update(acknowledged_at=ack.statement["at"], acknowledged_by=ack.principal)
+                entries.append(("ack", a_index))
+                break
+    return out, entries
 
 
 def asset_proof(store: CatalogStore, plan_ref: str, sha256: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ KINDS = (
     "erasure.executed",
     "erasure.resolve",
     "notice.ack",
+    "recipient.set",
 )
 _FIELDS = ("format", "kind", "catalog", "about", "principal", "key", "at", "body")
 
