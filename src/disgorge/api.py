@@ -97,6 +97,16 @@ class Catalog:
         self.principal: Principal = resolve(store, identity)
         store.actor = self.principal.name or None
 
+    def acting_as(self, principal: Principal) -> Catalog:
+        """This catalog for one request of the server: the same store and caches, another principal.
+
+        The view is never closed; the server closes the catalog it was made from."""
+        view = object.__new__(Catalog)
+        view.__dict__.update(self.__dict__)
+        view.identity = None
+        view.principal = principal
+        return view
+
     def _may(self, action: str) -> None:
         from disgorge.access import require
 
@@ -510,6 +520,10 @@ class Catalog:
         return lookup(self.store, self.indexes, photo, radius=radius)
 
     # questions
+    def sources(self) -> list[SourceInfo]:
+        self._may("read")
+        return self.store.list_sources()
+
     def impact(self, kind: str, value: str) -> Impact:
         self._may("read")
         if kind not in ("subject", "source", "dataset", "asset"):

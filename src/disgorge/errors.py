@@ -10,6 +10,8 @@ in exactly one place (``disgorge.cli.main``)::
     ├── NotFoundError     a named thing is not in the catalog (exit 2, HTTP 404)
     ├── ConflictError     the request contradicts catalog state (exit 2, HTTP 409)
     ├── PolicyDenied      the answer is "no": consent or policy refuses (exit 1, HTTP 403)
+    │   ├── Unauthenticated  no valid credentials for the server (exit 1, HTTP 401)
+    │   └── RateLimited      too many requests from one client (exit 1, HTTP 429)
     ├── VerificationFailed  a proof or residual check failed (exit 1, HTTP 422)
     └── StoreError        the catalog or a storage backend failed (exit 3, HTTP 503)
 """
@@ -64,6 +66,18 @@ class PolicyDenied(DisgorgeError):
     code = "disgorge.policy_denied"
     exit_status = 1
     http_status = 403
+
+
+class Unauthenticated(PolicyDenied):
+    """A missing, unknown, expired or revoked API token: the client signs in again."""
+
+    code = "disgorge.unauthenticated"
+    http_status = 401
+
+
+class RateLimited(PolicyDenied):
+    code = "disgorge.rate_limited"
+    http_status = 429
 
 
 class VerificationFailed(DisgorgeError):

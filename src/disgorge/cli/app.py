@@ -90,6 +90,7 @@ from disgorge.cli import (  # noqa: E402,F401  (registers the commands)
     people_cmds,
     proof_cmds,
     scan_cmds,
+    server_cmds,
     unlearning_cmds,
     witness_cmds,
 )
