@@ -90,3 +90,20 @@ class StoreError(DisgorgeError):
     code = "disgorge.store"
     exit_status = 3
     http_status = 503
+
+
+def from_json(body: object, status: int) -> DisgorgeError:
+    """The error a server's JSON answer describes, as the same class, so a client exits as a local
+    command would (an unknown code falls back on the HTTP status's class)."""
+    classes: dict[str, type[DisgorgeError]] = {}
+    todo: list[type[DisgorgeError]] = [DisgorgeError]
+    while todo:
+        cls = todo.pop()
+        classes.setdefault(cls.code, cls)
+        todo += cls.__subclasses__()
+    by_status = {c.http_status: c for c in reversed(list(classes.values()))}
+    data = body if isinstance(body, dict) else {}
+    cls = classes.get(str(data.get("error")), by_status.get(status, StoreError))
+    message = str(data.get("message") or f"the server answered HTTP {status}")
+    hint = data.get("hint")
+    return cls(message, hint=str(hint) if hint else None)

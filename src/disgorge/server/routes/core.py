@@ -20,10 +20,12 @@ class PrincipalOut(BaseModel):
 
 
 class SourceOut(BaseModel):
+    id: int
     name: str
     controller: str | None
     legal_basis: str | None
     categories: list[str]
+    notice_id: int
     notice_version: int
     notice_sha256: str
     uses: list[str]
@@ -39,10 +41,12 @@ def whoami(who: Who) -> PrincipalOut:
 def sources(cat: Cat, limit: Limit = 100, cursor: Cursor = None) -> Page[SourceOut]:
     rows = [
         SourceOut(
+            id=s.id,
             name=s.name,
             controller=s.controller,
             legal_basis=s.legal_basis,
             categories=list(s.categories),
+            notice_id=s.notice_id,
             notice_version=s.notice_version,
             notice_sha256=s.notice_sha256,
             uses=list(s.uses),
@@ -56,3 +60,8 @@ def sources(cat: Cat, limit: Limit = 100, cursor: Cursor = None) -> Page[SourceO
 @router.get("/impact", tags=["lineage"], summary="Everything downstream of a scope")
 def impact(cat: Cat, kind: Literal["subject", "source", "dataset", "asset"], value: str) -> dict[str, Any]:
     return cat.impact(kind, value).to_json()
+
+
+@router.get("/lineage", tags=["lineage"], summary="A model's data bill of materials")
+def lineage(cat: Cat, model: str) -> dict[str, Any]:
+    return cat.lineage(model).to_json()
