@@ -248,20 +248,22 @@ class ErasureMixin(ConsentMixin):
         batch: int = 5000,
     ) -> Iterator[TargetInfo]:
         """Targets in plan order, read in batches so a 3M-target plan is never held in memory."""
+        c = _TARGETS.c
+        cols = (c.id, c.seq, c.kind, c.action, c.uri, c.identity, c.state, c.evidence)
         last = -1
-        while True:
+        while True:  # Core rows, not ORM instances: building those was most of a large plan's read time
             with self.session() as s:
-                q = select(ErasureTarget).where(ErasureTarget.plan_id == plan_id, ErasureTarget.seq > last)
+                q = select(*cols).where(c.plan_id == plan_id, c.seq > last)
                 if states is not None:
-                    q = q.where(ErasureTarget.state.in_(states))
+                    q = q.where(c.state.in_(states))
                 if kinds is not None:
-                    q = q.where(ErasureTarget.kind.in_(kinds))
-                rows = list(s.scalars(q.order_by(ErasureTarget.seq).limit(batch)))
+                    q = q.where(c.kind.in_(kinds))
+                rows = s.connection().execute(q.order_by(c.seq).limit(batch)).all()
             if not rows:
                 return
-            for t in rows:
-                yield TargetInfo(t.id, t.seq, t.kind, t.action, t.uri, dict(t.identity), t.state, t.evidence)
-            last = rows[-1].seq
+            for r in rows:
+                yield TargetInfo(r[0], r[1], r[2], r[3], r[4], dict(r[5]), r[6], r[7])
+            last = rows[-1][1]
 
     def mark_target(self, target_id: int, state: str, evidence: str) -> None:
         """Journal one target's outcome in its own transaction, so a crash loses at most the step in flight."""
@@ -345,11 +347,14 @@ class ErasureMixin(ConsentMixin):
                 s.execute(delete(Copy).where(Copy.asset_id.in_(chunk)))
                 s.execute(delete(Edge).where(Edge.src_kind == "asset", Edge.src_id.in_(chunk)))
                 counts["assets"] += _rowcount(s.execute(delete(Asset).where(Asset.id.in_(chunk))))
-            orphans = [
-                sid
-                for sid in subjects
-                if s.scalar(select(Asset.id).where(Asset.subject_id == sid).limit(1)) is None
-            ]
+            still: set[int] = set()
+            listed = sorted(subjects)
+            for i in range(0, len(listed), 900):  # one query per 900 subjects, not one per subject
+                chunk = listed[i : i + 900]
+                still.update(
+                    s.scalars(select(Asset.subject_id).where(Asset.subject_id.in_(chunk)).distinct())
+                )
+            orphans = [sid for sid in listed if sid not in still]
             for i in range(0, len(orphans), 900):
                 chunk = orphans[i : i + 900]
                 s.execute(delete(ConsentEvent).where(ConsentEvent.subject_id.in_(chunk)))

@@ -142,7 +142,10 @@ def reach(uri: str, config: StorageConfig) -> str | None:
 
         try:
             path = uri_to_path(uri.partition("#")[0] if scheme == "delta" else uri)
-            LocalStorage(config.roots).locate(path)
+            local = backend_for("file:///", config)  # created once per config, not once per target
+            if not isinstance(local, LocalStorage):
+                local = LocalStorage(config.roots)
+            local.locate(path)
         except DisgorgeError:
             return "outside every storage root"
         return None
