@@ -105,6 +105,16 @@ def erase_plan(
     )
 
 
+def _notice_state(r: dict[str, Any]) -> str:
+    if r["acknowledged_at"]:
+        return f"notice delivered {r['delivered_at']}, acknowledged by {r['acknowledged_by']} {r['acknowledged_at']}"
+    if r["delivered_at"]:
+        return f"notice delivered {r['delivered_at']} via {r['channel']}, not acknowledged yet"
+    if r["written_at"]:
+        return f"notice written {r['written_at']}, NOT delivered (erase run again once its channel works)"
+    return "no notice yet (sent when the erasure runs)"
+
+
 @erase_app.command("show")
 def erase_show(
     plan: Annotated[str, typer.Argument(help="Plan id (or 8+ leading hex digits).")],
@@ -151,6 +161,8 @@ def erase_show(
         out.print(
             f"takedown: {h['deployment']} by hook {h['hook'] or '(none: take it down by hand)'}", markup=False
         )
+    for r in doc["recipients"]:
+        out.print(f"recipient {r['party']}: {_notice_state(r)}", markup=False)
     _warn_unreachable(doc["unreachable"])
 
 

@@ -188,7 +188,14 @@ class Erasures:
             ],
             "verification": self.store.verification(plan.id),
             "unreachable": self.reachability(plan.id),
+            "recipients": self._recipients(plan.id),
         }
+
+    def _recipients(self, plan_id: str) -> list[dict[str, Any]]:
+        from disgorge.notices.status import recipient_status
+
+        parties = [t.uri.removeprefix("party:") for t in self.store.targets(plan_id, kinds=("recipient",))]
+        return recipient_status(self.store, plan_id, parties)[0]
 
     def run(
         self,
