@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import PEOPLE
+from tests.conftest import PEOPLE, accept_notices
 
 from .conftest import Team
 from .rest import photos, record, refused, signed
@@ -161,6 +161,8 @@ def test_certificate_and_ledger_proofs(team: Team, tmp_path: Path) -> None:
     refused(dan.get(f"/api/v1/erasures/{plan}/certificate"), 400, "is approved")
 
     # execution and verification are the job runner's; here ann runs them locally, as the CLI would
+    team.cat.add_storage_root(tmp_path / "w")
+    accept_notices(team.cat, "site")
     team.cat.erasures.run(plan, dry_run=False)
     team.cat.erasures.verify(plan)
     cert = dan.get(f"/api/v1/erasures/{plan}/certificate")
