@@ -28,7 +28,9 @@ def test_lookup_reveals_only_used_or_not_for_that_photo(cat: disgorge.Catalog, t
     faces, _ = cat.create_dataset("faces-secret-name", source="site")
     with cat.run("train-secret", use="essential.service", party="site", inputs=[f"dataset:{faces.ref}"]):
         pass
-    server = LiveServer(tmp_path, catalog_url=cat.store.url, DISGORGE_LOOKUP_BURST="6", DISGORGE_LOOKUP_PER_MINUTE="1")
+    server = LiveServer(
+        tmp_path, catalog_url=cat.store.url, DISGORGE_LOOKUP_BURST="6", DISGORGE_LOOKUP_PER_MINUTE="1"
+    )
     try:
         import httpx
 

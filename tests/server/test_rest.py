@@ -23,7 +23,12 @@ def _register(team: Team, tmp_path: Path) -> dict[str, list[Path]]:
 
 def test_sources_records_and_datasets(team: Team, tmp_path: Path) -> None:
     eve, dan = team.client("eve"), team.client("dan")
-    new = {"name": "forum", "notice": "we run a forum", "uses": ["essential.service"], "recipients": ["forum"]}
+    new = {
+        "name": "forum",
+        "notice": "we run a forum",
+        "uses": ["essential.service"],
+        "recipients": ["forum"],
+    }
     r = eve.post("/api/v1/sources", json=new)
     assert r.status_code == 200 and r.json()["changed"] and r.json()["notice_version"] == 1
     assert eve.post("/api/v1/sources", json=new).json()["changed"] is False
@@ -47,7 +52,11 @@ def test_sources_records_and_datasets(team: Team, tmp_path: Path) -> None:
     shas = [record(p, None)["sha256"] for p in files["bob"]]
     r = eve.post("/api/v1/datasets", json={"name": "bobs", "manifest": shas})
     assert r.json()["member_count"] == 2
-    refused(eve.post("/api/v1/datasets", json={"name": "x", "source": "site", "from": "faces"}), 400, "exactly one")
+    refused(
+        eve.post("/api/v1/datasets", json={"name": "x", "source": "site", "from": "faces"}),
+        400,
+        "exactly one",
+    )
     assert sorted(d["ref"] for d in dan.get("/api/v1/datasets").json()["items"]) == ["bobs@1", "faces@1"]
     assert dan.get("/api/v1/datasets/faces@1").json()["stats"]["subject_count"] == 2
 
@@ -71,9 +80,13 @@ def test_a_gated_run_reports_inputs_and_outputs(team: Team, tmp_path: Path) -> N
     r = eve.post("/api/v1/runs", json=run)
     assert r.status_code == 200, r.text
     started = r.json()
-    assert started["status"] == "running" and started["decision"]["ok"] and started["decision"]["allowed"] == 5
+    assert (
+        started["status"] == "running" and started["decision"]["ok"] and started["decision"]["allowed"] == 5
+    )
     uid = started["uid"]
-    assert eve.post(f"/api/v1/runs/{uid}/inputs", json={"datasets": ["faces"]}).json()["datasets"] == ["faces@1"]
+    assert eve.post(f"/api/v1/runs/{uid}/inputs", json={"datasets": ["faces"]}).json()["datasets"] == [
+        "faces@1"
+    ]
     out = {"kind": "model", "uri": "s3://models/svc.pt", "sha256": "ab" * 32, "size": 10, "name": "svc"}
     r = eve.post(f"/api/v1/runs/{uid}/outputs", json=out)
     assert r.status_code == 200 and r.json()["run_id"] == started["id"], r.text
@@ -88,7 +101,10 @@ def test_a_gated_run_reports_inputs_and_outputs(team: Team, tmp_path: Path) -> N
     r = eve.post("/api/v1/models/svc/deployments", json={"target": "prod"})
     assert r.json()["state"] == "live"
     refused(eve.post("/api/v1/models/svc/deployments", json={"target": "x", "hook": "rm -rf /"}), 403, "hook")
-    assert ann.post("/api/v1/models/svc/deployments", json={"target": "x", "hook": "true"}).json()["hook"] == "true"
+    assert (
+        ann.post("/api/v1/models/svc/deployments", json={"target": "x", "hook": "true"}).json()["hook"]
+        == "true"
+    )
     assert len(dan.get("/api/v1/models/svc/deployments").json()["items"]) == 2
     impact = dan.get("/api/v1/impact", params={"kind": "subject", "value": "bob"}).json()
     assert [m["name"] for m in impact["models"]] == ["svc"]
@@ -96,10 +112,15 @@ def test_a_gated_run_reports_inputs_and_outputs(team: Team, tmp_path: Path) -> N
     csv = "subject_id,use,recipient,action,timestamp,notice_version\nalice,essential.service,site,withdrawn,2024-01-01T00:00:00Z,\n"
     r = ann.post("/api/v1/consent", content=csv, headers={"Content-Type": "text/csv"})
     assert r.json() == {"imported": 1, "new_file": True}
-    assert ann.post("/api/v1/consent", content=csv, headers={"Content-Type": "text/csv"}).json()["new_file"] is False
+    assert (
+        ann.post("/api/v1/consent", content=csv, headers={"Content-Type": "text/csv"}).json()["new_file"]
+        is False
+    )
     refused(ann.post("/api/v1/consent", content="a,b\n1,2\n"), 400, "header")
     refused(eve.post("/api/v1/consent", content=csv), 403, "consent.import")
-    check = dan.post("/api/v1/check", json={"datasets": ["faces"], "use": "essential.service", "recipient": "site"})
+    check = dan.post(
+        "/api/v1/check", json={"datasets": ["faces"], "use": "essential.service", "recipient": "site"}
+    )
     assert check.json()["ok"] is False and check.json()["denied"] == 3
 
 
@@ -119,7 +140,11 @@ def test_erasure_statements_are_the_signers_own(team: Team, tmp_path: Path) -> N
     assert to_sign["kind"] == "erasure.request" and to_sign["about"] == plan
     unsigned = ann.get(f"/api/v1/erasures/{plan}").json()
     assert unsigned["requester"] is None and "no signed request" in unsigned["authorization"]["error"]
-    refused(ann.post(f"/api/v1/erasures/{plan}/request", json=signed(PEOPLE["eve"], to_sign)), 403, "signed as 'eve'")
+    refused(
+        ann.post(f"/api/v1/erasures/{plan}/request", json=signed(PEOPLE["eve"], to_sign)),
+        403,
+        "signed as 'eve'",
+    )
     r = ann.post(f"/api/v1/erasures/{plan}/request", json=signed(PEOPLE["ann"], to_sign))
     assert r.status_code == 200 and r.json()["requester"] == "ann", r.text
 
@@ -132,13 +157,19 @@ def test_erasure_statements_are_the_signers_own(team: Team, tmp_path: Path) -> N
     forged = {**by_bea, "signature": signed(PEOPLE["eve"], template)["signature"]}
     refused(bea.post(f"/api/v1/erasures/{plan}/approvals", json=forged), 403, "does not verify")
     refused(cy.post(f"/api/v1/erasures/{plan}/approvals", json=by_bea), 403, "you act as 'cy'")
-    refused(eve.post(f"/api/v1/erasures/{plan}/approvals", json=signed(PEOPLE["eve"], template)), 403, "erase.approve")
+    refused(
+        eve.post(f"/api/v1/erasures/{plan}/approvals", json=signed(PEOPLE["eve"], template)),
+        403,
+        "erase.approve",
+    )
     own = ann.get(f"/api/v1/erasures/{plan}/statement", params={"kind": "erasure.approve"}).json()
     refused(ann.post(f"/api/v1/erasures/{plan}/approvals", json=signed(PEOPLE["ann"], own)), 403, "requester")
     assert ann.get(f"/api/v1/erasures/{plan}").json()["approvers"] == []
 
     r = bea.post(f"/api/v1/erasures/{plan}/approvals", json=by_bea)
-    assert r.status_code == 200 and r.json()["approvers"] == ["bea"] and r.json()["status"] == "approved", r.text
+    assert r.status_code == 200 and r.json()["approvers"] == ["bea"] and r.json()["status"] == "approved", (
+        r.text
+    )
     assert bea.post(f"/api/v1/erasures/{plan}/approvals", json=by_bea).json()["approvers"] == ["bea"]
 
     other, other_sign = _plan(team, "bob")
@@ -193,5 +224,9 @@ def _verify_consistency(c: dict[str, object]) -> None:
 
     proof = [base64.b64decode(p) for p in c["proof"]]  # type: ignore[attr-defined]
     verify_consistency(
-        c["old_size"], c["new_size"], bytes.fromhex(c["old_root"]), bytes.fromhex(c["new_root"]), proof  # type: ignore[arg-type]
+        c["old_size"],
+        c["new_size"],
+        bytes.fromhex(c["old_root"]),
+        bytes.fromhex(c["new_root"]),
+        proof,  # type: ignore[arg-type]
     )
