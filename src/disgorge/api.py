@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from disgorge.catalog import CatalogStore, as_uri
 from disgorge.errors import InputError, UsageError
+from disgorge.facade import RecordsMixin
 from disgorge.model import MODEL_RELATIONS, DatasetRef, RunInput
 from disgorge.settings import Home, bind_pseudonym_key
 
@@ -23,16 +24,10 @@ if TYPE_CHECKING:  # capabilities load when first used, so a command pays only f
     from disgorge.access import RosterService
     from disgorge.catalog import ArtifactInfo, DatasetInfo, RunInfo, SourceInfo
     from disgorge.client import RemoteCatalog
-    from disgorge.enforcement import CheckReport, ExportResult, RunReview
-    from disgorge.erasure.signing import SignedErasures
+    from disgorge.enforcement import CheckReport, ExportResult
     from disgorge.ingest import IngestOptions
-    from disgorge.lineage import BillOfMaterials, Impact
     from disgorge.model import IngestSummary
     from disgorge.model.roles import Principal
-    from disgorge.notices import Recipients
-    from disgorge.policy import Policy
-    from disgorge.proof import Proofs
-    from disgorge.scan import Indexes, LookupResult, ScanReport
     from disgorge.storage import StorageConfig
     from disgorge.trust import Identity
 
@@ -106,7 +101,7 @@ def open(
         raise
 
 
-class Catalog:
+class Catalog(RecordsMixin):
     """What a Python ML team holds: register data, capture lineage, ask what came from what."""
 
     def __init__(self, home: Home, store: CatalogStore, identity: Identity | None = None) -> None:
@@ -127,11 +122,6 @@ class Catalog:
         view.identity = None
         view.principal = principal
         return view
-
-    def _may(self, action: str) -> None:
-        from disgorge.access import require
-
-        require(self.principal, action)
 
     def init(self) -> dict[str, Any]:
         """Claim an unclaimed catalog: the caller's identity becomes its first admin (with every role)."""
@@ -173,72 +163,6 @@ class Catalog:
         if storage is not None:
             storage.close()
         self.store.close()
-
-    @property
-    def storage_config(self) -> StorageConfig:
-        """Where erasure may act: the home's ``storage.json`` (roots, S3 endpoint) plus the environment."""
-        cached: StorageConfig | None = self.__dict__.get("_storage")
-        if cached is None:
-            from disgorge.shared import storage_config
-
-            cached = storage_config(self.store, self.home)
-            self.__dict__["_storage"] = cached
-        return cached
-
-    def add_storage_root(self, root: Path) -> list[str]:
-        self._may("storage.write")
-        from disgorge.shared import add_root
-
-        self.__dict__.pop("_storage", None)
-        return add_root(self.store, self.home, root)
-
-    @property
-    def proofs(self) -> Proofs:
-        """The ledger's checkpoints, audits and inclusion proofs, signed with the home's key."""
-        from disgorge.proof import Proofs, SigningIdentity
-
-        return Proofs(self.store, SigningIdentity.ensure(self.home.path / "keys"))
-
-    def certificate(self, plan: str, *, cosigner: Any = None) -> dict[str, Any]:
-        """A signed certificate of destruction for a completed, verified erasure."""
-        self._may("erase.certificate")
-        from disgorge.proof import SigningIdentity, issue_certificate
-
-        return issue_certificate(
-            self.store, SigningIdentity.ensure(self.home.path / "keys"), plan, cosigner=cosigner
-        )
-
-    def asset_proof(self, plan: str, sha256: str) -> dict[str, Any]:
-        from disgorge.proof.service import asset_proof
-
-        return asset_proof(self.store, plan, sha256)
-
-    @property
-    def erasures(self) -> SignedErasures:
-        """The erasure workflow, each statement signed with this catalog's caller's identity."""
-        from disgorge.erasure import Erasures
-        from disgorge.erasure.signing import SignedErasures
-        from disgorge.notices import Notifier
-        from disgorge.proof import SigningIdentity
-
-        notices = self.home.path / "notices"
-        service = Erasures(
-            self.store,
-            self.indexes,
-            self.storage_config,
-            notices,
-            self.policy,
-            self.principal,
-            Notifier(self.store, notices, SigningIdentity.ensure(self.home.path / "keys")),
-        )
-        return SignedErasures(service, self.identity)
-
-    @property
-    def recipients(self) -> Recipients:
-        """Recipients' delivery channels (set by an admin, signed) and their acknowledgements."""
-        from disgorge.notices import Recipients
-
-        return Recipients(self.store, self.principal, self.identity)
 
     # provenance
     def add_source(
@@ -290,9 +214,12 @@ class Catalog:
         from_dataset: str | None = None,
         where: str | None = None,
         manifest: Path | None = None,
+        entries: Sequence[str] | None = None,
     ) -> tuple[DatasetInfo, bool]:
+        """A dataset version from a source, another version (filtered by ``where``), a manifest file,
+        or ``entries`` (sha256 values or registered paths: a manifest sent to the server)."""
         self._may("dataset.write")
-        if sum(x is not None for x in (source, from_dataset, manifest)) != 1:
+        if sum(x is not None for x in (source, from_dataset, manifest, entries)) != 1:
             raise UsageError("give exactly one of --source, --from or --manifest")
         if where is not None and from_dataset is None and source is None:
             raise UsageError("--where filters --from or --source members")
@@ -302,6 +229,8 @@ class Catalog:
         elif from_dataset is not None:
             parent = self.store.get_dataset(from_dataset)
             members = self.store.members(parent.id)
+        elif entries is not None:
+            members = self.store.members_from_manifest(list(entries), origin="the request's manifest")
         else:
             assert manifest is not None
             try:
@@ -401,7 +330,7 @@ class Catalog:
 
         digest, size = sha256_path(p)
         st = p.stat()
-        return self.store.register_artifact(
+        return self.record_artifact(
             kind=kind,
             uri=as_uri(str(p)),
             sha256=digest,
@@ -412,65 +341,19 @@ class Catalog:
             inode=st.st_ino,
         )
 
+    def resume_run(self, ref: str) -> RunContext:
+        """A run opened elsewhere (by the server for a remote job), to add inputs and outputs to."""
+        self._may("run.write")
+        info = self.store.get_run(ref)
+        if info.status != "running":
+            raise UsageError(f"run {ref!r} is {info.status}: inputs and outputs go to a running run")
+        return RunContext(self, info, [])
+
     def deploy(self, model: str, *, target: str, hook: str | None = None) -> int:
         self._may("model.deploy")
         if hook is not None:
             self._may("deployment.hook")
         return self.store.add_deployment(self.store.resolve_artifact(model, kind="model").id, target, hook)
-
-    # consent and enforcement
-    @property
-    def policy(self) -> Policy:
-        """The catalog's policy (``disgorge policy set``; a home's ``policy.yaml`` is taken in once), or the
-        built-in default: consent and notices decide."""
-        cached: Policy | None = self.__dict__.get("_policy")
-        if cached is None:
-            from disgorge.policy import DEFAULT_POLICY, parse_policy
-            from disgorge.shared import policy_text
-
-            stored = policy_text(self.store, self.home)
-            text, origin = stored if stored else (DEFAULT_POLICY, "built-in default")
-            cached = parse_policy(text, origin)
-            self.__dict__["_policy"] = cached
-        return cached
-
-    def set_policy(self, path: Path) -> int:
-        """Store a new policy version for every home on the catalog (admins only)."""
-        self._may("key.manage")
-        from disgorge.shared import set_policy
-
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"policy {path}: cannot read it ({exc})") from exc
-        self.__dict__.pop("_policy", None)
-        return set_policy(self.store, text, origin=str(path))
-
-    def import_consent(self, path: Path) -> tuple[int, bool]:
-        self._may("consent.import")
-        from disgorge.enforcement import read_consent_file
-
-        lines, digest = read_consent_file(path)
-        return self.store.import_consent(lines, file_sha256=digest, origin=str(path))
-
-    def check(
-        self,
-        datasets: Sequence[str],
-        *,
-        use: str,
-        recipient: str,
-        at: datetime | None = None,
-        record: bool = True,
-    ) -> CheckReport:
-        self._may("check")
-        from disgorge.enforcement import check_datasets
-
-        self.policy  # noqa: B018 - validate the policy before reading data
-        infos = [self.store.get_dataset(d) for d in datasets]
-        report = check_datasets(self.store, infos, use=use, recipient=recipient, policy=self.policy, at=at)
-        if record:
-            self.store.record_decision(report.record("check"))
-        return report
 
     def export(
         self, dataset: str, *, to: str, dest: Path, at: datetime | None = None
@@ -495,71 +378,6 @@ class Catalog:
         ):
             result = export_members(self.store, self.store.members(ds.id), dest)
         return report, result
-
-    def review_runs(self, at: datetime | None = None) -> list[RunReview]:
-        self._may("read")
-        from disgorge.enforcement import review_runs
-
-        return review_runs(self.store, policy=self.policy, at=at)
-
-    # finding content
-    @property
-    def indexes(self) -> Indexes:
-        """Near-duplicate indexes kept in the home, synced with the catalog when opened."""
-        from disgorge.scan import Indexes
-
-        return Indexes(self.store, self.home.path / "neardup")
-
-    def scan(
-        self, roots: Sequence[str], *, against: str = "catalog", radius: int = 31, workers: int = 0
-    ) -> ScanReport:
-        self._may("read")
-        if against not in ("catalog", "erased") and not against.startswith("dataset:"):
-            raise UsageError(
-                f"--against {against!r} is unknown", hint="use catalog, erased or dataset:NAME[@V]"
-            )
-        if not 0 <= radius <= 64:
-            raise UsageError(
-                f"--radius {radius} is out of range", hint="PDQ matches at 31 or less; 0..64 allowed"
-            )
-        from disgorge.scan import scan
-
-        return scan(
-            self.store,
-            self.indexes,
-            list(roots),
-            against=against,
-            radius=radius,
-            storage=self.storage_config,
-            workers=workers or min(2, os.cpu_count() or 1),
-        )
-
-    def lookup(self, photo: Path, *, radius: int = 31) -> LookupResult:
-        self._may("read")
-        from disgorge.scan import lookup
-
-        return lookup(self.store, self.indexes, photo, radius=radius)
-
-    # questions
-    def sources(self) -> list[SourceInfo]:
-        self._may("read")
-        return self.store.list_sources()
-
-    def impact(self, kind: str, value: str) -> Impact:
-        self._may("read")
-        if kind not in ("subject", "source", "dataset", "asset"):
-            raise UsageError(
-                f"impact scope {kind!r} is unknown", hint="use subject, source, dataset or asset"
-            )
-        from disgorge.lineage import Scope, impact
-
-        return impact(self.store, Scope(kind, value))  # type: ignore[arg-type]
-
-    def lineage(self, model: str) -> BillOfMaterials:
-        self._may("read")
-        from disgorge.lineage import bill_of_materials
-
-        return bill_of_materials(self.store, model)
 
 
 def _readable(ds: DatasetInfo) -> DatasetInfo:
@@ -666,6 +484,35 @@ class RunContext:
             self.catalog.store.link("artifact", parent.id, art.id, relation)
         return art
 
+    def log_output(
+        self,
+        *,
+        kind: str,
+        uri: str,
+        sha256: str,
+        size: int,
+        name: str | None = None,
+        parents: Sequence[str] = (),
+        relation: str = "fine_tuned_from",
+        derived_from: Sequence[str] = (),
+    ) -> ArtifactInfo:
+        """:meth:`log_model` / :meth:`log_artifact` of bytes hashed elsewhere (a job reporting to the
+        server): the same links, by the output's sha256 and size instead of a local path."""
+        if relation not in MODEL_RELATIONS:
+            raise InputError(
+                f"relation {relation!r} is unknown", hint=f"relations: {', '.join(MODEL_RELATIONS)}"
+            )
+        if parents and kind != "model":
+            raise InputError("parents are models' parents: give derived_from for other artifacts")
+        art = self.catalog.record_artifact(
+            kind=kind, uri=uri, sha256=sha256, size=size, name=name, run_id=self.info.id
+        )
+        for p in parents:
+            parent = self.catalog.store.resolve_artifact(p, kind="model")
+            self.catalog.store.link("artifact", parent.id, art.id, relation)
+        self._derive(art, derived_from)
+        return art
+
     def log_artifact(
         self,
         path: str | os.PathLike[str],
@@ -679,6 +526,10 @@ class RunContext:
         ``derived_from`` items are ``dataset:NAME[@V]``, ``asset:SHA256``, ``model:REF`` or ``artifact:REF``.
         """
         art = self.catalog.register_artifact(Path(path), kind=kind, name=name, run_id=self.info.id)
+        self._derive(art, derived_from)
+        return art
+
+    def _derive(self, art: ArtifactInfo, derived_from: Sequence[str]) -> None:
         for ref in derived_from:
             kind_, _, value = ref.partition(":")
             if kind_ == "asset":
@@ -695,4 +546,3 @@ class RunContext:
                 raise InputError(
                     f"derived_from {ref!r} is not KIND:REF", hint="KIND is dataset, asset, model or artifact"
                 )
-        return art

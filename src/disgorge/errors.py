@@ -18,25 +18,33 @@ in exactly one place (``disgorge.cli.main``)::
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DisgorgeError(Exception):
     code = "disgorge.error"
     exit_status = 2
     http_status = 500
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details
+        """Structured facts behind the message (a refused run's decision), for JSON clients."""
 
     def diagnostics(self) -> str:
         """The message a person reads: what went wrong, then what to do."""
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
 
-    def to_json(self) -> dict[str, str]:
-        out = {"error": self.code, "message": self.message}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.hint:
             out["hint"] = self.hint
+        if self.details is not None:
+            out["details"] = self.details
         return out
 
 

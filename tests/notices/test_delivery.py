@@ -102,7 +102,9 @@ def test_no_channel_skips_and_the_plan_stays_incomplete(sqlite_shop: Shop) -> No
     show = json.loads(shop.ok("erase", "show", shop.plan, "--json"))
     assert show["status"] == "incomplete" and show["journal"]["recipient"] == {"done": 1, "skipped": 1}
     states = {r["party"]: r for r in show["recipients"]}
-    assert states["acme"]["delivered_at"] and states["beta"]["written_at"] and not states["beta"]["delivered_at"]
+    assert (
+        states["acme"]["delivered_at"] and states["beta"]["written_at"] and not states["beta"]["delivered_at"]
+    )
     human = shop.ok("erase", "show", shop.plan)
     assert "recipient beta: notice written" in human and "NOT delivered" in human
     assert "recipient acme: notice delivered" in human

@@ -327,3 +327,16 @@ class RunsMixin(DatasetsMixin):
             s.add(d)
             s.flush()
             return d.id
+
+    def list_artifacts(self, *, kind: str | None = None) -> list[ArtifactInfo]:
+        """Artifacts (of one kind) in registration order, each with its copies."""
+        with self.session() as s:
+            q = select(Artifact).order_by(Artifact.id)
+            if kind is not None:
+                q = q.where(Artifact.kind == kind)
+            return [self._artifact_info(s, a) for a in s.scalars(q)]
+
+    def deployments_of(self, artifact_id: int) -> list[dict[str, Any]]:
+        with self.session() as s:
+            q = select(Deployment).where(Deployment.artifact_id == artifact_id).order_by(Deployment.id)
+            return [{"id": d.id, "target": d.target, "hook": d.hook, "state": d.state} for d in s.scalars(q)]

@@ -115,9 +115,11 @@ class RemoteCatalog:
         return impact_from_json(self._call("GET", "/impact", params={"kind": kind, "value": value}))
 
     def lineage(self, model: str) -> BillOfMaterials:
+        from urllib.parse import quote
+
         from disgorge.lineage.bom import bom_from_json
 
-        return bom_from_json(self._call("GET", "/lineage", params={"model": model}))
+        return bom_from_json(self._call("GET", f"/models/{quote(model, safe='')}/lineage"))
 
     def __getattr__(self, name: str) -> Any:
         raise UsageError(

@@ -1,7 +1,7 @@
 """Enforcement: consent imports, purpose checks over whole datasets, and the gates that use them."""
 
 from disgorge.enforcement.check import CheckReport, Violation, check_members
-from disgorge.enforcement.consent_file import read_consent_file
+from disgorge.enforcement.consent_file import parse_consent, read_consent_file
 from disgorge.enforcement.export import ExportResult, export_members
 from disgorge.enforcement.gate import (
     RunReview,
@@ -21,6 +21,7 @@ __all__ = [
     "check_members",
     "denial",
     "export_members",
+    "parse_consent",
     "read_consent_file",
     "review_runs",
     "subset_name",

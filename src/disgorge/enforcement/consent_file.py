@@ -66,14 +66,24 @@ def _line(n: int, raw: dict[str, Any], origin: str) -> ConsentLine:
 
 def read_consent_file(path: Path, *, now: datetime | None = None) -> tuple[list[ConsentLine], str]:
     """Parse and validate the whole file; returns its lines and the sha256 of its bytes."""
-    origin = str(path)
     try:
         data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"consent file {path}: cannot read it ({exc})") from exc
+    jsonl = path.suffix.lower() in (".jsonl", ".ndjson", ".json")
+    return parse_consent(data, str(path), jsonl=jsonl, now=now)
+
+
+def parse_consent(
+    data: bytes, origin: str, *, jsonl: bool = False, now: datetime | None = None
+) -> tuple[list[ConsentLine], str]:
+    """:func:`read_consent_file` for bytes received some other way (the server's request body)."""
+    try:
         text = data.decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise InputError(f"consent file {origin}: cannot read it ({exc})") from exc
     try:
-        rows = _rows(path, text, origin)
+        rows = _rows(jsonl, text, origin)
     except csv.Error as exc:
         raise InputError(f"{origin}: not valid CSV ({exc}); nothing was imported") from exc
     lines = [_line(n, raw, origin) for n, raw in rows]
@@ -94,9 +104,9 @@ def read_consent_file(path: Path, *, now: datetime | None = None) -> tuple[list[
     return lines, hashlib.sha256(data).hexdigest()
 
 
-def _rows(path: Path, text: str, origin: str) -> list[tuple[int, dict[str, Any]]]:
+def _rows(jsonl: bool, text: str, origin: str) -> list[tuple[int, dict[str, Any]]]:
     rows: list[tuple[int, dict[str, Any]]] = []
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+    if jsonl:
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue

@@ -74,6 +74,7 @@ def denial(report: CheckReport, what: str) -> PolicyDenied:
         f"{what} refused before any data was read: {len(report.denied)} of {report.total} assets may not be used "
         f"for {report.use} by {report.recipient} [{reasons}] (decision {report.decision_uid})",
         hint=f"would be allowed by: {clause}; or derive a compliant subset (compliant_subset=True)",
+        details={"decision": report.to_json()},
     )
 
 

@@ -159,6 +159,27 @@ class Proofs:
             "checkpoint": note,
         }
 
+    def consistency(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
+        """An RFC 9162 consistency proof from the tree of ``old_size`` entries to ``new_size`` (default:
+        the latest signed checkpoint), so a client holding an older checkpoint sees the log only grew."""
+        size, _, note = self.latest_checkpoint()
+        new = size if new_size is None else new_size
+        if not 0 < old_size <= new <= size:
+            raise InputError(
+                f"sizes {old_size}..{new} are not within the latest checkpoint (size {size})",
+                hint="0 < old ≤ new ≤ the checkpoint's size; sign a new one with disgorge ledger checkpoint",
+            )
+        tree, _ = _tree(self.store)
+        proof = tree.consistency_proof(old_size, new)
+        return {
+            "old_size": old_size,
+            "old_root": tree.root(old_size).hex(),
+            "new_size": new,
+            "new_root": tree.root(new).hex(),
+            "proof": [base64.b64encode(p).decode() for p in proof],
+            "checkpoint": note if new == size else None,
+        }
+
 
 def _body(note: str) -> str:
     return note.split("\n\n", 1)[0] + "\n"

@@ -48,14 +48,27 @@ def lookup(
         data = photo.read_bytes()
     except OSError as exc:
         raise InputError(f"photo {photo}: cannot read it ({exc.strerror})") from exc
-    item = hash_object(photo.absolute().as_uri(), data)
+    return lookup_bytes(store, indexes, data, str(photo), uri=photo.absolute().as_uri(), radius=radius)
+
+
+def lookup_bytes(
+    store: CatalogStore,
+    indexes: Indexes,
+    data: bytes,
+    photo: str,
+    *,
+    uri: str = "upload:photo",
+    radius: int = DEFAULT_RADIUS,
+) -> LookupResult:
+    """:func:`lookup` of a photo's bytes (an upload to the server's public lookup)."""
+    item = hash_object(uri, data)
     if item.problem:
         raise InputError(
             f"photo {photo}: {item.problem.replace('_', ' ')}", hint="give a JPEG, PNG or WebP photo"
         )
     if not item.codes:
         raise InputError(f"photo {photo}: not an image", hint="give a JPEG, PNG or WebP photo")
-    result = LookupResult(str(photo), True)
+    result = LookupResult(photo, True)
     report = ScanReport("catalog", radius)
     index = indexes.open("catalog")
     try:
@@ -65,7 +78,7 @@ def lookup(
     exact_only = item.quality is None or item.quality < LOW_QUALITY
     if exact_only and not any(m["match"] == "exact" for m in report.matches):
         return LookupResult(
-            str(photo),
+            photo,
             False,
             f"image quality {item.quality} is below {LOW_QUALITY}: too blank or "
             "too small to match reliably; only an exact copy could be confirmed, and none was found",
@@ -80,6 +93,8 @@ def lookup(
                 "datasets": [d["ref"] for d in imp.datasets],
                 "models": sorted(x["name"] or x["sha256"][:12] for x in imp.models),
                 "recipients": imp.recipients,
+                "uses": sorted({str(r["use"]) for r in imp.runs if r.get("use")}),
+                "deployed": bool(imp.deployments),
             }
         )
     return result

@@ -8,7 +8,7 @@ from disgorge import __version__
 from disgorge.access.tokens import TokenService
 from disgorge.api import Catalog
 from disgorge.server import errors, ops
-from disgorge.server.routes import core
+from disgorge.server.routes import consent, core, datasets, erasures, ledger, lookup, models, runs, sources
 
 
 def create_app(catalog: Catalog) -> FastAPI:
@@ -25,5 +25,7 @@ def create_app(catalog: Catalog) -> FastAPI:
     app.state.tokens = TokenService(catalog.store)
     errors.install(app)
     ops.install(app)
-    app.include_router(core.router)
+    app.state.lookup_bucket = lookup.bucket_from_env()
+    for part in (core, sources, datasets, runs, models, consent, erasures, ledger, lookup):
+        app.include_router(part.router)
     return app

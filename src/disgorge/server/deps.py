@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from disgorge.access import require
 from disgorge.api import Catalog
 from disgorge.catalog.store import ACTOR
 from disgorge.errors import Unauthenticated
-from disgorge.model.roles import Principal
+from disgorge.model.roles import ACTIONS, Principal
 
 API = "/api/v1"
 """Every REST route's prefix: each router is made with it, so metrics and logs see whole templates."""
@@ -40,6 +41,35 @@ async def catalog(request: Request, who: Annotated[Principal, Depends(principal)
     base: Catalog = request.app.state.catalog
     return base.acting_as(who)
 
+
+class Requires:
+    """A route's action from ``model/roles.py``: refuses (403) a token whose roles do not allow it, before
+    the request body is even looked at. The authorisation-matrix test reads ``action`` off each route."""
+
+    def __init__(self, action: str) -> None:
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}")
+        self.action = action
+
+    async def __call__(self, who: Annotated[Principal, Depends(principal)]) -> None:
+        require(who, self.action)
+
+
+class Public:
+    """Marks a route that needs no token (the data subjects' lookup); the matrix test reads it."""
+
+    action = "public"
+
+    async def __call__(self) -> None:
+        return None
+
+
+def requires(action: str) -> Any:
+    """``dependencies=[requires("erase.plan")]`` on a route: the action it performs."""
+    return Depends(Requires(action))
+
+
+PUBLIC: Any = Depends(Public())
 
 Who = Annotated[Principal, Depends(principal)]
 Cat = Annotated[Catalog, Depends(catalog)]

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from disgorge.errors import DisgorgeError, Unauthenticated
+from disgorge.errors import DisgorgeError, RateLimited, Unauthenticated
 
 log = logging.getLogger("disgorge.server")
 
@@ -18,6 +18,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DisgorgeError)
     async def _disgorge(request: Request, exc: DisgorgeError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+        if isinstance(exc, RateLimited) and exc.details:
+            headers = {"Retry-After": str(exc.details.get("retry_after", 60))}
         return JSONResponse(exc.to_json(), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

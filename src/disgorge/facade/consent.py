@@ -1,0 +1,85 @@
+"""Consent and enforcement: the policy, consent imports, checks and run reviews."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from disgorge.errors import InputError
+from disgorge.facade.finding import FindingMixin
+
+if TYPE_CHECKING:
+    from disgorge.enforcement import CheckReport, RunReview
+    from disgorge.policy import Policy
+
+
+class ConsentMixin(FindingMixin):
+    # consent and enforcement
+    @property
+    def policy(self) -> Policy:
+        """The catalog's policy (``disgorge policy set``; a home's ``policy.yaml`` is taken in once), or the
+        built-in default: consent and notices decide."""
+        cached: Policy | None = self.__dict__.get("_policy")
+        if cached is None:
+            from disgorge.policy import DEFAULT_POLICY, parse_policy
+            from disgorge.shared import policy_text
+
+            stored = policy_text(self.store, self.home)
+            text, origin = stored if stored else (DEFAULT_POLICY, "built-in default")
+            cached = parse_policy(text, origin)
+            self.__dict__["_policy"] = cached
+        return cached
+
+    def set_policy(self, path: Path) -> int:
+        """Store a new policy version for every home on the catalog (admins only)."""
+        self._may("key.manage")
+        from disgorge.shared import set_policy
+
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"policy {path}: cannot read it ({exc})") from exc
+        self.__dict__.pop("_policy", None)
+        return set_policy(self.store, text, origin=str(path))
+
+    def import_consent(self, path: Path) -> tuple[int, bool]:
+        self._may("consent.import")
+        from disgorge.enforcement import read_consent_file
+
+        lines, digest = read_consent_file(path)
+        return self.store.import_consent(lines, file_sha256=digest, origin=str(path))
+
+    def check(
+        self,
+        datasets: Sequence[str],
+        *,
+        use: str,
+        recipient: str,
+        at: datetime | None = None,
+        record: bool = True,
+    ) -> CheckReport:
+        self._may("check")
+        from disgorge.enforcement import check_datasets
+
+        self.policy  # noqa: B018 - validate the policy before reading data
+        infos = [self.store.get_dataset(d) for d in datasets]
+        report = check_datasets(self.store, infos, use=use, recipient=recipient, policy=self.policy, at=at)
+        if record:
+            self.store.record_decision(report.record("check"))
+        return report
+
+    def review_runs(self, at: datetime | None = None) -> list[RunReview]:
+        self._may("read")
+        from disgorge.enforcement import review_runs
+
+        return review_runs(self.store, policy=self.policy, at=at)
+
+    def import_consent_bytes(self, data: bytes, *, origin: str, jsonl: bool = False) -> tuple[int, bool]:
+        """:meth:`import_consent` of a file's bytes (the server's request body)."""
+        self._may("consent.import")
+        from disgorge.enforcement import parse_consent
+
+        lines, digest = parse_consent(data, origin, jsonl=jsonl)
+        return self.store.import_consent(lines, file_sha256=digest, origin=origin)

@@ -1,0 +1,95 @@
+"""Consent imports (the consent system's CSV or JSON-lines export as the request body) and ``check``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from disgorge.errors import UsageError
+from disgorge.server.deps import API, Cat, requires
+
+router = APIRouter(prefix=API, tags=["consent"])
+
+MAX_CONSENT_BYTES = 64 * 1024 * 1024
+JSONL = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
+
+
+class ConsentOut(BaseModel):
+    imported: int = Field(description="Consent events imported (0 when this file was imported before).")
+    new_file: bool
+
+
+class CheckIn(BaseModel):
+    datasets: list[str] = Field(min_length=1, max_length=100, description="NAME or NAME@VERSION")
+    use: str = Field(min_length=1, max_length=200)
+    recipient: str = Field(min_length=1, max_length=200)
+
+
+class CheckOut(BaseModel):
+    """``disgorge check --json``: the recorded decision."""
+
+    decision: str
+    ok: bool
+    use: str
+    recipient: str
+    at: str
+    policy_version: str
+    inputs: list[str]
+    inputs_digest: str
+    total: int
+    allowed: int
+    denied: int
+    allowed_by: dict[str, int]
+    flagged_near_erased: dict[str, int]
+    violations: list[dict[str, Any]]
+
+
+@router.post(
+    "/consent",
+    response_model=ConsentOut,
+    summary="Import a consent export (CSV, or JSON lines with Content-Type application/x-ndjson)",
+    dependencies=[requires("consent.import")],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def import_consent(request: Request, cat: Cat) -> ConsentOut:
+    from starlette.concurrency import run_in_threadpool
+
+    data = await _body(request, MAX_CONSENT_BYTES)
+    kind = request.headers.get("content-type", "text/csv").split(";")[0].strip().lower()
+    count, new = await run_in_threadpool(
+        cat.import_consent_bytes, data, origin="the request body", jsonl=kind in JSONL
+    )
+    return ConsentOut(imported=count, new_file=new)
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise UsageError(f"the request body is over {limit // (1024 * 1024)} MiB", hint="send less")
+        chunks.append(chunk)
+    if not size:
+        raise UsageError("the request body is empty")
+    return b"".join(chunks)
+
+
+@router.post(
+    "/check",
+    response_model=CheckOut,
+    tags=["enforcement"],
+    summary="May these datasets be used for this use by this recipient? (recorded as a decision)",
+    dependencies=[requires("check")],
+)
+def check(cat: Cat, body: CheckIn) -> dict[str, Any]:
+    return cat.check(body.datasets, use=body.use, recipient=body.recipient).to_json()
