@@ -8,11 +8,14 @@ from disgorge import __version__
 from disgorge.access.tokens import TokenService
 from disgorge.api import Catalog
 from disgorge.server import errors, ops
-from disgorge.server.routes import core
+from disgorge.server.routes import core, jobs
 
 
-def create_app(catalog: Catalog) -> FastAPI:
-    """The server's app over an open catalog (which the caller closes after the server stops)."""
+def create_app(catalog: Catalog, *, jobs_url: str | None = None, job_workers: int = 1) -> FastAPI:
+    """The server's app over an open catalog (which the caller closes after the server stops).
+
+    Jobs queue in the catalog's database (SQLite in the home, or its PostgreSQL), or on Redis with
+    ``jobs_url``; ``job_workers`` threads run them in this process (0: separate ``disgorge worker``)."""
     app = FastAPI(
         title="Disgorge",
         version=__version__,
@@ -20,10 +23,12 @@ def create_app(catalog: Catalog) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=jobs.lifespan(catalog, jobs_url, job_workers),
     )
     app.state.catalog = catalog
     app.state.tokens = TokenService(catalog.store)
     errors.install(app)
     ops.install(app)
     app.include_router(core.router)
+    app.include_router(jobs.router)
     return app
