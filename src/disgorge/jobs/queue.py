@@ -4,16 +4,18 @@ for a team (no other service to run), or Redis where a team has one.
 The queue only carries job ids, a doorbell; the catalog's ``jobs`` table is the record. huey takes a
 message off its queue before running it, and Redis here keeps nothing on disk, so a worker killed
 mid-job, or a restarted Redis, would lose a queued id: a sweep (at every worker start, then every
-minute) re-enqueues what the catalog says is unfinished and unheld, and the claim in
+15 seconds) re-enqueues what the catalog says is unfinished and unheld, and the claim in
 :mod:`disgorge.jobs.runner` makes every duplicate delivery a no-op."""
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey, crontab
+from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
 from disgorge.api import Catalog
@@ -25,6 +27,9 @@ log = logging.getLogger("disgorge.jobs")
 
 REQUEUE_AFTER = timedelta(seconds=60)
 """A queued job not started this long after it was (re-)enqueued is enqueued again."""
+
+SWEEP_SECONDS = float(os.environ.get("DISGORGE_JOB_SWEEP_SECONDS", "15"))
+"""How often a running worker pool looks for jobs whose worker is gone."""
 
 
 def describe(url: str | None, catalog: Catalog) -> str:
@@ -83,11 +88,8 @@ class Queue:
             ended = self.runner.run(job_id)
             log.info("job %s: %s", job_id, ended)
 
-        def sweep() -> None:
-            self.sweep()
-
         self._task = self.huey.task(name="disgorge.job")(run_job)
-        self.huey.periodic_task(crontab(minute="*"), name="disgorge.sweep")(sweep)
+        self._sweeping = threading.Event()
 
     def enqueue(self, job_id: str) -> None:
         self._task(job_id)
@@ -118,7 +120,7 @@ class Queue:
             self.huey,
             workers=workers,
             worker_type="thread",
-            periodic=True,
+            periodic=False,
             initial_delay=0.05,
             max_delay=0.5,
             check_worker_health=False,
@@ -126,9 +128,18 @@ class Queue:
         )
         self.sweep(everything=True)
         self._consumer.start()
+        threading.Thread(target=self._sweep_loop, name="disgorge-job-sweep", daemon=True).start()
+
+    def _sweep_loop(self) -> None:
+        while not self._sweeping.wait(SWEEP_SECONDS):
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("job sweep failed; trying again in %s s", SWEEP_SECONDS)
 
     def stop(self) -> None:
         """Stop between two units: running jobs go back to the queue, to resume at the next start."""
+        self._sweeping.set()
         if self.runner is not None:
             self.runner.stopping.set()
         if self._consumer is not None:
