@@ -18,7 +18,7 @@ import disgorge
 from disgorge.access import roster
 from disgorge.trust import sign
 from tests.conftest import PEOPLE, approve
-from tests.erasure.conftest import world  # noqa: F401  (fixture)
+from tests.erasure.conftest import world as _world  # noqa: F401  (the world fixture)
 
 from .conftest import LiveServer, Team
 
@@ -44,12 +44,18 @@ def execute_statement(cat: disgorge.Catalog, plan_id: str, who: str = "ann") -> 
     """What the client signs with its own key to start an execution (the server never signs)."""
     current = roster(cat.store)
     return sign(
-        PEOPLE[who], "erasure.execute", catalog=current.catalog, about=plan_id, body={"roster": current.digest()}
+        PEOPLE[who],
+        "erasure.execute",
+        catalog=current.catalog,
+        about=plan_id,
+        body={"roster": current.digest()},
     ).to_json()
 
 
 def bob_plan(cat: disgorge.Catalog) -> str:
-    plan, _ = cat.erasures.plan(scope=("subject", "bob"), withdrawn=False, reason="order", legal_basis="GDPR 17")
+    plan, _ = cat.erasures.plan(
+        scope=("subject", "bob"), withdrawn=False, reason="order", legal_basis="GDPR 17"
+    )
     approve(cat, plan.id, "bea")
     if not cat.erasures.authorization(plan.id).complete:
         approve(cat, plan.id, "cy")
@@ -66,7 +72,9 @@ def target_attempts(cat: disgorge.Catalog, plan_id: str) -> list[tuple[str, int]
 
 def ledger_kinds(cat: disgorge.Catalog, kind: str) -> int:
     with cat.store.engine.connect() as c:
-        return int(c.execute(text("SELECT count(*) FROM ledger_entries WHERE kind = :k"), {"k": kind}).scalar() or 0)
+        return int(
+            c.execute(text("SELECT count(*) FROM ledger_entries WHERE kind = :k"), {"k": kind}).scalar() or 0
+        )
 
 
 def test_an_ingest_job_registers_files_with_progress(team: Team, photos: Path, tmp_path: Path) -> None:
@@ -74,7 +82,10 @@ def test_an_ingest_job_registers_files_with_progress(team: Team, photos: Path, t
     eve = team.client("eve")
     r = eve.post(
         "/api/v1/jobs",
-        json={"kind": "ingest", "body": {"path": str(photos), "source": "site", "subject_from": "parent-dir"}},
+        json={
+            "kind": "ingest",
+            "body": {"path": str(photos), "source": "site", "subject_from": "parent-dir"},
+        },
     )
     assert r.status_code == 202, r.text
     assert r.headers["location"] == f"/api/v1/jobs/{r.json()['id']}"
@@ -102,7 +113,10 @@ def test_ingest_jobs_read_only_under_storage_roots(
     team: Team, photos: Path, body: dict[str, Any], status: int, says: str
 ) -> None:
     team.cat.add_storage_root(photos.parent)
-    body = {k: str(photos) if v == "PHOTOS" else str(team.cat.home.path) if v == "HOME" else v for k, v in body.items()}
+    body = {
+        k: str(photos) if v == "PHOTOS" else str(team.cat.home.path) if v == "HOME" else v
+        for k, v in body.items()
+    }
     r = team.client("eve").post("/api/v1/jobs", json={"kind": "ingest", "body": body})
     assert r.status_code == status, r.text
     assert says in r.json()["message"] and "error" in r.json()
@@ -114,10 +128,18 @@ def test_roles_per_kind_and_who_sees_which_job(team: Team, photos: Path) -> None
     ingest = {"kind": "ingest", "body": {"path": str(photos), "source": "site", "subject_from": "parent-dir"}}
     assert team.client("dan").post("/api/v1/jobs", json=ingest).status_code == 403
     assert team.client("bea").post("/api/v1/jobs", json=ingest).status_code == 403
-    execute = {"kind": "erase.execute", "body": {"plan": "x", "statement": {"statement": {}, "signature": ""}}}
+    execute = {
+        "kind": "erase.execute",
+        "body": {"plan": "x", "statement": {"statement": {}, "signature": ""}},
+    }
     r = team.client("eve").post("/api/v1/jobs", json=execute)
     assert r.status_code == 403 and "erase.run" in r.json()["message"]
-    assert team.client("nobody" if False else "eve").post("/api/v1/jobs", json={"kind": "mine", "body": {}}).status_code == 400
+    assert (
+        team.client("nobody" if False else "eve")
+        .post("/api/v1/jobs", json={"kind": "mine", "body": {}})
+        .status_code
+        == 400
+    )
     mine = team.client("eve").post("/api/v1/jobs", json=ingest).json()["id"]
     assert team.client("dan").get(f"/api/v1/jobs/{mine}").status_code == 404
     assert team.client("dan").post(f"/api/v1/jobs/{mine}/cancel").status_code == 404
@@ -127,7 +149,7 @@ def test_roles_per_kind_and_who_sees_which_job(team: Team, photos: Path) -> None
     wait_for(team.client("eve"), mine, finished)
 
 
-def test_execute_and_verify_as_jobs_with_the_clients_signature(team: Team, world: disgorge.Catalog) -> None:  # noqa: F811
+def test_execute_and_verify_as_jobs_with_the_clients_signature(team: Team, world: disgorge.Catalog) -> None:
     plan = bob_plan(world)
     ann = team.client("ann")
     forged = execute_statement(world, plan)
@@ -142,21 +164,30 @@ def test_execute_and_verify_as_jobs_with_the_clients_signature(team: Team, world
     assert r.status_code == 202, r.text
     job = wait_for(ann, r.json()["id"], finished)
     assert job["status"] == "done", job
-    assert job["result"]["status"] == "done" and job["result"]["executed_statement"]["kind"] == "erasure.executed"
+    assert (
+        job["result"]["status"] == "done"
+        and job["result"]["executed_statement"]["kind"] == "erasure.executed"
+    )
     assert "statement" not in job["request"]
-    r = team.client("dan").post(f"/api/v1/erasures/{plan}/verify", json={"roots": [str(world.home.path.parent / "photos")]})
+    r = team.client("dan").post(
+        f"/api/v1/erasures/{plan}/verify", json={"roots": [str(world.home.path.parent / "photos")]}
+    )
     assert r.status_code == 202, r.text
     verified = wait_for(team.client("dan"), r.json()["id"], finished)
     assert verified["status"] == "done" and verified["result"]["clean"] is True, verified
 
 
-def test_cancel_mid_erasure_leaves_it_resumable(cat: disgorge.Catalog, world: disgorge.Catalog, tmp_path: Path) -> None:  # noqa: F811
+def test_cancel_mid_erasure_leaves_it_resumable(
+    cat: disgorge.Catalog, world: disgorge.Catalog, tmp_path: Path
+) -> None:
     plan = bob_plan(world)
     server = LiveServer(tmp_path, catalog_url=world.store.url, **{PAUSE: "1.5"})
     team = Team(server, world, _tokens(world))
     try:
         ann = team.client("ann")
-        job_id = ann.post(f"/api/v1/erasures/{plan}/run", json={"statement": execute_statement(world, plan)}).json()["id"]
+        job_id = ann.post(
+            f"/api/v1/erasures/{plan}/run", json={"statement": execute_statement(world, plan)}
+        ).json()["id"]
         wait_for(ann, job_id, lambda j: j["progress"]["done"] >= 1)
         assert ann.post(f"/api/v1/jobs/{job_id}/cancel").json()["cancel_requested"] is True
         job = wait_for(ann, job_id, finished)
@@ -165,7 +196,9 @@ def test_cancel_mid_erasure_leaves_it_resumable(cat: disgorge.Catalog, world: di
         assert world.store.get_plan(plan).status == "incomplete"
         left = [s for s, _ in target_attempts(world, plan) if s != "done"]
         assert left, "cancelled before the end, some targets are still to do"
-        again = ann.post(f"/api/v1/erasures/{plan}/run", json={"statement": execute_statement(world, plan)}).json()
+        again = ann.post(
+            f"/api/v1/erasures/{plan}/run", json={"statement": execute_statement(world, plan)}
+        ).json()
         assert wait_for(ann, again["id"], finished, 120)["status"] == "done"
         assert all(s == "done" and a == 1 for s, a in target_attempts(world, plan))
     finally:
@@ -175,7 +208,9 @@ def test_cancel_mid_erasure_leaves_it_resumable(cat: disgorge.Catalog, world: di
 
 
 def test_sigkill_mid_job_then_restart_finishes_it_exactly_once(
-    cat: disgorge.Catalog, world: disgorge.Catalog, tmp_path: Path  # noqa: F811
+    cat: disgorge.Catalog,
+    world: disgorge.Catalog,
+    tmp_path: Path,
 ) -> None:
     """The restart mid-job test: kill -9 the server while an execution job runs, start it again; the job
     completes, once: every target carried out once, the takedown hook run once, one execution event."""
@@ -183,7 +218,9 @@ def test_sigkill_mid_job_then_restart_finishes_it_exactly_once(
     tokens = _tokens(world)
     first = LiveServer(tmp_path, catalog_url=world.store.url, **{PAUSE: "1.5"})
     c = httpx.Client(base_url=first.url, headers={"Authorization": f"Bearer {tokens['ann']}"}, timeout=30)
-    job_id = c.post(f"/api/v1/erasures/{plan}/run", json={"statement": execute_statement(world, plan)}).json()["id"]
+    job_id = c.post(
+        f"/api/v1/erasures/{plan}/run", json={"statement": execute_statement(world, plan)}
+    ).json()["id"]
     wait_for(c, job_id, lambda j: j["progress"]["done"] >= 1)
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL
     c.close()

@@ -115,7 +115,7 @@ class Jobs:
                 raise NotFoundError(f"no job {job_id!r}", hint="list jobs: GET /api/v1/jobs")
             return _row(row)
 
-    def list(self, owner: str | None, offset: int, limit: int) -> list[JobRow]:
+    def page(self, owner: str | None, offset: int, limit: int) -> list[JobRow]:
         """Jobs in the order they were created (so offsets stay put while jobs are added)."""
         q = select(Job).order_by(Job.created_at, Job.id).offset(offset).limit(limit)
         if owner is not None:
@@ -132,7 +132,7 @@ class Jobs:
             _JOBS.c.status == "queued",
             and_(
                 _JOBS.c.status == "running",
-                or_(_JOBS.c.lease_until < now, _JOBS.c.lease_owner.in_(sorted(dead)) if dead else False),
+                or_(_JOBS.c.lease_until < now, _JOBS.c.lease_owner.in_(sorted(dead))),
             ),
         )
         with self._store.session() as s:

@@ -86,7 +86,7 @@ def job_list(
     if limit < 1:
         raise UsageError(f"--limit {limit} must be at least 1")
     with catalog(home) as cat:
-        rows = [r.to_json() for r in JobService(None).list(cat, 0, limit)]
+        rows = [r.to_json() for r in JobService(None).page(cat, 0, limit)]
     if json:
         emit_json(rows)
         return

@@ -56,7 +56,9 @@ def _check_ingest(cat: Catalog, body: dict[str, Any]) -> dict[str, Any]:
     if manifest is not None:
         manifest = str(_local(cat, str(manifest), "manifest"))
     if body.get("subject_from") not in (None, "parent-dir"):
-        raise UsageError(f"subject_from {body['subject_from']!r} is unknown", hint="the only value is parent-dir")
+        raise UsageError(
+            f"subject_from {body['subject_from']!r} is unknown", hint="the only value is parent-dir"
+        )
     cat.store.get_source(str(body["source"]))
     return {**body, "path": str(resolved), "manifest": manifest}
 
@@ -115,7 +117,11 @@ def _check_execute(cat: Catalog, body: dict[str, Any]) -> dict[str, Any]:
                 f"plan {plan.id[:12]} is already being executed by job {job_id} ({status})",
                 hint=f"follow it: GET /api/v1/jobs/{job_id}",
             )
-    return {"plan": plan.id, "statement": signed.to_json(), "trust_metadata": bool(body.get("trust_metadata"))}
+    return {
+        "plan": plan.id,
+        "statement": signed.to_json(),
+        "trust_metadata": bool(body.get("trust_metadata")),
+    }
 
 
 def _run_execute(cat: Catalog, body: dict[str, Any], progress: Progress) -> dict[str, Any]:
@@ -173,7 +179,10 @@ def _run_verify(cat: Catalog, body: dict[str, Any], progress: Progress) -> dict[
 
 
 def _cancelled_verify(cat: Catalog, body: dict[str, Any], progress: Progress) -> dict[str, Any]:
-    return {"message": "cancelled before the verification was recorded; nothing was stored", "resumable": True}
+    return {
+        "message": "cancelled before the verification was recorded; nothing was stored",
+        "resumable": True,
+    }
 
 
 JOB_KINDS: dict[str, Kind] = {

@@ -138,7 +138,8 @@ class Runner:
         """Claim and run a job; returns how it ended here (``skipped`` if it was not ours to run)."""
         jobs = self.catalog.store.jobs
         current = jobs.get(job_id)
-        dead = frozenset({current.lease_owner}) if is_dead(current.lease_owner) else frozenset()
+        owner = current.lease_owner
+        dead = frozenset({owner}) if owner is not None and is_dead(owner) else frozenset()
         attempt = jobs.claim(job_id, worker_id(), self.lease, dead)
         if attempt is None:
             return "skipped"

@@ -43,10 +43,10 @@ class JobService:
         return row
 
     @staticmethod
-    def list(cat: Catalog, offset: int, limit: int) -> list[JobRow]:
+    def page(cat: Catalog, offset: int, limit: int) -> list[JobRow]:
         require(cat.principal, "read")
         owner = None if "admin" in cat.principal.roles else cat.principal.name
-        return cat.store.jobs.list(owner, offset, limit)
+        return cat.store.jobs.page(owner, offset, limit)
 
     def cancel(self, cat: Catalog, job_id: str) -> JobRow:
         self.get(cat, job_id)

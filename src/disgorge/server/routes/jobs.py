@@ -52,7 +52,9 @@ class ExecuteBody(_Strict):
 
 class VerifyBody(_Strict):
     plan: str
-    roots: list[str] = Field(default_factory=list, description="Folders (under storage roots) or s3:// to scan.")
+    roots: list[str] = Field(
+        default_factory=list, description="Folders (under storage roots) or s3:// to scan."
+    )
 
 
 class IngestJob(_Strict):
@@ -127,7 +129,7 @@ def create_job(request: Request, response: Response, cat: Cat, job: JobIn) -> Jo
 @router.get("/jobs", response_model=Page[JobOut], summary="Your jobs (an admin's: everyone's)")
 def list_jobs(request: Request, cat: Cat, limit: Limit = 100, cursor: Cursor = None) -> Page[JobOut]:
     start = offset(cursor)
-    rows = _service(request).list(cat, start, limit + 1)
+    rows = _service(request).page(cat, start, limit + 1)
     more = len(rows) > limit
     return Page[JobOut](items=[_out(r) for r in rows[:limit]], next=str(start + limit) if more else None)
 
