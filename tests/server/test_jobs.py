@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,6 @@ import disgorge
 from disgorge.access import roster
 from disgorge.trust import sign
 from tests.conftest import PEOPLE, approve
-from tests.erasure.conftest import world as _world  # noqa: F401  (the world fixture)
 
 from .conftest import LiveServer, Team
 
@@ -243,7 +243,8 @@ def test_sigkill_mid_job_then_restart_finishes_it_exactly_once(
     try:
         from disgorge.jobs import Queue
 
-        Queue(world).enqueue(job_id)  # even if its id is delivered again
+        with Queue(world) as q:  # even if its id is delivered again
+            q.enqueue(job_id)
         time.sleep(2)
         assert world.store.jobs.get(job_id).attempt == 2
         assert ledger_kinds(world, "erasure_execution") == 1
@@ -258,3 +259,124 @@ def _tokens(cat: disgorge.Catalog) -> dict[str, str]:
 
     service = TokenService(cat.store)
     return {name: service.issue(cat.principal, "tests", principal=name)[1] for name in PEOPLE}
+
+
+def test_of_many_racing_claims_one_wins(cat: disgorge.Catalog) -> None:
+    """The claim is one conditional UPDATE: of eight workers racing for a job, exactly one gets it, and a
+    worker that lost its lease can write nothing, not even the end."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    row = cat.store.jobs.add("race0000race0000", "ingest", "eve", {})
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(lambda n: cat.store.jobs.claim(row.id, f"w{n}", 30), range(8)))
+    assert won.count(1) == 1 and won.count(None) == 7
+    assert cat.store.jobs.claim(row.id, "late", 30) is None  # held: nobody else may take it
+    with cat.store.engine.begin() as conn:  # the lease expires (its worker stopped beating)
+        conn.execute(
+            text("UPDATE jobs SET lease_until = :t"), {"t": datetime.now(UTC) - timedelta(seconds=1)}
+        )
+    assert cat.store.jobs.claim(row.id, "late", 30) == 2
+    assert cat.store.jobs.beat(row.id, 1, 30) == (False, False)
+    assert cat.store.jobs.finish(row.id, 1, "done") is False
+    assert cat.store.jobs.finish(row.id, 2, "done") is True
+    assert cat.store.jobs.claim(row.id, "again", 30) is None  # a finished job is never run again
+    assert cat.store.jobs.get(row.id).status == "done"
+
+
+def test_a_queued_job_is_cancelled_at_once_and_a_revoked_owner_runs_nothing(team: Team, photos: Path) -> None:
+    team.cat.add_storage_root(photos)
+    from disgorge.jobs import JobService
+
+    body = {"path": str(photos), "source": "site", "subject_from": "parent-dir"}
+    with disgorge.open(team.cat.home.path, catalog_url=team.cat.store.url, identity=PEOPLE["eve"]) as eve:
+        queued = JobService(None).submit(eve, "ingest", body)  # recorded, never rung: nobody runs it yet
+        doomed = JobService(None).submit(eve, "ingest", body)
+    c = team.client("eve")
+    assert c.post(f"/api/v1/jobs/{queued.id}/cancel").json()["status"] == "cancelled"
+    team.cat.change_roster("roster.update", "eve", roles=["auditor"])
+    from disgorge.jobs import Queue
+
+    with Queue(team.cat) as q:
+        q.enqueue(doomed.id)
+        q.enqueue(queued.id)
+    job = wait_for(team.client("ann"), doomed.id, finished)
+    assert job["status"] == "failed" and job["error"]["error"] == "disgorge.policy_denied", job
+    assert "ingest" in job["error"]["message"]
+    assert team.client("ann").get(f"/api/v1/jobs/{queued.id}").json()["attempts"] == 0
+    with team.cat.store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM assets")).scalar() == 0
+
+
+def _redis() -> bool:
+    import os
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        return True
+    except OSError:
+        if os.environ.get("DISGORGE_REQUIRE_REDIS"):
+            raise
+        return False
+
+
+@pytest.mark.skipif(not _redis(), reason="Redis is not running on 127.0.0.1:6379")
+def test_team_mode_on_redis_a_killed_worker_is_taken_over_by_another(
+    cat: disgorge.Catalog, world: disgorge.Catalog, tmp_path: Path
+) -> None:
+    """``serve --job-workers 0`` only queues; two ``disgorge worker`` processes run the jobs. SIGKILL the
+    one running an execution: the other takes it over and finishes it, every target carried out once."""
+    import os
+    import subprocess
+
+    from disgorge.jobs import Queue
+    from tests.as_a_person import DISGORGE
+
+    redis_url = "redis://127.0.0.1:6379/0"
+    plan = bob_plan(world)
+    tokens = _tokens(world)
+    env = {
+        **os.environ,
+        "DISGORGE_HOME": "home",
+        "DISGORGE_CATALOG": world.store.url,
+        "DISGORGE_JOBS": redis_url,
+        "DISGORGE_JOB_SWEEP_SECONDS": "1",
+        PAUSE: "1.5",
+    }
+    server = LiveServer(
+        tmp_path, catalog_url=world.store.url, DISGORGE_JOBS=redis_url, DISGORGE_JOB_WORKERS="0"
+    )
+    logs = [(tmp_path / f"worker{n}.log").open("w") for n in range(2)]
+    workers = [
+        subprocess.Popen([str(DISGORGE), "worker", "--workers", "1"], cwd=tmp_path, env=env, stderr=log)
+        for log in logs
+    ]
+    c = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tokens['ann']}"}, timeout=30)
+    try:
+        r = c.post(f"/api/v1/erasures/{plan}/run", json={"statement": execute_statement(world, plan)})
+        job_id = r.json()["id"]
+        wait_for(c, job_id, lambda j: j["progress"]["done"] >= 1, 120)
+        owner = world.store.jobs.get(job_id).lease_owner
+        assert owner is not None
+        holder = next(w for w in workers if f":{w.pid}:" in owner)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        job = wait_for(c, job_id, finished, 120)
+        assert job["status"] == "done" and job["attempts"] == 2, job
+        survivor = next(w for w in workers if w is not holder)
+        assert f":{survivor.pid}:" not in owner and survivor.poll() is None
+        assert all(s == "done" and a == 1 for s, a in target_attempts(world, plan))
+        assert (tmp_path / "takedown.log").read_text().splitlines() == ["down"]
+        survivor.send_signal(signal.SIGTERM)
+        assert survivor.wait(timeout=20) == 0
+    finally:
+        c.close()
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+        for log in logs:
+            log.close()
+        server.stop()
+        with Queue(world, redis_url) as q:
+            q.huey.flush()

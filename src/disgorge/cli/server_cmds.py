@@ -46,7 +46,12 @@ def serve(
         ),
     ] = None,
     job_workers: Annotated[
-        int, typer.Option("--job-workers", help="Job worker threads in this process (0: disgorge worker).")
+        int,
+        typer.Option(
+            "--job-workers",
+            envvar="DISGORGE_JOB_WORKERS",
+            help="Job worker threads in this process (0: only disgorge worker runs jobs).",
+        ),
     ] = 1,
     home: HomeOpt = None,
 ) -> None:

@@ -94,6 +94,16 @@ class Queue:
     def enqueue(self, job_id: str) -> None:
         self._task(job_id)
 
+    def close(self) -> None:
+        """Close this process's connection to the queue (a queue that only enqueued)."""
+        self.huey.storage.close()
+
+    def __enter__(self) -> Queue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def sweep(self, everything: bool = False) -> list[str]:
         """Enqueue again every unfinished job nobody holds: queued ones not started for a while (all of
         them with ``everything``, at a worker's start), running ones whose worker is gone."""
@@ -145,7 +155,7 @@ class Queue:
         if self._consumer is not None:
             self._consumer.stop(graceful=True)
             self._consumer = None
-        self.huey.storage.close()
+        self.close()
 
 
 def _aware(d: datetime) -> datetime:
