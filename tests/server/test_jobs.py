@@ -380,3 +380,65 @@ def test_team_mode_on_redis_a_killed_worker_is_taken_over_by_another(
         server.stop()
         with Queue(world, redis_url) as q:
             q.huey.flush()
+
+
+def test_sigterm_mid_job_hands_it_back_and_the_next_start_resumes_it(
+    cat: disgorge.Catalog, world: disgorge.Catalog, tmp_path: Path
+) -> None:
+    plan = bob_plan(world)
+    tokens = _tokens(world)
+    first = LiveServer(tmp_path, catalog_url=world.store.url, **{PAUSE: "1.5"})
+    with httpx.Client(base_url=first.url, headers={"Authorization": f"Bearer {tokens['ann']}"}) as c:
+        r = c.post(f"/api/v1/erasures/{plan}/run", json={"statement": execute_statement(world, plan)})
+        job_id = r.json()["id"]
+        wait_for(c, job_id, lambda j: j["progress"]["done"] >= 1)
+    assert first.stop(signal.SIGTERM) == 0
+    handed_back = world.store.jobs.get(job_id)
+    assert handed_back.status == "queued" and handed_back.lease_owner is None
+    second = LiveServer(tmp_path, catalog_url=world.store.url)
+    try:
+        with httpx.Client(base_url=second.url, headers={"Authorization": f"Bearer {tokens['ann']}"}) as c:
+            job = wait_for(c, job_id, finished, 120)
+        assert job["status"] == "done" and job["attempts"] == 2, job
+        assert all(s == "done" and a == 1 for s, a in target_attempts(world, plan))
+    finally:
+        second.stop()
+
+
+def test_job_commands_as_a_person(tmp_path: Path, photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from disgorge.jobs import JOB_KINDS, JobService, Runner
+    from tests.as_a_person import dg
+    from tests.conftest import claim
+
+    work = tmp_path / "work"
+    with disgorge.open(work / "home", identity=PEOPLE["ann"]) as ann:
+        claim(ann, PEOPLE)
+        ann.add_source("site", notice=b"n", uses=["essential.service"], categories=[])
+        ann.add_storage_root(photos)
+    body = {"path": str(photos), "source": "site", "subject_from": "parent-dir"}
+    with disgorge.open(work / "home", identity=PEOPLE["eve"]) as eve:
+        waiting = JobService(None).submit(eve, "ingest", body)
+        failing = JobService(None).submit(eve, "ingest", body)
+    with disgorge.open(work / "home", identity=PEOPLE["ann"]) as ann:
+        ann.change_roster("roster.update", "eve", roles=["auditor"])
+        assert Runner(ann, JOB_KINDS).run(failing.id) == "failed"
+    eve_file = tmp_path / "eve.identity"
+    PEOPLE["eve"].save(eve_file)
+    monkeypatch.setenv("DISGORGE_IDENTITY", str(eve_file))
+    listed = json.loads(dg(work, "job", "list", "--json").stdout)
+    assert [j["id"] for j in listed] == [waiting.id, failing.id]
+    r = dg(work, "job", "show", waiting.id)
+    assert r.returncode == 0 and "queued" in r.stdout
+    r = dg(work, "job", "show", failing.id)
+    assert r.returncode == 1 and "failed" in r.stdout and "ingest" in r.stdout
+    r = dg(work, "job", "cancel", waiting.id)
+    assert r.returncode == 0 and "cancelled" in r.stdout
+    assert dg(work, "job", "show", "nope").returncode == 2
+    assert dg(work, "worker", "--workers", "0").returncode == 2
+    r = dg(work, "worker", "--jobs", "amqp://127.0.0.1")
+    assert r.returncode == 2 and "Redis" in r.stderr
+    dan_file = tmp_path / "dan.identity"
+    PEOPLE["dan"].save(dan_file)
+    monkeypatch.setenv("DISGORGE_IDENTITY", str(dan_file))
+    assert dg(work, "job", "show", waiting.id).returncode == 2  # someone else's job does not exist for dan
+    assert json.loads(dg(work, "job", "list", "--json").stdout) == []
