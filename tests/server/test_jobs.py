@@ -388,7 +388,9 @@ def test_sigterm_mid_job_hands_it_back_and_the_next_start_resumes_it(
     plan = bob_plan(world)
     tokens = _tokens(world)
     first = LiveServer(tmp_path, catalog_url=world.store.url, **{PAUSE: "1.5"})
-    with httpx.Client(base_url=first.url, headers={"Authorization": f"Bearer {tokens['ann']}"}) as c:
+    with httpx.Client(
+        base_url=first.url, headers={"Authorization": f"Bearer {tokens['ann']}"}, timeout=30
+    ) as c:
         r = c.post(f"/api/v1/erasures/{plan}/run", json={"statement": execute_statement(world, plan)})
         job_id = r.json()["id"]
         wait_for(c, job_id, lambda j: j["progress"]["done"] >= 1)
@@ -397,7 +399,9 @@ def test_sigterm_mid_job_hands_it_back_and_the_next_start_resumes_it(
     assert handed_back.status == "queued" and handed_back.lease_owner is None
     second = LiveServer(tmp_path, catalog_url=world.store.url)
     try:
-        with httpx.Client(base_url=second.url, headers={"Authorization": f"Bearer {tokens['ann']}"}) as c:
+        with httpx.Client(
+            base_url=second.url, headers={"Authorization": f"Bearer {tokens['ann']}"}, timeout=30
+        ) as c:
             job = wait_for(c, job_id, finished, 120)
         assert job["status"] == "done" and job["attempts"] == 2, job
         assert all(s == "done" and a == 1 for s, a in target_attempts(world, plan))
