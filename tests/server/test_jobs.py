@@ -102,21 +102,28 @@ def test_an_ingest_job_registers_files_with_progress(team: Team, photos: Path, t
     [
         ({"path": "/etc", "source": "site", "no_subject": True}, 403, "outside the catalog's storage roots"),
         ({"path": "HOME", "source": "site", "no_subject": True}, 403, "home"),
+        ({"path": "PARENT", "source": "site", "no_subject": True}, 403, "home"),
         ({"path": "photos", "source": "site", "no_subject": True}, 400, "absolute"),
         ({"path": "s3://bucket/prefix", "source": "site"}, 400, "S3"),
         ({"path": "PHOTOS", "source": "nowhere", "no_subject": True}, 404, "nowhere"),
         ({"path": "PHOTOS", "source": "site", "rm": "-rf"}, 400, "rm"),
     ],
-    ids=["outside-roots", "the-home", "relative", "s3", "unknown-source", "unknown-field"],
+    ids=[
+        "outside-roots",
+        "the-home",
+        "a-folder-holding-the-home",
+        "relative",
+        "s3",
+        "unknown-source",
+        "unknown-field",
+    ],
 )
 def test_ingest_jobs_read_only_under_storage_roots(
     team: Team, photos: Path, body: dict[str, Any], status: int, says: str
 ) -> None:
     team.cat.add_storage_root(photos.parent)
-    body = {
-        k: str(photos) if v == "PHOTOS" else str(team.cat.home.path) if v == "HOME" else v
-        for k, v in body.items()
-    }
+    named = {"PHOTOS": str(photos), "HOME": str(team.cat.home.path), "PARENT": str(photos.parent)}
+    body = {k: named.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
     r = team.client("eve").post("/api/v1/jobs", json={"kind": "ingest", "body": body})
     assert r.status_code == status, r.text
     assert says in r.json()["message"] and "error" in r.json()

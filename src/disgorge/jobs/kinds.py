@@ -66,6 +66,8 @@ def _check_ingest(cat: Catalog, body: dict[str, Any]) -> dict[str, Any]:
 def _run_ingest(cat: Catalog, body: dict[str, Any], progress: Progress) -> dict[str, Any]:
     from disgorge.ingest import IngestOptions
 
+    body = _check_ingest(cat, body)  # again: a folder swapped for a link since it was asked reads nothing
+
     opts = IngestOptions(
         source=str(body["source"]),
         manifest=Path(body["manifest"]) if body.get("manifest") else None,
@@ -172,6 +174,7 @@ def _check_verify(cat: Catalog, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_verify(cat: Catalog, body: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    body = _check_verify(cat, body)
     progress.start("checking targets and scanning roots", total=1)
     report = cat.erasures.verify(body["plan"], list(body.get("roots") or []) or None)
     progress.done = 1
