@@ -196,6 +196,8 @@ def test_cancel_mid_erasure_leaves_it_resumable(
             f"/api/v1/erasures/{plan}/run", json={"statement": execute_statement(world, plan)}
         ).json()["id"]
         wait_for(ann, job_id, lambda j: j["progress"]["done"] >= 1)
+        twice = ann.post(f"/api/v1/erasures/{plan}/run", json={"statement": execute_statement(world, plan)})
+        assert twice.status_code == 409 and job_id in twice.json()["message"]
         assert ann.post(f"/api/v1/jobs/{job_id}/cancel").json()["cancel_requested"] is True
         job = wait_for(ann, job_id, finished)
         assert job["status"] == "cancelled", job

@@ -108,7 +108,11 @@ def serve(
 def _log_to_stderr() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    for name, level in (("disgorge.server.access", logging.INFO), ("disgorge.server", logging.WARNING)):
+    for name, level in (
+        ("disgorge.server.access", logging.INFO),
+        ("disgorge.server", logging.WARNING),
+        ("disgorge.jobs", logging.INFO),
+    ):
         logger = logging.getLogger(name)
         logger.setLevel(level)
         logger.addHandler(handler)

@@ -3,6 +3,7 @@ this): each kind needs its roster action, everyone sees their own jobs, admins s
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
@@ -12,6 +13,8 @@ from disgorge.catalog.jobs import JobRow
 from disgorge.errors import NotFoundError, UsageError
 from disgorge.jobs.kinds import JOB_KINDS
 from disgorge.jobs.queue import Queue
+
+log = logging.getLogger("disgorge.jobs")
 
 
 class JobService:
@@ -27,7 +30,10 @@ class JobService:
         stored = spec.check(cat, body)
         row = cat.store.jobs.add(secrets.token_hex(8), kind, cat.principal.name, stored)
         if self.queue is not None:
-            self.queue.enqueue(row.id)
+            try:
+                self.queue.enqueue(row.id)
+            except Exception:  # the job is recorded: the sweep enqueues it once the queue is back
+                log.warning("job %s recorded but not enqueued (queue unreachable)", row.id, exc_info=True)
         return row
 
     @staticmethod
