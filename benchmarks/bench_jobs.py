@@ -21,9 +21,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[0]))
 
-from _common import PG_ADMIN, machine, median, pct, table
-
 import disgorge
+from _common import PG_ADMIN, machine, median, pct, table
 from disgorge.jobs import JOB_KINDS, Queue, Runner
 from disgorge.jobs.runner import Kind, Progress
 from disgorge.trust import Identity
