@@ -20,6 +20,8 @@ def _local(cat: Catalog, given: str, what: str) -> Path:
     from urllib.parse import unquote, urlsplit
 
     text = unquote(urlsplit(given).path) if given.startswith("file://") else given
+    if "\0" in text or len(text) > 4096:
+        raise InputError(f"{what} {given[:80]!r}: not a path (a NUL byte, or longer than 4096)")
     if not text.startswith("/"):
         raise UsageError(
             f"{what} {given!r} is not an absolute path",
