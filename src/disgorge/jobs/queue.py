@@ -136,7 +136,12 @@ class Queue:
             check_worker_health=False,
             shutdown_timeout=8,
         )
-        self.sweep(everything=True)
+        try:
+            self.sweep(everything=True)
+        except Exception:  # a queue down at start must not stop the server; the sweep loop retries
+            log.exception(
+                "job sweep at start failed (is the queue reachable?); retrying every %s s", SWEEP_SECONDS
+            )
         self._consumer.start()
         threading.Thread(target=self._sweep_loop, name="disgorge-job-sweep", daemon=True).start()
 
