@@ -21,7 +21,7 @@ from typing import Any
 
 from disgorge.api import Catalog
 from disgorge.catalog.store import ACTOR
-from disgorge.errors import DisgorgeError, PolicyDenied
+from disgorge.errors import DisgorgeError, NotFoundError, PolicyDenied
 from disgorge.model.roles import Principal
 
 log = logging.getLogger("disgorge.jobs")
@@ -137,7 +137,11 @@ class Runner:
     def run(self, job_id: str) -> str:
         """Claim and run a job; returns how it ended here (``skipped`` if it was not ours to run)."""
         jobs = self.catalog.store.jobs
-        current = jobs.get(job_id)
+        try:
+            current = jobs.get(job_id)
+        except NotFoundError:  # an id from another catalog's queue, or garbage: nothing to run
+            log.warning("job %s is not in this catalog; ignored", job_id[:40])
+            return "skipped"
         owner = current.lease_owner
         dead = frozenset({owner}) if owner is not None and is_dead(owner) else frozenset()
         attempt = jobs.claim(job_id, worker_id(), self.lease, dead)
