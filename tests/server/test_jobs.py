@@ -292,6 +292,10 @@ def test_of_many_racing_claims_one_wins(cat: disgorge.Catalog) -> None:
     assert cat.store.jobs.finish(row.id, 2, "done") is True
     assert cat.store.jobs.claim(row.id, "again", 30) is None  # a finished job is never run again
     assert cat.store.jobs.get(row.id).status == "done"
+    from disgorge.jobs import JOB_KINDS, Runner
+
+    assert Runner(cat, JOB_KINDS).run(row.id) == "skipped"  # delivered again: nothing runs
+    assert Runner(cat, JOB_KINDS).run("not-a-job") == "skipped"
 
 
 def test_a_queued_job_is_cancelled_at_once_and_a_revoked_owner_runs_nothing(team: Team, photos: Path) -> None:
