@@ -20,6 +20,7 @@ import disgorge
 from disgorge.access.tokens import TokenService
 from tests.as_a_person import DISGORGE
 from tests.conftest import PEOPLE
+from tests.erasure.conftest import world  # noqa: F401  (a fixture: photos, models, a deployment)
 from tests.witness.conftest import free_port
 
 

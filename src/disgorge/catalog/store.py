@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from disgorge.catalog.engine import make_engine, upgrade
+from disgorge.catalog.jobs import Jobs
 from disgorge.catalog.schema import Edge, LedgerEntry, utcnow
 from disgorge.catalog.settings import Settings
 from disgorge.catalog.statements import Statements
@@ -136,6 +137,11 @@ class StoreBase:
     def tokens(self) -> Tokens:
         """The server's API tokens (hashed)."""
         return Tokens(self)
+
+    @property
+    def jobs(self) -> Jobs:
+        """Jobs the server's workers run (their record; the queue only carries ids)."""
+        return Jobs(self)
 
     @property
     def statements(self) -> Statements:

@@ -97,6 +97,7 @@ from disgorge.cli import (  # noqa: E402,F401  (registers the commands)
     demo_cmd,
     enforce_cmds,
     erase_cmds,
+    job_cmds,
     lineage_cmds,
     notice_cmds,
     people_cmds,

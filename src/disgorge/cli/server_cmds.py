@@ -37,13 +37,33 @@ def serve(
         bool,
         typer.Option("--insecure", help="Allow a non-loopback address over plain HTTP (behind a proxy)."),
     ] = False,
+    jobs: Annotated[
+        str | None,
+        typer.Option(
+            "--jobs",
+            envvar="DISGORGE_JOBS",
+            help="Job queue: redis://HOST:6379/0 (default: the catalog's database).",
+        ),
+    ] = None,
+    job_workers: Annotated[
+        int,
+        typer.Option(
+            "--job-workers",
+            envvar="DISGORGE_JOB_WORKERS",
+            help="Job worker threads in this process (0: only disgorge worker runs jobs).",
+        ),
+    ] = 1,
     home: HomeOpt = None,
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /openapi.json) over this home's catalog until stopped.
 
     Requests authenticate with API tokens (disgorge token create). One JSON line per request goes to
-    stderr; /healthz and /metrics (Prometheus) are for operations. SIGTERM or Ctrl-C stops gracefully."""
+    stderr; /healthz and /metrics (Prometheus) are for operations. Jobs (ingest, erasure execution and
+    verification) run on --job-workers threads here, or on disgorge worker processes with --job-workers 0.
+    SIGTERM or Ctrl-C stops gracefully."""
     check_port(port)
+    if not 0 <= job_workers <= 64:
+        raise UsageError(f"--job-workers {job_workers} is out of range", hint="0 to 64")
     if (tls_cert is None) != (tls_key is None):
         raise UsageError("--tls-cert and --tls-key go together", hint="pass both, or neither")
     for given in (tls_cert, tls_key):
@@ -62,7 +82,7 @@ def serve(
     _log_to_stderr()
     with open_catalog(home, identity=False) as cat:
         config = uvicorn.Config(
-            create_app(cat),
+            create_app(cat, jobs_url=jobs, job_workers=job_workers),
             log_level="warning",
             access_log=False,
             server_header=False,
@@ -88,7 +108,11 @@ def serve(
 def _log_to_stderr() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    for name, level in (("disgorge.server.access", logging.INFO), ("disgorge.server", logging.WARNING)):
+    for name, level in (
+        ("disgorge.server.access", logging.INFO),
+        ("disgorge.server", logging.WARNING),
+        ("disgorge.jobs", logging.INFO),
+    ):
         logger = logging.getLogger(name)
         logger.setLevel(level)
         logger.addHandler(handler)

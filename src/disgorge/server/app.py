@@ -8,11 +8,25 @@ from disgorge import __version__
 from disgorge.access.tokens import TokenService
 from disgorge.api import Catalog
 from disgorge.server import errors, ops
-from disgorge.server.routes import consent, core, datasets, erasures, ledger, lookup, models, runs, sources
+from disgorge.server.routes import (
+    consent,
+    core,
+    datasets,
+    erasures,
+    jobs,
+    ledger,
+    lookup,
+    models,
+    runs,
+    sources,
+)
 
 
-def create_app(catalog: Catalog) -> FastAPI:
-    """The server's app over an open catalog (which the caller closes after the server stops)."""
+def create_app(catalog: Catalog, *, jobs_url: str | None = None, job_workers: int = 1) -> FastAPI:
+    """The server's app over an open catalog (which the caller closes after the server stops).
+
+    Jobs queue in the catalog's database (SQLite in the home, or its PostgreSQL), or on Redis with
+    ``jobs_url``; ``job_workers`` threads run them in this process (0: separate ``disgorge worker``)."""
     app = FastAPI(
         title="Disgorge",
         version=__version__,
@@ -20,12 +34,13 @@ def create_app(catalog: Catalog) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=jobs.lifespan(catalog, jobs_url, job_workers),
     )
     app.state.catalog = catalog
     app.state.tokens = TokenService(catalog.store)
     errors.install(app)
     ops.install(app)
     app.state.lookup_bucket = lookup.bucket_from_env()
-    for part in (core, sources, datasets, runs, models, consent, erasures, ledger, lookup):
+    for part in (core, sources, datasets, runs, models, consent, erasures, jobs, ledger, lookup):
         app.include_router(part.router)
     return app
