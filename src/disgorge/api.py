@@ -236,17 +236,39 @@ class Catalog:
         )
 
     def ingest(
-        self, path: Path, opts: IngestOptions, *, progress: Callable[[int, int], None] | None = None
+        self,
+        path: Path | str,
+        opts: IngestOptions,
+        *,
+        progress: Callable[[int, int], None] | None = None,
     ) -> IngestSummary:
+        """Register a local file or folder, or every object under an ``s3://bucket/prefix`` (hashed by
+        ``opts.engine``: this machine's process pool, or Ray)."""
         self._may("ingest")
-        if not path.exists():
+        s3 = isinstance(path, str) and path.startswith("s3://")
+        if opts.engine not in ("local", "ray"):
+            raise UsageError(f"--engine {opts.engine!r} is unknown", hint="use local or ray")
+        if not s3 and opts.engine != "local":
+            raise UsageError(
+                f"--engine {opts.engine} hashes s3:// prefixes; {path} is hashed by this machine's cores",
+                hint="leave out --engine for local files, or give s3://bucket/prefix",
+            )
+        local = Path(path)
+        if not s3 and not local.exists():
             raise InputError(f"ingest path {path} does not exist", hint="give a file or folder to register")
         from disgorge.ingest import ingest
         from disgorge.scan.guard import Guard
 
         guard = Guard(self.store, self.indexes, allow_near=opts.allow_near_erased)
         try:
-            return ingest(self.store, path, opts, progress=progress, guard=guard)
+            if s3:
+                from disgorge.engines import EngineOptions, ingest_s3
+
+                eng = EngineOptions(opts.engine, opts.workers)
+                return ingest_s3(
+                    self.store, self.indexes, str(path), opts, guard, self.storage_config.s3, eng
+                )
+            return ingest(self.store, local, opts, progress=progress, guard=guard)
         finally:
             guard.close()
 
@@ -480,7 +502,13 @@ class Catalog:
         return Indexes(self.store, self.home.path / "neardup")
 
     def scan(
-        self, roots: Sequence[str], *, against: str = "catalog", radius: int = 31, workers: int = 0
+        self,
+        roots: Sequence[str],
+        *,
+        against: str = "catalog",
+        radius: int = 31,
+        workers: int = 0,
+        engine: str = "local",
     ) -> ScanReport:
         self._may("read")
         if against not in ("catalog", "erased") and not against.startswith("dataset:"):
@@ -491,17 +519,48 @@ class Catalog:
             raise UsageError(
                 f"--radius {radius} is out of range", hint="PDQ matches at 31 or less; 0..64 allowed"
             )
-        from disgorge.scan import scan
+        if engine not in ("local", "ray"):
+            raise UsageError(f"--engine {engine!r} is unknown", hint="use local or ray")
+        s3_roots = [r for r in roots if r.startswith("s3://")]
+        others = [r for r in roots if not r.startswith("s3://")]
+        if engine != "local" and others:
+            raise UsageError(
+                f"--engine {engine} scans s3:// prefixes; {others[0]} is scanned by this machine's cores",
+                hint="scan local folders without --engine, or give only s3:// prefixes",
+            )
+        from disgorge.scan import ScanReport, scan
 
-        return scan(
-            self.store,
-            self.indexes,
-            list(roots),
-            against=against,
-            radius=radius,
-            storage=self.storage_config,
-            workers=workers or min(2, os.cpu_count() or 1),
-        )
+        report = ScanReport(against, radius)
+        if others:
+            report = scan(
+                self.store,
+                self.indexes,
+                others,
+                against=against,
+                radius=radius,
+                storage=self.storage_config,
+                workers=workers or min(2, os.cpu_count() or 1),
+            )
+        if s3_roots:
+            from disgorge.engines import EngineOptions, scan_s3
+
+            for root in s3_roots:
+                part = scan_s3(
+                    self.store,
+                    self.indexes,
+                    root,
+                    against=against,
+                    radius=radius,
+                    s3=self.storage_config.s3,
+                    eng=EngineOptions(engine, workers),
+                )
+                report.scanned += part.scanned
+                report.bytes += part.bytes
+                report.matches += part.matches
+                report.problems += part.problems
+                report.roots += part.roots
+                report.engine = part.engine
+        return report
 
     def lookup(self, photo: Path, *, radius: int = 31) -> LookupResult:
         self._may("read")
