@@ -68,16 +68,20 @@ class Done:
     pid: int = 0
 
 
-_CLIENTS: dict[S3Config, Any] = {}
+_CLIENTS: dict[tuple[int, S3Config], Any] = {}
 _INDEX: dict[str, HammingIndex] = {}
 
 
 def client_for(config: S3Config) -> Any:
-    if config not in _CLIENTS:
+    """This process's client for the endpoint. Keyed by pid: a pool worker forked from the driver
+    inherits the driver's client and its open sockets, and two processes reading one socket get each
+    other's responses (object A's bytes under key B: caught by the tests)."""
+    key = (os.getpid(), config)
+    if key not in _CLIENTS:
         import boto3
         from botocore.config import Config
 
-        _CLIENTS[config] = boto3.client(
+        _CLIENTS[key] = boto3.client(
             "s3",
             endpoint_url=config.endpoint_url,
             aws_access_key_id=config.access_key_id,
@@ -91,7 +95,7 @@ def client_for(config: S3Config) -> Any:
                 max_pool_connections=4,
             ),
         )
-    return _CLIENTS[config]
+    return _CLIENTS[key]
 
 
 def _index(token: str, rows: tuple[np.ndarray, np.ndarray]) -> HammingIndex:
