@@ -33,7 +33,7 @@ from disgorge.scan.scan import Hashed, ScanReport, describe, exact_refs, join
 from disgorge.storage.registry import S3Config
 from disgorge.storage.s3 import parse_s3_uri
 
-BATCH = 64
+BATCH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,8 @@ class Stats:
     objects_hashed: int = 0
     batches_redone: int = 0
     failures: list[str] = field(default_factory=list)
+    pids: set[int] = field(default_factory=set)
+    worker_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,6 +71,8 @@ class Stats:
             "batches_run": self.batches_run,
             "batches_redone": self.batches_redone,
             "objects_hashed": self.objects_hashed,
+            "worker_processes": len(self.pids),
+            "worker_seconds": round(self.worker_seconds, 3),
         }
 
 
@@ -108,6 +112,8 @@ def _run(
             if isinstance(res, BaseException):
                 stats.failures.append(f"{b.first_key}..{b.last_key}: {type(res).__name__}: {res}"[:300])
                 continue
+            stats.pids.add(res.pid)
+            stats.worker_seconds += res.seconds
             result = write(b, res)
             jobs.record(job.id, b.first_key, b.last_key, len(b.objects), b.digest, result)
             stats.batches_run += 1
