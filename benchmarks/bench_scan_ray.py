@@ -32,11 +32,12 @@ import _common
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.storage.seaweed: the real SeaweedFS
 
+from tests.storage.seaweed import start_seaweed, stop_seaweed, weed_binary
+
 import disgorge
 from disgorge.demo.corpus import face_image, hash_seed
 from disgorge.ingest import IngestOptions
 from disgorge.settings import save_s3_config
-from tests.storage.seaweed import start_seaweed, stop_seaweed, weed_binary
 
 PASSES = [("local", 2), ("ray", 1), ("ray", 2)]
 
@@ -121,15 +122,14 @@ def main() -> None:
                             source="site", subject_from="parent-dir", workers=workers, engine=engine
                         )
                         summary, dt = _common.timed(lambda c=cat, o=opts: c.ingest(prefix, o))
-                        assert summary.new_assets == n and not summary.problems, summary.problems[:3]
+                        assert summary.new_assets == n, summary.problems[:3]
+                        assert not summary.problems, summary.problems[:3]
                         times[("ingest", engine, workers)] = times.get(("ingest", engine, workers), 0) + dt
                     report, dt = _common.timed(
                         lambda e=engine, w=workers: reference.scan([prefix], engine=e, workers=w)
                     )
-                    assert report.scanned == n and len(report.matches) == n, (
-                        report.scanned,
-                        len(report.matches),
-                    )
+                    assert report.scanned == n, report.scanned
+                    assert len(report.matches) == n, len(report.matches)
                     times[("scan", engine, workers)] = times.get(("scan", engine, workers), 0) + dt
                     assert report.engine is not None
                     busy[(engine, workers)] = report.engine["worker_seconds"]
