@@ -234,11 +234,13 @@ def main() -> None:
     ap.add_argument("--datasets", type=int, default=200)
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--graph-runs", default="10000,100000,1000000", help="lineage graph sizes (runs)")
     ap.add_argument("--pg", default=_common.PG_ADMIN, help="admin DSN of a PostgreSQL server")
     ap.add_argument("--seed", type=int, default=15)
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.datasets, args.runs, args.queries = "100000,1000000", 50, 1000, 100
+        args.graph_runs = "1000,10000,100000"
     if not _common.pg_available(args.pg):
         raise SystemExit(f"no PostgreSQL at {args.pg}")
     print(f"machine: {_common.machine()} (shared with other agents: numbers are indicative only)")
@@ -311,6 +313,31 @@ def main() -> None:
         print(
             f"lineage graph at {r['n']:,}: {r['edges']:,} edges, {r['graph_mib']:.1f} MiB ({r['graph_mib'] * 2**20 / r['edges']:.0f} B/edge)"
         )
+    graph_rows = []
+    for runs in map(int, args.graph_runs.split(",")):
+        datasets = max(args.datasets, runs // 10)
+        g, edges, mib, _ = lineage(datasets, runs, args.seed)
+        rng = random.Random(args.seed)
+        times = []
+        for _ in range(50):
+            seeds = [("dataset", rng.randint(1, datasets)) for _ in range(rng.randint(1, 5))]
+            t = time.perf_counter()
+            g.downstream(seeds)
+            times.append((time.perf_counter() - t) * 1000)
+        graph_rows.append(
+            [
+                f"{runs:,}",
+                f"{datasets:,}",
+                f"{edges:,}",
+                f"{mib:.1f}",
+                f"{mib * 2**20 / edges:.0f}",
+                f"{_common.pct(times, 50):.2f}",
+            ]
+        )
+        del g
+    print(
+        _common.table(["runs", "datasets", "edges", "graph MiB", "B/edge", "downstream p50 ms"], graph_rows)
+    )
     a, b = results[0], results[-1]
     grow = math.log(3e9) / math.log(b["n"])
     # the b-tree lookup grows with its depth (log N); the container read is flat in N (one row per
