@@ -113,6 +113,8 @@ def main() -> None:
             homes = 0
             busy: dict[tuple[str, int], float] = {}
             procs: dict[tuple[str, int], int] = {}
+            cpu: dict[tuple[str, int], float] = {}
+            loads = [os.getloadavg()[0]]
             for r in range(rounds):
                 order = PASSES[r % len(PASSES) :] + PASSES[: r % len(PASSES)]
                 for engine, workers in order:
@@ -131,8 +133,10 @@ def main() -> None:
                     assert report.scanned == n, report.scanned
                     assert len(report.matches) == n, len(report.matches)
                     times[("scan", engine, workers)] = times.get(("scan", engine, workers), 0) + dt
+                    loads.append(os.getloadavg()[0])
                     assert report.engine is not None
                     busy[(engine, workers)] = report.engine["worker_seconds"]
+                    cpu[(engine, workers)] = report.engine["worker_cpu_seconds"]
                     procs[(engine, workers)] = report.engine["worker_processes"]
             reference.close()
         finally:
@@ -152,9 +156,13 @@ def main() -> None:
         )
     for (engine, workers), sec in busy.items():
         print(
-            f"last scan on {engine}, {workers} worker(s): {sec:.2f} s of worker time in "
-            f"{procs[(engine, workers)]} worker process(es)"
+            f"last scan on {engine}, {workers} worker(s): {sec:.2f} s of worker time, "
+            f"{cpu[(engine, workers)]:.2f} s of worker CPU ({cpu[(engine, workers)] / n * 1000:.1f} ms per "
+            f"object) in {procs[(engine, workers)]} worker process(es)"
         )
+    print(
+        f"1-minute load average during the passes: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} cores"
+    )
     print(f"cores: {os.cpu_count()}")
 
 

@@ -60,6 +60,7 @@ class Stats:
     failures: list[str] = field(default_factory=list)
     pids: set[int] = field(default_factory=set)
     worker_seconds: float = 0.0
+    worker_cpu_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +74,7 @@ class Stats:
             "objects_hashed": self.objects_hashed,
             "worker_processes": len(self.pids),
             "worker_seconds": round(self.worker_seconds, 3),
+            "worker_cpu_seconds": round(self.worker_cpu_seconds, 3),
         }
 
 
@@ -114,6 +116,7 @@ def _run(
                 continue
             stats.pids.add(res.pid)
             stats.worker_seconds += res.seconds
+            stats.worker_cpu_seconds += res.cpu_seconds
             result = write(b, res)
             jobs.record(job.id, b.first_key, b.last_key, len(b.objects), b.digest, result)
             stats.batches_run += 1

@@ -65,6 +65,8 @@ class Done:
     """``Hashed`` per object (scan), or ``AssetRecord | IngestProblem`` (ingest), in listing order."""
     near: Near = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """The worker's CPU time on the batch: what it cost, whatever else the machine was running."""
     pid: int = 0
 
 
@@ -172,7 +174,7 @@ def _one(task: Task, client: Any, obj: Listed) -> Any:
 def run_task(task: Task, rows: tuple[np.ndarray, np.ndarray] | None = None) -> Done:
     """Hash one batch and join it against the index rows (when given). Raises only when the store
     fails; a failure of one object's decoding is that object's problem."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     client = client_for(task.s3)
     items: list[Any] = []
     for n, obj in enumerate(task.objects):
@@ -192,4 +194,4 @@ def run_task(task: Task, rows: tuple[np.ndarray, np.ndarray] | None = None) -> D
         positions = [n for n, i in enumerate(items) if not isinstance(i, IngestProblem)]
         found = near_best(_index(task.index, rows), queries, task.radius)
         near = {(positions[q], ident): v for (q, ident), v in found.items()}
-    return Done(items, near, time.perf_counter() - start, os.getpid())
+    return Done(items, near, time.perf_counter() - start, time.process_time() - cpu, os.getpid())
