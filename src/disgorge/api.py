@@ -191,17 +191,39 @@ class Catalog(RecordsMixin):
         )
 
     def ingest(
-        self, path: Path, opts: IngestOptions, *, progress: Callable[[int, int], None] | None = None
+        self,
+        path: Path | str,
+        opts: IngestOptions,
+        *,
+        progress: Callable[[int, int], None] | None = None,
     ) -> IngestSummary:
+        """Register a local file or folder, or every object under an ``s3://bucket/prefix`` (hashed by
+        ``opts.engine``: this machine's process pool, or Ray)."""
         self._may("ingest")
-        if not path.exists():
+        s3 = isinstance(path, str) and path.startswith("s3://")
+        if opts.engine not in ("local", "ray"):
+            raise UsageError(f"--engine {opts.engine!r} is unknown", hint="use local or ray")
+        if not s3 and opts.engine != "local":
+            raise UsageError(
+                f"--engine {opts.engine} hashes s3:// prefixes; {path} is hashed by this machine's cores",
+                hint="leave out --engine for local files, or give s3://bucket/prefix",
+            )
+        local = Path(path)
+        if not s3 and not local.exists():
             raise InputError(f"ingest path {path} does not exist", hint="give a file or folder to register")
         from disgorge.ingest import ingest
         from disgorge.scan.guard import Guard
 
         guard = Guard(self.store, self.indexes, allow_near=opts.allow_near_erased)
         try:
-            return ingest(self.store, path, opts, progress=progress, guard=guard)
+            if s3:
+                from disgorge.engines import EngineOptions, ingest_s3
+
+                eng = EngineOptions(opts.engine, opts.workers)
+                return ingest_s3(
+                    self.store, self.indexes, str(path), opts, guard, self.storage_config.s3, eng
+                )
+            return ingest(self.store, local, opts, progress=progress, guard=guard)
         finally:
             guard.close()
 

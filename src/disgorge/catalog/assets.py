@@ -162,6 +162,8 @@ class AssetsMixin(SourcesMixin):
                             "size": r.size,
                             "mtime_ns": r.mtime_ns,
                             "inode": r.inode,
+                            "etag": r.etag,
+                            "version_id": r.version_id,
                             "state": "present",
                             "created_at": now,
                         }
@@ -170,7 +172,14 @@ class AssetsMixin(SourcesMixin):
                     s.execute(
                         update(Copy)
                         .where(Copy.uri == r.uri)
-                        .values(asset_id=asset_id, size=r.size, mtime_ns=r.mtime_ns, inode=r.inode)
+                        .values(
+                            asset_id=asset_id,
+                            size=r.size,
+                            mtime_ns=r.mtime_ns,
+                            inode=r.inode,
+                            etag=r.etag,
+                            version_id=r.version_id,
+                        )
                     )
                     result.moved_copies += 1
                 else:

@@ -29,6 +29,7 @@ class LineageGraph:
         self.kind_of: list[int] = []
         self.id_of: list[int] = []
         self._csr: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+        self._nodes: tuple[npt.NDArray[np.int8], npt.NDArray[np.int64]] | None = None
 
     def _node(self, kind: str, node_id: int) -> int:
         key = (KINDS.index(kind), node_id)
@@ -60,7 +61,7 @@ class LineageGraph:
         for sk, si, dk, di in rows:
             self.src.append(self._node(sk, si))
             self.dst.append(self._node(dk, di))
-        self.max_edge, self._csr = top, None
+        self.max_edge, self._csr, self._nodes = top, None, None
         return self
 
     def _arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -91,6 +92,8 @@ class LineageGraph:
             seen[frontier] = True
         seen[np.array(start, dtype=np.int64)] = False
         reached = np.flatnonzero(seen)
-        kinds = np.array(self.kind_of, dtype=np.int8)[reached]
-        ids = np.array(self.id_of, dtype=np.int64)[reached]
+        if self._nodes is None:  # built once per refresh, not per closure (it costs O(nodes))
+            self._nodes = (np.array(self.kind_of, dtype=np.int8), np.array(self.id_of, dtype=np.int64))
+        kinds = self._nodes[0][reached]
+        ids = self._nodes[1][reached]
         return {kind: np.sort(ids[kinds == k]) for k, kind in enumerate(KINDS)}

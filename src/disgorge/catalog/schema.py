@@ -108,6 +108,9 @@ class Copy(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
     inode: Mapped[int | None] = mapped_column(BigInteger)
+    etag: Mapped[str | None] = mapped_column(String(200))
+    """An S3 copy's ETag when registered: with ``version_id``, a strong identity to delete by."""
+    version_id: Mapped[str | None] = mapped_column(String(1024))
     state: Mapped[str] = mapped_column(String(16), default="present")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -398,3 +401,36 @@ class Job(Base):
     enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EngineJob(Base):
+    """A hashing job over an object store prefix (ingest or scan), resumable batch by batch.
+
+    ``params`` digests what makes two runs the same job (kind, root, options, the index they match
+    against): a run finds the unfinished job with its digest and skips the batches it journaled."""
+
+    __tablename__ = "engine_jobs"
+    __table_args__ = (Index("ix_engine_jobs_digest_state", "digest", "state"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    root: Mapped[str] = mapped_column(String(2000))
+    digest: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EngineBatch(Base):
+    """One finished batch of a job: the key range it covered, a digest of exactly the objects it hashed
+    (key, version, ETag, size), and its results, written once the results are in the catalog."""
+
+    __tablename__ = "engine_batches"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("engine_jobs.id"), index=True)
+    first_key: Mapped[str] = mapped_column(String(1024))
+    last_key: Mapped[str] = mapped_column(String(1024))
+    objects: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    result: Mapped[dict[str, Any]]
+    done_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

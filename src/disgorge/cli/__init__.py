@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from disgorge.cli.app import app
 from disgorge.cli.output import emit_json, err
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         if json_mode:
             emit_json(exc.to_json())
         err.print(
-            f"[bold red]error[/] [dim]({exc.code})[/]: {exc.diagnostics()}",
+            f"[bold red]error[/] [dim]({exc.code})[/]: {escape(exc.diagnostics())}",
             markup=True,
             soft_wrap=True,
             highlight=False,

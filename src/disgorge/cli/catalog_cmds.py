@@ -76,7 +76,7 @@ def source_list(home: HomeOpt = None, json: JsonOpt = False) -> None:
 
 @app.command("ingest")
 def ingest_cmd(
-    path: Annotated[Path, typer.Argument(help="A file or folder to register.")],
+    path: Annotated[str, typer.Argument(help="A file or folder to register, or s3://bucket/prefix.")],
     source: Annotated[str, typer.Option(help="The source the files were collected from.")],
     manifest: Annotated[
         Path | None, typer.Option(help="CSV or JSONL: path, subject_id, categories, metadata.")
@@ -100,6 +100,13 @@ def ingest_cmd(
             "refusing them.",
         ),
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where s3:// prefixes are hashed: local (this machine's cores) or ray (pip install "
+            "'disgorge[ray]'; joins RAY_ADDRESS's cluster if set). Resumes an interrupted ingest."
+        ),
+    ] = "local",
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -118,8 +125,9 @@ def ingest_cmd(
     from disgorge.ingest import IngestOptions
 
     opts = IngestOptions(
-        source, manifest, subject_from, workers, allow_non_images, no_subject, allow_near_erased
+        source, manifest, subject_from, workers, allow_non_images, no_subject, allow_near_erased, engine
     )
+    target: Path | str = path if path.startswith("s3://") else Path(path)
     with (
         catalog(home) as cat,
         Progress(
@@ -134,7 +142,7 @@ def ingest_cmd(
     ):
         task = bar.add_task("ingest", total=None)
         summary = cat.ingest(
-            path, opts, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            target, opts, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
     if json:
         emit_json(summary.to_json())
@@ -144,6 +152,8 @@ def ingest_cmd(
             f"{summary.unchanged} already known, {len(summary.problems)} refused "
             f"({summary.bytes_read / 1e6:.1f} MB read)"
         )
+        if summary.engine and summary.engine["resumed"]:
+            out.print(_resumed(summary.engine))
         if summary.flags:
             out.print(
                 f"{len(summary.flags)} registered but flagged as near copies of erased content "
@@ -163,6 +173,13 @@ def ingest_cmd(
             err.print(f"  … and {len(summary.problems) - 50} more (use --json for all)")
     if summary.problems:
         raise typer.Exit(2)
+
+
+def _resumed(engine: dict[str, object]) -> str:
+    return (
+        f"resumed an interrupted run on {engine['engine']}: {engine['batches_skipped']} batches were already "
+        f"done, {engine['batches_run']} hashed now"
+    )
 
 
 @dataset_app.command("create")

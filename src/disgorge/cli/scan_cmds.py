@@ -16,13 +16,21 @@ def scan_cmd(
     roots: Annotated[list[str], typer.Argument(help="Folders, files or s3:// prefixes to scan.")],
     against: Annotated[str, typer.Option(help="catalog, erased, or dataset:NAME[@V].")] = "catalog",
     radius: Annotated[int, typer.Option(help="Largest PDQ Hamming distance reported as a near match.")] = 31,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where s3:// prefixes are hashed: local (this machine's cores) or ray (pip install "
+            "'disgorge[ray]'; joins RAY_ADDRESS's cluster if set). Resumes an interrupted scan."
+        ),
+    ] = "local",
+    workers: Annotated[int, typer.Option(help="Batches hashed at once (default: every core or CPU).")] = 0,
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Hash every object under the roots; report exact and near-duplicate matches (re-encoded,
     resized, mirrored, rotated, modestly cropped). Against ``erased``, any match exits 1."""
     with catalog(home) as cat:
-        report = cat.scan(roots, against=against, radius=radius)
+        report = cat.scan(roots, against=against, radius=radius, workers=workers, engine=engine)
     if json:
         emit_json(report.to_json())
     else:
@@ -30,6 +38,11 @@ def scan_cmd(
             f"scanned {report.scanned} objects ({report.bytes / 1e6:.1f} MB) against {against}: "
             f"{len(report.matches)} matches"
         )
+        if report.engine and report.engine["resumed"]:
+            out.print(
+                f"resumed an interrupted scan on {report.engine['engine']}: "
+                f"{report.engine['batches_skipped']} batches were already done"
+            )
         for m in report.matches:
             what = m.get("asset") or f"content erased by plan {str(m.get('erased_by_plan'))[:12]}"
             out.print(

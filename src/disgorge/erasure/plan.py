@@ -83,6 +83,17 @@ def file_identity(
     return ident
 
 
+def s3_identity(sha256: str, size: int, etag: str | None, version_id: str | None) -> dict[str, Any]:
+    """What an S3 copy must still be: its size and hash, and the ETag and version id seen when it was
+    registered (a version id names immutable bytes, so erasure deletes by it without reading them)."""
+    ident: dict[str, Any] = {"sha256": sha256, "size": size}
+    if etag:
+        ident["etag"] = etag
+    if version_id:
+        ident["version_ids"] = [version_id]
+    return ident
+
+
 def _dec(value: int | None) -> str | None:
     return None if value is None else str(value)
 
@@ -125,17 +136,21 @@ def _targets(store: CatalogStore, assets: BitMap, imp: Any, *, identities: bool 
         for i in range(0, len(id_list), 900):
             chunk = id_list[i : i + 900]
             rows = s.execute(
-                select(Copy.uri, Asset.sha256, Copy.size, Copy.mtime_ns, Copy.inode)
+                select(
+                    Copy.uri, Asset.sha256, Copy.size, Copy.mtime_ns, Copy.inode, Copy.etag, Copy.version_id
+                )
                 .join(Asset, Copy.asset_id == Asset.id)
                 .where(Copy.asset_id.in_(chunk))
             ).all()
-            for uri, sha, size, mtime_ns, inode in rows:
+            for uri, sha, size, mtime_ns, inode, etag, version_id in rows:
                 if uri.startswith("delta://"):
                     table, column, value = split_table_uri(uri)
                     tables.setdefault((table, column), []).append(value)
                 else:
                     if uri.startswith("s3://"):
                         buckets.add(uri.removeprefix("s3://").split("/", 1)[0])
+                        yield "copy", uri, s3_identity(sha, size, etag, version_id) if identities else {}
+                        continue
                     yield "copy", uri, ident(uri, sha, size, mtime_ns, inode)
         for (table, column), values in sorted(tables.items()):
             yield "table_rows", table, {"column": column, "values": sorted(values)}

@@ -64,7 +64,12 @@ def identity_of(t: TargetInfo) -> Identity:
         return None if i.get(key) is None else int(i[key])
 
     return Identity(
-        size=int(i.get("size") or 0), mtime_ns=num("mtime_ns"), inode=num("inode"), sha256=i.get("sha256")
+        size=int(i.get("size") or 0),
+        mtime_ns=num("mtime_ns"),
+        inode=num("inode"),
+        sha256=i.get("sha256"),
+        etag=i.get("etag"),
+        version_ids=tuple(i.get("version_ids") or ()),
     )
 
 

@@ -32,7 +32,13 @@ class FindingMixin(FacadeBase):
         return Indexes(self.store, self.home.path / "neardup")
 
     def scan(
-        self, roots: Sequence[str], *, against: str = "catalog", radius: int = 31, workers: int = 0
+        self,
+        roots: Sequence[str],
+        *,
+        against: str = "catalog",
+        radius: int = 31,
+        workers: int = 0,
+        engine: str = "local",
     ) -> ScanReport:
         self._may("read")
         if against not in ("catalog", "erased") and not against.startswith("dataset:"):
@@ -43,17 +49,48 @@ class FindingMixin(FacadeBase):
             raise UsageError(
                 f"--radius {radius} is out of range", hint="PDQ matches at 31 or less; 0..64 allowed"
             )
-        from disgorge.scan import scan
+        if engine not in ("local", "ray"):
+            raise UsageError(f"--engine {engine!r} is unknown", hint="use local or ray")
+        s3_roots = [r for r in roots if r.startswith("s3://")]
+        others = [r for r in roots if not r.startswith("s3://")]
+        if engine != "local" and others:
+            raise UsageError(
+                f"--engine {engine} scans s3:// prefixes; {others[0]} is scanned by this machine's cores",
+                hint="scan local folders without --engine, or give only s3:// prefixes",
+            )
+        from disgorge.scan import ScanReport, scan
 
-        return scan(
-            self.store,
-            self.indexes,
-            list(roots),
-            against=against,
-            radius=radius,
-            storage=self.storage_config,
-            workers=workers or min(2, os.cpu_count() or 1),
-        )
+        report = ScanReport(against, radius)
+        if others:
+            report = scan(
+                self.store,
+                self.indexes,
+                others,
+                against=against,
+                radius=radius,
+                storage=self.storage_config,
+                workers=workers or min(2, os.cpu_count() or 1),
+            )
+        if s3_roots:
+            from disgorge.engines import EngineOptions, scan_s3
+
+            for root in s3_roots:
+                part = scan_s3(
+                    self.store,
+                    self.indexes,
+                    root,
+                    against=against,
+                    radius=radius,
+                    s3=self.storage_config.s3,
+                    eng=EngineOptions(engine, workers),
+                )
+                report.scanned += part.scanned
+                report.bytes += part.bytes
+                report.matches += part.matches
+                report.problems += part.problems
+                report.roots += part.roots
+                report.engine = part.engine
+        return report
 
     def lookup(self, photo: Path, *, radius: int = 31) -> LookupResult:
         self._may("read")

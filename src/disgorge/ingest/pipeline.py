@@ -53,6 +53,8 @@ class IngestOptions:
     allow_near_erased: bool = False
     """Near copies of erased content are registered, flagged (and denied by every purpose check),
     instead of being refused."""
+    engine: str = "local"
+    """Where s3:// prefixes are hashed: ``local`` (this machine's process pool) or ``ray``."""
 
 
 def hash_one(
@@ -84,27 +86,58 @@ def _hash_one(task: Task, allow_non_images: bool, dihedral: bool) -> AssetRecord
         return IngestProblem(path, "does not exist", "missing")
     except OSError as exc:
         return IngestProblem(path, f"cannot be read: {exc.strerror or exc}", "unreadable")
-    digest = hashlib.sha256(data).hexdigest()
-    uri = Path(path).resolve().as_uri()
+    return record_from_bytes(
+        path,
+        data,
+        uri=Path(path).resolve().as_uri(),
+        mtime_ns=st.st_mtime_ns,
+        inode=st.st_ino,
+        subject=subject,
+        categories=categories,
+        meta=meta,
+        allow_non_images=allow_non_images,
+        dihedral=dihedral,
+    )
+
+
+def record_from_bytes(
+    name: str,
+    data: bytes,
+    *,
+    uri: str,
+    mtime_ns: int,
+    inode: int,
+    subject: str | None,
+    categories: tuple[str, ...],
+    meta: dict[str, object],
+    allow_non_images: bool = False,
+    dihedral: bool = False,
+    etag: str | None = None,
+    version_id: str | None = None,
+) -> AssetRecord | IngestProblem:
+    """The record of one object's bytes, wherever they were read (a file, an S3 object on a worker);
+    a problem, named ``name``, when they are not an image that may be registered."""
     common = {
-        "sha256": digest,
+        "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
         "uri": uri,
-        "mtime_ns": st.st_mtime_ns,
-        "inode": st.st_ino,
+        "mtime_ns": mtime_ns,
+        "inode": inode,
         "subject": subject,
         "categories": categories,
         "metadata": dict(meta),
+        "etag": etag,
+        "version_id": version_id,
     }
     try:
         variants = hash_variants(data, dihedral=dihedral)
     except ImageProblem as exc:
         if exc.code == "not_an_image" and allow_non_images:
-            media = mimetypes.guess_type(path)[0] or "application/octet-stream"
+            media = mimetypes.guess_type(name)[0] or "application/octet-stream"
             return AssetRecord(media_type=media, **common)  # type: ignore[arg-type]
-        return IngestProblem(path, exc.reason, exc.code)
+        return IngestProblem(name, exc.reason, exc.code)
     except Exception as exc:  # hash_variants promises ImageProblem only; never trust a decoder that much
-        return IngestProblem(path, f"cannot decode: {type(exc).__name__}: {exc}", "corrupt_image")
+        return IngestProblem(name, f"cannot decode: {type(exc).__name__}: {exc}", "corrupt_image")
     img = variants.whole
     return AssetRecord(
         media_type=img.media_type,

@@ -54,6 +54,10 @@ class AssetRecord:
     subject: str | None = None
     categories: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    etag: str | None = None
+    """An S3 object's ETag and version id as read: recorded on the copy, so erasure can name exactly
+    these bytes (a version id is immutable) without reading them again."""
+    version_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +83,11 @@ class IngestSummary:
     problems: list[IngestProblem] = field(default_factory=list)
     flags: list[IngestProblem] = field(default_factory=list)
     """Registered, but flagged: near duplicates of erased content."""
+    engine: dict[str, Any] | None = None
+    """How an engine ran it (S3 prefixes): engine, workers, job, batches skipped on resume, ..."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        return ({"engine": self.engine} if self.engine is not None else {}) | {
             "scanned": self.scanned,
             "new_assets": self.new_assets,
             "new_copies": self.new_copies,

@@ -15,7 +15,7 @@ from disgorge.catalog import CatalogStore
 from disgorge.model import AssetRecord, IngestProblem
 from disgorge.neardup import DEFAULT_RADIUS, HammingIndex
 from disgorge.scan.indexes import Indexes
-from disgorge.scan.scan import Hashed, Match, as_hashed, match
+from disgorge.scan.scan import Hashed, Match, Near, as_hashed, exact_refs, join, match
 
 
 def as_query(r: AssetRecord) -> Hashed:
@@ -43,15 +43,21 @@ class Guard:
         return self.store.has_tombstones()
 
     def screen(
-        self, records: list[AssetRecord]
+        self, records: list[AssetRecord], near: Near | None = None
     ) -> tuple[list[AssetRecord], list[IngestProblem], list[IngestProblem]]:
-        """(records to register, refused records, near copies registered with a flag)."""
+        """(records to register, refused records, near copies registered with a flag). ``near`` is the
+        near join against the erased index when an engine's workers already ran it."""
         if not records or not self.active():
             return records, [], []
-        if self._erased is None:
-            self._erased = self.indexes.open("erased")
+        queries = [as_query(r) for r in records]
+        if near is not None:
+            found_all = join(self.store, "erased", queries, exact_refs(self.store, "erased", queries), near)
+        else:
+            if self._erased is None:
+                self._erased = self.indexes.open("erased")
+            found_all = match(self.store, self._erased, "erased", queries)
         best: dict[int, Match] = {}
-        for found in match(self.store, self._erased, "erased", [as_query(r) for r in records]):
+        for found in found_all:
             if found.item not in best or found.distance < best[found.item].distance:
                 best[found.item] = found
         keep: list[AssetRecord] = []

@@ -35,6 +35,18 @@ class Indexes:
         self.store = store
         self.directory = directory
 
+    def fingerprint(self, which: str) -> dict[str, int]:
+        """What the index must hold now (rows, newest id): equal fingerprints, equal indexes."""
+        return self._fingerprint(which)
+
+    def rows(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every (id, code) the named index holds, read from the catalog: what an engine ships to its
+        workers, which may run on machines that cannot see this home's index files."""
+        parts = list(self._rows(which, 0))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros((0, 32), np.uint8)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
     def _fingerprint(self, which: str) -> dict[str, int]:
         with self.store.session() as s:
             if which == "catalog":

@@ -62,9 +62,11 @@ class ScanReport:
     problems: list[dict[str, str]] = field(default_factory=list)
     roots: list[str] = field(default_factory=list)
     """The roots as scanned (absolute paths, s3:// prefixes)."""
+    engine: dict[str, Any] | None = None
+    """How an engine ran it (S3 prefixes): engine, workers, job, batches skipped on resume, ..."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        return ({"engine": self.engine} if self.engine is not None else {}) | {
             "against": self.against,
             "radius": self.radius,
             "scanned": self.scanned,
@@ -216,6 +218,70 @@ def as_hashed(
     return Hashed(uri, sha256, size, forms + crops, labels, quality)
 
 
+def exact_refs(store: CatalogStore, which: str, items: list[Hashed]) -> dict[str, Any]:
+    """sha256 -> asset id (against the catalog) or erasing plan id (keyed sha256, against erased)."""
+    shas = [i.sha256 for i in items if i.sha256]
+    if which == "catalog":
+        with store.session() as s:
+            return dict(s.execute(select(Asset.sha256, Asset.id).where(Asset.sha256.in_(shas))).all())
+    return dict(store.tombstones_for(shas))
+
+
+Near = dict[tuple[int, int], tuple[int, str]]
+"""(item index, matched id) -> (best distance, the form or crop it was found through)."""
+
+
+def near_best(index: Any, items: list[Hashed], radius: int, skip: set[int] | None = None) -> Near:
+    """The near-duplicate join of items' codes against an index: the best distance per (item, stored id).
+    Needs no catalog, so it runs where the index is (an engine's workers). Items below PDQ quality 50,
+    and those in ``skip`` (exact matches), are not queried."""
+    rows: list[tuple[int, int]] = []  # (item index, code index)
+    codes: list[bytes] = []
+    for n, item in enumerate(items):
+        if skip and n in skip:
+            continue
+        if item.quality is not None and item.quality >= LOW_QUALITY:
+            for k, code in enumerate(item.codes):
+                rows.append((n, k))
+                codes.append(code)
+    if not codes:
+        return {}
+    found = index.range_search(np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(-1, 32), radius)
+    best: Near = {}
+    for q, ident, dist in found:
+        n, k = rows[q]
+        key = (n, int(ident))
+        if key not in best or dist < best[key][0]:
+            best[key] = (int(dist), items[n].labels[k])
+    return best
+
+
+def join(
+    store: CatalogStore,
+    which: str,
+    items: list[Hashed],
+    exact: dict[str, Any],
+    near: Near,
+    restrict: BitMap | None = None,
+) -> list[Match]:
+    """Matches from the exact lookup and the near join: an exact match wins over any near one."""
+    out: list[Match] = []
+    for n, item in enumerate(items):
+        if item.sha256 in exact:
+            ref = exact[item.sha256]
+            if restrict is None or (isinstance(ref, int) and ref in restrict):
+                out.append(Match(n, "exact", 0, "bytes", ref))
+    best = {
+        (n, ident): v
+        for (n, ident), v in near.items()
+        if items[n].sha256 not in exact and (restrict is None or ident in restrict)
+    }
+    plans = store.tombstone_plans([i for _, i in best]) if which == "erased" and best else {}
+    for (n, ident), (dist, label) in sorted(best.items()):
+        out.append(Match(n, "near", dist, label, plans.get(ident, "?") if which == "erased" else ident))
+    return out
+
+
 def match(
     store: CatalogStore,
     index: Any,
@@ -228,41 +294,9 @@ def match(
     (sha256; keyed sha256 against erased content) or else a near match of every stored hash within
     ``radius`` of any of its codes, best distance per (item, matched asset or tombstone). Items below PDQ
     quality 50 match exactly only; ``restrict`` limits catalog matches to those asset ids."""
-    shas = [i.sha256 for i in items if i.sha256]
-    exact: dict[str, Any]
-    if which == "catalog":
-        with store.session() as s:
-            exact = dict(s.execute(select(Asset.sha256, Asset.id).where(Asset.sha256.in_(shas))).all())
-    else:
-        exact = dict(store.tombstones_for(shas))
-    out: list[Match] = []
-    rows: list[tuple[int, int]] = []  # (item index, code index)
-    codes: list[bytes] = []
-    for n, item in enumerate(items):
-        if item.sha256 in exact:
-            ref = exact[item.sha256]
-            if restrict is None or (isinstance(ref, int) and ref in restrict):
-                out.append(Match(n, "exact", 0, "bytes", ref))
-            continue
-        if item.quality is not None and item.quality >= LOW_QUALITY:
-            for k, code in enumerate(item.codes):
-                rows.append((n, k))
-                codes.append(code)
-    if not codes:
-        return out
-    found = index.range_search(np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(-1, 32), radius)
-    best: dict[tuple[int, int], tuple[int, str]] = {}
-    for q, ident, dist in found:
-        n, k = rows[q]
-        if restrict is not None and ident not in restrict:
-            continue
-        key = (n, int(ident))
-        if key not in best or dist < best[key][0]:
-            best[key] = (int(dist), items[n].labels[k])
-    plans = store.tombstone_plans([i for _, i in best]) if which == "erased" and best else {}
-    for (n, ident), (dist, label) in sorted(best.items()):
-        out.append(Match(n, "near", dist, label, plans.get(ident, "?") if which == "erased" else ident))
-    return out
+    exact = exact_refs(store, which, items)
+    skip = {n for n, i in enumerate(items) if i.sha256 in exact}
+    return join(store, which, items, exact, near_best(index, items, radius, skip), restrict)
 
 
 def _match(
@@ -275,10 +309,10 @@ def _match(
     report: ScanReport,
 ) -> None:
     for m in match(store, index, which, items, radius, restrict):
-        report.matches.append(_describe(store, which, items[m.item], m.kind, m.distance, m.via, m.ref))
+        report.matches.append(describe(store, which, items[m.item], m.kind, m.distance, m.via, m.ref))
 
 
-def _describe(
+def describe(
     store: CatalogStore, which: str, item: Hashed, kind: str, dist: int, label: str, ref: Any
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"object": item.uri, "match": kind, "distance": dist, "via": label}

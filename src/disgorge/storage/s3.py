@@ -20,7 +20,9 @@ names noncurrent versions for residual scans).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from disgorge.errors import InputError, NotFoundError, StoreError
@@ -30,11 +32,26 @@ from disgorge.storage.base import (
     Identity,
     ObjectInfo,
     Version,
+    VersionDecision,
     norm_etag,
     refusal_outcome,
     select_versions,
 )
 from disgorge.storage.seaweedfs import Compaction, compact
+
+DELETE_BATCH = 1000
+"""Keys per ``DeleteObjects`` request: the S3 API's limit."""
+LISTING_THREADS = 8
+"""Keys whose versions are listed at once before a batched delete (boto3 clients are thread-safe)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    uri: str
+    bucket: str
+    key: str
+    decision: VersionDecision
+
 
 if TYPE_CHECKING:
     from disgorge.storage.registry import S3Config, StorageConfig
@@ -220,8 +237,8 @@ class S3Storage(BaseStorage):
             return sha256_stream(body)
 
     # --- deleting -----------------------------------------------------------------------------------
-    def delete(self, uri: str, expected: Identity, *, rehash: bool = False) -> DeleteEvidence:
-        """Delete every version of the key holding the planned content, re-checked just before."""
+    def _decide(self, uri: str, expected: Identity, rehash: bool) -> DeleteEvidence | _Decided:
+        """The re-check before a delete: the key's versions now, and which hold the planned content."""
         try:
             bucket, key, _ = parse_s3_uri(uri)
         except InputError as exc:
@@ -239,6 +256,86 @@ class S3Storage(BaseStorage):
             return DeleteEvidence(uri, refusal_outcome(decision.refusal), decision.refusal)
         if not decision.delete:
             return DeleteEvidence(uri, "already_gone", f"{uri}: no version holds the planned content")
+        return _Decided(uri, bucket, key, decision)
+
+    def delete_many(
+        self, targets: Iterable[tuple[str, Identity]], *, rehash: bool = False
+    ) -> Iterator[DeleteEvidence]:
+        """Many keys at the speed of the store: each key's versions are re-checked as :meth:`delete`
+        does (``LISTING_THREADS`` listings at once), then the versions chosen by id go in batched
+        ``DeleteObjects`` requests (up to 1,000 keys each), delete markers in a second round once
+        their versions are gone. An unversioned key (version ``null``) keeps its conditional single
+        delete, since a batch cannot carry ``If-Match``. Evidence comes back in the targets' order."""
+        items = list(targets)
+        if not items:
+            return
+        with ThreadPoolExecutor(min(LISTING_THREADS, len(items))) as pool:
+            decided = list(pool.map(lambda t: self._decide(t[0], t[1], rehash), items))
+        batched: dict[str, list[tuple[int, str, Version]]] = {}
+        out: list[DeleteEvidence | None] = [None] * len(items)
+        for n, d in enumerate(decided):
+            if isinstance(d, DeleteEvidence):
+                out[n] = d
+            elif any(v.version_id == "null" for v in d.decision.delete):
+                out[n] = self._delete_decided(d)
+            else:
+                batched.setdefault(d.bucket, []).extend((n, d.key, v) for v in d.decision.delete)
+        failed = self._delete_batched(batched)
+        markers: dict[str, list[tuple[int, str, Version]]] = {}
+        for n, d in enumerate(decided):
+            if out[n] is None and isinstance(d, _Decided):
+                if n in failed:
+                    continue
+                for v in d.decision.delete:
+                    self._pending[d.bucket] = self._pending.get(d.bucket, 0) + v.size
+                markers.setdefault(d.bucket, []).extend((n, d.key, m) for m in d.decision.markers)
+        unmarked = self._delete_batched(markers)
+        for n, d in enumerate(decided):
+            if out[n] is None and isinstance(d, _Decided) and n not in failed:
+                detail = d.decision.detail
+                if d.decision.markers:
+                    detail += f"; {len(d.decision.markers)} delete marker(s) removed"
+                if n in unmarked:
+                    detail += f"; a delete marker was not removed ({unmarked[n]})"
+                out[n] = DeleteEvidence(d.uri, "deleted", detail, versions_deleted=len(d.decision.delete))
+        for n, ev in enumerate(out):
+            if ev is None:  # the store refused to delete it: what came before stands, the rest failed
+                raise StoreError(
+                    f"S3 DeleteObjects did not delete {items[n][0]}: {failed.get(n, 'no outcome')}",
+                    hint="check the credentials' delete permission; run the erasure again to resume",
+                )
+            yield ev
+
+    def _delete_batched(self, by_bucket: dict[str, list[tuple[int, str, Version]]]) -> dict[int, str]:
+        """DeleteObjects by version id, 1,000 per request; returns target index -> error for the
+        versions the store did not delete (an absent version counts as deleted)."""
+        failed: dict[int, str] = {}
+        for bucket, rows in by_bucket.items():
+            for i in range(0, len(rows), DELETE_BATCH):
+                chunk = rows[i : i + DELETE_BATCH]
+                owner = {(key, v.version_id): n for n, key, v in chunk}
+                objects = [{"Key": key, "VersionId": v.version_id} for _, key, v in chunk]
+                try:
+                    got = self.client.delete_objects(
+                        Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
+                    )
+                except Exception as exc:
+                    raise _fail(exc, f"DeleteObjects in s3://{bucket}") from exc
+                for e in got.get("Errors", []):
+                    if e.get("Code") in _ABSENT:
+                        continue
+                    n = owner.get((e.get("Key"), e.get("VersionId")))
+                    if n is not None:
+                        failed.setdefault(n, f"{e.get('Code')}: {e.get('Message', '')}".strip())
+        return failed
+
+    def delete(self, uri: str, expected: Identity, *, rehash: bool = False) -> DeleteEvidence:
+        """Delete every version of the key holding the planned content, re-checked just before."""
+        d = self._decide(uri, expected, rehash)
+        return d if isinstance(d, DeleteEvidence) else self._delete_decided(d)
+
+    def _delete_decided(self, d: _Decided) -> DeleteEvidence:
+        uri, bucket, key, decision = d.uri, d.bucket, d.key, d.decision
         for v in decision.delete:
             kw = {"IfMatch": f'"{v.etag}"'} if v.version_id == "null" and v.etag else {}
             try:
