@@ -36,6 +36,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "notice.record": frozenset({"admin", "requester"}),
     "key.manage": frozenset({"admin"}),
     "asset.write": frozenset({"admin", "engineer"}),
+    "job.start": frozenset({"admin", "engineer", "requester", "auditor"}),  # then the job kind's own action
 }
 SIGNED = frozenset({"erase.plan", "erase.approve", "erase.run", "erase.resolve"})
 """Actions that are signed statements: they need a roster member's identity, never an unmanaged user."""

@@ -18,7 +18,7 @@ from disgorge.api import Catalog
 from disgorge.catalog.jobs import JobRow
 from disgorge.jobs import JobService, Queue, Runner
 from disgorge.jobs.kinds import JOB_KINDS
-from disgorge.server.deps import API, Cat, Cursor, Limit
+from disgorge.server.deps import API, Cat, Cursor, Limit, requires
 from disgorge.server.pagination import Page, offset
 
 router = APIRouter(prefix=API, tags=["jobs"])
@@ -121,12 +121,23 @@ def _created(request: Request, response: Response, cat: Catalog, kind: str, body
     return _out(row)
 
 
-@router.post("/jobs", status_code=202, response_model=JobOut, summary="Start a job")
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=JobOut,
+    summary="Start a job",
+    dependencies=[requires("job.start")],
+)
 def create_job(request: Request, response: Response, cat: Cat, job: JobIn) -> JobOut:
     return _created(request, response, cat, job.kind, job.body.model_dump())
 
 
-@router.get("/jobs", response_model=Page[JobOut], summary="Your jobs (an admin's: everyone's)")
+@router.get(
+    "/jobs",
+    response_model=Page[JobOut],
+    summary="Your jobs (an admin's: everyone's)",
+    dependencies=[requires("read")],
+)
 def list_jobs(request: Request, cat: Cat, limit: Limit = 100, cursor: Cursor = None) -> Page[JobOut]:
     start = offset(cursor)
     rows = _service(request).page(cat, start, limit + 1)
@@ -134,25 +145,43 @@ def list_jobs(request: Request, cat: Cat, limit: Limit = 100, cursor: Cursor = N
     return Page[JobOut](items=[_out(r) for r in rows[:limit]], next=str(start + limit) if more else None)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's status, progress and result")
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    summary="A job's status, progress and result",
+    dependencies=[requires("read")],
+)
 def get_job(request: Request, cat: Cat, job_id: str) -> JobOut:
     return _out(_service(request).get(cat, job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobOut, summary="Cancel a job (between two units)")
+@router.post(
+    "/jobs/{job_id}/cancel",
+    response_model=JobOut,
+    summary="Cancel a job (between two units)",
+    dependencies=[requires("read")],
+)
 def cancel_job(request: Request, cat: Cat, job_id: str) -> JobOut:
     return _out(_service(request).cancel(cat, job_id))
 
 
 @router.post(
-    "/erasures/{plan}/run", status_code=202, response_model=JobOut, summary="Execute a plan (as a job)"
+    "/erasures/{plan}/run",
+    status_code=202,
+    response_model=JobOut,
+    summary="Execute a plan (as a job)",
+    dependencies=[requires("erase.run")],
 )
 def run_erasure(request: Request, response: Response, cat: Cat, plan: str, body: RunBody) -> JobOut:
     return _created(request, response, cat, "erase.execute", {"plan": plan, **body.model_dump()})
 
 
 @router.post(
-    "/erasures/{plan}/verify", status_code=202, response_model=JobOut, summary="Verify a plan (as a job)"
+    "/erasures/{plan}/verify",
+    status_code=202,
+    response_model=JobOut,
+    summary="Verify a plan (as a job)",
+    dependencies=[requires("erase.verify")],
 )
 def verify_erasure(
     request: Request, response: Response, cat: Cat, plan: str, body: VerifyRootsBody
