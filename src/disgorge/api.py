@@ -199,6 +199,7 @@ class Catalog:
             self.policy,
             self.principal,
             Notifier(self.store, notices, SigningIdentity.ensure(self.home.path / "keys")),
+            host=self,
         )
         return SignedErasures(service, self.identity)
 
