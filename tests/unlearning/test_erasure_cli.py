@@ -34,9 +34,7 @@ def site(tmp_path: Path, digits_dir: Path, monkeypatch: pytest.MonkeyPatch) -> t
         cat.add_storage_root(tmp_path / "digits")
         cat.add_storage_root(cat.home.path / "sisa")
         place = {m: sl.slice for sh in ens.manifest.shards for sl in sh.slices for m in sl.members}
-        victim = next(
-            s for i in range(60) if place[subject_assets(cat, s := f"writer-{i:04d}")[0]] > 0
-        )
+        victim = next(s for i in range(60) if place[subject_assets(cat, s := f"writer-{i:04d}")[0]] > 0)
     monkeypatch.setenv("DISGORGE_IDENTITY", "ann.identity")
     return tmp_path, victim
 

@@ -38,7 +38,9 @@ def test_sigkill_during_the_retrain_of_an_erasure_then_resume(tmp_path: Path, di
         ens = trainer(cat, shards=2, slices=SLICES, epochs=60).train()
         cat.add_storage_root(tmp_path / "data")
         cat.add_storage_root(home / "sisa")
-        place = {m: (sh.shard, sl.slice) for sh in ens.manifest.shards for sl in sh.slices for m in sl.members}
+        place = {
+            m: (sh.shard, sl.slice) for sh in ens.manifest.shards for sl in sh.slices for m in sl.members
+        }
         victim = next(
             s for i in range(60) if place[subject_assets(cat, s := f"writer-{i:04d}")[0]][1] == 0
         )  # in slice 0: all six slices of its shard are retrained

@@ -132,7 +132,11 @@ def test_retrain_end_to_end_then_certificate_verifies_offline(
     saw = old_files - kept
     assert saw and not any(p.exists() for p in saw)  # every checkpoint that saw the data is gone
     assert all(p.exists() for p in kept)  # the restart point never saw it
-    assert not Path(ens.manifest.shards[2].slices[0].checkpoint["path"]).parent.joinpath("model.safetensors").exists()
+    assert (
+        not Path(ens.manifest.shards[2].slices[0].checkpoint["path"])
+        .parent.joinpath("model.safetensors")
+        .exists()
+    )
     assert verify_exact(cat, "dsisa.g1").ok
 
     cert = cat.certificate(pid)
@@ -147,6 +151,9 @@ def test_retrain_end_to_end_then_certificate_verifies_offline(
     assert shard["detail"]["slices_retrained"] == list(range(first, 3))
     assert shard["detail"]["new_sha256"] == manifest.shards[2].model["sha256"]
     assert len(shard["detail"]["member_set_digests"]) == 3
+    from disgorge.certificate.render import render_html
+
+    assert f"as <b>dsisa.g1</b> (shards 2; torch" in render_html(cert)
 
     def tampered(edit: object) -> bytes:
         doc = json.loads(json.dumps(cert))
@@ -196,7 +203,9 @@ def test_retrained_shard_equals_a_from_scratch_shard_on_the_remaining_data(
     _, manifest, _ = load_ensemble(cat.store, "dsisa.g1")
     cat.create_dataset("digits-remaining", source="digits")  # the catalog forgot the victim
     fresh = trainer(cat, "fresh", dataset="digits-remaining", workdir=tmp_path / "fresh").train()
-    assert [sh.model["sha256"] for sh in manifest.shards] == [sh.model["sha256"] for sh in fresh.manifest.shards]
+    assert [sh.model["sha256"] for sh in manifest.shards] == [
+        sh.model["sha256"] for sh in fresh.manifest.shards
+    ]
     assert RECIPE.to_json() == manifest.recipe
 
 
@@ -220,7 +229,10 @@ def test_two_pending_plans_retrain_each_shard_once(world: tuple[disgorge.Catalog
     for pid in (pa, pb):
         cert = cat.certificate(pid)
         verify_any(dump_certificate(cert), [cat.proofs.identity.public_key()])
-        assert {m["name"] for m in cert["models"] if m["disposition"] == "retrained"} == {"dsisa", "dsisa.s01"}
+        assert {m["name"] for m in cert["models"] if m["disposition"] == "retrained"} == {
+            "dsisa",
+            "dsisa.s01",
+        }
 
 
 def test_a_retrain_that_fails_holds_deletions_until_resolved_then_destroys(
@@ -242,7 +254,12 @@ def test_a_retrain_that_fails_holds_deletions_until_resolved_then_destroys(
     monkeypatch.setattr(retrainer, "execute_forget", crash)
     report = cat.erasures.run(pid, dry_run=False)
     assert report.status == "incomplete"
-    assert [h["phase"] for h in report.held] == ["delete data", "destroy models", "rebuild and notify", "forget"]
+    assert [h["phase"] for h in report.held] == [
+        "delete data",
+        "destroy models",
+        "rebuild and notify",
+        "forget",
+    ]
     assert Path(ens.manifest.workdir, "g0", "aggregate.json").exists()
     monkeypatch.setattr(retrainer, "execute_forget", real)
     assert cat.erasures.run(pid, dry_run=False).status == "done"

@@ -77,7 +77,9 @@ def check_retrained(
     listed = {str(m["sha256"]): m for m in models if m["disposition"] == "retrained"}
     for sha, m in listed.items():
         if sha not in expected:
-            raise error(f"model {m['name']!r} is listed as retrained, but no logged retrain replaced {sha[:16]}…")
+            raise error(
+                f"model {m['name']!r} is listed as retrained, but no logged retrain replaced {sha[:16]}…"
+            )
         name, detail = expected[sha]
         if m["name"] != name or m["detail"] != detail:
             raise error(f"model {m['name']!r}: its retrain detail differs from the logged retrain")
@@ -85,7 +87,9 @@ def check_retrained(
     if missing:
         raise error(f"the ledger logs a retrain of {expected[missing[0]][0]!r} that the certificate omits")
     shards_of = {
-        str(d["new_model"]): d for d in (m["detail"] for m in listed.values()) if d.get("role") == "sisa_shard"
+        str(d["new_model"]): d
+        for d in (m["detail"] for m in listed.values())
+        if d.get("role") == "sisa_shard"
     }
     aggregates = [m for m in listed.values() if m["detail"].get("role") == "sisa_aggregate"]
     for m in aggregates:
@@ -132,7 +136,9 @@ def _check_aggregate(
                     f"the certificate says {str(s['old_sha256'])[:12]}… -> {str(s['new_sha256'])[:12]}…"
                 )
         elif before != after:
-            raise error(f"shard {shard} of {m['name']!r} changed though the certificate says it was not retrained")
+            raise error(
+                f"shard {shard} of {m['name']!r} changed though the certificate says it was not retrained"
+            )
     det = d.get("determinism") or {}
     if not isinstance(d.get("torch"), str) or det.get("deterministic_algorithms") is not True:
         raise error(f"aggregate {m['name']!r}: no torch version or deterministic settings recorded")

@@ -74,7 +74,9 @@ def verify(
         if report.certificate is not None:
             c = report.certificate
             verdict = "[green]matches[/]" if c["match"] else "[red]DOES NOT MATCH[/]"
-            out.print(f"certificate of plan {c['plan_id'][:12]}: {verdict} ({'; '.join(c['problems']) or 'every hash'})")
+            out.print(
+                f"certificate of plan {c['plan_id'][:12]}: {verdict} ({'; '.join(c['problems']) or 'every hash'})"
+            )
             err.print("its signature and proofs are checked by: disgorge certificate verify FILE --key KEY")
         out.print("bit-identical" if report.ok else "[red]NOT bit-identical[/]")
     raise typer.Exit(0 if report.ok else 1)

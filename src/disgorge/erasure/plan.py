@@ -177,9 +177,7 @@ def build_plan(store: CatalogStore, req: PlanRequest, assets: BitMap | None = No
     return _freeze(store, req, scope_doc, imp, list(_targets(store, imp.assets, imp)))
 
 
-def _dispositions(
-    store: CatalogStore, req: PlanRequest, imp: Any, raw: list[Target]
-) -> list[dict[str, Any]]:
+def _dispositions(store: CatalogStore, req: PlanRequest, imp: Any, raw: list[Target]) -> list[dict[str, Any]]:
     """Each retrainable model's two options with their costs, the chosen one marked; a retrain
     target added for each model the request chose to retrain. Models no retrainer offers for are
     destroyed (their copies are targets either way)."""

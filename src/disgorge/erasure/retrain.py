@@ -186,7 +186,10 @@ def run_retrain(
         plans = sorted(p for p, _ in batch)
         for p, _ in reversed(batch):  # this plan's event last: its presence means the batch is logged
             if _event_for(store, p, sha) is None:
-                log(EVENT, {"plan_id": p, "batch": plans, "retrainer": found.name, "model_sha256": sha, **result})
+                log(
+                    EVENT,
+                    {"plan_id": p, "batch": plans, "retrainer": found.name, "model_sha256": sha, **result},
+                )
         done = _event_for(store, plan_id, sha)
         assert done is not None
     others = [p[:12] for p in done["batch"] if p != plan_id]
@@ -209,7 +212,9 @@ def retrain_remains(store: CatalogStore, plan_id: str, t: TargetInfo) -> str | N
         art = store.resolve_artifact(str(event["new_model"]), kind="model")
     except NotFoundError:
         return f"the retrained model {event['new_model']} is not in the catalog"
-    return None if art.sha256 == event["new_sha256"] else f"{event['new_model']} changed since it was retrained"
+    return (
+        None if art.sha256 == event["new_sha256"] else f"{event['new_model']} changed since it was retrained"
+    )
 
 
 def describe(offer: Mapping[str, Any]) -> str:

@@ -326,8 +326,7 @@ def _retrain_events(store: CatalogStore, plan_id: str) -> list[tuple[int, dict[s
     """The plan's ``model_retrained`` events, for retrain targets that were done (a resolved one was
     not retrained: its model is destroyed)."""
     done = {
-        t.identity.get("model_sha256")
-        for t in store.targets(plan_id, kinds=("retrain",), states=("done",))
+        t.identity.get("model_sha256") for t in store.targets(plan_id, kinds=("retrain",), states=("done",))
     }
     out = []
     for i, text in store.find_ledger_entries("model_retrained", plan_id):

@@ -31,7 +31,9 @@ class SisaRetrainer:
             f"SISA ensemble of {config['shards']} shards x {config['slices']} slices; "
             f"{len(plan.erased)} erased members in shard(s) {', '.join(str(s.shard) for s in plan.shards)}"
         )
-        return Offer(self.name, plan.model, plan.model_sha256, plan.to_json(), plan.cost, plan.full_retrain, summary)
+        return Offer(
+            self.name, plan.model, plan.model_sha256, plan.to_json(), plan.cost, plan.full_retrain, summary
+        )
 
     def retrain(self, host: Any, model: str, erased: BitMap) -> dict[str, Any]:
         from disgorge.api import Catalog

@@ -106,7 +106,9 @@ def compare_certificate(report: VerifyReport, claim: CertifiedRetrain) -> dict[s
     problems = [] if want else [f"the certificate certifies no retrain producing {report.model_sha256[:12]}…"]
     for s in report.shards:
         if want.get(s["shard"]) != s["reproduced_sha256"]:
-            problems.append(f"shard {s['shard']} replays to {s['reproduced_sha256'][:12]}…, not the certified hash")
+            problems.append(
+                f"shard {s['shard']} replays to {s['reproduced_sha256'][:12]}…, not the certified hash"
+            )
     return {"plan_id": claim.plan_id, "match": not problems, "problems": problems}
 
 
