@@ -153,7 +153,7 @@ def test_retrain_end_to_end_then_certificate_verifies_offline(
     assert len(shard["detail"]["member_set_digests"]) == 3
     from disgorge.certificate.render import render_html
 
-    assert f"as <b>dsisa.g1</b> (shards 2; torch" in render_html(cert)
+    assert "as <b>dsisa.g1</b> (shards 2; torch" in render_html(cert)
 
     def tampered(edit: object) -> bytes:
         doc = json.loads(json.dumps(cert))
