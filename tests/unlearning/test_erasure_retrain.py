@@ -214,8 +214,9 @@ def test_two_pending_plans_retrain_each_shard_once(world: tuple[disgorge.Catalog
     a, b = subject_in(cat, ens, 1), subject_in(cat, ens, 1, skip=1)
     gone = BitMap(subject_assets(cat, a)) | BitMap(subject_assets(cat, b))
     pa, pb = plan(cat, a, retrain=("dsisa",)), plan(cat, b, retrain=("dsisa",))
+    unapproved = plan(cat, subject_in(cat, ens, 0), retrain=("dsisa",))
     approve(cat, pb)
-    carry_out(cat, pa)  # runs first, and takes b's approved retrain along
+    carry_out(cat, pa)  # runs first, and takes b's approved retrain along, not the unapproved one
     _, g1, _ = load_ensemble(cat.store, "dsisa.g1")
     assert g1.history[-1]["shards"] == [1]
     assert not gone & BitMap(m for sh in g1.shards for sl in sh.slices for m in sl.members)
@@ -225,6 +226,7 @@ def test_two_pending_plans_retrain_each_shard_once(world: tuple[disgorge.Catalog
     assert f"batched with plan(s) {pa[:12]}" in (t.evidence or "")
     with pytest.raises(disgorge.NotFoundError):
         cat.store.resolve_artifact("dsisa.g2", kind="model")  # one retrain for both
+    assert [t.state for t in cat.store.targets(unapproved, kinds=("retrain",))] == ["pending"]
     assert cat.erasures.verify(pb).clean
     for pid in (pa, pb):
         cert = cat.certificate(pid)
@@ -277,3 +279,26 @@ def test_a_retrain_that_fails_holds_deletions_until_resolved_then_destroys(
     cert = cat.certificate(other)
     verify_any(dump_certificate(cert), [cat.proofs.identity.public_key()])
     assert {m["disposition"] for m in cert["models"]} == {"destroyed"}
+
+
+def test_a_retrain_target_edited_after_approval_is_refused(world: tuple[disgorge.Catalog, Ensemble]) -> None:
+    """An insider with SQL access widens the signed retrain (more members to drop, another model):
+    the stored targets no longer hash to the plan id, and nothing runs."""
+    from sqlalchemy import select, update
+
+    from disgorge.catalog.schema import ErasureTarget
+
+    cat, ens = world
+    pid = plan(cat, subject_in(cat, ens, 1), retrain=("dsisa",))
+    approve(cat, pid)
+    with cat.store.session() as s:
+        row = s.scalars(
+            select(ErasureTarget).where(ErasureTarget.plan_id == pid, ErasureTarget.kind == "retrain")
+        ).one()
+        identity = {**row.identity, "members": [*row.identity["members"], *range(1, 60)]}
+        s.execute(update(ErasureTarget).where(ErasureTarget.id == row.id).values(identity=identity))
+    with pytest.raises(VerificationFailed, match="stored targets do not match its id"):
+        cat.erasures.run(pid, dry_run=False)
+    with pytest.raises(disgorge.NotFoundError):
+        cat.store.resolve_artifact("dsisa.g1", kind="model")
+    assert Path(ens.manifest.workdir, "g0", "aggregate.json").exists()

@@ -63,7 +63,8 @@ def erase_plan(
     json: JsonOpt = False,
 ) -> None:
     """Freeze the downstream closure of a scope into a content-addressed plan (nothing is deleted), and
-    sign its request with your identity."""
+    sign its request with your identity. Affected SISA ensembles are shown with both options (destroy,
+    retrain) and their costs; they are destroyed unless --retrain names them."""
     given = [
         (k, v)
         for k, v in (("subject", subject), ("source", source), ("dataset", dataset), ("asset", asset))

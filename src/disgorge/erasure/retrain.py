@@ -44,6 +44,8 @@ class Offer:
     destroy: dict[str, Any]
     """Cost of replacing the model after destroying it (a full retrain): shards, slices, estimated_seconds."""
     summary: str
+    members: tuple[int, ...] = ()
+    """The erased asset ids that are members of the model: what the retrain removes (signed with the plan)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,6 +123,7 @@ def target_identity(offer: Offer) -> dict[str, Any]:
         "model_sha256": offer.model_sha256,
         "plan": offer.plan,
         "cost": offer.retrain,
+        "members": sorted(offer.members),
     }
 
 
@@ -138,11 +141,15 @@ def _event_for(store: CatalogStore, plan_id: str, model_sha256: str) -> dict[str
     return next((e for e in retrain_events(store, plan_id) if e.get("model_sha256") == model_sha256), None)
 
 
-def _batch(store: CatalogStore, model_sha256: str, own: str) -> list[tuple[str, BitMap]]:
-    """Every approved plan with a retrain of this model still to do (this one first), and its erased set."""
+def _batch(
+    store: CatalogStore, model_sha256: str, own: str, own_target: TargetInfo
+) -> list[tuple[str, BitMap]]:
+    """Every approved plan with a retrain of this model still to do (this one first), and the members
+    its signed target says to remove (the target is part of the plan id, so of every signature on it)."""
     from disgorge.access.plans import plan_authorization
+    from disgorge.erasure.execute import verify_frozen
 
-    out = [(own, store.plan_assets(own))]
+    out = [(own, BitMap(own_target.identity.get("members") or []))]
     for p in store.list_plans():
         if p.id == own or p.status == "done":
             continue
@@ -154,11 +161,12 @@ def _batch(store: CatalogStore, model_sha256: str, own: str) -> list[tuple[str, 
         if not pending or _event_for(store, p.id, model_sha256) is not None:
             continue
         try:
+            verify_frozen(store, p)  # its targets are still the ones its approvers signed
             if not plan_authorization(store, p).complete:
                 continue
         except VerificationFailed:
             continue
-        out.append((p.id, store.plan_assets(p.id)))
+        out.append((p.id, BitMap(pending[0].identity.get("members") or [])))
     return out
 
 
@@ -178,7 +186,7 @@ def run_retrain(
             )
         if host is None:
             return "failed", "the erasure was started without a catalog facade to retrain through"
-        batch = _batch(store, sha, plan_id)
+        batch = _batch(store, sha, plan_id, t)
         erased = BitMap()
         for _, assets in batch:
             erased |= assets

@@ -32,7 +32,14 @@ class SisaRetrainer:
             f"{len(plan.erased)} erased members in shard(s) {', '.join(str(s.shard) for s in plan.shards)}"
         )
         return Offer(
-            self.name, plan.model, plan.model_sha256, plan.to_json(), plan.cost, plan.full_retrain, summary
+            self.name,
+            plan.model,
+            plan.model_sha256,
+            plan.to_json(),
+            plan.cost,
+            plan.full_retrain,
+            summary,
+            plan.erased,
         )
 
     def retrain(self, host: Any, model: str, erased: BitMap) -> dict[str, Any]:
