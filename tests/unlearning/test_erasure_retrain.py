@@ -24,13 +24,10 @@ from tests.unlearning.conftest import RECIPE, load, subject_assets, trainer
 pytest.importorskip("torch")
 
 
-@pytest.fixture
-def world(tmp_path: Path, digits_dir: Path) -> Iterator[tuple[disgorge.Catalog, Ensemble]]:
-    """A managed home (ann admin, bea approves) with its own copy of the digits, a SISA ensemble of
-    3 shards x 3 slices on them, and storage roots over the data and the ensemble's files."""
+def _world(tmp_path: Path, digits_dir: Path, url: str | None) -> Iterator[tuple[disgorge.Catalog, Ensemble]]:
     data = tmp_path / "data"
     shutil.copytree(digits_dir, data)
-    with disgorge.open(tmp_path / "home", identity=PEOPLE["ann"]) as cat:
+    with disgorge.open(tmp_path / "home", catalog_url=url, identity=PEOPLE["ann"]) as cat:
         claim(cat, PEOPLE)
         load(cat, data)
         accept_notices(cat, "lab")
@@ -38,6 +35,21 @@ def world(tmp_path: Path, digits_dir: Path) -> Iterator[tuple[disgorge.Catalog, 
         cat.add_storage_root(data)
         cat.add_storage_root(cat.home.path / "sisa")
         yield cat, ens
+
+
+@pytest.fixture
+def world(tmp_path: Path, digits_dir: Path) -> Iterator[tuple[disgorge.Catalog, Ensemble]]:
+    """A managed home (ann admin, bea approves) with its own copy of the digits, a SISA ensemble of
+    3 shards x 3 slices on them, and storage roots over the data and the ensemble's files."""
+    yield from _world(tmp_path, digits_dir, None)
+
+
+@pytest.fixture
+def world_any(
+    tmp_path: Path, digits_dir: Path, catalog_url: str
+) -> Iterator[tuple[disgorge.Catalog, Ensemble]]:
+    """The same on SQLite and PostgreSQL."""
+    yield from _world(tmp_path, digits_dir, catalog_url)
 
 
 def subject_in(cat: disgorge.Catalog, ens: Ensemble, shard: int, *, skip: int = 0) -> str:
@@ -112,9 +124,9 @@ def test_planner_offers_retrain_for_the_sisa_ensemble_and_destroys_everything_el
 
 
 def test_retrain_end_to_end_then_certificate_verifies_offline(
-    world: tuple[disgorge.Catalog, Ensemble], tmp_path: Path
+    world_any: tuple[disgorge.Catalog, Ensemble], tmp_path: Path
 ) -> None:
-    cat, ens = world
+    cat, ens = world_any
     victim = subject_in(cat, ens, 2)
     erased = BitMap(subject_assets(cat, victim))
     old_files = {Path(sl.checkpoint["path"]) for sl in ens.manifest.shards[2].slices}
