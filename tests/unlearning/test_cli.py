@@ -106,7 +106,7 @@ def test_bad_requests_exit_2_with_what_to_do(site: Path) -> None:
         (("plain", "--json"), "'plain' is not a SISA ensemble"),
         (("nope",), "model 'nope' is not in the catalog"),
         (("dsisa.g1", "--shard", "9"), "shard 9 is not in dsisa.g1"),
-        (("dsisa.g1", "--shard", "1", "--all-shards"), "give --shard or --all-shards, not both"),
+        (("dsisa.g1", "--shard", "1", "--all-shards"), "give one of --shard, --all-shards or --certificate"),
     ]:
         res = cli(site, "unlearning", "verify", *args)
         assert res.returncode == 2, (args, res.stderr)

@@ -184,12 +184,27 @@ def _models(models: list[Mapping[str, Any]]) -> str:
         return "<p>No model was trained on the erased data.</p>"
     rows = "".join(
         f"<tr><td>{_e(m['name'] or '(unnamed)')}</td><td><code>{_e(m['sha256'])}</code></td>"
-        f"<td>{_e(m['disposition'])}</td><td>{m['copies']:,}</td></tr>"
+        f"<td>{_e(m['disposition'])}{_retrained(m.get('detail'))}</td><td>{m['copies']:,}</td></tr>"
         for m in models
     )
     return (
         "<h3>Models</h3><table><tr><th>Model</th><th>SHA-256 of its weights</th><th>Disposition</th>"
         f"<th>Copies</th></tr>{rows}</table>"
+    )
+
+
+def _retrained(d: Mapping[str, Any] | None) -> str:
+    """What a retrain made of the model: its new weights, and which shards or slices were retrained."""
+    if not d or "new_sha256" not in d:
+        return ""
+    what = (
+        f"shard {d['shard']}, slices {', '.join(map(str, d.get('slices_retrained', [])))}"
+        if d.get("role") == "sisa_shard"
+        else f"shards {', '.join(map(str, d.get('shards_retrained', [])))}; torch {d.get('torch')}"
+    )
+    return (
+        f"<br>as <b>{_e(str(d.get('new_model')))}</b> ({_e(what)}), new weights "
+        f"<code>{_e(str(d['new_sha256']))}</code>"
     )
 
 

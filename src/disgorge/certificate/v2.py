@@ -28,7 +28,9 @@ Entry roles: ``roster`` (every roster statement before the last erasure statemen
 has its ``delivery`` event (the notice as delivered, whose hash is its notice id) and the ``channel``
 binding that notice names (a ``recipient.set`` statement by an admin of the roster then); one listed
 as acknowledged has its ``ack`` (a ``notice.ack`` statement about that notice id, signed by the key
-the binding names). Pure code: bytes and dicts in and out.
+the binding names). A model listed as ``retrained`` (exact unlearning instead of destruction) has its
+``retrain`` entry, the ``model_retrained`` event, and is checked against it
+(:mod:`disgorge.certificate.retrained`). Pure code: bytes and dicts in and out.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from disgorge.certificate.recipients import check_recipients
+from disgorge.certificate.retrained import check_retrained
 from disgorge.errors import DisgorgeError, InputError, VerificationFailed
 from disgorge.ledger.audit import JsonReader, canonical_bytes, parse_strict_json, require_canonical
 from disgorge.ledger.certificate import (
@@ -71,6 +74,7 @@ ROLES = (
     "channel",
     "delivery",
     "ack",
+    "retrain",
 )
 STATEMENT_ROLE = {
     "roster": ("roster.genesis", "roster.add", "roster.update", "roster.revoke"),
@@ -82,7 +86,12 @@ STATEMENT_ROLE = {
     "channel": ("recipient.set",),
     "ack": ("notice.ack",),
 }
-EVENT_ROLE = {"plan": "erasure_plan", "completion": "erasure_completion", "delivery": "notice_delivered"}
+EVENT_ROLE = {
+    "plan": "erasure_plan",
+    "completion": "erasure_completion",
+    "delivery": "notice_delivered",
+    "retrain": "model_retrained",
+}
 RECIPIENT = (
     "party",
     "notice_id",
@@ -508,6 +517,7 @@ def _check_story(p: _Parsed, error: type[DisgorgeError], *, require_scan: bool) 
         roster=roster,
         error=error,
     )
+    retrained = check_retrained(p.models, [e.doc(error) for e in by_role["retrain"]], plan_id, error)
     scanned = (
         f"residual scans of {sum(len(s['roots']) for s in ver['scans'])} root(s), "
         f"{sum(s['objects'] for s in ver['scans'])} objects, found nothing"
@@ -526,5 +536,6 @@ def _check_story(p: _Parsed, error: type[DisgorgeError], *, require_scan: bool) 
             "the signed request's order matches the certificate; the timeline is in order",
             f"verification clean: {ver['targets_checked']} targets gone; {scanned}",
             recipients,
+            *([retrained] if retrained else []),
         ],
     )

@@ -48,6 +48,14 @@ def erase_plan(
         str | None, typer.Option(help="Cover only what entered plan PLAN's closure since it was planned.")
     ] = None,
     deadline: Annotated[str | None, typer.Option(help="Date the erasure is due (ISO 8601).")] = None,
+    retrain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--retrain",
+            metavar="MODEL",
+            help="Retrain this affected SISA ensemble exactly instead of only destroying it (repeatable).",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="Print only the plan id (for PLAN=$(…)).")
     ] = False,
@@ -55,7 +63,8 @@ def erase_plan(
     json: JsonOpt = False,
 ) -> None:
     """Freeze the downstream closure of a scope into a content-addressed plan (nothing is deleted), and
-    sign its request with your identity."""
+    sign its request with your identity. Affected SISA ensembles are shown with both options (destroy,
+    retrain) and their costs; they are destroyed unless --retrain names them."""
     given = [
         (k, v)
         for k, v in (("subject", subject), ("source", source), ("dataset", dataset), ("asset", asset))
@@ -71,6 +80,7 @@ def erase_plan(
             legal_basis=legal_basis,
             deadline=deadline,
             supplement=supplement,
+            retrain=retrain or [],
         )
         reach = cat.erasures.reachability(plan.id)
         from disgorge.lineage.impact import Scope, unknown_subjects_of
@@ -86,6 +96,7 @@ def erase_plan(
                 "unreachable": reach,
                 "unknown_subject_assets": sum(unknown.values()),
                 "unknown_subject_by_source": unknown,
+                "retrainable": plan.survivors.get("retrainable", []),
             }
         )
         return
@@ -99,6 +110,7 @@ def erase_plan(
         out.print(
             f"[yellow]{n} assets of source {name} have no known subject[/]: this plan cannot include them"
         )
+    _show_dispositions(plan.survivors.get("retrainable", []))
     _warn_unreachable(reach)
     out.print(
         f"next: an approver (a second person) runs `disgorge erase approve {plan.id[:12]}` as themselves"
@@ -113,6 +125,20 @@ def _notice_state(r: dict[str, Any]) -> str:
     if r["written_at"]:
         return f"notice written {r['written_at']}, NOT delivered (erase run again once its channel works)"
     return "no notice yet (sent when the erasure runs)"
+
+
+def _show_dispositions(items: list[dict[str, Any]]) -> None:
+    """Both options for each retrainable model, with their costs, and which one the plan takes."""
+    from disgorge.erasure.retrain import describe
+
+    for o in items:
+        chosen = o["disposition"]
+        out.print(
+            f"model {o['model']} ({o['summary']}): {describe(o)}; this plan: [bold]{chosen}[/]",
+            soft_wrap=True,
+        )
+        if chosen == "destroy":
+            out.print(f"  to retrain it instead, plan with --retrain {o['model']}", markup=False)
 
 
 @erase_app.command("show")
@@ -150,6 +176,7 @@ def erase_show(
         out.print(f"survives: {d['ref']} keeps {d['remaining']} members (rebuilt as a new version)")
     if doc["survives"].get("models_not_affected"):
         out.print(f"survives: models {', '.join(doc['survives']['models_not_affected'])}")
+    _show_dispositions(doc["survives"].get("retrainable", []))
     for o in doc["open_targets"]:
         err.print(
             f"  open target {o['seq']}: {o['state']} {o['kind']} {o['uri']}: {o['evidence']}"

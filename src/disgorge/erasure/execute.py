@@ -49,6 +49,8 @@ class ExecuteOptions:
     dry_run: bool = True
     rehash: bool = False
     notifier: Notifier | None = None
+    host: Any = None
+    """The facade running the erasure, for retrain targets (see disgorge.erasure.retrain)."""
 
 
 @dataclass(slots=True)
@@ -158,7 +160,7 @@ def execute(
     assert start is not None
     store.statements.add(start)
     store.set_plan_status(plan.id, "running")
-    ctx = Context(store, plan, opts.storage, opts.notices_dir, opts.rehash, opts.notifier)
+    ctx = Context(store, plan, opts.storage, opts.notices_dir, opts.rehash, opts.notifier, opts.host)
     done = 0
     total = len(pending)
     for name, kinds, requires in PHASES:

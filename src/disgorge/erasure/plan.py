@@ -29,6 +29,7 @@ from disgorge.lineage import Scope, impact
 
 ORDER = (
     "deployment",
+    "retrain",
     "model_copy",
     "artifact_copy",
     "copy",
@@ -40,6 +41,7 @@ ORDER = (
 )
 ACTIONS = {
     "deployment": "take_down",
+    "retrain": "retrain",
     "model_copy": "destroy",
     "artifact_copy": "delete",
     "copy": "delete",
@@ -61,6 +63,8 @@ class PlanRequest:
     withdrawn: bool = False
     supplement_of: str | None = None
     """A plan whose closure grew since it was frozen: this one covers only what is new."""
+    retrain: tuple[str, ...] = ()
+    """Affected models to retrain rather than only destroy (each must have a retrainer's offer)."""
 
 
 def file_identity(
@@ -188,9 +192,39 @@ def build_plan(store: CatalogStore, req: PlanRequest, assets: BitMap | None = No
     return _freeze(store, req, scope_doc, imp, list(_targets(store, imp.assets, imp)))
 
 
+def _dispositions(store: CatalogStore, req: PlanRequest, imp: Any, raw: list[Target]) -> list[dict[str, Any]]:
+    """Each retrainable model's two options with their costs, the chosen one marked; a retrain
+    target added for each model the request chose to retrain. Models no retrainer offers for are
+    destroyed (their copies are targets either way)."""
+    from disgorge.erasure.retrain import offers, target_identity
+
+    found = offers(store, imp.models, imp.assets)
+    by_ref: dict[str, Any] = {}
+    for o in found:
+        by_ref[o.model] = by_ref[o.model_sha256] = o
+    chosen = set()
+    for ref in req.retrain:
+        offer = by_ref.get(ref)
+        if offer is None:
+            named = ", ".join(o.model for o in found) or "none"
+            raise UsageError(
+                f"--retrain {ref}: not a model this erasure affects that can be retrained exactly "
+                f"(retrainable here: {named})",
+                hint="only SISA ensembles (disgorge.unlearning) are retrained; other models are destroyed",
+            )
+        if offer.model not in chosen:
+            chosen.add(offer.model)
+            raw.append(("retrain", f"model:{offer.model}", target_identity(offer)))
+    return [
+        {**o.to_json(), "disposition": "retrain" if o.model in chosen else "destroy"}
+        for o in sorted(found, key=lambda o: o.model)
+    ]
+
+
 def _freeze(
     store: CatalogStore, req: PlanRequest, scope_doc: dict[str, Any], imp: Any, raw: list[Target]
 ) -> tuple[PlanInfo, bool]:
+    ensembles = _dispositions(store, req, imp, raw)
     raw.sort(key=lambda t: (ORDER.index(t[0]), t[1]))
     digest = hashlib.sha256(canonical_json(scope_doc))
     rows: list[TargetRow] = []
@@ -208,6 +242,7 @@ def _freeze(
     survivors = {
         "datasets": [{"ref": d["ref"], "remaining": d["members"] - d["loses"]} for d in imp.datasets],
         "models_not_affected": _unaffected_models(store, {m["id"] for m in imp.models}),
+        "retrainable": ensembles,
     }
     return store.save_plan(
         plan_id=digest.hexdigest(),

@@ -44,6 +44,8 @@ class Erasures:
     principal: Principal
     notifier: Notifier | None = None
     """Writes and delivers recipients' notices (signed with the home's log key)."""
+    host: Any = None
+    """The facade this service runs under: retrainers train through it."""
 
     @property
     def rule(self) -> ApprovalRule:
@@ -59,9 +61,11 @@ class Erasures:
         legal_basis: str,
         deadline: str | None = None,
         supplement: str | None = None,
+        retrain: tuple[str, ...] | list[str] = (),
     ) -> tuple[PlanInfo, bool]:
         """Freeze a plan (a draft until its requester's signed request is recorded); ``supplement``
-        freezes only what entered an existing plan's closure since it was planned."""
+        freezes only what entered an existing plan's closure since it was planned; ``retrain`` names
+        affected models to retrain exactly instead of only destroying them (SISA ensembles)."""
         require(self.principal, "erase.plan")
         if supplement is not None:
             if scope is not None or withdrawn:
@@ -80,7 +84,15 @@ class Erasures:
                 raise UsageError(f"--deadline {deadline!r} is not a date", hint="e.g. 2026-12-31") from exc
         what = Scope(scope[0], scope[1]) if scope else None  # type: ignore[arg-type]
         parent = self.store.get_plan(supplement).id if supplement else None
-        req = PlanRequest(what, reason, legal_basis, self.principal.name, deadline, supplement_of=parent)
+        req = PlanRequest(
+            what,
+            reason,
+            legal_basis,
+            self.principal.name,
+            deadline,
+            supplement_of=parent,
+            retrain=tuple(retrain),
+        )
         if withdrawn:
             assets = self.withdrawn_assets()
             if not assets:
@@ -209,7 +221,12 @@ class Erasures:
         if not dry_run:
             require(self.principal, "erase.run")
         opts = ExecuteOptions(
-            self.storage, self.notices_dir, dry_run=dry_run, rehash=rehash, notifier=self.notifier
+            self.storage,
+            self.notices_dir,
+            dry_run=dry_run,
+            rehash=rehash,
+            notifier=self.notifier,
+            host=self.host,
         )
         report = execute(self.store, ref, opts, start=start, rule=self.rule, progress=progress)
         if not dry_run and report.status == "done":

@@ -43,6 +43,8 @@ class Context:
     notices_dir: Path
     rehash: bool = False
     notifier: Notifier | None = None
+    host: Any = None
+    """The facade running the erasure: a retrainer trains through it (runs, consent checks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,19 @@ def _notify(ctx: Context, t: TargetInfo) -> tuple[str, str]:
     return ctx.notifier.notify(ctx.plan, t)
 
 
+# --- models retrained instead of destroyed (see disgorge.erasure.retrain) ------------------------------
+def _retrain(ctx: Context, t: TargetInfo) -> tuple[str, str]:
+    from disgorge.erasure.retrain import run_retrain
+
+    return run_retrain(ctx.store, ctx.plan.id, ctx.host, t, ctx.store.log_event)
+
+
+def _retrain_remains(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:
+    from disgorge.erasure.retrain import retrain_remains
+
+    return retrain_remains(ctx.store, ctx.plan.id, t)
+
+
 # --- the catalog's own forgetting --------------------------------------------------------------------
 def _forget(ctx: Context, t: TargetInfo) -> tuple[str, str]:
     """The catalog forgets last: every deleted target is checked gone once more, folders the erasure
@@ -278,6 +293,7 @@ _OBJECTS = {
 }
 HANDLERS: dict[str, Handler] = {
     "deployment": Handler("deployment", _guarded(_take_down), _journal_remains),
+    "retrain": Handler("retrain", _guarded(_retrain), _retrain_remains),
     **{kind: Handler(kind, **_OBJECTS) for kind in OBJECT_KINDS},  # type: ignore[arg-type]
     "table_rows": Handler("table_rows", _guarded(_delete_rows), _rows_remain, _table_uri),
     "storage_compact": Handler("storage_compact", _guarded(_compact), _journal_remains, lambda t: t.uri),
@@ -288,20 +304,24 @@ HANDLERS: dict[str, Handler] = {
 
 PHASES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("take down", ("deployment",), ()),
-    ("delete data", ("artifact_copy", "copy", "table_rows", "storage_compact"), ()),
-    ("destroy models", ("model_copy",), ("deployment",)),
+    ("retrain", ("retrain",), ()),
+    ("delete data", ("artifact_copy", "copy", "table_rows", "storage_compact"), ("retrain",)),
+    ("destroy models", ("model_copy",), ("deployment", "retrain")),
     (
         "rebuild and notify",
         ("dataset", "recipient"),
-        ("deployment", *OBJECT_KINDS, "table_rows", "storage_compact"),
+        ("deployment", "retrain", *OBJECT_KINDS, "table_rows", "storage_compact"),
     ),
     (
         "forget",
         ("catalog",),
-        ("deployment", *OBJECT_KINDS, "table_rows", "storage_compact", "dataset", "recipient"),
+        ("deployment", "retrain", *OBJECT_KINDS, "table_rows", "storage_compact", "dataset", "recipient"),
     ),
 )
-"""(name, kinds run in it, kinds that must all be done before it starts)."""
+"""(name, kinds run in it, kinds that must all be done before it starts). A retrain reads the old
+ensemble's manifest and checkpoints, which "delete data" destroys, so deletions wait for it; a retrain
+that cannot run holds the plan until it succeeds or an approver resolves it (the model is then
+destroyed with the rest: its files are targets either way)."""
 
 
 @dataclass(frozen=True, slots=True)

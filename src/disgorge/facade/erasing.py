@@ -71,6 +71,7 @@ class ErasingMixin(ConsentMixin):
             self.policy,
             self.principal,
             Notifier(self.store, notices, SigningIdentity.ensure(self.home.path / "keys")),
+            host=self,
         )
         return SignedErasures(service, self.identity)
 

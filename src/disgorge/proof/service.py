@@ -240,6 +240,8 @@ def issue_certificate(
         ("plan", plan_event[0][0]),
         ("completion", completion[0][0]),
     ]
+    retrains = _retrain_events(store, plan.id)
+    chosen += [("retrain", i) for i, _ in retrains]
     parties = [t.uri.removeprefix("party:") for t in store.targets(plan.id, kinds=("recipient",))]
     recipients, notice_entries = recipient_status(store, plan.id, parties)
     chosen += notice_entries
@@ -280,6 +282,14 @@ def issue_certificate(
             m["name"] = store.resolve_artifact(sha, kind="model").name
         except NotFoundError:
             m["name"] = None
+    from disgorge.certificate.retrained import expected_details
+
+    for _, event in retrains:  # the old weights' files were destroyed; the model lives on retrained
+        for sha, (name, detail) in expected_details(event).items():
+            m = models.setdefault(
+                sha, {"name": name, "sha256": sha, "disposition": "retrained", "copies": 0, "detail": None}
+            )
+            m.update(name=name, disposition="retrained", detail=detail)
     c = plan.counts
     scans = verification.get("scans", [])
     doc = v2.build(
@@ -332,6 +342,20 @@ def issue_certificate(
         {"plan_id": plan.id, "certificate_sha256": hashlib.sha256(dump_certificate(signed)).hexdigest()},
     )
     return signed
+
+
+def _retrain_events(store: CatalogStore, plan_id: str) -> list[tuple[int, dict[str, Any]]]:
+    """The plan's ``model_retrained`` events, for retrain targets that were done (a resolved one was
+    not retrained: its model is destroyed)."""
+    done = {
+        t.identity.get("model_sha256") for t in store.targets(plan_id, kinds=("retrain",), states=("done",))
+    }
+    out = []
+    for i, text in store.find_ledger_entries("model_retrained", plan_id):
+        doc = json.loads(text)
+        if doc.get("plan_id") == plan_id and doc.get("model_sha256") in done:
+            out.append((i, doc))
+    return out
 
 
 def _identity_check(kind: str, evidence: str) -> str:

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyroaring import BitMap
+
 from disgorge.api import Catalog
+from disgorge.catalog import CatalogStore
 from disgorge.errors import ConflictError, InputError, NotFoundError, VerificationFailed
 from disgorge.hashing import canonical_json, sha256_file
 from disgorge.unlearning.layout import Manifest, load_ensemble
@@ -120,10 +123,10 @@ class ForgetPlan:
         return plan
 
 
-def _successor(cat: Catalog, manifest: Manifest) -> str | None:
+def _successor(store: CatalogStore, manifest: Manifest) -> str | None:
     name = f"{manifest.name}.g{manifest.generation + 1}"
     try:
-        cat.store.resolve_artifact(name, kind="model")
+        store.resolve_artifact(name, kind="model")
     except NotFoundError:
         return None
     return name
@@ -131,8 +134,20 @@ def _successor(cat: Catalog, manifest: Manifest) -> str | None:
 
 def plan_forget(catalog: Catalog, model_ref: str, erased_asset_ids: set[int] | list[int]) -> ForgetPlan:
     """What forgetting ``erased_asset_ids`` (the union of every pending erasure) costs this ensemble."""
-    art, manifest, sha = load_ensemble(catalog.store, model_ref)
-    if (newer := _successor(catalog, manifest)) is not None:
+    return forget_plan(catalog.store, model_ref, erased_asset_ids)
+
+
+def forget_plan(
+    store: CatalogStore,
+    model_ref: str,
+    erased_asset_ids: set[int] | list[int] | BitMap,
+    *,
+    superseded_ok: bool = False,
+) -> ForgetPlan:
+    """:func:`plan_forget` over a store; ``superseded_ok`` plans against a generation a retrain
+    already replaced (to take up that retrain's result again: executing it returns the same one)."""
+    art, manifest, sha = load_ensemble(store, model_ref)
+    if not superseded_ok and (newer := _successor(store, manifest)) is not None:
         raise ConflictError(
             f"model {art.label} was superseded by {newer} (a retrain already ran)",
             hint=f"plan against {newer}",

@@ -296,13 +296,11 @@ def _record(
         specs.append(
             (t.model_path, t.record.model["sha256"], _spec("model", t.record.model["name"], run=t.run_id))
         )
-    specs.append(
-        (
-            man_path,
-            man_sha,
-            _spec("report", f"{job.model_name}.manifest", (("dataset", job.dataset_id, "derived_from"),)),
-        )
-    )
+    last_slices = tuple(
+        ("dataset", cat.store.get_dataset(sh.slices[-1].dataset["ref"]).id, "derived_from")
+        for sh in manifest.shards
+    )  # together exactly the members it lists: a later generation is not downstream of erased ones
+    specs.append((man_path, man_sha, _spec("report", f"{job.model_name}.manifest", last_slices)))
     members = tuple(("artifact", sh.model["name"], "ensemble_of") for sh in manifest.shards)
     specs.append((agg_path, hashlib.sha256(agg_bytes).hexdigest(), _spec("model", job.model_name, members)))
     sync_paths(p for p, _, _ in specs)

@@ -10,6 +10,7 @@ the union of its slices. Nothing is written to the catalog.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -20,7 +21,8 @@ from typing import Any
 from pyroaring import BitMap
 
 from disgorge.api import Catalog
-from disgorge.errors import NotFoundError, UsageError
+from disgorge.catalog import CatalogStore
+from disgorge.errors import InputError, NotFoundError, UsageError
 from disgorge.unlearning.layout import Manifest, ShardRecord, load_ensemble, own_digest
 from disgorge.unlearning.spec import Recipe, SisaConfig
 
@@ -34,10 +36,16 @@ class VerifyReport:
     shards: list[dict[str, Any]]
     member_sets: list[dict[str, Any]]
     environment: dict[str, Any]
+    certificate: dict[str, Any] | None = None
+    """With a certificate: whether the replay and the model match the hashes it certifies."""
 
     @property
     def ok(self) -> bool:
-        return all(s["match"] for s in self.shards) and all(m["match"] for m in self.member_sets)
+        return (
+            all(s["match"] for s in self.shards)
+            and all(m["match"] for m in self.member_sets)
+            and (self.certificate is None or bool(self.certificate["match"]))
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,7 +57,59 @@ class VerifyReport:
             "shards": self.shards,
             "member_sets": self.member_sets,
             "environment": self.environment,
+            "certificate": self.certificate,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class CertifiedRetrain:
+    """What a certificate of destruction says a retrain produced: per retrained aggregate, its new
+    weight hash and the new hash of each shard it retrained (from the new aggregate document)."""
+
+    plan_id: str
+    aggregates: dict[str, dict[int, str]]
+    """new aggregate sha256 -> {retrained shard: its new weight hash}"""
+
+    def shards_for(self, store: CatalogStore, model_ref: str) -> list[int]:
+        art = store.resolve_artifact(model_ref, kind="model")
+        if art.sha256 not in self.aggregates:
+            raise UsageError(
+                f"the certificate of plan {self.plan_id[:12]} certifies no retrain that produced {art.label}",
+                hint="give the model the certificate lists as the new aggregate (its new_model)",
+            )
+        return sorted(self.aggregates[art.sha256])
+
+
+def certified_retrain(doc: dict[str, Any]) -> CertifiedRetrain:
+    """The retrains a certificate claims (read, not verified: ``disgorge certificate verify`` checks
+    its signature, proofs and consistency)."""
+    aggregates: dict[str, dict[int, str]] = {}
+    try:
+        plan_id = str(doc["order"]["plan_id"])
+        for m in doc["models"]:
+            d = m.get("detail") or {}
+            if m.get("disposition") != "retrained" or d.get("role") != "sisa_aggregate":
+                continue
+            new = json.loads(d["ensemble"]["new"])
+            hashes = {int(s["shard"]): str(s["sha256"]) for s in new["shards"]}
+            aggregates[str(d["new_sha256"])] = {int(s): hashes[int(s)] for s in d["shards_retrained"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"the certificate's retrained models cannot be read ({exc})") from exc
+    if not aggregates:
+        raise UsageError(f"the certificate of plan {plan_id[:12]} lists no retrained model")
+    return CertifiedRetrain(plan_id, aggregates)
+
+
+def compare_certificate(report: VerifyReport, claim: CertifiedRetrain) -> dict[str, Any]:
+    """The replayed hashes against the certified ones: the model's own, and each shard's."""
+    want = claim.aggregates.get(report.model_sha256, {})
+    problems = [] if want else [f"the certificate certifies no retrain producing {report.model_sha256[:12]}…"]
+    for s in report.shards:
+        if want.get(s["shard"]) != s["reproduced_sha256"]:
+            problems.append(
+                f"shard {s['shard']} replays to {s['reproduced_sha256'][:12]}…, not the certified hash"
+            )
+    return {"plan_id": claim.plan_id, "match": not problems, "problems": problems}
 
 
 def _member_sets(cat: Catalog, sh: ShardRecord) -> list[dict[str, Any]]:
