@@ -471,6 +471,11 @@ class Catalog:
 
         return review_runs(self.store, policy=self.policy, at=at)
 
+    def unknown_provenance_runs(self) -> list[dict[str, Any]]:
+        """Captured runs that read something the catalog cannot name (see docs/capture.md)."""
+        self._may("read")
+        return self.store.unknown_provenance_runs()
+
     # finding content
     @property
     def indexes(self) -> Indexes:

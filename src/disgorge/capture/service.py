@@ -25,7 +25,8 @@ MAX_BATCH = 10_000
 
 @dataclass(slots=True)
 class EventResult:
-    """The outcome of one event: ``stored``, ``duplicate``, ``replaced``, ``ignored`` or ``refused``."""
+    """The outcome of one event: ``stored``, ``duplicate`` (already held), ``conflict`` (stored beside a
+    different event with the same run id, type and time), ``ignored`` (not a run event) or ``refused``."""
 
     status: str
     run: str | None = None

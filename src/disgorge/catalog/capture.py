@@ -47,23 +47,32 @@ def placeholder_sha256(uri: str) -> str:
 
 class CaptureMixin(LedgerMixin):
     def store_lineage_events(self, events: Sequence[RawEvent]) -> list[str]:
-        """Store events as received, once per (run id, type, time): ``stored``, ``duplicate`` (the same
-        key with the same body, or a different body with a larger sha256) or ``replaced`` (a different
-        body with a smaller sha256 replaces the stored one, so replays in any order keep the same event)."""
+        """Store events as received, once per (run id, type, time): ``stored``, ``duplicate`` (that key
+        with that body again) or ``conflict`` (that key with another body: kept beside the first, since
+        keeping either alone would make the fold depend on arrival order)."""
         out: list[str] = []
         with self.session() as s:
-            seen: dict[tuple[str, str, str], LineageEvent] = {}
+            seen: dict[tuple[str, str, str], set[str]] = {}
             for uid, etype, etime, producer, digest, body in events:
                 key = (uid, etype, etime)
-                row = seen.get(key) or s.scalar(
-                    select(LineageEvent).where(
-                        LineageEvent.run_uid == uid,
-                        LineageEvent.event_type == etype,
-                        LineageEvent.event_time == etime,
+                if key not in seen:
+                    seen[key] = set(
+                        s.scalars(
+                            select(LineageEvent.digest).where(
+                                LineageEvent.run_uid == uid,
+                                LineageEvent.event_type == etype,
+                                LineageEvent.event_time == etime,
+                            )
+                        )
                     )
-                )
-                if row is None:
-                    row = LineageEvent(
+                digests = seen[key]
+                if digest in digests:
+                    out.append("duplicate")
+                    continue
+                out.append("conflict" if digests else "stored")
+                digests.add(digest)
+                s.add(
+                    LineageEvent(
                         run_uid=uid,
                         event_type=etype,
                         event_time=etime,
@@ -71,14 +80,7 @@ class CaptureMixin(LedgerMixin):
                         digest=digest,
                         body=body,
                     )
-                    s.add(row)
-                    out.append("stored")
-                elif digest < row.digest:
-                    row.digest, row.body, row.producer = digest, body, producer[:2000]
-                    out.append("replaced")
-                else:
-                    out.append("duplicate")
-                seen[key] = row
+                )
         return out
 
     def lineage_event_bodies(self, uids: Sequence[str]) -> dict[str, list[str]]:

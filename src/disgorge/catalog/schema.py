@@ -359,10 +359,11 @@ class Setting(Base):
 
 
 class LineageEvent(Base):
-    """An OpenLineage event exactly as received (canonical JSON), once per (run id, type, time)."""
+    """An OpenLineage event as received (canonical JSON), once per (run id, type, time); a different body
+    under the same key is kept beside it (a conflict), so a fold never depends on which came first."""
 
     __tablename__ = "lineage_events"
-    __table_args__ = (UniqueConstraint("run_uid", "event_type", "event_time"),)
+    __table_args__ = (UniqueConstraint("run_uid", "event_type", "event_time", "digest"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     run_uid: Mapped[str] = mapped_column(String(36), index=True)
     event_type: Mapped[str] = mapped_column(String(16))
