@@ -19,7 +19,9 @@ def _spec_present() -> None:
 
 
 @pytest.fixture
-def lcat(tmp_path: Path, catalog_url: str, people: dict[str, Identity], photos: Path) -> Iterator[disgorge.Catalog]:
+def lcat(
+    tmp_path: Path, catalog_url: str, people: dict[str, Identity], photos: Path
+) -> Iterator[disgorge.Catalog]:
     """A claimed catalog (ann admin, eve engineer) with the photos registered as dataset faces@1 from a
     source whose notice allows operating the service only."""
     with disgorge.open(tmp_path / "home", catalog_url=catalog_url, identity=people["ann"]) as c:

@@ -62,7 +62,9 @@ def airflow_task(
         inputs=inputs,
         outputs=outputs,
         run_facets={
-            "nominalTime": facet(p, "1-0-1/NominalTimeRunFacet.json", nominalStartTime="2026-12-01T10:00:00Z"),
+            "nominalTime": facet(
+                p, "1-0-1/NominalTimeRunFacet.json", nominalStartTime="2026-12-01T10:00:00Z"
+            ),
             "parent": facet(
                 p,
                 "1-1-0/ParentRunFacet.json",
@@ -121,7 +123,11 @@ def spark_job(
         },
         job_facets={
             "jobType": facet(
-                p, "2-0-3/JobTypeJobFacet.json", processingType="BATCH", integration="SPARK", jobType="SQL_JOB"
+                p,
+                "2-0-3/JobTypeJobFacet.json",
+                processingType="BATCH",
+                integration="SPARK",
+                jobType="SQL_JOB",
             )
         },
     )
@@ -198,7 +204,9 @@ def schema_errors(doc: dict[str, Any]) -> list[str]:
     checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
     errors = [
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-        for e in jsonschema.Draft202012Validator(run_event, registry=reg, format_checker=checker).iter_errors(doc)
+        for e in jsonschema.Draft202012Validator(run_event, registry=reg, format_checker=checker).iter_errors(
+            doc
+        )
     ]
     places = [doc.get("run", {}).get("facets", {}), doc.get("job", {}).get("facets", {})]
     for d in doc.get("inputs", []) + doc.get("outputs", []):

@@ -28,7 +28,9 @@ def _io(cat: disgorge.Catalog, uid: str) -> dict[str, tuple[str | None, str | No
         return {f"{r.direction}:{r.uri}": (r.node_kind, r.how) for r in rows}
 
 
-def test_a_folder_of_registered_photos_resolves_record_by_record(lcat: disgorge.Catalog, photos: Path) -> None:
+def test_a_folder_of_registered_photos_resolves_record_by_record(
+    lcat: disgorge.Catalog, photos: Path
+) -> None:
     """Spark reads the photo folder (a prefix of nine registered copies) and writes a model: the run reads
     exactly those nine assets, and the source's impact reaches the model."""
     rid = new_id()
@@ -55,7 +57,10 @@ def test_a_folder_of_registered_photos_resolves_record_by_record(lcat: disgorge.
 def test_one_photo_by_its_exact_copy(lcat: disgorge.Catalog, photos: Path) -> None:
     rid = new_id()
     one = (photos / "alice" / "p0.jpg").resolve()
-    _send(lcat, airflow_task(rid, "COMPLETE", time="2026-12-01T10:00:00Z", inputs=[ds("file", str(one))], outputs=[]))
+    _send(
+        lcat,
+        airflow_task(rid, "COMPLETE", time="2026-12-01T10:00:00Z", inputs=[ds("file", str(one))], outputs=[]),
+    )
     assert _io(lcat, rid)[f"input:{one.as_uri()}"] == ("dataset", "copy")
     assert lcat.store.get_dataset("captured:" + one.as_uri()).member_count == 1
 
@@ -64,7 +69,10 @@ def test_a_prefix_is_a_folder_not_a_string_prefix(lcat: disgorge.Catalog, photos
     """``photos/al`` is not a prefix of ``photos/alice/p0.jpg``: partial names resolve to nothing."""
     rid = new_id()
     partial = str(photos.resolve() / "al")
-    _send(lcat, airflow_task(rid, "COMPLETE", time="2026-12-01T10:00:00Z", inputs=[ds("file", partial)], outputs=[]))
+    _send(
+        lcat,
+        airflow_task(rid, "COMPLETE", time="2026-12-01T10:00:00Z", inputs=[ds("file", partial)], outputs=[]),
+    )
     assert _io(lcat, rid)[f"input:{Path(partial).as_uri()}"] == (None, None)
 
 
@@ -72,7 +80,11 @@ def test_a_prefix_is_a_folder_not_a_string_prefix(lcat: disgorge.Catalog, photos
     ("namespace", "name", "facets"),
     [
         ("disgorge", "faces@1", {}),
-        ("disgorge", "faces", {"version": facet(SPARK, "1-0-0/DatasetVersionDatasetFacet.json", datasetVersion="1")}),
+        (
+            "disgorge",
+            "faces",
+            {"version": facet(SPARK, "1-0-0/DatasetVersionDatasetFacet.json", datasetVersion="1")},
+        ),
     ],
     ids=["name@version", "version_facet"],
 )
@@ -86,7 +98,11 @@ def test_a_dataset_version_named_directly(
     faces = lcat.store.get_dataset("faces@1")
     with lcat.store.session() as s:
         row = s.scalar(select(CapturedIO).where(CapturedIO.direction == "input"))
-        assert row is not None and (row.node_kind, row.node_id, row.how) == ("dataset", faces.id, "dataset_version")
+        assert row is not None and (row.node_kind, row.node_id, row.how) == (
+            "dataset",
+            faces.id,
+            "dataset_version",
+        )
 
 
 def test_the_manifest_digest_pins_the_exact_version(lcat: disgorge.Catalog) -> None:
@@ -97,17 +113,24 @@ def test_the_manifest_digest_pins_the_exact_version(lcat: disgorge.Catalog) -> N
     wrong = {"disgorge": {"_producer": "me", "_schemaURL": "x", "manifestDigest": "0" * 64}}
     _send(
         lcat,
-        event("COMPLETE", good, ("ml", "train"), inputs=[ds("s3://exports", "faces.tar", inputFacets=pinned)]),
+        event(
+            "COMPLETE", good, ("ml", "train"), inputs=[ds("s3://exports", "faces.tar", inputFacets=pinned)]
+        ),
         event("COMPLETE", bad, ("ml", "train"), inputs=[ds("s3://exports", "faces.tar", inputFacets=wrong)]),
     )
     assert _io(lcat, good)["input:s3://exports/faces.tar"] == ("dataset", "manifest_digest")
     assert _io(lcat, bad)["input:s3://exports/faces.tar"] == (None, None)
     (flagged,) = lcat.unknown_provenance_runs()
     assert flagged["uid"] == bad
-    assert "manifest digest 0000000000000000… is not a registered dataset version" in flagged["unknown"][0]["reason"]
+    assert (
+        "manifest digest 0000000000000000… is not a registered dataset version"
+        in flagged["unknown"][0]["reason"]
+    )
 
 
-def test_unknown_inputs_are_kept_and_check_runs_flags_them(sqlite_cat: disgorge.Catalog, tmp_path: Path) -> None:
+def test_unknown_inputs_are_kept_and_check_runs_flags_them(
+    sqlite_cat: disgorge.Catalog, tmp_path: Path
+) -> None:
     """Through the real entry point, from the home's folder, output piped."""
     lcat = sqlite_cat
     rid = new_id()
@@ -123,7 +146,9 @@ def test_unknown_inputs_are_kept_and_check_runs_flags_them(sqlite_cat: disgorge.
     proc = dg(tmp_path, "check", "--runs", "--json", home="home")
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
-    assert [u["name"] for u in report["unknown_provenance"]] == ["dbt/jaffle_shop.model.jaffle_shop.member_photos"]
+    assert [u["name"] for u in report["unknown_provenance"]] == [
+        "dbt/jaffle_shop.model.jaffle_shop.member_photos"
+    ]
     human = dg(tmp_path, "check", "--runs", home="home")
     assert human.returncode == 1
     assert "1 inputs of unknown provenance" in human.stdout + human.stderr
@@ -143,8 +168,15 @@ def test_start_and_complete_fold_in_either_order(lcat: disgorge.Catalog, photos:
         runs = {r.uid: r for r in s.scalars(select(Run).where(Run.uid.in_([a, b])))}
     for uid in (a, b):
         r = runs[uid]
-        assert (r.status, r.started_at.minute, r.ended_at.minute if r.ended_at else None) == ("finished", 0, 5)
-        assert set(_io(lcat, uid)) == {f"input:{(photos.resolve() / 'bob').as_uri()}", "output:file:///m/x.safetensors"}
+        assert (r.status, r.started_at.minute, r.ended_at.minute if r.ended_at else None) == (
+            "finished",
+            0,
+            5,
+        )
+        assert set(_io(lcat, uid)) == {
+            f"input:{(photos.resolve() / 'bob').as_uri()}",
+            "output:file:///m/x.safetensors",
+        }
 
 
 def test_a_later_failure_wins_and_duplicates_change_nothing(lcat: disgorge.Catalog) -> None:
@@ -197,7 +229,14 @@ def test_models_chain_across_producers_in_any_order(lcat: disgorge.Catalog, phot
             ds(
                 "file",
                 "/models/tuned.pt",
-                outputFacets={"disgorge": {"_producer": "me", "_schemaURL": "x", "name": "face-tuned", "sha256": "ab" * 32}},
+                outputFacets={
+                    "disgorge": {
+                        "_producer": "me",
+                        "_schemaURL": "x",
+                        "name": "face-tuned",
+                        "sha256": "ab" * 32,
+                    }
+                },
             )
         ],
     )
@@ -226,9 +265,19 @@ def test_a_table_written_by_one_job_and_read_by_another(lcat: disgorge.Catalog, 
     The source's impact reaches B's model through the table; check --runs follows it to A's inputs."""
     a, b = new_id(), new_id()
     table = ds("postgres://db:5432", "app.features.faces")
-    b_ev = event("COMPLETE", b, ("ml", "train"), inputs=[table], outputs=[ds("s3://models", "face.onnx")],
-                 run_facets={"disgorge": {"_producer": "me", "_schemaURL": "x", "use": "train_ai_system", "party": "acme"}})
-    a_ev = event("COMPLETE", a, ("dbt", "features"), inputs=[ds("file", str(photos.resolve()))], outputs=[table])
+    b_ev = event(
+        "COMPLETE",
+        b,
+        ("ml", "train"),
+        inputs=[table],
+        outputs=[ds("s3://models", "face.onnx")],
+        run_facets={
+            "disgorge": {"_producer": "me", "_schemaURL": "x", "use": "train_ai_system", "party": "acme"}
+        },
+    )
+    a_ev = event(
+        "COMPLETE", a, ("dbt", "features"), inputs=[ds("file", str(photos.resolve()))], outputs=[table]
+    )
     _send(lcat, b_ev)
     _send(lcat, a_ev)
     assert _io(lcat, b)["input:postgres://db:5432/app.features.faces"] == ("run", "run_output")
@@ -242,7 +291,12 @@ def test_a_table_written_by_one_job_and_read_by_another(lcat: disgorge.Catalog, 
 def test_parent_run_and_declared_use_are_recorded(lcat: disgorge.Catalog) -> None:
     rid = new_id()
     doc = airflow_task(rid, "START", time="2026-12-01T10:00:00Z", inputs=[], outputs=[])
-    doc["run"]["facets"]["disgorge"] = {"_producer": "me", "_schemaURL": "x", "use": "train_ai_system", "party": "acme"}
+    doc["run"]["facets"]["disgorge"] = {
+        "_producer": "me",
+        "_schemaURL": "x",
+        "use": "train_ai_system",
+        "party": "acme",
+    }
     _send(lcat, doc)
     with lcat.store.session() as s:
         run = s.scalar(select(Run).where(Run.uid == rid))

@@ -29,7 +29,9 @@ from tests.conftest import as_
 def _producers() -> list[dict[str, Any]]:
     rid = new_id()
     return [
-        airflow_task(rid, "START", time="2026-12-01T10:00:00Z", inputs=[ds("s3://photos", "site/")], outputs=[]),
+        airflow_task(
+            rid, "START", time="2026-12-01T10:00:00Z", inputs=[ds("s3://photos", "site/")], outputs=[]
+        ),
         spark_job(
             new_id(),
             "COMPLETE",
@@ -82,15 +84,37 @@ MALFORMED = [
     ("no_run_id", lambda d: d["run"].pop("runId"), "run.runId: Field required"),
     ("run_id_not_uuid", lambda d: d["run"].update(runId="run-42"), "run.runId: Input should be a valid UUID"),
     ("no_event_time", lambda d: d.pop("eventTime"), "eventTime: Field required"),
-    ("naive_time", lambda d: d.update(eventTime="2026-12-01T10:00:00"), "eventTime: Value error, needs a timezone"),
+    (
+        "naive_time",
+        lambda d: d.update(eventTime="2026-12-01T10:00:00"),
+        "eventTime: Value error, needs a timezone",
+    ),
     ("bad_type", lambda d: d.update(eventType="FINISHED"), "eventType: Input should be 'START'"),
-    ("empty_job_name", lambda d: d["job"].update(name=""), "job.name: String should have at least 1 character"),
-    ("input_not_object", lambda d: d["inputs"].append("s3://x/y"), "inputs[0]: Input should be a valid dictionary"),
-    ("input_no_namespace", lambda d: d["inputs"].append({"name": "t"}), "inputs[0].namespace: Field required"),
-    ("facet_not_object", lambda d: d["run"]["facets"].update(custom=[1, 2]), "run.facets.custom: a facet must be"),
+    (
+        "empty_job_name",
+        lambda d: d["job"].update(name=""),
+        "job.name: String should have at least 1 character",
+    ),
+    (
+        "input_not_object",
+        lambda d: d["inputs"].append("s3://x/y"),
+        "inputs[0]: Input should be a valid dictionary",
+    ),
+    (
+        "input_no_namespace",
+        lambda d: d["inputs"].append({"name": "t"}),
+        "inputs[0].namespace: Field required",
+    ),
+    (
+        "facet_not_object",
+        lambda d: d["run"]["facets"].update(custom=[1, 2]),
+        "run.facets.custom: Input should be a valid dictionary",
+    ),
     (
         "parent_run_id_not_uuid",
-        lambda d: d["run"]["facets"].update(parent={"run": {"runId": "x"}, "job": {"namespace": "a", "name": "b"}}),
+        lambda d: d["run"]["facets"].update(
+            parent={"run": {"runId": "x"}, "job": {"namespace": "a", "name": "b"}}
+        ),
         "run.facets.parent.run.runId: Input should be a valid UUID",
     ),
     (
@@ -100,7 +124,11 @@ MALFORMED = [
         ),
         "inputs[0].inputFacets.disgorge.manifestDigest: String should match pattern",
     ),
-    ("too_many_inputs", lambda d: d.update(inputs=[ds("s3://b", f"k{i}") for i in range(1001)]), "inputs: List should have at most 1000"),
+    (
+        "too_many_inputs",
+        lambda d: d.update(inputs=[ds("s3://b", f"k{i}") for i in range(1001)]),
+        "inputs: List should have at most 1000",
+    ),
 ]
 
 
@@ -152,7 +180,10 @@ def test_batch_reports_each_event_and_keeps_the_good_ones(sqlite_cat: disgorge.C
 
 def test_only_engineers_and_admins_may_send_lineage(lcat: disgorge.Catalog) -> None:
     doc = event("START", new_id(), ("airflow", "dag.task"))
-    with as_(lcat, "dan") as auditor, pytest.raises(PolicyDenied, match="may not lineage.write .roles auditor; needs: admin, engineer"):
+    with (
+        as_(lcat, "dan") as auditor,
+        pytest.raises(PolicyDenied, match=r"may not lineage.write \(roles auditor; needs: admin, engineer\)"),
+    ):
         ingest_event(auditor.store, auditor.principal, doc)
     with as_(lcat, "eve") as engineer:
         assert ingest_event(engineer.store, engineer.principal, doc).status == "stored"

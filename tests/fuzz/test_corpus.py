@@ -124,7 +124,12 @@ def test_lookup_refuses_each_crasher_with_exit_2(
 
 
 def test_every_kept_crasher_has_a_replay() -> None:
-    assert {p.name for p in FUZZ.iterdir()} == {"image", "witness", "checkpoint", *PARSERS}  # witness: tests/witness; checkpoint: tests/unlearning
+    assert {p.name for p in FUZZ.iterdir()} == {
+        "image",
+        "witness",
+        "checkpoint",
+        *PARSERS,
+    }  # witness: tests/witness; checkpoint: tests/unlearning
     assert all(kept(p) for p in PARSERS)
 
 

@@ -19,7 +19,18 @@ TERMINAL = {"COMPLETE": "finished", "FAIL": "failed", "ABORT": "aborted"}
 UNDECLARED = "undeclared"
 """The use and party of a run that declared none: no notice permits it, so ``check --runs`` flags it
 if it read registered data."""
-MODEL_SUFFIXES = (".pt", ".pth", ".safetensors", ".onnx", ".ckpt", ".gguf", ".h5", ".keras", ".joblib", ".pkl")
+MODEL_SUFFIXES = (
+    ".pt",
+    ".pth",
+    ".safetensors",
+    ".onnx",
+    ".ckpt",
+    ".gguf",
+    ".h5",
+    ".keras",
+    ".joblib",
+    ".pkl",
+)
 MODEL_TYPES = {"MODEL", "ML_MODEL"}
 
 
@@ -76,7 +87,7 @@ def _merge(into: dict[str, CapturedDataset], items: Sequence[CapturedDataset]) -
             into[item.uri] = item
             continue
         fields: dict[str, Any] = {}
-        for f in CapturedDataset.__slots__:  # type: ignore[attr-defined]
+        for f in CapturedDataset.__slots__:
             new_v = getattr(item, f)
             fields[f] = new_v if new_v not in (None, False) else getattr(old, f)
         into[item.uri] = CapturedDataset(**fields)

@@ -102,11 +102,13 @@ def ingest_batch(
     statuses = store.store_lineage_events(
         [(e.run_uid, e.type, e.time_key, e.producer, digest, body) for _, e, body, digest in keep]
     )
-    outcomes: dict[str, CaptureOutcome | EventResult] = {}
-    for uid in dict.fromkeys(e.run_uid for _, e, _, _ in keep):
-        outcomes[uid] = refold(store, uid)
+    changed = [e.run_uid for (_, e, _, _), st in zip(keep, statuses, strict=True) if st != "duplicate"]
+    outcomes = refold(store, list(dict.fromkeys(changed)))
     for (i, event, _, _), status in zip(keep, statuses, strict=True):
-        out = outcomes[event.run_uid]
+        out = outcomes.get(event.run_uid)
+        if out is None:  # only duplicates of this run: nothing to fold again
+            results[i] = EventResult(status, run=event.run_uid)
+            continue
         if isinstance(out, EventResult):
             results[i] = out
             continue
@@ -120,13 +122,26 @@ def ingest_batch(
     return [r for r in results if r is not None]
 
 
-def refold(store: CatalogStore, uid: str) -> CaptureOutcome | EventResult:
-    """Re-fold one run from every event stored for it and apply it to the catalog."""
-    bodies = store.lineage_event_bodies([uid])[uid]
-    events: list[tuple[RunEvent, str]] = []
-    for body in bodies:
-        events.append((RunEvent.model_validate_json(body), hashlib.sha256(body.encode()).hexdigest()))
+def refold(store: CatalogStore, uids: list[str]) -> dict[str, CaptureOutcome | EventResult]:
+    """Re-fold runs from every event stored for them and apply them to the catalog together; if that
+    fails, run by run, so one bad run does not refuse the others."""
+    if not uids:
+        return {}
+    bodies = store.lineage_event_bodies(uids)
+    runs = [fold([(RunEvent.model_validate_json(b), _digest(b)) for b in bodies[u]]) for u in uids]
     try:
-        return store.apply_captured_run(fold(events))
-    except DisgorgeError as exc:
-        return EventResult("refused", run=uid, reason=exc.message)
+        return dict(zip(uids, store.apply_captured_runs(runs), strict=True))
+    except DisgorgeError:
+        if len(runs) == 1:
+            raise
+    out: dict[str, CaptureOutcome | EventResult] = {}
+    for uid, run in zip(uids, runs, strict=True):
+        try:
+            out[uid] = store.apply_captured_run(run)
+        except DisgorgeError as exc:
+            out[uid] = EventResult("refused", run=uid, reason=exc.message)
+    return out
+
+
+def _digest(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()

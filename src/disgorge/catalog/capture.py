@@ -7,42 +7,31 @@ other runs that named the same URI before it was known, so a replay in any order
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from pyroaring import BitMap
+from sqlalchemy import Table, insert, select
 
-from disgorge.catalog.capture_resolve import (
-    Resolution,
-    copy_members,
-    find_direct,
-    unknown_reason,
-    wrap_name,
-    written_by,
-)
+from disgorge.catalog.capture_apply import Batch, chunks
+from disgorge.catalog.capture_resolve import Resolution, members_under, wrap_name
 from disgorge.catalog.ledger import LedgerMixin
+from disgorge.catalog.members import from_blob
 from disgorge.catalog.schema import (
-    Artifact,
     ArtifactCopy,
     CapturedIO,
     CapturedRunRow,
+    Copy,
+    Dataset,
     LineageEvent,
     Run,
+    utcnow,
 )
-from disgorge.model import MODEL_RELATIONS
 from disgorge.model.capture import CapturedDataset, CapturedRun, CaptureOutcome
 
 RawEvent = tuple[str, str, str, str, str, str]
 """(run uid, event type, event time, producer, sha256 of the body, canonical JSON body)."""
-
-
-def placeholder_sha256(uri: str) -> str:
-    """Stands in for a model's sha256 that its producer did not report: distinct per URI, never the hash
-    of any bytes, so erasure's identity check refuses to destroy the file until its bytes are registered."""
-    return hashlib.sha256(b"disgorge:unhashed:" + uri.encode()).hexdigest()
 
 
 class CaptureMixin(LedgerMixin):
@@ -51,36 +40,38 @@ class CaptureMixin(LedgerMixin):
         with that body again) or ``conflict`` (that key with another body: kept beside the first, since
         keeping either alone would make the fold depend on arrival order)."""
         out: list[str] = []
+        rows: list[dict[str, Any]] = []
         with self.session() as s:
             seen: dict[tuple[str, str, str], set[str]] = {}
+            for part in chunks({e[0] for e in events}):
+                q = select(
+                    LineageEvent.run_uid,
+                    LineageEvent.event_type,
+                    LineageEvent.event_time,
+                    LineageEvent.digest,
+                ).where(LineageEvent.run_uid.in_(part))
+                for uid, etype, etime, digest in s.execute(q):
+                    seen.setdefault((uid, etype, etime), set()).add(digest)
             for uid, etype, etime, producer, digest, body in events:
-                key = (uid, etype, etime)
-                if key not in seen:
-                    seen[key] = set(
-                        s.scalars(
-                            select(LineageEvent.digest).where(
-                                LineageEvent.run_uid == uid,
-                                LineageEvent.event_type == etype,
-                                LineageEvent.event_time == etime,
-                            )
-                        )
-                    )
-                digests = seen[key]
+                digests = seen.setdefault((uid, etype, etime), set())
                 if digest in digests:
                     out.append("duplicate")
                     continue
                 out.append("conflict" if digests else "stored")
                 digests.add(digest)
-                s.add(
-                    LineageEvent(
-                        run_uid=uid,
-                        event_type=etype,
-                        event_time=etime,
-                        producer=producer[:2000],
-                        digest=digest,
-                        body=body,
-                    )
+                rows.append(
+                    {
+                        "run_uid": uid,
+                        "event_type": etype,
+                        "event_time": etime,
+                        "producer": producer[:2000],
+                        "digest": digest,
+                        "body": body,
+                        "received_at": utcnow(),
+                    }
                 )
+            if rows:
+                s.connection().execute(insert(cast(Table, LineageEvent.__table__)), rows)
         return out
 
     def lineage_event_bodies(self, uids: Sequence[str]) -> dict[str, list[str]]:
@@ -97,173 +88,53 @@ class CaptureMixin(LedgerMixin):
                     out[str(uid)].append(str(body))
         return out
 
-    def apply_captured_run(self, run: CapturedRun) -> CaptureOutcome:
-        """Upsert a captured run, resolve its inputs and register its models (see the module doc)."""
-        wraps = self._wrap_inputs(run.inputs)
+    def apply_captured_runs(self, runs: Sequence[CapturedRun]) -> list[CaptureOutcome]:
+        """Upsert captured runs (the folds of everything received for each), resolve their inputs and
+        register their models, in one transaction (see the module doc)."""
+        wraps = self._wrap_inputs([ds for r in runs for ds in r.inputs])
         with self.session() as s:
-            row = s.scalar(select(Run).where(Run.uid == run.uid))
-            created = row is None
-            if row is None:
-                row = Run(uid=run.uid, name=run.name[:200], use=run.use, party=run.party)
-                s.add(row)
-                s.flush()
-                self._log(
-                    s,
-                    "run",
-                    {"run": run.uid, "name": row.name, "use": run.use, "party": run.party, "captured": run.source},
-                )
-            row.name, row.use, row.party, row.status = run.name[:200], run.use, run.party, run.status
-            if run.started_at is not None:
-                row.started_at = run.started_at
-            row.ended_at = run.ended_at
-            self._captured_row(s, row.id, run)
-            outcome = CaptureOutcome(row.id, created)
-            for ds in run.inputs:
-                self._apply_input(s, row.id, ds, wraps.get(ds.uri), outcome)
-            for ds in run.outputs:
-                self._apply_output(s, row.id, ds, outcome)
-            self._link_model_parents(s, row.id)
-            return outcome
+            return Batch(self, s, runs).apply(wraps)
+
+    def apply_captured_run(self, run: CapturedRun) -> CaptureOutcome:
+        return self.apply_captured_runs([run])[0]
 
     def _wrap_inputs(self, inputs: Sequence[CapturedDataset]) -> dict[str, Resolution]:
-        """Inputs that name registered copies become dataset versions, each in its own transaction,
-        before the run's (a dataset version is content-addressed: the same copies give the same one)."""
-        out: dict[str, Resolution] = {}
-        for ds in inputs:
-            with self.session() as s:
-                if find_direct(s, ds) is not None:
-                    continue
-                members, how = copy_members(s, ds.uri)
-            if members:
-                info, _ = self.create_dataset(
-                    wrap_name(ds.uri), members, query=f"registered copies at {ds.uri} ({how})"
+        """Inputs that name registered copies become dataset versions (content-addressed: the same copies
+        give the same version), each created in its own transaction before the runs' one."""
+        uris = sorted({ds.uri for ds in inputs if ds.digest is None and ds.dataset_ref is None})
+        found: dict[str, tuple[BitMap, str]] = {}
+        reuse: dict[str, int] = {}
+        with self.session() as s:
+            artifacts: set[str] = set()
+            exact: dict[str, BitMap] = {}
+            for part in chunks(uris):
+                artifacts.update(
+                    str(u) for u in s.scalars(select(ArtifactCopy.uri).where(ArtifactCopy.uri.in_(part)))
                 )
-                out[ds.uri] = ("dataset", info.id, how)
+                q = select(Copy.uri, Copy.asset_id).where(Copy.uri.in_(part), Copy.state == "present")
+                for u, a in s.execute(q):
+                    exact.setdefault(str(u), BitMap()).add(int(a))
+            found.update((u, (bm, "copy")) for u, bm in exact.items())
+            rest = [u for u in uris if u not in artifacts and u not in exact]
+            found.update((u, (bm, "storage_prefix")) for u, bm in members_under(s, rest).items())
+            for uri, (members, _) in found.items():
+                latest = s.scalars(
+                    select(Dataset)
+                    .where(Dataset.name == wrap_name(uri))
+                    .order_by(Dataset.version.desc())
+                    .limit(1)
+                ).first()
+                if latest is not None and from_blob(latest.members) == members:
+                    reuse[uri] = latest.id
+        out: dict[str, Resolution] = {}
+        for uri, (members, how) in found.items():
+            if uri not in reuse:
+                info, _ = self.create_dataset(
+                    wrap_name(uri), members, query=f"registered copies at {uri} ({how})"
+                )
+                reuse[uri] = info.id
+            out[uri] = ("dataset", reuse[uri], how)
         return out
-
-    def _captured_row(self, s: Session, run_id: int, run: CapturedRun) -> None:
-        cap = s.get(CapturedRunRow, run_id)
-        if cap is None:
-            cap = CapturedRunRow(run_id=run_id, source=run.source, external_id=run.uid[:200])
-            s.add(cap)
-        cap.producer = run.producer[:2000]
-        cap.job_namespace = run.job_namespace[:1000] if run.job_namespace else None
-        cap.job_name = run.job_name[:1000] if run.job_name else None
-        cap.parent_uid = run.parent_uid
-        cap.events = run.events
-
-    def _io_row(self, s: Session, run_id: int, direction: str, ds: CapturedDataset) -> CapturedIO:
-        io = s.scalar(
-            select(CapturedIO).where(
-                CapturedIO.run_id == run_id, CapturedIO.direction == direction, CapturedIO.uri == ds.uri
-            )
-        )
-        if io is None:
-            io = CapturedIO(
-                run_id=run_id, direction=direction, namespace=ds.namespace[:1000], name=ds.name, uri=ds.uri
-            )
-            s.add(io)
-        io.version = ds.version[:200] if ds.version else None
-        return io
-
-    def _apply_input(
-        self, s: Session, run_id: int, ds: CapturedDataset, wrap: Resolution | None, outcome: CaptureOutcome
-    ) -> None:
-        io = self._io_row(s, run_id, "input", ds)
-        found = find_direct(s, ds) or wrap
-        if found is None:
-            writers = written_by(s, ds.uri, run_id)
-            found = ("run", writers[0], "run_output") if writers else (None, None, unknown_reason(ds))
-            for w in writers:
-                self._link(s, "run", w, "run", run_id, "fed")
-        kind, node, how = found
-        if kind is None:
-            if io.node_kind is None:  # an input bound later (by another run's output) stays bound
-                io.reason = how[:500]
-                outcome.unknown.append((ds.uri, how))
-            return
-        io.node_kind, io.node_id, io.how, io.reason = kind, node, how, None
-        if kind != "run":
-            self._link(s, kind, node, "run", run_id, "input")
-        outcome.resolved.append((ds.uri, kind, how))
-
-    def _apply_output(self, s: Session, run_id: int, ds: CapturedDataset, outcome: CaptureOutcome) -> None:
-        io = self._io_row(s, run_id, "output", ds)
-        s.flush()
-        if not ds.is_model:
-            self._bind_later(s, ds.uri, "run", run_id, "run_output")
-            return
-        art_id = s.scalar(select(ArtifactCopy.artifact_id).where(ArtifactCopy.uri == ds.uri).limit(1))
-        art = s.get(Artifact, art_id) if art_id is not None else None
-        if art is None and ds.sha256 is not None:
-            art = s.scalar(
-                select(Artifact).where(Artifact.sha256 == ds.sha256, Artifact.kind == "model").limit(1)
-            )
-        if art is None:
-            name = ds.model_name
-            if name is not None and s.scalar(select(Artifact.id).where(Artifact.name == name)) is not None:
-                name = None  # a name another model holds is not taken over by an outside report
-            art = Artifact(
-                kind="model",
-                name=name,
-                sha256=ds.sha256 or placeholder_sha256(ds.uri),
-                size=ds.size or 0,
-                run_id=run_id,
-                transform="captured" if ds.sha256 else "captured:unhashed",
-            )
-            s.add(art)
-            s.flush()
-            self._log(
-                s,
-                "artifact",
-                {"artifact_kind": "model", "name": art.name, "sha256": art.sha256, "artifact_id": art.id},
-            )
-        if art.run_id is None:
-            art.run_id = run_id
-        if s.scalar(select(ArtifactCopy.id).where(ArtifactCopy.uri == ds.uri)) is None:
-            s.add(ArtifactCopy(artifact_id=art.id, uri=ds.uri, size=ds.size or 0))
-        self._link(s, "run", run_id, "artifact", art.id, "output")
-        io.node_kind, io.node_id, io.how = "artifact", art.id, "model"
-        outcome.models.append(art.name or ds.uri)
-        self._bind_later(s, ds.uri, "artifact", art.id, "artifact_copy")
-
-    def _bind_later(self, s: Session, uri: str, kind: str, node: int, how: str) -> None:
-        """Inputs of other runs that named ``uri`` before anything registered it now resolve to it."""
-        s.flush()
-        rows = s.scalars(
-            select(CapturedIO).where(CapturedIO.direction == "input", CapturedIO.uri == uri)
-        ).all()
-        for io in rows:
-            if kind == "run" and io.run_id == node:
-                continue
-            if kind == "run":
-                self._link(s, "run", node, "run", io.run_id, "fed")
-                if io.node_kind is not None:
-                    continue
-            elif io.node_kind not in (None, "run"):
-                continue
-            io.node_kind, io.node_id, io.how, io.reason = kind, node, how, None
-            if kind != "run":
-                self._link(s, kind, node, "run", io.run_id, "input")
-                self._link_model_parents(s, io.run_id)
-
-    def _link_model_parents(self, s: Session, run_id: int) -> None:
-        """Models a run wrote are children of the models it read (``fine_tuned_from``)."""
-        s.flush()
-        ios = s.scalars(
-            select(CapturedIO).where(CapturedIO.run_id == run_id, CapturedIO.node_kind == "artifact")
-        ).all()
-        read = [io.node_id for io in ios if io.direction == "input" and io.node_id is not None]
-        wrote = [io.node_id for io in ios if io.direction == "output" and io.node_id is not None]
-        if not read or not wrote:
-            return
-        kinds = dict(s.execute(select(Artifact.id, Artifact.kind).where(Artifact.id.in_(read + wrote))).all())
-        for parent in read:
-            if kinds.get(parent) != "model":
-                continue
-            for child in wrote:
-                if child != parent and kinds.get(child) == "model":
-                    self._link(s, "artifact", parent, "artifact", child, MODEL_RELATIONS[0])
 
     def unknown_provenance_runs(self) -> list[dict[str, Any]]:
         """Captured runs with inputs that resolve to nothing registered, each with those inputs."""

@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 
 from pyroaring import BitMap
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from disgorge.catalog.schema import ArtifactCopy, CapturedIO, Copy, Dataset
+from disgorge.catalog.schema import Copy
 from disgorge.model.capture import CapturedDataset
 
 Resolution = tuple[str, int, str] | tuple[None, None, str]
@@ -30,51 +30,35 @@ def wrap_name(uri: str) -> str:
     return name
 
 
-def _like_prefix(uri: str) -> str:
-    base = uri.rstrip("/") + "/"
-    return base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def members_under(s: Session, uris: list[str]) -> dict[str, BitMap]:
+    """Per URI taken as a folder (``photos/al`` is not under ``photos/alice``), the assets with a present
+    copy under it; a few statements for any number of URIs. On SQLite (byte order) index range scans;
+    PostgreSQL compares by the database's collation, so there a LIKE with the prefix escaped."""
+    bases = {u.rstrip("/") + "/": u for u in uris}
+    out: dict[str, BitMap] = {}
+    sqlite = s.get_bind().dialect.name == "sqlite"
+    keys = sorted(bases)
+    for i in range(0, len(keys), 400):
+        part = keys[i : i + 400]
+        if sqlite:
+            where = or_(*((Copy.uri >= b) & (Copy.uri < b[:-1] + chr(ord("/") + 1)) for b in part))
+        else:
+            where = or_(*(Copy.uri.startswith(b, autoescape=True) for b in part))
+        for uri, asset in s.execute(select(Copy.uri, Copy.asset_id).where(where, Copy.state == "present")):
+            for cut in _ancestors(str(uri)):
+                if cut in bases:
+                    out.setdefault(bases[cut], BitMap()).add(int(asset))
+    return out
 
 
-def find_direct(s: Session, ds: CapturedDataset) -> Resolution | None:
-    """Resolutions that need no new dataset version; None to try copies and prefixes next."""
-    if ds.digest is not None:
-        found = s.scalar(select(Dataset.id).where(Dataset.digest == ds.digest).order_by(Dataset.id).limit(1))
-        if found is None:
-            return None, None, f"manifest digest {ds.digest[:16]}… is not a registered dataset version"
-        return "dataset", int(found), "manifest_digest"
-    if ds.dataset_ref is not None:
-        name, _, version = ds.dataset_ref.partition("@")
-        q = select(Dataset.id).where(Dataset.name == name)
-        q = q.where(Dataset.version == int(version)) if version.isdigit() else q.order_by(Dataset.version.desc())
-        found = s.scalar(q.limit(1))
-        if found is None:
-            return None, None, f"dataset {ds.dataset_ref} is not in the catalog"
-        return "dataset", int(found), "dataset_version"
-    art = s.scalar(select(ArtifactCopy.artifact_id).where(ArtifactCopy.uri == ds.uri).limit(1))
-    if art is not None:
-        return "artifact", int(art), "artifact_copy"
-    return None
-
-
-def copy_members(s: Session, uri: str) -> tuple[BitMap, str]:
-    """Assets with a present copy at ``uri`` (``copy``) or under it (``storage_prefix``)."""
-    exact = s.scalars(select(Copy.asset_id).where(Copy.uri == uri, Copy.state == "present")).all()
-    if exact:
-        return BitMap(int(a) for a in exact), "copy"
-    under = s.scalars(
-        select(Copy.asset_id).where(Copy.uri.like(_like_prefix(uri), escape="\\"), Copy.state == "present")
-    ).all()
-    return BitMap(int(a) for a in under), "storage_prefix"
-
-
-def written_by(s: Session, uri: str, run_id: int) -> list[int]:
-    """Captured runs (other than ``run_id``) that reported writing ``uri``."""
-    rows = s.scalars(
-        select(CapturedIO.run_id).where(
-            CapturedIO.direction == "output", CapturedIO.uri == uri, CapturedIO.run_id != run_id
-        )
-    ).all()
-    return sorted({int(r) for r in rows})
+def _ancestors(uri: str) -> list[str]:
+    """``s3://b/x/y.jpg`` -> ``s3://b/x/``, ``s3://b/``, ..."""
+    out = []
+    cut = uri.rfind("/")
+    while cut > 0:
+        out.append(uri[: cut + 1])
+        cut = uri.rfind("/", 0, cut)
+    return out
 
 
 def unknown_reason(ds: CapturedDataset) -> str:

@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lineage_events")),
-        sa.UniqueConstraint("run_uid", "event_type", "event_time", "digest", name=op.f("uq_lineage_events_run_uid")),
+        sa.UniqueConstraint(
+            "run_uid", "event_type", "event_time", "digest", name=op.f("uq_lineage_events_run_uid")
+        ),
     )
     op.create_index(op.f("ix_lineage_events_run_uid"), "lineage_events", ["run_uid"])
     op.create_table(
