@@ -60,9 +60,14 @@ import disgorge
 from _common import machine, rss_mib, table
 from disgorge.model import AssetRecord
 from disgorge.storage import Identity, LocalStorage
+from disgorge.trust import Identity as Person
 
 T = TypeVar("T")
 SOURCE = "oldsite"
+
+
+ALICE, BOB = Person.generate("alice"), Person.generate("bob")
+"""alice requests and runs erasures (the catalog's admin), bob approves them: both sign."""
 
 
 def timed(fn: Callable[[], T]) -> tuple[T, float]:
@@ -135,7 +140,10 @@ def deleting(n: int, per_dir: int, size: int, seed: int, rounds: int, tmp: Path)
         return trees[tree][lo:hi]  # trees are sorted by URI = by folder, then file
 
     # The executor's catalog: one source per slice, so each round plans, approves and runs its slice.
-    cat = disgorge.open(tmp / "home")
+    cat = disgorge.open(tmp / "home", identity=ALICE)
+    cat.init()
+    cat.change_roster("roster.add", "bob", key=BOB.public_key, roles=["approver"])
+    bob = disgorge.open(tmp / "home", identity=BOB)
     cat.add_storage_root(tmp / "executor")
     t = time.perf_counter()
     for r in range(rounds):
@@ -198,11 +206,10 @@ def deleting(n: int, per_dir: int, size: int, seed: int, rounds: int, tmp: Path)
                 withdrawn=False,
                 reason="bench",
                 legal_basis="GDPR Art. 17",
-                requester="alice",
             )
         )
         spent["plan"] += el
-        _, el = timed(lambda: er.approve(plan.id, "bob"))
+        _, el = timed(lambda: bob.erasures.approve(plan.id))
         spent["approve"] += el
         t = time.perf_counter()
         rep = er.run(plan.id, dry_run=False)
@@ -237,6 +244,7 @@ def deleting(n: int, per_dir: int, size: int, seed: int, rounds: int, tmp: Path)
             flush=True,
         )
     cat.close()
+    bob.close()
     for name in trees:
         assert remaining(tmp / name) == 0, f"{name}: files left"
 
@@ -375,7 +383,8 @@ def planning(n: int, seed: int, tmp: Path) -> tuple[str, list[str]]:
     home = tmp / "plan-home"
     el_load, el_ds = load_source(home, n, seed)
     n_subj = (n + 9) // 10
-    cat = disgorge.open(home)
+    cat = disgorge.open(home, identity=ALICE)
+    cat.init()
     er = cat.erasures
     gc.collect()
     rss0 = rss_mib()
@@ -385,7 +394,6 @@ def planning(n: int, seed: int, tmp: Path) -> tuple[str, list[str]]:
             withdrawn=False,
             reason="bench",
             legal_basis="GDPR Art. 17",
-            requester="alice",
         )
     )
     rss1 = rss_mib()
@@ -399,7 +407,6 @@ def planning(n: int, seed: int, tmp: Path) -> tuple[str, list[str]]:
             withdrawn=False,
             reason="bench",
             legal_basis="GDPR Art. 17",
-            requester="alice",
         )
     )
     cat.close()

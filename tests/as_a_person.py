@@ -19,8 +19,12 @@ from typing import Any
 DISGORGE = Path(sys.executable).parent / "disgorge"
 
 
-def dg(cwd: Path, *args: str, home: str = "home") -> subprocess.CompletedProcess[str]:
-    """``disgorge ARGS`` run in ``cwd`` through ``disgorge.cli.main``; never a traceback."""
+def dg(
+    cwd: Path, *args: str, home: str = "home", catalog: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``disgorge ARGS`` run in ``cwd`` through ``disgorge.cli.main``; never a traceback.
+
+    ``catalog`` sets ``DISGORGE_CATALOG`` (a PostgreSQL URL, or a catalog file outside the home)."""
     from disgorge.cli import main
 
     before, saved = Path.cwd(), {k: os.environ.get(k) for k in ("DISGORGE_HOME", "DISGORGE_CATALOG")}
@@ -28,6 +32,8 @@ def dg(cwd: Path, *args: str, home: str = "home") -> subprocess.CompletedProcess
     os.chdir(cwd)
     os.environ["DISGORGE_HOME"] = home
     os.environ.pop("DISGORGE_CATALOG", None)
+    if catalog is not None:
+        os.environ["DISGORGE_CATALOG"] = catalog
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = main(list(args))

@@ -12,7 +12,7 @@ import types
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from disgorge.catalog import CatalogStore, as_uri
 from disgorge.errors import InputError, UsageError
@@ -22,6 +22,7 @@ from disgorge.settings import Home, bind_pseudonym_key
 if TYPE_CHECKING:  # capabilities load when first used, so a command pays only for what it touches
     from disgorge.access import RosterService
     from disgorge.catalog import ArtifactInfo, DatasetInfo, RunInfo, SourceInfo
+    from disgorge.client import RemoteCatalog
     from disgorge.enforcement import CheckReport, ExportResult, RunReview
     from disgorge.erasure.signing import SignedErasures
     from disgorge.ingest import IngestOptions
@@ -36,17 +37,37 @@ if TYPE_CHECKING:  # capabilities load when first used, so a command pays only f
     from disgorge.trust import Identity
 
 
+@overload
 def open(
     home: str | os.PathLike[str] | None = None,
     *,
     catalog_url: str | None = None,
     identity: Identity | str | os.PathLike[str] | bool | None = None,
-) -> Catalog:
-    """Open a Disgorge home and its catalog, creating both on first use.
+) -> Catalog: ...
+
+
+@overload
+def open(*, url: str, token: str | None = None) -> RemoteCatalog: ...
+
+
+def open(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    catalog_url: str | None = None,
+    identity: Identity | str | os.PathLike[str] | bool | None = None,
+    url: str | None = None,
+    token: str | None = None,
+) -> Catalog | RemoteCatalog:
+    """Open a Disgorge home and its catalog, creating both on first use; or, with ``url``, a server's
+    catalog acting as ``token`` (default ``$DISGORGE_TOKEN``).
 
     ``identity`` is who acts: an :class:`~disgorge.trust.Identity`, the path of an identity file, or
     None for ``$DISGORGE_IDENTITY`` (default ``~/.config/disgorge/identity``) if it exists; False for
     nobody. On a catalog with a roster, every action needs a member's identity with the right role."""
+    if url is not None:
+        from disgorge.client import RemoteCatalog
+
+        return RemoteCatalog(url, token)
     from disgorge.trust import Identity, load_default
 
     who: Identity | None
@@ -96,6 +117,16 @@ class Catalog:
         self.identity = identity
         self.principal: Principal = resolve(store, identity)
         store.actor = self.principal.name or None
+
+    def acting_as(self, principal: Principal) -> Catalog:
+        """This catalog for one request of the server: the same store and caches, another principal.
+
+        The view is never closed; the server closes the catalog it was made from."""
+        view = object.__new__(Catalog)
+        view.__dict__.update(self.__dict__)
+        view.identity = None
+        view.principal = principal
+        return view
 
     def _may(self, action: str) -> None:
         from disgorge.access import require
@@ -515,6 +546,10 @@ class Catalog:
         return lookup(self.store, self.indexes, photo, radius=radius)
 
     # questions
+    def sources(self) -> list[SourceInfo]:
+        self._may("read")
+        return self.store.list_sources()
+
     def impact(self, kind: str, value: str) -> Impact:
         self._may("read")
         if kind not in ("subject", "source", "dataset", "asset"):

@@ -10,6 +10,8 @@ in exactly one place (``disgorge.cli.main``)::
     ├── NotFoundError     a named thing is not in the catalog (exit 2, HTTP 404)
     ├── ConflictError     the request contradicts catalog state (exit 2, HTTP 409)
     ├── PolicyDenied      the answer is "no": consent or policy refuses (exit 1, HTTP 403)
+    │   ├── Unauthenticated  no valid credentials for the server (exit 1, HTTP 401)
+    │   └── RateLimited      too many requests from one client (exit 1, HTTP 429)
     ├── VerificationFailed  a proof or residual check failed (exit 1, HTTP 422)
     └── StoreError        the catalog or a storage backend failed (exit 3, HTTP 503)
 """
@@ -66,6 +68,18 @@ class PolicyDenied(DisgorgeError):
     http_status = 403
 
 
+class Unauthenticated(PolicyDenied):
+    """A missing, unknown, expired or revoked API token: the client signs in again."""
+
+    code = "disgorge.unauthenticated"
+    http_status = 401
+
+
+class RateLimited(PolicyDenied):
+    code = "disgorge.rate_limited"
+    http_status = 429
+
+
 class VerificationFailed(DisgorgeError):
     code = "disgorge.verification_failed"
     exit_status = 1
@@ -76,3 +90,20 @@ class StoreError(DisgorgeError):
     code = "disgorge.store"
     exit_status = 3
     http_status = 503
+
+
+def from_json(body: object, status: int) -> DisgorgeError:
+    """The error a server's JSON answer describes, as the same class, so a client exits as a local
+    command would (an unknown code falls back on the HTTP status's class)."""
+    classes: dict[str, type[DisgorgeError]] = {}
+    todo: list[type[DisgorgeError]] = [DisgorgeError]
+    while todo:
+        cls = todo.pop()
+        classes.setdefault(cls.code, cls)
+        todo += cls.__subclasses__()
+    by_status = {c.http_status: c for c in reversed(list(classes.values()))}
+    data = body if isinstance(body, dict) else {}
+    cls = classes.get(str(data.get("error")), by_status.get(status, StoreError))
+    message = str(data.get("message") or f"the server answered HTTP {status}")
+    hint = data.get("hint")
+    return cls(message, hint=str(hint) if hint else None)

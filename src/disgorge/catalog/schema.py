@@ -412,3 +412,19 @@ class CapturedIO(Base):
     node_id: Mapped[int | None] = mapped_column(BigInteger)
     how: Mapped[str | None] = mapped_column(String(24))
     reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class ApiToken(Base):
+    """A principal's API token for the server: only an argon2 hash of its secret is kept.
+
+    The public ``id`` is part of the token itself, so a request is checked against one row."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -19,6 +19,7 @@ from disgorge.catalog.engine import make_engine, upgrade
 from disgorge.catalog.schema import Edge, LedgerEntry, utcnow
 from disgorge.catalog.settings import Settings
 from disgorge.catalog.statements import Statements
+from disgorge.catalog.tokens import Tokens
 from disgorge.errors import StoreError
 from disgorge.hashing import KeyedHasher, canonical_json
 from disgorge.ledger.merkle import leaf_hash
@@ -71,6 +72,11 @@ class StoreBase:
                 yield s
         except SQLAlchemyError as exc:
             raise self._store_error(exc, "the catalog at {url} failed") from exc
+
+    def ping(self) -> None:
+        """Reach the database (a health check): StoreError if it cannot be reached."""
+        with self.session() as s:
+            s.execute(text("SELECT 1"))
 
     def _store_error(self, exc: SQLAlchemyError, what: str) -> StoreError:
         orig = getattr(exc, "orig", None) or exc
@@ -125,6 +131,11 @@ class StoreBase:
     def settings(self) -> Settings:
         """State shared by every home and process on this catalog."""
         return Settings(self)
+
+    @property
+    def tokens(self) -> Tokens:
+        """The server's API tokens (hashed)."""
+        return Tokens(self)
 
     @property
     def statements(self) -> Statements:

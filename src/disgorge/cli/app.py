@@ -71,8 +71,20 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 
 
 def catalog(home: Path | None) -> Catalog:
-    """The home's catalog; every command creates the home on first use. Imported here, not at the top,
-    so ``disgorge --help`` never pays for the catalog and its libraries."""
+    """The home's catalog, or with ``DISGORGE_URL`` set, the server's (acting as ``DISGORGE_TOKEN``);
+    every command creates the home on first use. Imported here, not at the top, so ``disgorge --help``
+    never pays for the catalog and its libraries."""
+    import os
+
+    url = os.environ.get("DISGORGE_URL")
+    if url:
+        from typing import cast
+
+        from disgorge.client import RemoteCatalog
+
+        # The same methods with the same result types, for the commands the API serves; any other
+        # attribute is a usage error naming what is not served yet.
+        return cast("Catalog", RemoteCatalog(url))
     from disgorge.api import open as open_catalog
 
     return open_catalog(home)
@@ -90,6 +102,7 @@ from disgorge.cli import (  # noqa: E402,F401  (registers the commands)
     people_cmds,
     proof_cmds,
     scan_cmds,
+    server_cmds,
     unlearning_cmds,
     witness_cmds,
 )

@@ -58,7 +58,7 @@ def source_add(
 def source_list(home: HomeOpt = None, json: JsonOpt = False) -> None:
     """List sources with their current notice."""
     with catalog(home) as cat:
-        sources = cat.store.list_sources()
+        sources = cat.sources()
     if json:
         emit_json([asdict(s) for s in sources])
         return

@@ -5,16 +5,15 @@ FastAPI and uvicorn are imported inside ``serve`` so that every other command st
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from disgorge.cli.app import JsonOpt, witness_app
+from disgorge.cli.net import check_port, is_loopback, listen, shown
 from disgorge.cli.output import emit_json, err
-from disgorge.errors import InputError, UsageError
+from disgorge.errors import UsageError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -83,9 +82,8 @@ def witness_serve(
         configured += read_logs_file(logs)
     if not configured:
         raise UsageError("no log to witness", hint="pass --log ORIGIN=VKEY (repeatable) or --logs FILE")
-    if not (1 <= port <= 65535):
-        raise UsageError(f"--port must be between 1 and 65535, got {port}")
-    if not _is_loopback(host) and not insecure:
+    check_port(port)
+    if not is_loopback(host) and not insecure:
         raise UsageError(
             f"refusing to listen on {host}, which is not a loopback address, over plain HTTP",
             hint="put a TLS-terminating proxy in front and pass --insecure, or listen on 127.0.0.1",
@@ -110,11 +108,10 @@ def _serve(
         config = uvicorn.Config(
             create_app(witness), log_level="warning", access_log=False, server_header=False, lifespan="off"
         )
-        sock = _listen(host, port)
+        sock = listen(host, port)
         try:
-            shown = f"[{host}]" if ":" in host else host
             err.print(
-                f"witness {name} on http://{shown}:{port} for {len(witness.logs)} log(s); state {state_path}\n"
+                f"witness {name} on {shown(host, port)} for {len(witness.logs)} log(s); state {state_path}\n"
                 f"  verifier key: {witness.vkey}",
                 markup=False,
                 soft_wrap=True,
@@ -122,28 +119,3 @@ def _serve(
             uvicorn.Server(config).run(sockets=[sock])
         finally:
             sock.close()
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio sets TCP_NODELAY only then
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        raise InputError(
-            f"cannot listen on {host}:{port}: {exc.strerror}", hint="choose another --port"
-        ) from None
-    sock.set_inheritable(True)
-    return sock
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

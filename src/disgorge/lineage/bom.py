@@ -39,6 +39,12 @@ class BillOfMaterials:
         }
 
 
+def bom_from_json(body: dict[str, Any]) -> BillOfMaterials:
+    """A bill of materials read back from its JSON (what a server sends)."""
+    keys = ("parents", "runs", "datasets", "sources", "subject_count", "asset_count", "categories")
+    return BillOfMaterials(dict(body["model"]), **{k: body[k] for k in keys if k in body})
+
+
 def bill_of_materials(store: CatalogStore, model_ref: str) -> BillOfMaterials:
     """Upstream closure of a model: parent models by every typed link, the runs that made them, the exact
     dataset versions they read, and from those the sources, subjects, data categories and consent basis."""

@@ -51,9 +51,12 @@ class Impact:
     """Per source the scope touches, its assets with no known subject: an erasure by subject cannot
     find them, so a person asking "what of mine is there?" must be told they exist."""
 
+    asset_count: int | None = None
+    """Set where the asset ids are not here (an answer read from a server)."""
+
     def counts(self) -> dict[str, int]:
         return {
-            "assets": len(self.assets),
+            "assets": len(self.assets) if self.asset_count is None else self.asset_count,
             "subjects": self.subject_count,
             "copies": self.copy_count,
             "datasets": len(self.datasets),
@@ -81,6 +84,27 @@ class Impact:
             unknown_subject_by_source=self.unknown_subject_assets,
         )
         return out
+
+
+def impact_from_json(body: dict[str, Any]) -> Impact:
+    """An impact answer read back from its JSON (what a server sends); asset ids stay on the server."""
+    kind, _, value = str(body["scope"]).partition(":")
+    c = body.get("counts", {})
+    return Impact(
+        Scope(kind, value),  # type: ignore[arg-type]
+        BitMap(),
+        subject_count=int(c.get("subjects", 0)),
+        copy_count=int(c.get("copies", 0)),
+        copies=list(body.get("copies", [])),
+        datasets=list(body.get("datasets", [])),
+        runs=list(body.get("runs", [])),
+        models=list(body.get("models", [])),
+        artifacts=list(body.get("artifacts", [])),
+        deployments=list(body.get("deployments", [])),
+        recipients=list(body.get("recipients", [])),
+        unknown_subject_assets=dict(body.get("unknown_subject_by_source", {})),
+        asset_count=int(c.get("assets", 0)),
+    )
 
 
 def scope_assets(store: CatalogStore, scope: Scope) -> tuple[BitMap, ColumnElement[bool] | None]:

@@ -1,0 +1,126 @@
+"""The catalog through a server: ``disgorge.open(url=…)``, or the CLI with ``DISGORGE_URL`` set.
+
+:class:`RemoteCatalog` answers the questions the facade answers, with the same result types, so a
+command renders a server's answer exactly as it renders a local one, and exits with the same status (the
+server's JSON error becomes the same ``DisgorgeError`` class). What is not yet served through the API
+is refused with a usage error that says so, never half-done."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from disgorge.errors import StoreError, UsageError, from_json
+from disgorge.model.roles import Principal
+
+if TYPE_CHECKING:
+    import httpx
+
+    from disgorge.catalog import SourceInfo
+    from disgorge.lineage import BillOfMaterials, Impact
+
+URL_ENV, TOKEN_ENV = "DISGORGE_URL", "DISGORGE_TOKEN"
+
+
+class RemoteCatalog:
+    """A server's catalog, acting as the token's principal."""
+
+    remote = True
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+        import httpx
+
+        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        if not token:
+            raise UsageError(
+                f"{URL_ENV} is set ({url}) but no API token is",
+                hint=f"set {TOKEN_ENV} to a token from `disgorge token create`, or unset {URL_ENV}",
+            )
+        if not url.startswith(("http://", "https://")):
+            raise UsageError(f"server URL {url!r} is not http(s)", hint="e.g. http://127.0.0.1:8470")
+        self.url = url.rstrip("/")
+        self._http: httpx.Client = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        )
+        self._principal: Principal | None = None
+
+    def __enter__(self) -> RemoteCatalog:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            r = self._http.request(method, f"/api/v1{path}", **kwargs)
+        except httpx.HTTPError as exc:
+            raise StoreError(
+                f"the server at {self.url} could not be reached: {type(exc).__name__}",
+                hint=f"check {URL_ENV} and that `disgorge serve` runs there",
+            ) from None
+        try:
+            body = r.json()
+        except ValueError:
+            body = None
+        if r.status_code >= 400:
+            raise from_json(body, r.status_code)
+        return body
+
+    @property
+    def principal(self) -> Principal:
+        if self._principal is None:
+            me = self._call("GET", "/whoami")
+            self._principal = Principal(me["name"], frozenset(me["roles"]), me.get("key"))
+        return self._principal
+
+    def sources(self) -> list[SourceInfo]:
+        from disgorge.catalog import SourceInfo
+
+        out: list[SourceInfo] = []
+        cursor: str | None = None
+        while True:
+            page = self._call(
+                "GET", "/sources", params={"limit": 1000, **({"cursor": cursor} if cursor else {})}
+            )
+            for s in page["items"]:
+                out.append(
+                    SourceInfo(
+                        s["id"],
+                        s["name"],
+                        s["controller"],
+                        s["legal_basis"],
+                        tuple(s["categories"]),
+                        s["notice_id"],
+                        s["notice_version"],
+                        s["notice_sha256"],
+                        tuple(s["uses"]),
+                        tuple(s["recipients"]),
+                    )
+                )
+            cursor = page.get("next")
+            if not cursor:
+                return out
+
+    def impact(self, kind: str, value: str) -> Impact:
+        from disgorge.lineage.impact import impact_from_json
+
+        return impact_from_json(self._call("GET", "/impact", params={"kind": kind, "value": value}))
+
+    def lineage(self, model: str) -> BillOfMaterials:
+        from disgorge.lineage.bom import bom_from_json
+
+        return bom_from_json(self._call("GET", "/lineage", params={"model": model}))
+
+    def __getattr__(self, name: str) -> Any:
+        raise UsageError(
+            f"this command does not work through a server yet ({name} is not served by the API)",
+            hint=f"unset {URL_ENV} to run it against a local home",
+        )
