@@ -12,18 +12,20 @@ from datetime import datetime
 from typing import Any, cast
 
 from pyroaring import BitMap
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 
 from disgorge.catalog.capture_apply import Batch, chunks
 from disgorge.catalog.capture_resolve import Resolution, members_under, wrap_name
 from disgorge.catalog.ledger import LedgerMixin
 from disgorge.catalog.members import from_blob
 from disgorge.catalog.schema import (
+    Artifact,
     ArtifactCopy,
     CapturedIO,
     CapturedRunRow,
     Copy,
     Dataset,
+    Edge,
     LineageEvent,
     Run,
     utcnow,
@@ -163,17 +165,29 @@ class CaptureMixin(LedgerMixin):
             if until is not None:
                 q = q.where(Run.started_at < until)
             runs = {int(r[0]): r for r in s.execute(q.order_by(Run.id))}
-            caps = {
-                int(c.run_id): c
-                for c in s.scalars(select(CapturedRunRow).where(CapturedRunRow.run_id.in_(list(runs) or [0])))
-            }
-            ios = s.execute(
-                select(CapturedIO.run_id, CapturedIO.direction, CapturedIO.node_kind).where(
-                    CapturedIO.run_id.in_(list(runs) or [0])
+            caps: dict[int, CapturedRunRow] = {}
+            ios: list[Any] = []
+            for part in chunks(runs):
+                caps.update(
+                    (int(c.run_id), c)
+                    for c in s.scalars(select(CapturedRunRow).where(CapturedRunRow.run_id.in_(part)))
                 )
-            ).all()
+                ios += s.execute(
+                    select(CapturedIO.run_id, CapturedIO.direction, CapturedIO.node_kind).where(
+                        CapturedIO.run_id.in_(part)
+                    )
+                ).all()
+            local = [r for r in runs if r not in caps]
+            edges: dict[int, int] = {}
+            for part in chunks(local):
+                per_run = (
+                    select(Edge.dst_id, func.count())
+                    .where(Edge.dst_kind == "run", Edge.relation == "input", Edge.dst_id.in_(part))
+                    .group_by(Edge.dst_id)
+                )
+                edges.update((int(r), int(n)) for r, n in s.execute(per_run))
         out: list[dict[str, Any]] = []
-        counts: dict[int, list[int]] = {}
+        counts: dict[int, list[int]] = {r: [n, 0] for r, n in edges.items()}
         for run_id, direction, kind in ios:
             c = counts.setdefault(int(run_id), [0, 0])
             if direction == "input":
@@ -195,3 +209,34 @@ class CaptureMixin(LedgerMixin):
                 }
             )
         return out
+
+    def models_and_runs(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Models registered in the window, each with whether a run is recorded as having made it."""
+        with self.session() as s:
+            q = select(Artifact.id, Artifact.name, Artifact.sha256, Artifact.run_id).where(
+                Artifact.kind == "model"
+            )
+            if since is not None:
+                q = q.where(Artifact.created_at >= since)
+            if until is not None:
+                q = q.where(Artifact.created_at < until)
+            arts = s.execute(q.order_by(Artifact.id)).all()
+            made: set[int] = set()
+            for part in chunks([a[0] for a in arts]):
+                made.update(
+                    int(i)
+                    for i in s.scalars(
+                        select(Edge.dst_id).where(
+                            Edge.dst_kind == "artifact",
+                            Edge.src_kind == "run",
+                            Edge.relation == "output",
+                            Edge.dst_id.in_(part),
+                        )
+                    )
+                )
+        return [
+            {"name": name, "sha256": sha, "trained_by_run": run_id is not None or aid in made}
+            for aid, name, sha, run_id in arts
+        ]
