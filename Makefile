@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,torch,redis,ray]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,torch,redis,ray,mlflow,hf]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,7 +31,7 @@ test-only: install
 test: lint test-only
 
 bench: install
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,torch,ray,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,torch,redis,ray,mlflow,hf,bench]'
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b --quick || exit 1; done
 
 clean:

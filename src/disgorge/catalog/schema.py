@@ -361,6 +361,62 @@ class Setting(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class LineageEvent(Base):
+    """An OpenLineage event as received (canonical JSON), once per (run id, type, time); a different body
+    under the same key is kept beside it (a conflict), so a fold never depends on which came first."""
+
+    __tablename__ = "lineage_events"
+    __table_args__ = (UniqueConstraint("run_uid", "event_type", "event_time", "digest"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_uid: Mapped[str] = mapped_column(String(36), index=True)
+    event_type: Mapped[str] = mapped_column(String(16))
+    event_time: Mapped[str] = mapped_column(String(32))
+    """UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, so one instant written two ways is one key."""
+    producer: Mapped[str] = mapped_column(String(2000))
+    digest: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CapturedRunRow(Base):
+    """A catalog run that another system reported (OpenLineage, MLflow, Hugging Face)."""
+
+    __tablename__ = "captured_runs"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(200))
+    producer: Mapped[str] = mapped_column(String(2000))
+    job_namespace: Mapped[str | None] = mapped_column(String(1000))
+    job_name: Mapped[str | None] = mapped_column(String(1000))
+    parent_uid: Mapped[str | None] = mapped_column(String(200))
+    events: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class CapturedIO(Base):
+    """One input or output of a captured run, as the producer named it, and what it resolved to.
+
+    An input with no ``node_kind`` is unknown provenance: kept, reported by ``coverage`` and flagged by
+    ``check --runs``, never dropped."""
+
+    __tablename__ = "captured_io"
+    __table_args__ = (
+        UniqueConstraint("run_id", "direction", "uri"),
+        Index("ix_captured_io_uri", "uri"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    direction: Mapped[str] = mapped_column(String(8))
+    namespace: Mapped[str] = mapped_column(String(1000))
+    name: Mapped[str] = mapped_column(String(2000))
+    uri: Mapped[str] = mapped_column(String(2000))
+    version: Mapped[str | None] = mapped_column(String(200))
+    node_kind: Mapped[str | None] = mapped_column(String(8))
+    node_id: Mapped[int | None] = mapped_column(BigInteger)
+    how: Mapped[str | None] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(String(500))
+
+
 class ApiToken(Base):
     """A principal's API token for the server: only an argon2 hash of its secret is kept.
 

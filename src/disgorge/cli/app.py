@@ -92,6 +92,7 @@ def catalog(home: Path | None) -> Catalog:
 
 from disgorge.cli import (  # noqa: E402,F401  (registers the commands)
     asset_cmds,
+    capture_cmds,
     catalog_cmds,
     certificate_cmds,
     demo_cmd,

@@ -80,17 +80,25 @@ def check_cmd(
 
     Exit 1 on any violation, a member flagged as a near copy of erased content included
     (near_erased_content, named with the plan that erased the original). With --runs: the runs whose training data is no longer covered, with the
-    models and artifacts they produced.
+    models and artifacts they produced, and the captured runs that read inputs of unknown provenance.
     """
     when = _at(at)
     if runs:
         with catalog(home) as cat:
             reviews = cat.review_runs(when)
+            unknown = cat.unknown_provenance_runs()
         if json:
-            emit_json({"runs": [r.to_json() for r in reviews]})
+            emit_json({"runs": [r.to_json() for r in reviews], "unknown_provenance": unknown})
         else:
             if not reviews:
                 out.print("every recorded run's training data is still covered")
+            for u in unknown:
+                out.print(
+                    f"[bold]{u['name']}[/] ({u['party']}, {u['use']}): {len(u['unknown'])} inputs of unknown "
+                    "provenance (nothing registered by those names)"
+                )
+                for item in u["unknown"]:
+                    out.print(f"  {item['uri']}")
             for r in reviews:
                 out.print(
                     f"[bold]{r.run['name']}[/] ({r.run['party']}, {r.run['use']}): "
@@ -100,7 +108,7 @@ def check_cmd(
                     out.print(f"  model {m['name'] or m['sha256'][:12]}")
                 for a in r.artifacts:
                     out.print(f"  {a['kind']} {a['name'] or a['sha256'][:12]}")
-        if reviews:
+        if reviews or unknown:
             raise typer.Exit(1)
         return
     if not dataset or not use or not recipient:

@@ -53,9 +53,10 @@ def check_datasets(
 
 
 def training_datasets(store: CatalogStore, inputs: list[tuple[str, int]]) -> list[DatasetInfo]:
-    """The dataset versions a run would read, directly or through the training data of its input models."""
+    """The dataset versions a run would read, directly or through the training data of its input models
+    (or of the captured runs whose outputs it read)."""
     ids = {i for kind, i in inputs if kind == "dataset"}
-    models = [("artifact", i) for kind, i in inputs if kind == "artifact"]
+    models = [(kind, i) for kind, i in inputs if kind in ("artifact", "run")]  # a run: its output was read
     if models:
         with store.session() as s:
             for (pk, pid), _child, _rel in upstream(s, models):
@@ -113,7 +114,7 @@ def review_runs(store: CatalogStore, *, policy: Policy, at: datetime | None = No
         inputs: dict[int, list[tuple[str, int]]] = {}
         for src_kind, src_id, run_id in s.execute(
             select(Edge.src_kind, Edge.src_id, Edge.dst_id).where(
-                Edge.dst_kind == "run", Edge.relation == "input"
+                Edge.dst_kind == "run", Edge.relation.in_(("input", "fed"))
             )
         ):
             inputs.setdefault(run_id, []).append((src_kind, src_id))

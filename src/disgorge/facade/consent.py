@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from disgorge.errors import InputError
 from disgorge.facade.finding import FindingMixin
@@ -75,6 +75,11 @@ class ConsentMixin(FindingMixin):
         from disgorge.enforcement import review_runs
 
         return review_runs(self.store, policy=self.policy, at=at)
+
+    def unknown_provenance_runs(self) -> list[dict[str, Any]]:
+        """Captured runs that read something the catalog cannot name (see docs/capture.md)."""
+        self._may("read")
+        return self.store.unknown_provenance_runs()
 
     def import_consent_bytes(self, data: bytes, *, origin: str, jsonl: bool = False) -> tuple[int, bool]:
         """:meth:`import_consent` of a file's bytes (the server's request body)."""

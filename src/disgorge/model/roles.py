@@ -18,6 +18,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "ingest": frozenset({"admin", "engineer"}),
     "dataset.write": frozenset({"admin", "engineer"}),
     "run.write": frozenset({"admin", "engineer"}),
+    "lineage.write": frozenset({"admin", "engineer"}),  # OpenLineage events, MLflow imports
     "model.deploy": frozenset({"admin", "engineer"}),
     "deployment.hook": frozenset({"admin"}),
     "check": ANY,

@@ -15,6 +15,7 @@ from disgorge.server.routes import (
     erasures,
     jobs,
     ledger,
+    lineage,
     lookup,
     models,
     runs,
@@ -41,6 +42,6 @@ def create_app(catalog: Catalog, *, jobs_url: str | None = None, job_workers: in
     errors.install(app)
     ops.install(app)
     app.state.lookup_bucket = lookup.bucket_from_env()
-    for part in (core, sources, datasets, runs, models, consent, erasures, jobs, ledger, lookup):
+    for part in (core, sources, datasets, runs, models, consent, erasures, jobs, ledger, lineage, lookup):
         app.include_router(part.router)
     return app

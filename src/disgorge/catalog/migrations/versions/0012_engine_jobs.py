@@ -2,7 +2,7 @@
 keep their ETag and version id
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-02 06:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010_jobs"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """jobs: long work run by the server's workers, recorded in the catalog
 
-Revision ID: 0010_jobs
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02 06:10:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_jobs"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,189 @@
+"""Capture throughput (issue 12): OpenLineage ingestion through a real ``disgorge serve`` (batch endpoint,
+and one event per request) against the same server's bare route (``/healthz``) in the same run, and the
+MLflow ``disgorge+`` store plugin against the plain SQLite store, side by side (``create_run`` +
+``log_inputs`` of a disgorge dataset). Own data: generated photos and events. Ratios are printed.
+
+    python benchmarks/bench_capture.py            # 5,000 events, 200 MLflow runs
+    python benchmarks/bench_capture.py --quick    # 1,000 events, 40 MLflow runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[0]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import machine
+
+DISGORGE = str(Path(sys.executable).parent / "disgorge")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _events(n: int, photos: Path) -> list[dict]:
+    from tests.capture.events import airflow_task, ds
+
+    out = []
+    for k in range(n // 2):
+        rid = str(uuid.UUID(int=k + 1))
+        inp = [ds("file", str(photos / f"s{k % 4}"))]
+        out.append(airflow_task(rid, "START", time="2026-12-01T10:00:00Z", inputs=inp, outputs=[]))
+        out.append(
+            airflow_task(
+                rid, "COMPLETE", time="2026-12-01T10:05:00Z", inputs=[], outputs=[ds("file", f"/m/{k}.pt")]
+            )
+        )
+    return out
+
+
+def _home(root: Path, photos: Path) -> tuple[Path, str]:
+    import disgorge
+    from disgorge.access.tokens import TokenService
+    from disgorge.ingest import IngestOptions
+    from disgorge.trust import Identity
+
+    ident = Identity.generate("ann")
+    with disgorge.open(root / "home", identity=ident) as cat:
+        cat.init()
+        cat.add_source(
+            "site",
+            notice=b"ops",
+            uses=["essential.service"],
+            recipients=["site"],
+            categories=["user.content.self_image"],
+        )
+        cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+        cat.create_dataset("faces", source="site")
+        cat.add_source(
+            "ok",
+            notice=b"train",
+            uses=["train_ai_system"],
+            recipients=["acme"],
+            categories=["user.content.self_image"],
+        )
+        _, token = TokenService(cat.store).issue(cat.principal, "bench")
+    return root / "home", token
+
+
+def bench_server(root: Path, n: int, photos: Path) -> list[tuple[str, float]]:
+    import httpx
+
+    home, token = _home(root, photos)
+    port = _port()
+    env = {**os.environ, "DISGORGE_HOME": str(home)}
+    env.pop("DISGORGE_CATALOG", None)
+    proc = subprocess.Popen(
+        [DISGORGE, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        events = _events(n, photos)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as c:
+            t = time.perf_counter()
+            for _ in range(n // 5):
+                c.get("/healthz")
+            bare = (n // 5) / (time.perf_counter() - t)
+            single = events[: n // 5]
+            t = time.perf_counter()
+            for ev in single:
+                r = c.post("/api/v1/lineage", content=json.dumps(ev).encode())
+                assert r.status_code == 201, r.text
+            one = len(single) / (time.perf_counter() - t)
+            rest = events[n // 5 :]
+            t = time.perf_counter()
+            for i in range(0, len(rest), 500):
+                body = gzip.compress(json.dumps(rest[i : i + 500]).encode(), compresslevel=3)
+                r = c.post("/api/v1/lineage/batch", content=body, headers={"Content-Encoding": "gzip"})
+                assert r.status_code == 200, r.text
+                assert r.json()["refused"] == 0, r.text
+            batch = len(rest) / (time.perf_counter() - t)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return [
+        ("bare route /healthz (req/s)", bare),
+        ("one event per request (events/s)", one),
+        ("batch of 500, gzip (events/s)", batch),
+    ]
+
+
+def bench_mlflow(root: Path, runs: int) -> tuple[float, float]:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from disgorge.integrations.mlflow import disgorge_dataset
+
+    os.environ["DISGORGE_HOME"] = str(root / "home")
+    ok = disgorge_dataset("faces")  # allowed: the notice permits essential.service by the site
+    tags = {"disgorge.use": "essential.service", "disgorge.party": "site"}
+    times: dict[str, list[float]] = {"plain": [], "plugin": []}
+    clients = {
+        "plain": MlflowClient(f"sqlite:///{root / 'plain.db'}"),
+        "plugin": MlflowClient(f"disgorge+sqlite:///{root / 'wrapped.db'}"),
+    }
+    for c in clients.values():  # warm both: schema creation, caches
+        r = c.create_run("0", tags=tags)
+        c.log_inputs(r.info.run_id, [mlflow.entities.DatasetInput(ok._to_mlflow_entity())])
+    for _ in range(runs):
+        for kind, c in clients.items():  # interleaved, so the machine's load weighs on both alike
+            t = time.perf_counter()
+            r = c.create_run("0", tags=tags)
+            c.log_inputs(r.info.run_id, [mlflow.entities.DatasetInput(ok._to_mlflow_entity())])
+            times[kind].append(time.perf_counter() - t)
+    return statistics.median(times["plain"]), statistics.median(times["plugin"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    n, runs = (1000, 40) if args.quick else (5000, 200)
+    from tests.conftest import write_photo
+
+    print(machine())
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        photos = root / "photos"
+        for k in range(40):
+            write_photo(photos / f"s{k % 4}" / f"p{k}.jpg", f"s{k % 4}", k)
+        rows = bench_server(root, n, photos)
+        bare = rows[0][1]
+        print(f"\nOpenLineage through disgorge serve ({n} events):")
+        for label, rate in rows:
+            print(f"  {label:36s} {rate:9.0f}   ratio to bare route {rate / bare:5.3f}")
+        plain, plugin = bench_mlflow(root, runs)
+        print(f"\nMLflow create_run + log_inputs, median of {runs} (interleaved):")
+        print(f"  plain sqlite store      {plain * 1000:7.1f} ms")
+        print(
+            f"  disgorge+sqlite plugin  {plugin * 1000:7.1f} ms   ratio {plugin / plain:5.2f} (+{(plugin / plain - 1) * 100:.0f}%)"
+        )
+
+
+if __name__ == "__main__":
+    main()

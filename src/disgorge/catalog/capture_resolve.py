@@ -1,0 +1,65 @@
+"""Resolving a producer's dataset names to what the catalog holds.
+
+In order: a manifest digest (the ``disgorge`` input facet) names a dataset version exactly; the
+``disgorge`` namespace names one by ``NAME@V``; a URI equal to a registered model's or artifact's copy
+names that artifact; a URI equal to a registered copy, or a prefix of registered copies (a folder, an S3
+prefix), names those assets, wrapped as a dataset version so the purpose check and the closure treat them
+like any other; a URI another captured run wrote names that run. Anything else is unknown provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pyroaring import BitMap
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from disgorge.catalog.schema import Copy
+from disgorge.model.capture import CapturedDataset
+
+Resolution = tuple[str, int, str] | tuple[None, None, str]
+"""(node kind, node id, how) or (None, None, why it is unknown)."""
+
+
+def wrap_name(uri: str) -> str:
+    """The dataset that stands for the registered copies at or under ``uri``."""
+    name = "captured:" + uri.replace("@", "%40")
+    if len(name) > 200:
+        name = name[:150] + "~" + hashlib.sha256(uri.encode()).hexdigest()[:24]
+    return name
+
+
+def members_under(s: Session, uris: list[str]) -> dict[str, BitMap]:
+    """Per URI taken as a folder (``photos/al`` is not under ``photos/alice``), the assets with a present
+    copy under it; a few statements for any number of URIs. On SQLite (byte order) index range scans;
+    PostgreSQL compares by the database's collation, so there a LIKE with the prefix escaped."""
+    bases = {u.rstrip("/") + "/": u for u in uris}
+    out: dict[str, BitMap] = {}
+    sqlite = s.get_bind().dialect.name == "sqlite"
+    keys = sorted(bases)
+    for i in range(0, len(keys), 400):
+        part = keys[i : i + 400]
+        if sqlite:
+            where = or_(*((Copy.uri >= b) & (Copy.uri < b[:-1] + chr(ord("/") + 1)) for b in part))
+        else:
+            where = or_(*(Copy.uri.startswith(b, autoescape=True) for b in part))
+        for uri, asset in s.execute(select(Copy.uri, Copy.asset_id).where(where, Copy.state == "present")):
+            for cut in _ancestors(str(uri)):
+                if cut in bases:
+                    out.setdefault(bases[cut], BitMap()).add(int(asset))
+    return out
+
+
+def _ancestors(uri: str) -> list[str]:
+    """``s3://b/x/y.jpg`` -> ``s3://b/x/``, ``s3://b/``, ..."""
+    out = []
+    cut = uri.rfind("/")
+    while cut > 0:
+        out.append(uri[: cut + 1])
+        cut = uri.rfind("/", 0, cut)
+    return out
+
+
+def unknown_reason(ds: CapturedDataset) -> str:
+    return f"{ds.uri}: no registered copy, prefix, dataset version or captured run output"

@@ -1,0 +1,86 @@
+"""The OpenLineage consumer: ``POST /api/v1/lineage`` (as Marquez answers it) and ``/lineage/batch``.
+
+openlineage-python's ``HttpTransport`` posts each event to ``{url}/api/v1/lineage`` with
+``Authorization: Bearer`` and, optionally, ``Content-Encoding: gzip``; an accepted event is 201, a
+refused one 400 with the reason (its client retries only 5xx, so a 400 is final). The batch route takes a
+JSON array of events and answers 200 with one result per event. Tokens need the ``engineer`` role (or
+``admin``). Bodies are capped before and after decompression, so a gzip bomb costs a bounded read.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from disgorge.capture import MAX_BATCH, ingest_batch, ingest_event
+from disgorge.capture.openlineage import MAX_EVENT_BYTES
+from disgorge.errors import InputError
+from disgorge.server.deps import API, Cat, requires
+
+router = APIRouter(prefix=API, tags=["lineage"])
+MAX_BATCH_BYTES = 64 << 20
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, gunzipped if it says so, refused past ``limit`` bytes either way."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise InputError(f"Content-Encoding {encoding!r} is not supported", hint="send gzip or no encoding")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise InputError(f"request body is over {limit} bytes", hint="send smaller events or batches")
+    if encoding == "identity":
+        return bytes(raw)
+    inflate = zlib.decompressobj(wbits=31)
+    try:
+        out = inflate.decompress(bytes(raw), limit + 1)
+    except zlib.error as exc:
+        raise InputError(f"request body is not valid gzip ({exc})", hint="compress the whole body") from exc
+    if len(out) > limit or inflate.unconsumed_tail:
+        raise InputError(
+            f"request body inflates to over {limit} bytes", hint="send smaller events or batches"
+        )
+    return out
+
+
+@router.post(
+    "/lineage",
+    status_code=201,
+    summary="Record one OpenLineage RunEvent",
+    dependencies=[requires("lineage.write")],
+)
+async def lineage(request: Request, cat: Cat) -> JSONResponse:
+    body = await _body(request, MAX_EVENT_BYTES)
+    result = await run_in_threadpool(ingest_event, cat.store, cat.principal, body)
+    return JSONResponse(result.to_json(), status_code=201)
+
+
+@router.post(
+    "/lineage/batch",
+    summary="Record OpenLineage events, one result per event",
+    dependencies=[requires("lineage.write")],
+)
+async def lineage_batch(request: Request, cat: Cat) -> dict[str, Any]:
+    body = await _body(request, MAX_BATCH_BYTES)
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"batch is not JSON ({exc})", hint="send a JSON array of RunEvents") from exc
+    events = doc.get("events") if isinstance(doc, dict) else doc
+    if not isinstance(events, list):
+        raise InputError("batch is not a JSON array of events", hint="send [event, event, ...]")
+    if len(events) > MAX_BATCH:
+        raise InputError(f"batch has {len(events)} events, over {MAX_BATCH}", hint="send smaller batches")
+    results = await run_in_threadpool(ingest_batch, cat.store, cat.principal, events)
+    return {
+        "results": [r.to_json() for r in results],
+        "accepted": sum(r.ok for r in results),
+        "refused": sum(not r.ok for r in results),
+    }

@@ -1,0 +1,169 @@
+"""MLflow against a real SQLite tracking store: the disgorge dataset source, the ``disgorge+`` store
+plugin (refusing before MLflow records anything), and ``disgorge import mlflow`` through the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+import disgorge
+from disgorge.catalog.schema import CapturedIO, Run
+from disgorge.errors import PolicyDenied
+from disgorge.ingest import IngestOptions
+from tests.as_a_person import dg
+
+mlflow = pytest.importorskip("mlflow")
+from mlflow.entities import LoggedModelInput  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from disgorge.integrations.mlflow import disgorge_dataset  # noqa: E402
+
+ALLOWED = {"disgorge.use": "train_ai_system", "disgorge.party": "acme"}
+
+
+@pytest.fixture
+def home(
+    sqlite_cat: disgorge.Catalog, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[disgorge.Catalog]:
+    """faces (the dating site: operating the service only) and ok (acme may train on it)."""
+    c = sqlite_cat
+    c.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+    c.create_dataset("faces", source="site")
+    c.add_source(
+        "ok",
+        notice=b"train",
+        uses=["train_ai_system"],
+        recipients=["acme"],
+        categories=["user.content.self_image"],
+    )
+    mine = tmp_path / "mine" / "dave"
+    mine.mkdir(parents=True)
+    for p in sorted((photos / "carol").iterdir()):
+        (mine / p.name).write_bytes(p.read_bytes() + b"\0")
+    c.ingest(
+        mine.parent, IngestOptions(source="ok", subject_from="parent-dir", workers=1, allow_non_images=True)
+    )
+    c.create_dataset("ok", source="ok")
+    monkeypatch.setenv("DISGORGE_HOME", str(c.home.path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"disgorge+sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
+    yield c
+    mlflow.set_tracking_uri(None)
+
+
+def _inputs(cat: disgorge.Catalog, uid: str) -> dict[str, tuple[str | None, str | None]]:
+    with cat.store.session() as s:
+        run_id = s.scalar(select(Run.id).where(Run.uid == uid))
+        return {
+            r.uri: (r.node_kind, r.how)
+            for r in s.scalars(
+                select(CapturedIO).where(CapturedIO.run_id == run_id, CapturedIO.direction == "input")
+            )
+        }
+
+
+def test_log_input_records_the_exact_version_and_refuses_what_policy_forbids(
+    home: disgorge.Catalog, tmp_path: Path
+) -> None:
+    plain = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with mlflow.start_run(run_name="finetune", tags=ALLOWED) as run:
+        ok = disgorge_dataset("ok", catalog=home)
+        assert ok.digest == home.store.get_dataset("ok@1").digest[:32]
+        mlflow.log_input(ok, context="training")
+        with pytest.raises(PolicyDenied, match="reading faces@1 in MLflow run 'finetune' refused"):
+            mlflow.log_input(disgorge_dataset("faces@1", catalog=home), context="training")
+    uid = run.info.run_id
+    assert [d.dataset.name for d in plain.get_run(uid).inputs.dataset_inputs] == ["ok@1"]
+    assert _inputs(home, uid) == {"disgorge:ok@1": ("dataset", "manifest_digest")}
+    with home.store.session() as s:
+        row = s.scalar(select(Run).where(Run.uid == uid))
+        assert row is not None and (row.use, row.party, row.status) == ("train_ai_system", "acme", "finished")
+
+
+def test_a_run_that_declares_no_use_cannot_read_registered_data(home: disgorge.Catalog) -> None:
+    with mlflow.start_run(run_name="sneaky"), pytest.raises(PolicyDenied, match="undeclared"):
+        mlflow.log_input(disgorge_dataset("ok", catalog=home))
+
+
+def test_create_run_is_refused_for_declared_inputs_before_mlflow_records_it(
+    home: disgorge.Catalog, tmp_path: Path
+) -> None:
+    plain = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with pytest.raises(PolicyDenied, match="refused before any data was read"):
+        mlflow.start_run(run_name="pretrain", tags={**ALLOWED, "disgorge.inputs": "faces@1"})
+    assert plain.search_runs(["0"]) == []
+
+
+def test_logged_models_become_models_with_parents(home: disgorge.Catalog) -> None:
+    client = MlflowClient()
+    with mlflow.start_run(run_name="pretrain", tags=ALLOWED) as pre:
+        mlflow.log_input(disgorge_dataset("ok", catalog=home))
+        base = client.create_logged_model("0", name="base", source_run_id=pre.info.run_id)
+    with mlflow.start_run(run_name="tune", tags=ALLOWED) as tune:
+        client.log_inputs(tune.info.run_id, models=[LoggedModelInput(base.model_id)])
+        tuned = client.create_logged_model("0", name="tuned", source_run_id=tune.info.run_id)
+    bom = home.lineage(f"mlflow:{tuned.model_id}")
+    assert [(p["name"], p["relation"]) for p in bom.parents if p["relation"] != "input"] == [
+        (f"mlflow:{base.model_id}", "fine_tuned_from")
+    ]
+    assert [d["ref"] for d in bom.datasets] == ["ok@1"]
+    assert home.impact("source", "ok").counts()["models"] == 2
+
+
+def test_import_mlflow_reads_a_history_idempotently(
+    home: disgorge.Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history made without the plugin (a plain SQLite store), imported through the CLI from its folder
+    with a relative tracking URI, twice."""
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri("sqlite:///history.db")
+    client = MlflowClient()
+    with mlflow.start_run(run_name="old-train", tags=ALLOWED) as r1:
+        mlflow.log_input(disgorge_dataset("faces@1", catalog=home))
+        mlflow.log_input(
+            mlflow.data.from_numpy(np.zeros((3, 2)), source="s3://elsewhere/blob.npy", name="blob")
+        )
+        m = client.create_logged_model("0", name="old", source_run_id=r1.info.run_id)
+    client.create_registered_model("face-old")
+    client.create_model_version(
+        "face-old", source=f"models:/{m.model_id}", run_id=r1.info.run_id, model_id=m.model_id
+    )
+    mlflow.set_tracking_uri(None)
+    first = dg(
+        tmp_path,
+        "import",
+        "mlflow",
+        "--tracking-uri",
+        "sqlite:///history.db",
+        "--json",
+        home=str(home.home.path),
+    )
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert (report["runs"], report["new_runs"], report["models"]) == (1, 1, 1)
+    assert [u["input"] for u in report["unresolved"]] == ["s3://elsewhere/blob.npy"]
+    again = json.loads(
+        dg(
+            tmp_path,
+            "import",
+            "mlflow",
+            "--tracking-uri",
+            "sqlite:///history.db",
+            "--json",
+            home=str(home.home.path),
+        ).stdout
+    )
+    assert (again["runs"], again["new_runs"], again["unresolved"]) == (1, 0, report["unresolved"])
+    assert _inputs(home, r1.info.run_id)["disgorge:faces@1"] == ("dataset", "manifest_digest")
+    assert r1.info.run_id in {u["uid"] for u in home.unknown_provenance_runs()}
+    assert {r.run["uid"] for r in home.review_runs()} == {r1.info.run_id}
+    human = dg(
+        tmp_path, "import", "mlflow", "--tracking-uri", "sqlite:///history.db", home=str(home.home.path)
+    )
+    assert "1 inputs not resolved" in human.stdout + human.stderr
