@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from disgorge import __version__
 from disgorge.access.tokens import TokenService
 from disgorge.api import Catalog
-from disgorge.server import errors, ops
+from disgorge.server import errors, ops, web
 from disgorge.server.routes import core
 
 
@@ -26,4 +26,5 @@ def create_app(catalog: Catalog) -> FastAPI:
     errors.install(app)
     ops.install(app)
     app.include_router(core.router)
+    web.install(app)
     return app
