@@ -61,11 +61,13 @@ def build(root: Path, *, photos_per_subject: int = 3, serve: bool = True) -> Wor
     models.mkdir(exist_ok=True)
     for name in ("base", "ft"):
         (models / f"{name}.bin").write_bytes(f"weights of {name}".encode())
-    with cat.run("pretrain", use="train_ai_system", party="acme", inputs=["dataset:faces"], enforce=False) as r:
+    with cat.run(
+        "pretrain", use="train_ai_system", party="acme", inputs=["dataset:faces"], enforce=False
+    ) as r:
         r.log_model(models / "base.bin", name="base")
     with cat.run("finetune", use="train_ai_system", party="beta", inputs=["model:base"], enforce=False) as r:
         r.log_model(models / "ft.bin", name="ft", parents=["base"])
-    cat.deploy("ft", target="https://api.example/ft")
+    cat.deploy("ft", target="https://api.example/ft", hook="sh -c 'true'")
     cat.add_storage_root(root)
     for party in ("acme", "beta"):
         cat.recipients.set_channel(party, command=ACCEPTS)

@@ -17,6 +17,7 @@ from disgorge.server.web.views import HERE
 def install(app: FastAPI) -> None:
     app.state.web_sessions = Sessions(app.state.catalog)
     app.state.web_limiter = RateLimiter()
+    app.state.web_signin_limiter = RateLimiter(per_minute=30, burst=20)
     app.state.web_jobs = {}
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth, overview, explore, erasure, ledger, lookup):

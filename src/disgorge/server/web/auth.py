@@ -32,7 +32,7 @@ def signin_page(request: Request, next: str = "/") -> Response:
 @router.post("/signin")
 async def signin(request: Request) -> Response:
     form = await check_csrf(request)
-    request.app.state.web_limiter.take(request, "sign-in")
+    request.app.state.web_signin_limiter.take(request, "sign-in")
     token = str(form.get("token") or "").strip()
     try:
         who = await run_in_threadpool(request.app.state.tokens.authenticate, token)

@@ -127,10 +127,12 @@ def plan_page(request: Request, plan_id: str) -> Response:
     shown = service(cat).show(plan.id)
     job = request.app.state.web_jobs.get(plan.id)
     steps = _steps(cat, signed_in(request), shown, job)
-    by_kind: dict[str, dict[str, int]] = {}
+    by_kind: dict[str, dict[str, Any]] = {}
     for t in cat.store.targets(plan.id):
-        by_kind.setdefault(t.kind, {}).setdefault(t.state, 0)
-        by_kind[t.kind][t.state] += 1
+        row = by_kind.setdefault(t.kind, {"actions": set(), "states": {}, "total": 0})
+        row["actions"].add(t.action)
+        row["states"][t.state] = row["states"].get(t.state, 0) + 1
+        row["total"] += 1
     return render(
         request, "plan.html", plan=shown, steps=steps, job=job, by_kind=by_kind, scope_text=_scope(shown)
     )
@@ -244,7 +246,9 @@ def certificate(request: Request, plan_id: str, fmt: str) -> Response:
     name = f"certificate-{plan.id[:12]}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "json":
-        response = Response(json.dumps(doc, indent=2) + "\n", media_type="application/json", headers=headers)
+        from disgorge.ledger.certificate import dump_certificate
+
+        response = Response(dump_certificate(doc), media_type="application/json", headers=headers)
     else:
         from disgorge.certificate.render import render_html
 

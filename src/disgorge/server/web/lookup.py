@@ -75,7 +75,7 @@ async def lookup(request: Request) -> Response:
                 ) from None
 
     result = await run_in_threadpool(run)
-    assets = [str(m.get("asset")) for m in result.matches if m.get("asset")]
+    assets = list(result.assets)
     token = _signer(request).dumps(assets) if assets else ""
     shown = {
         "answered": result.answered,
