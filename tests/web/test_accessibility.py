@@ -35,6 +35,7 @@ PAGES = [
     ("bea", "/impact?kind=source&value=site"),
     ("bea", "/impact?kind=model&value=ft"),
     ("bea", "/impact?node=dataset:1"),
+    ("bea", "/impact/bom?model=ft"),
     ("ann", "/erasures"),
     ("ann", "/erasures/new"),
     ("bea", "/erasures/{plan}"),

@@ -157,65 +157,145 @@ def root_summary(cat: Catalog, kind: str, value: str) -> dict[str, Any]:
             "headline": f"{art.label}: {_plural(reached['models'], 'model')} and "
             f"{_plural(reached['runs'], 'run')} downstream",
             "groups": hop(cat, f"artifact:{art.id}"),
-            "bom": cat.lineage(value).to_json(),
-            "artifact": art,
+            "model": art.name or art.sha256,
         }
-    imp = cat.impact(kind, value)
-    c = imp.counts()
+    if kind not in ("source", "dataset", "subject", "asset"):
+        raise UsageError(f"scope kind {kind!r} is unknown", hint="choose " + ", ".join(KINDS))
+    from disgorge.lineage import Scope, closure
+    from disgorge.lineage.impact import unknown_subjects
+
+    scope = Scope(kind, value)  # type: ignore[arg-type]
+    ids = closure(cat.store, scope)
+    facts = _facts(cat)
+    models = sum(1 for a in ids.artifacts if facts["kinds"].get(a) == "model")
+    recipients = sorted({facts["parties"][r] for r in ids.runs if r in facts["parties"]})
+    deployments = sum(facts["deployed"].get(a, 0) for a in ids.artifacts)
     what = "photo" if kind != "dataset" else "asset"
-    headline = f"{_plural(c['assets'], what)}"
+    headline = _plural(len(ids.assets), what)
     if kind != "subject":
-        headline += f" of {_plural(c['subjects'], 'person', 'people')}"
+        headline += f" of {_plural(_subjects(cat, scope, ids.assets), 'person', 'people')}"
     headline += (
-        f" → {_plural(c['datasets'], 'dataset')}, {_plural(c['runs'], 'run')}, "
-        f"{_plural(c['models'], 'model')}, {_plural(c['artifacts'], 'other artifact')}, "
-        f"{_plural(c['deployments'], 'deployment')}, {_plural(c['recipients'], 'recipient')}"
+        f" → {_plural(len(ids.datasets), 'dataset')}, {_plural(len(ids.runs), 'run')}, "
+        f"{_plural(models, 'model')}, {_plural(len(ids.artifacts) - models, 'other artifact')}, "
+        f"{_plural(deployments, 'deployment')}, {_plural(len(recipients), 'recipient')}"
     )
-    by_ref = {f"{d['name']}@{d['version']}": d for d in imp.datasets}
     with cat.store.session() as s:
-        ids = {
-            f"{name}@{version}": i
-            for name, version, i in s.execute(
-                select(Dataset.name, Dataset.version, Dataset.id).where(
-                    Dataset.name.in_({d["name"] for d in imp.datasets})
-                )
-            )
-        }
+        rows = s.execute(
+            select(Dataset.id, Dataset.name, Dataset.version, Dataset.member_count)
+            .where(Dataset.id.in_(list(ids.datasets)[: PAGE * 10]))
+            .order_by(Dataset.name, Dataset.version)
+        ).all()
     nodes = [
-        Node(f"dataset:{ids[ref]}", ref, f"loses {d['loses']:,} of {d['members']:,} members")
-        for ref, d in sorted(by_ref.items())
-        if ref in ids
-    ]
-    total = len(nodes)
-    groups = [Group(f"In datasets ({_plural(total, 'dataset')})", total, nodes)]
-    if imp.artifacts and not nodes:
-        derived = [
-            Node(f"artifact:{a['id']}", a["name"] or a["sha256"][:12], a["kind"]) for a in imp.artifacts
-        ]
+        Node(f"dataset:{i}", f"{n}@{v}", f"loses {ids.datasets[i]:,} of {c:,} members") for i, n, v, c in rows
+    ][:PAGE]
+    total = len(ids.datasets)
+    groups = [Group(f"In datasets ({_plural(total, 'dataset')})", total, nodes, remaining=total - len(nodes))]
+    if not ids.datasets and ids.artifacts:
+        with cat.store.session() as s:
+            derived = _describe(s, "artifact", ids.artifacts[:PAGE])
         groups.append(
-            Group(f"Derived artifacts ({_plural(len(derived), 'artifact')})", len(derived), derived)
+            Group(
+                f"Derived artifacts ({_plural(len(ids.artifacts), 'artifact')})", len(ids.artifacts), derived
+            )
         )
+    unknown = sum(unknown_subjects(cat.store, ids.assets).values()) if kind == "subject" else 0
     return {
         "headline": headline,
         "groups": groups,
-        "recipients": imp.recipients,
-        "unknown_subject_assets": sum(imp.unknown_subject_assets.values()),
+        "recipients": recipients,
+        "unknown_subject_assets": unknown,
     }
+
+
+_facts_cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+_subjects_cache: dict[tuple[str, str, str], tuple[int, int]] = {}
+
+
+def _facts(cat: Catalog) -> dict[str, Any]:
+    """Artifact kinds, run parties and deployment counts: small tables, kept until one of them grows."""
+    with cat.store.session() as s:
+        key = (
+            int(s.scalar(select(func.max(Artifact.id))) or 0),
+            int(s.scalar(select(func.max(Run.id))) or 0),
+            int(s.scalar(select(func.count()).select_from(Deployment)) or 0),
+        )
+        hit = _facts_cache.get(cat.store.url)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        kinds = dict(s.execute(select(Artifact.id, Artifact.kind)).all())
+        parties = dict(s.execute(select(Run.id, Run.party)).all())
+        deployed = dict(
+            s.execute(select(Deployment.artifact_id, func.count()).group_by(Deployment.artifact_id)).all()
+        )
+    doc = {"kinds": kinds, "parties": parties, "deployed": deployed}
+    _facts_cache[cat.store.url] = (key, doc)
+    return doc
+
+
+def _subjects(cat: Catalog, scope: Any, assets: Any) -> int:
+    """How many people the scope's assets are of, kept until the ledger grows (and, for a dataset
+    version, forever: its members never change)."""
+    from disgorge.catalog.members import member_rows
+    from disgorge.server.web.overview import aggregates, ledger_head
+
+    if scope.kind == "source":
+        src = next((x for x in cat.sources() if x.name == scope.value), None)
+        if src is not None:
+            return int(aggregates(cat)["per_source"].get(src.id, (0, 0))[1])
+    if scope.kind == "asset":
+        return 1 if assets else 0
+    key = (cat.store.url, scope.kind, scope.value)
+    head = ledger_head(cat) if scope.kind != "dataset" else 0
+    hit = _subjects_cache.get(key)
+    if hit is not None and hit[0] == head:
+        return hit[1]
+    from disgorge.catalog.schema import Asset
+
+    with cat.store.session() as s:
+        n = len({r[1] for r in member_rows(s, assets, [Asset.subject_id]) if r[1] is not None})
+    if len(_subjects_cache) > 10_000:
+        _subjects_cache.clear()
+    _subjects_cache[key] = (head, n)
+    return n
 
 
 def _downstream(cat: Catalog, artifact_id: int) -> dict[str, int]:
     with cat.store.session() as s:
         reached = cat.store.lineage_graph(s).downstream([("artifact", artifact_id)])
-        ids = reached["artifact"].tolist()
-        models = 0
-        for i in range(0, len(ids), 900):
-            models += int(
-                s.scalar(
-                    select(func.count()).where(Artifact.id.in_(ids[i : i + 900]), Artifact.kind == "model")
-                )
-                or 0
-            )
-    return {"runs": len(reached["run"]), "artifacts": len(ids), "models": models}
+    kinds = _facts(cat)["kinds"]
+    ids = reached["artifact"].tolist()
+    return {
+        "runs": len(reached["run"]),
+        "artifacts": len(ids),
+        "models": sum(kinds.get(i) == "model" for i in ids),
+    }
+
+
+_bom_cache: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+
+
+def bill_of_materials(cat: Catalog, model: str) -> dict[str, Any]:
+    """A model's upstream, kept until the ledger grows (an erasure or a new run changes it)."""
+    from disgorge.server.web.overview import ledger_head
+
+    head = ledger_head(cat)
+    key = (cat.store.url, model)
+    hit = _bom_cache.get(key)
+    if hit is not None and hit[0] == head:
+        return hit[1]
+    doc = cat.lineage(model).to_json()
+    if len(_bom_cache) > 1000:
+        _bom_cache.clear()
+    _bom_cache[key] = (head, doc)
+    return doc
+
+
+@router.get("/impact/bom")
+def bom_page(request: Request, model: str, fragment: bool = False) -> Response:
+    """The bill of materials on demand: it reads every member of every upstream dataset."""
+    require(request, "read")
+    doc = bill_of_materials(catalog_for(request), model)
+    return render(request, "_bom.html" if fragment else "bom.html", b=doc, model=model)
 
 
 @router.get("/impact")

@@ -81,7 +81,7 @@ def coverage_chart(consent: dict[str, int]) -> dict[str, Any]:
     colours = {"granted": "#1a7f37", "withdrawn": "#b3261e", "notice_only": "#6e7781"}
     x, bars = 0.0, []
     for name, value in consent.items():
-        w = 600 * value / total
+        w = 300 * value / total
         bars.append({"name": name.replace("_", "-"), "x": x, "w": w, "value": value, "fill": colours[name]})
         x += w
     return {"bars": bars, "total": sum(consent.values())}

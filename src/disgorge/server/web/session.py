@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +60,8 @@ class Sessions:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._signer = URLSafeTimedSerializer(_secret(catalog.home.path), salt="disgorge-web-session")
+        self.cache_seconds = float(os.environ.get("DISGORGE_TOKEN_CACHE_SECONDS", 10.0))
+        self._seen: dict[str, tuple[float, Principal | None]] = {}
 
     def read(self, request: Request) -> Session:
         raw = request.cookies.get(COOKIE)
@@ -74,7 +77,19 @@ class Sessions:
         return Session(csrf or secrets.token_urlsafe(24), str(token_id) if who else None, who)
 
     def _principal(self, token_id: str) -> Principal | None:
-        """The token's member with their roles now, or None if the token or the member is gone."""
+        """The token's member with their roles now, or None if the token or the member is gone; kept
+        for the API's token cache time, which so bounds how long a revocation takes here too."""
+        now = time.monotonic()
+        hit = self._seen.get(token_id)
+        if hit is not None and now - hit[0] < self.cache_seconds:
+            return hit[1]
+        who = self._lookup(token_id)
+        if len(self._seen) > 10_000:
+            self._seen.clear()
+        self._seen[token_id] = (now, who)
+        return who
+
+    def _lookup(self, token_id: str) -> Principal | None:
         from disgorge.access import roster
 
         row = self.catalog.store.tokens.get(token_id)

@@ -24,9 +24,18 @@
       if (next) next.focus();
     }
   }
+  async function bom(details) {
+    if (details.dataset.loaded) return;
+    details.dataset.loaded = "1";
+    const kids = details.querySelector(".kids");
+    kids.textContent = "Loading…";
+    const r = await fetch("/impact/bom?fragment=true&model=" + encodeURIComponent(details.dataset.bom), { credentials: "same-origin" });
+    kids.innerHTML = await r.text();
+  }
   document.addEventListener("toggle", (e) => {
     const d = e.target;
     if (d.matches && d.matches("details[data-node]") && d.open) load(d);
+    if (d.matches && d.matches("details[data-bom]") && d.open) bom(d);
   }, true);
   document.addEventListener("click", (e) => {
     const a = e.target.closest && e.target.closest("a[data-more]");
