@@ -40,7 +40,8 @@ demo: install
 	@echo
 	@echo "The dashboard on the demo catalog:"
 	@echo "  $(BIN)/disgorge serve --home .disgorge-demo   # then open http://127.0.0.1:8470/"
-	@echo "  $(BIN)/disgorge token create --home .disgorge-demo --name browser   # the token to sign in with"
+	@echo "  DISGORGE_IDENTITY=.disgorge-demo/identities/privacy-officer.identity \\"
+	@echo "    $(BIN)/disgorge token create --home .disgorge-demo --name browser   # the token to sign in with"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

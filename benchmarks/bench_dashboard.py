@@ -115,7 +115,15 @@ def first_paint(base: str, token: str, path: str, reps: int) -> list[float]:
 
     out = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_context().new_page()
         page.goto(base + "/signin")
         page.fill("#token", token)

@@ -15,6 +15,8 @@ from tests.web.world import World, build
 HERE = Path(__file__).parent
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = os.environ.get("DISGORGE_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+"""As root (CI), and without the background connections this machine's closed network refuses."""
 
 
 def _need(path: str | Path, how: str) -> None:
@@ -31,7 +33,7 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             yield b
         finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from tests.web.conftest import CHROMIUM
+from tests.web.conftest import ARGS, CHROMIUM
 from tests.web.world import build
 
 
@@ -23,7 +23,7 @@ def main(out: Path) -> None:
                 scope=("subject", "carol"), withdrawn=False, reason="carol asked", legal_basis="GDPR Art. 17"
             )
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 shots = {
                     "overview": ("ann", "/", None),
                     "impact": ("ann", "/impact?kind=source&value=site", "summary"),

@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -263,7 +264,7 @@ async def verify_certificate(request: Request) -> Response:
     require(request, "read")
     cat = catalog_for(request)
     upload = form.get("certificate")
-    data = await upload.read(5_000_001) if hasattr(upload, "read") else b""
+    data = await upload.read(5_000_001) if isinstance(upload, UploadFile) else b""
     if not data:
         raise UsageError("choose a certificate file (JSON) to verify")
     if len(data) > 5_000_000:

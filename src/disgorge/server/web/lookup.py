@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -50,7 +51,7 @@ async def lookup(request: Request) -> Response:
     form = await check_csrf(request)
     request.app.state.web_limiter.take(request, "lookup")
     upload = form.get("photo")
-    if not hasattr(upload, "read"):
+    if not isinstance(upload, UploadFile):
         raise UsageError("choose a photo to look up", hint="a JPEG, PNG or WebP photo")
     data = await upload.read(MAX_PHOTO + 1)
     if not data:
