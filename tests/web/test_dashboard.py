@@ -251,3 +251,39 @@ def test_the_lookup_page_is_rate_limited_per_address(world: World, tmp_path: Pat
                     ).status_code
                 )
     assert codes[0] == 200 and 429 in codes, codes
+
+
+def _http_sign_in(world: World, token: str) -> httpx.Client:
+    c = httpx.Client(base_url=world.url)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/signin").text).group(1)  # type: ignore[union-attr]
+    assert c.post("/signin", data={"csrf": csrf, "token": token}).status_code == 303
+    return c
+
+
+def test_a_revoked_token_signs_its_browser_out(world: World) -> None:
+    import time
+
+    from disgorge.access.tokens import TokenService
+
+    service = TokenService(world.cat.store)
+    row, token = service.issue(world.cat.principal, "short-lived", principal="dan")
+    c = _http_sign_in(world, token)
+    try:
+        assert c.get("/ledger").status_code == 200
+        service.revoke(world.cat.principal, row.id)
+        time.sleep(0.5)  # the server's token cache time in these tests
+        r = c.get("/ledger")
+        assert r.status_code == 303 and r.headers["location"].startswith("/signin")
+    finally:
+        c.close()
+
+
+def test_an_erasure_request_needs_a_token_from_a_real_lookup(world: World) -> None:
+    with httpx.Client(base_url=world.url) as c:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/lookup").text).group(1)  # type: ignore[union-attr]
+        before = len(list((world.root / "home" / "subject-requests").glob("*.json")))
+        for forged in ("", "W10.forged", '["' + "0" * 64 + '"]'):
+            r = c.post("/lookup/request", data={"csrf": csrf, "token": forged})
+            assert r.status_code == 400 and "lookup" in r.text
+        after = len(list((world.root / "home" / "subject-requests").glob("*.json")))
+        assert after == before
