@@ -162,7 +162,14 @@ def root_summary(cat: Catalog, kind: str, value: str) -> dict[str, Any]:
     if kind not in ("source", "dataset", "subject", "asset"):
         raise UsageError(f"scope kind {kind!r} is unknown", hint="choose " + ", ".join(KINDS))
     from disgorge.lineage import Scope, closure
-    from disgorge.lineage.impact import unknown_subjects
+    from disgorge.server.web.overview import ledger_head
+
+    cache_key = (cat.store.url, kind, value)
+    head = ledger_head(cat)
+    if kind in ("source", "dataset"):
+        hit = _summary_cache.get(cache_key)
+        if hit is not None and hit[0] == head:
+            return hit[1]
 
     scope = Scope(kind, value)  # type: ignore[arg-type]
     ids = closure(cat.store, scope)
@@ -198,15 +205,34 @@ def root_summary(cat: Catalog, kind: str, value: str) -> dict[str, Any]:
                 f"Derived artifacts ({_plural(len(ids.artifacts), 'artifact')})", len(ids.artifacts), derived
             )
         )
-    unknown = sum(unknown_subjects(cat.store, ids.assets).values()) if kind == "subject" else 0
-    return {
+    unknown = _unknown_subjects(cat, ids.assets) if kind == "subject" else 0
+    doc = {
         "headline": headline,
         "groups": groups,
         "recipients": recipients,
         "unknown_subject_assets": unknown,
     }
+    if kind in ("source", "dataset"):  # a whole source's closure takes seconds at millions of assets
+        if len(_summary_cache) > 1000:
+            _summary_cache.clear()
+        _summary_cache[cache_key] = (head, doc)
+    return doc
 
 
+def _unknown_subjects(cat: Catalog, assets: Any) -> int:
+    """Assets with no known subject in the sources a subject's assets come from (an erasure by subject
+    cannot find them), from the per-source aggregates rather than a scan per question."""
+    from disgorge.catalog.members import member_rows
+    from disgorge.catalog.schema import Asset
+    from disgorge.server.web.overview import aggregates
+
+    with cat.store.session() as s:
+        sources = {r[1] for r in member_rows(s, assets, [Asset.source_id])}
+    per_source = aggregates(cat)["per_source"]
+    return sum(per_source.get(src, (0, 0, 0))[2] for src in sources)
+
+
+_summary_cache: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
 _facts_cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 _subjects_cache: dict[tuple[str, str, str], tuple[int, int]] = {}
 

@@ -40,11 +40,14 @@ def aggregates(cat: Catalog) -> dict[str, Any]:
         return hit[1]
     with cat.store.session() as s:
         per_source = {
-            sid: (int(n), int(subj))
-            for sid, n, subj in s.execute(
-                select(Asset.source_id, func.count(), func.count(func.distinct(Asset.subject_id))).group_by(
-                    Asset.source_id
-                )
+            sid: (int(n), int(subj), int(n) - int(known))
+            for sid, n, subj, known in s.execute(
+                select(
+                    Asset.source_id,
+                    func.count(),
+                    func.count(func.distinct(Asset.subject_id)),
+                    func.count(Asset.subject_id),
+                ).group_by(Asset.source_id)
             )
         }
         latest = (
