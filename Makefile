@@ -54,7 +54,7 @@ test-only: install browser axe
 
 test: lint test-only
 
-bench: install
+bench: install browser
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,torch,bench]'
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b --quick || exit 1; done
 
