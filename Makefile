@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint test-only bench clean
+.PHONY: install demo test lint test-only bench clean browser axe screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,32 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The dashboard's browser tests drive Debian's Chromium (Playwright's own browser download cannot work
+# here) and inject axe-core, pinned by tests/web/package-lock.json.
+CHROMIUM ?= /usr/bin/chromium
+AXE := tests/web/node_modules/axe-core/axe.min.js
+
+browser:
+	@test -x $(CHROMIUM) || command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "Chromium is missing: sudo apt-get install -y chromium" >&2; exit 1; fi; }
+
+$(AXE): tests/web/package.json tests/web/package-lock.json
+	cd tests/web && npm ci --no-audit --no-fund --silent
+	touch $(AXE)
+
+axe: $(AXE)
+
+screenshots: install browser axe
+	$(BIN)/python -m tests.web.screenshots docs/screenshots
+
 demo: install
 	$(BIN)/disgorge demo --home .disgorge-demo --reset
+	@echo
+	@echo "The dashboard on the demo catalog:"
+	@echo "  $(BIN)/disgorge serve --home .disgorge-demo   # then open http://127.0.0.1:8470/"
+	@echo "  DISGORGE_IDENTITY=.disgorge-demo/identities/privacy-officer.identity \\"
+	@echo "    $(BIN)/disgorge token create --home .disgorge-demo --name browser   # the token to sign in with"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -25,12 +49,12 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test-only: install
+test-only: install browser axe
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 test: lint test-only
 
-bench: install
+bench: install browser
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,torch,redis,ray,mlflow,hf,bench]'
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b --quick || exit 1; done
 

@@ -26,6 +26,8 @@ class LookupResult:
     answered: bool
     reason: str = ""
     matches: list[dict[str, Any]] = field(default_factory=list)
+    assets: list[str] = field(default_factory=list)
+    """The matched catalog assets, for filing an erasure request; never part of the answer shown."""
 
     @property
     def found(self) -> bool:
@@ -85,6 +87,7 @@ def lookup_bytes(
         )
     for m in report.matches:
         imp = impact(store, Scope("asset", m["asset"]))
+        result.assets.append(str(m["asset"]))
         result.matches.append(
             {
                 "match": m["match"],

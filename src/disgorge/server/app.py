@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from disgorge import __version__
 from disgorge.access.tokens import TokenService
 from disgorge.api import Catalog
-from disgorge.server import errors, ops
+from disgorge.server import errors, ops, web
 from disgorge.server.routes import (
     consent,
     core,
@@ -44,4 +44,5 @@ def create_app(catalog: Catalog, *, jobs_url: str | None = None, job_workers: in
     app.state.lookup_bucket = lookup.bucket_from_env()
     for part in (core, sources, datasets, runs, models, consent, erasures, jobs, ledger, lineage, lookup):
         app.include_router(part.router)
+    web.install(app)
     return app
