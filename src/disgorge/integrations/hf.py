@@ -17,36 +17,16 @@ import datasets
 from sqlalchemy import select
 
 from disgorge.api import RunContext
-from disgorge.catalog.schema import Asset, Copy
-from disgorge.enforcement.export import local_path
+from disgorge.catalog.schema import Asset
 from disgorge.errors import InputError, PolicyDenied
+from disgorge.integrations.members import readable_members
 
 
 def load(run: RunContext, ref: str) -> datasets.Dataset:
     """A dataset version's images (paths resolved from the catalog's copies) and their sha256, checked
     for the run's use and party first and recorded as the run's input."""
-    info = run.use_dataset(ref)
-    store = run.catalog.store
-    ids = list(store.members(info.id))
-    images: list[str] = []
-    shas: list[str] = []
-    with store.session() as s:
-        for i in range(0, len(ids), 900):
-            chunk = ids[i : i + 900]
-            paths: dict[int, str] = {}
-            for aid, uri in s.execute(
-                select(Copy.asset_id, Copy.uri)
-                .where(Copy.asset_id.in_(chunk), Copy.state == "present")
-                .order_by(Copy.uri)
-            ):
-                if aid not in paths and (p := local_path(uri)) is not None:
-                    paths[aid] = str(p)
-            for aid, sha in s.execute(
-                select(Asset.id, Asset.sha256).where(Asset.id.in_(chunk)).order_by(Asset.id)
-            ):
-                if aid in paths:
-                    images.append(paths[aid])
-                    shas.append(sha)
+    items = readable_members(run, ref)
+    images, shas = [path for _, path in items], [sha for sha, _ in items]
     return datasets.Dataset.from_dict({"image": images, "sha256": shas}).cast_column(
         "image", datasets.Image()
     )

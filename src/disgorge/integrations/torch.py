@@ -16,13 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from sqlalchemy import select
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from disgorge.api import RunContext
-from disgorge.catalog.schema import Asset, Copy
-from disgorge.enforcement.export import local_path
 from disgorge.errors import VerificationFailed
+from disgorge.integrations.members import readable_members
 
 Transform = Callable[[Image.Image], Any]
 
@@ -31,30 +29,6 @@ def to_tensor(im: Image.Image) -> torch.Tensor:
     """RGB image as a float tensor (C, H, W) in [0, 1]."""
     arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(arr.transpose(2, 0, 1).copy())
-
-
-def _members(run: RunContext, ref: str) -> list[tuple[str, str]]:
-    ds = run.use_dataset(ref)
-    store = run.catalog.store
-    ids = list(store.members(ds.id))
-    items: list[tuple[str, str]] = []
-    with store.session() as s:
-        for i in range(0, len(ids), 900):
-            chunk = ids[i : i + 900]
-            paths: dict[int, str] = {}
-            for aid, uri in s.execute(
-                select(Copy.asset_id, Copy.uri)
-                .where(Copy.asset_id.in_(chunk), Copy.state == "present")
-                .order_by(Copy.uri)
-            ):
-                if aid not in paths and (p := local_path(uri)) is not None:
-                    paths[aid] = str(p)
-            for aid, sha in s.execute(
-                select(Asset.id, Asset.sha256).where(Asset.id.in_(chunk)).order_by(Asset.id)
-            ):
-                if aid in paths:
-                    items.append((sha, paths[aid]))
-    return items
 
 
 def read_verified(sha256: str, path: str) -> bytes:
@@ -73,7 +47,7 @@ class CatalogDataset(Dataset[Any]):
     """Map-style dataset: ``ds[i]`` is the i-th member image (transformed), verified by sha256."""
 
     def __init__(self, run: RunContext, dataset: str, *, transform: Transform | None = None) -> None:
-        self.items = _members(run, dataset)
+        self.items = readable_members(run, dataset)
         self.transform = transform or to_tensor
 
     def __len__(self) -> int:
@@ -89,7 +63,7 @@ class CatalogIterableDataset(IterableDataset[Any]):
     """Streaming variant; DataLoader workers take disjoint shares of the members."""
 
     def __init__(self, run: RunContext, dataset: str, *, transform: Transform | None = None) -> None:
-        self.items = _members(run, dataset)
+        self.items = readable_members(run, dataset)
         self.transform = transform or to_tensor
 
     def __iter__(self) -> Iterator[Any]:
