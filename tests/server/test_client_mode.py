@@ -29,6 +29,11 @@ COMMANDS = [
     ("lineage", "ft"),
     ("lineage", "ft", "--json"),
     ("lineage", "no-such-model"),
+    ("dataset", "list"),
+    ("dataset", "list", "--json"),
+    ("dataset", "show", "all"),
+    ("dataset", "show", "all@1", "--json"),
+    ("dataset", "show", "missing@3"),
 ]
 
 
@@ -83,7 +88,7 @@ def test_a_command_the_api_does_not_serve_says_so(
     world: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "elsewhere").mkdir()
-    r = _remote(world, tmp_path, monkeypatch, ("dataset", "list"))
+    r = _remote(world, tmp_path, monkeypatch, ("principal", "list"))
     assert r.returncode == 2 and "DISGORGE_URL" in r.stderr  # type: ignore[attr-defined]
 
 

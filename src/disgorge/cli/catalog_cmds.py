@@ -216,7 +216,7 @@ def dataset_create(
 def dataset_list(home: HomeOpt = None, json: JsonOpt = False) -> None:
     """List dataset versions."""
     with catalog(home) as cat:
-        items = cat.store.list_datasets()
+        items = cat.datasets()
     if json:
         emit_json([{**asdict(d), "ref": d.ref} for d in items])
         return
@@ -236,7 +236,7 @@ def dataset_show(
 ) -> None:
     """Show one dataset version: members, digest, sources, subjects and categories."""
     with catalog(home) as cat:
-        d = cat.store.get_dataset(ref)
+        d = cat.dataset(ref)
     if json:
         emit_json({**asdict(d), "ref": d.ref})
         return

@@ -17,7 +17,7 @@ from disgorge.model.roles import Principal
 if TYPE_CHECKING:
     import httpx
 
-    from disgorge.catalog import SourceInfo
+    from disgorge.catalog import DatasetInfo, SourceInfo
     from disgorge.lineage import BillOfMaterials, Impact
 
 URL_ENV, TOKEN_ENV = "DISGORGE_URL", "DISGORGE_TOKEN"
@@ -81,33 +81,43 @@ class RemoteCatalog:
             self._principal = Principal(me["name"], frozenset(me["roles"]), me.get("key"))
         return self._principal
 
+    def _pages(self, path: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+            page = self._call("GET", path, params=params)
+            items += page["items"]
+            cursor = page.get("next")
+            if not cursor:
+                return items
+
     def sources(self) -> list[SourceInfo]:
         from disgorge.catalog import SourceInfo
 
-        out: list[SourceInfo] = []
-        cursor: str | None = None
-        while True:
-            page = self._call(
-                "GET", "/sources", params={"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        return [
+            SourceInfo(
+                s["id"],
+                s["name"],
+                s["controller"],
+                s["legal_basis"],
+                tuple(s["categories"]),
+                s["notice_id"],
+                s["notice_version"],
+                s["notice_sha256"],
+                tuple(s["uses"]),
+                tuple(s["recipients"]),
             )
-            for s in page["items"]:
-                out.append(
-                    SourceInfo(
-                        s["id"],
-                        s["name"],
-                        s["controller"],
-                        s["legal_basis"],
-                        tuple(s["categories"]),
-                        s["notice_id"],
-                        s["notice_version"],
-                        s["notice_sha256"],
-                        tuple(s["uses"]),
-                        tuple(s["recipients"]),
-                    )
-                )
-            cursor = page.get("next")
-            if not cursor:
-                return out
+            for s in self._pages("/sources")
+        ]
+
+    def datasets(self) -> list[DatasetInfo]:
+        return [_dataset(d) for d in self._pages("/datasets")]
+
+    def dataset(self, ref: str) -> DatasetInfo:
+        from urllib.parse import quote
+
+        return _dataset(self._call("GET", f"/datasets/{quote(ref, safe='@')}"))
 
     def impact(self, kind: str, value: str) -> Impact:
         from disgorge.lineage.impact import impact_from_json
@@ -126,3 +136,19 @@ class RemoteCatalog:
             f"this command does not work through a server yet ({name} is not served by the API)",
             hint=f"unset {URL_ENV} to run it against a local home",
         )
+
+
+def _dataset(d: dict[str, Any]) -> DatasetInfo:
+    from disgorge.catalog import DatasetInfo
+
+    return DatasetInfo(
+        d["id"],
+        d["name"],
+        d["version"],
+        d["digest"],
+        d["member_count"],
+        d["derived_from"],
+        d["query"],
+        dict(d["stats"]),
+        d["state"],
+    )

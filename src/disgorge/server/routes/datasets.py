@@ -20,6 +20,7 @@ MAX_RECORDS = 10_000
 
 
 class DatasetOut(BaseModel):
+    id: int
     ref: str
     name: str
     version: int
@@ -100,6 +101,7 @@ class RecordsOut(BaseModel):
 
 def dataset_out(d: DatasetInfo) -> DatasetOut:
     return DatasetOut(
+        id=d.id,
         ref=d.ref,
         name=d.name,
         version=d.version,
