@@ -78,7 +78,9 @@ def _tab_to(page: Any, test: str, limit: int = 40) -> None:
 def test_keyboard_only_sign_in_navigation_and_explorer(browser: Any, world: World) -> None:
     page = browser.new_context().new_page()
     page.goto(world.url + "/signin")
-    page.keyboard.type(world.tokens["bea"])  # the token field has focus on arrival
+    # the token field has focus on arrival; Chromium applies autofocus after the load event, so wait for it
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'token'")
+    page.keyboard.type(world.tokens["bea"])
     page.keyboard.press("Enter")
     page.wait_for_url(world.url + "/")
     page.keyboard.press("Tab")
