@@ -68,8 +68,8 @@ def test_without_a_session_pages_send_to_sign_in_and_a_bad_token_is_refused(
     assert "unknown" in page.locator("#problem").inner_text()
     page.goto(world.url + "/signin?next=//evil.example/")
     page.fill("#token", world.tokens["dan"])
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("button[type=submit]")
     assert page.url == world.url + "/"  # never an open redirect
     page.context.close()
 
@@ -95,8 +95,9 @@ def test_a_post_without_the_session_csrf_token_is_refused(world: World) -> None:
 
 def _sign(page: Page, world: World, who: str, button: str) -> None:
     page.locator("input[data-sign-key]").first.set_input_files(str(world.identities[who]))
-    page.get_by_role("button", name=button).click()
-    page.wait_for_load_state()
+    # the click starts WebCrypto signing, and the form is submitted when it resolves: wait for that page
+    with page.expect_navigation():
+        page.get_by_role("button", name=button).click()
 
 
 def test_officer_plans_approver_approves_execution_finishes_certificate_verifies(
@@ -149,8 +150,8 @@ def test_officer_plans_approver_approves_execution_finishes_certificate_verifies
     ann.wait_for_selector("#progress[data-state=finished]", timeout=60_000)
     assert "Finished: done" in ann.locator("#progress-text").inner_text(), ann.locator("main").inner_text()
     _sign(ann, world, "ann", "Sign the journal")
-    ann.get_by_role("button", name="Verify now").click()
-    ann.wait_for_load_state()
+    with ann.expect_navigation():
+        ann.get_by_role("button", name="Verify now").click()
     assert "clean" in ann.locator("#verification").inner_text()
     with ann.expect_download() as dl:
         ann.get_by_role("link", name="Download the certificate (JSON)").click()
