@@ -288,3 +288,27 @@ def test_an_erasure_request_needs_a_token_from_a_real_lookup(world: World) -> No
             assert r.status_code == 400 and "lookup" in r.text
         after = len(list((world.root / "home" / "subject-requests").glob("*.json")))
         assert after == before
+
+
+def test_a_subjects_impact_is_posted_and_their_id_never_enters_a_url(browser: Any, world: World) -> None:
+    page = sign_in(browser, world, "bea")
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+    page.goto(world.url + "/impact")
+    page.select_option("#kind", "subject")
+    page.fill("#value", "alice")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show impact").click()
+    assert "photo" in page.locator("#headline").inner_text()
+    assert "alice" not in page.url and not any("alice" in u for u in seen)
+    assert "alice" not in page.content()
+    # a source is bookmarkable: the post redirects to its page
+    page.goto(world.url + "/impact")
+    page.select_option("#kind", "source")
+    page.fill("#value", "site")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show impact").click()
+    assert page.url == world.url + "/impact?kind=source&value=site"
+    # a URL naming a subject, from a link or a hand, is refused rather than answered
+    assert page.goto(world.url + "/impact?kind=subject&value=alice").status == 400  # type: ignore[union-attr]
+    page.context.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from sqlalchemy import func, select
@@ -18,8 +19,8 @@ from starlette.responses import Response
 from disgorge.api import Catalog
 from disgorge.catalog.schema import Artifact, Dataset, Deployment, Edge, Run
 from disgorge.errors import NotFoundError, UsageError
-from disgorge.server.web.session import catalog_for, require
-from disgorge.server.web.views import WebRoute, render
+from disgorge.server.web.session import catalog_for, check_csrf, require
+from disgorge.server.web.views import WebRoute, redirect, render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PAGE = 20
@@ -327,6 +328,27 @@ def bom_page(request: Request, model: str, fragment: bool = False) -> Response:
 @router.get("/impact")
 def impact_page(request: Request, kind: str = "", value: str = "", node: str = "") -> Response:
     require(request, "read")
+    if kind == "subject" and value:
+        raise UsageError(
+            "a subject's id is never put in a URL (history, proxies and logs keep URLs)",
+            hint="enter it in the impact form, which posts it",
+        )
+    return _impact(request, kind, value, node)
+
+
+@router.post("/impact")
+async def impact_posted(request: Request) -> Response:
+    """The form posts, so that a subject's id stays out of every URL; other scopes get their bookmarkable
+    page by redirect."""
+    require(request, "read")
+    form = await check_csrf(request)
+    kind, value = str(form.get("kind") or ""), str(form.get("value") or "")
+    if kind != "subject":
+        return redirect(request, "/impact?" + urlencode({"kind": kind, "value": value}))
+    return _impact(request, kind, value, "")
+
+
+def _impact(request: Request, kind: str, value: str, node: str) -> Response:
     cat = catalog_for(request)
     summary = None
     if node:
