@@ -291,17 +291,18 @@ def test_an_erasure_request_needs_a_token_from_a_real_lookup(world: World) -> No
 
 
 def test_a_subjects_impact_is_posted_and_their_id_never_enters_a_url(browser: Any, world: World) -> None:
+    # bob: the one subject no other test of the shared world erases
     page = sign_in(browser, world, "bea")
     seen: list[str] = []
     page.on("request", lambda r: seen.append(r.url))
     page.goto(world.url + "/impact")
     page.select_option("#kind", "subject")
-    page.fill("#value", "alice")
+    page.fill("#value", "bob")
     with page.expect_navigation():
         page.get_by_role("button", name="Show impact").click()
     assert "photo" in page.locator("#headline").inner_text()
-    assert "alice" not in page.url and not any("alice" in u for u in seen)
-    assert "alice" not in page.content()
+    assert "bob" not in page.url and not any("bob" in u for u in seen)
+    assert "bob" not in page.content()
     # a source is bookmarkable: the post redirects to its page
     page.goto(world.url + "/impact")
     page.select_option("#kind", "source")
@@ -312,3 +313,49 @@ def test_a_subjects_impact_is_posted_and_their_id_never_enters_a_url(browser: An
     # a URL naming a subject, from a link or a hand, is refused rather than answered
     assert page.goto(world.url + "/impact?kind=subject&value=alice").status == 400  # type: ignore[union-attr]
     page.context.close()
+
+
+def test_an_approver_resolves_a_skipped_takedown_in_the_browser_and_the_plan_completes(
+    browser: Any, tmp_path: Path
+) -> None:
+    from disgorge.catalog.schema import Deployment
+    from tests.conftest import approve
+    from tests.web.world import build
+
+    own = build(tmp_path)  # its own catalog: this plan must not touch the shared world's
+    try:
+        with own.cat.store.session() as s:  # a deployment nobody can take down automatically
+            for d in s.scalars(select(Deployment)):
+                d.hook = None
+        plan, _ = own.cat.erasures.plan(
+            scope=("subject", "bob"), withdrawn=False, reason="asked to", legal_basis="GDPR Art. 17"
+        )
+        approve(own.cat, plan.id)
+        assert own.cat.erasures.run(plan.id, dry_run=False).status == "incomplete"
+
+        eve = sign_in(browser, own, "eve")  # an engineer is offered no resolution
+        eve.goto(f"{own.url}/erasures/{plan.id}")
+        assert eve.get_by_role("button", name=re.compile("Resolve target")).count() == 0
+        eve.context.close()
+
+        from tests.web.test_accessibility import violations
+
+        bea = sign_in(browser, own, "bea", bypass_csp=True)
+        bea.goto(f"{own.url}/erasures/{plan.id}")
+        assert violations(bea) == []
+        button = bea.get_by_role("button", name=re.compile(r"Resolve target #\d+"))
+        assert button.count() == 1
+        bea.get_by_label(re.compile("How target #")).fill("taken down by hand, ticket OPS-12")
+        with bea.expect_navigation():
+            button.click()
+        assert bea.locator("#reason").inner_text() == "taken down by hand, ticket OPS-12"
+        assert "OPS-12" in (bea.locator("section.sign pre").first.text_content() or "")  # what is signed
+        assert violations(bea) == []
+        _sign(bea, own, "bea", "Sign and resolve")
+        assert bea.url == f"{own.url}/erasures/{plan.id}"
+        assert bea.get_by_role("button", name=re.compile("Resolve target")).count() == 0
+        assert own.cat.erasures.run(plan.id, dry_run=False).status == "done"
+        assert not (own.root / "models" / "ft.bin").exists()
+        bea.context.close()
+    finally:
+        own.close()

@@ -112,6 +112,8 @@ def _steps(cat: Catalog, who: Principal, shown: dict[str, Any], job: dict[str, A
             "journal": cat.store.journal_counts(pid),
         }
         steps["executed"] = prepare(cat, who, "erasure.executed", pid, body)
+    if who.may("erase.resolve") and any(t["state"] in ("skipped", "failed") for t in shown["open_targets"]):
+        steps["resolve"] = True
     if status == "done" and who.may("erase.verify"):
         steps["verify"] = True
     verification = shown.get("verification") or {}
@@ -288,3 +290,47 @@ def _summary(result: Any) -> str:
         people = f"; requested by {doc['requester']}, approved by {', '.join(doc.get('approvers') or [])}"
     count = f"; {doc['erased_count']:,} assets erased" if doc.get("erased_count") is not None else ""
     return f"valid: certificate of plan {plan[:12]}, signed by this catalog's log key{people}{count}"
+
+
+def _open_target(cat: Catalog, plan_id: str, seq: int) -> dict[str, Any]:
+    shown = service(cat).show(plan_id)
+    target = next((t for t in shown["open_targets"] if t["seq"] == seq), None)
+    if target is None or target["state"] not in ("skipped", "failed"):
+        raise NotFoundError(
+            f"plan {plan_id[:12]} has no skipped or failed target {seq}", hint="reload the plan's page"
+        )
+    return target
+
+
+@router.post("/erasures/{plan_id}/resolution")
+async def prepare_resolution(request: Request, plan_id: str) -> Response:
+    """The resolution's reason is part of what is signed, so the statement is prepared once it is given."""
+    form = await check_csrf(request)
+    who = require(request, "erase.resolve")
+    cat = catalog_for(request)
+    plan = cat.store.get_plan(plan_id)
+    raw_seq = str(form.get("target") or "")
+    if not raw_seq.isdigit():
+        raise UsageError(f"target {raw_seq!r} is not a target's number", hint="reload the plan's page")
+    reason = str(form.get("reason") or "").strip()
+    if not reason:
+        raise UsageError("give the reason the target is settled: it goes on the certificate")
+    if len(reason) > 2000:
+        raise UsageError("the reason is longer than 2,000 characters")
+    target = _open_target(cat, plan.id, int(raw_seq))
+    statement = prepare(cat, who, "erasure.resolve", plan.id, {"target": target["seq"], "reason": reason})
+    return render(request, "resolve.html", plan_id=plan.id, target=target, reason=reason, s=statement)
+
+
+@router.post("/erasures/{plan_id}/resolve")
+async def resolve(request: Request, plan_id: str) -> Response:
+    form = await check_csrf(request)
+    who = require(request, "erase.resolve")
+    cat = catalog_for(request)
+    plan = cat.store.get_plan(plan_id)
+    signed = received(form, who, "erasure.resolve", plan.id)
+    seq = signed.body.get("target")
+    if not isinstance(seq, int):
+        raise VerificationFailed("the resolution names no target")
+    service(cat).resolve(plan.id, seq, signed)
+    return redirect(request, f"/erasures/{plan.id}")
