@@ -299,7 +299,7 @@ def _open_target(cat: Catalog, plan_id: str, seq: int) -> dict[str, Any]:
         raise NotFoundError(
             f"plan {plan_id[:12]} has no skipped or failed target {seq}", hint="reload the plan's page"
         )
-    return target
+    return dict(target)
 
 
 @router.post("/erasures/{plan_id}/resolution")
