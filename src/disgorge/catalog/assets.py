@@ -19,11 +19,10 @@ from sqlalchemy.orm import Session
 from disgorge.catalog.members import decode_classes, encode_classes, from_blob, member_rows
 from disgorge.catalog.schema import Asset, AssetHash, Copy, Dataset, Source, Subject, utcnow
 from disgorge.catalog.sources import SourcesMixin
+from disgorge.catalog.sql import rows_where_in
 from disgorge.errors import NotFoundError, UsageError
 from disgorge.ledger.merkle import root_hash
 from disgorge.model import AssetRecord
-
-CHUNK = 500
 
 
 @dataclass(slots=True)
@@ -70,22 +69,14 @@ class AssetsMixin(SourcesMixin):
             return result
         now = utcnow()
         with self.session() as s:
-            shas = sorted({r.sha256 for r in records})
-            uris = sorted({r.uri for r in records})
+            shas = {r.sha256 for r in records}
+            uris = {r.uri for r in records}
             known: dict[str, int] = {}
             decided: dict[str, tuple[str, Any] | None] = {}
-            for i in range(0, len(shas), CHUNK):
-                q = select(Asset.sha256, Asset.id, Asset.subject_id).where(
-                    Asset.sha256.in_(shas[i : i + CHUNK])
-                )
-                for sha, aid, sid in s.execute(q):
-                    known[sha] = aid
-                    decided[sha] = ("id", sid) if sid is not None else None
-            copies: dict[str, int] = {}
-            for i in range(0, len(uris), CHUNK):
-                copies.update(
-                    s.execute(select(Copy.uri, Copy.asset_id).where(Copy.uri.in_(uris[i : i + CHUNK]))).all()
-                )
+            for sha, aid, sid in rows_where_in(s, [Asset.sha256, Asset.id, Asset.subject_id], Asset.sha256, shas):
+                known[sha] = aid
+                decided[sha] = ("id", sid) if sid is not None else None
+            copies: dict[str, int] = dict(rows_where_in(s, [Copy.uri, Copy.asset_id], Copy.uri, uris))
             pseudo = {x: self.hasher.subject(x) for x in {r.subject for r in records if r.subject}}
             existing = self._subject_rows(s, set(pseudo.values()))
             fresh: dict[str, AssetRecord] = {}
@@ -108,7 +99,7 @@ class AssetsMixin(SourcesMixin):
                     skip.add(n)
                     result.conflicts.append((n, owner.get(r.sha256)))
             chosen = {v[1] for v in decided.values() if v is not None and v[0] == "pseudonym"}
-            subjects = self.subject_ids(s, chosen)
+            subjects = self.subject_ids(s, chosen, existing=existing)
 
             def subject_of(sha: str) -> int | None:
                 d = decided.get(sha)
@@ -243,12 +234,7 @@ class AssetsMixin(SourcesMixin):
 
     def _subject_rows(self, s: Session, pseudonyms: set[str]) -> dict[str, int]:
         """Row ids of the subjects among ``pseudonyms`` that exist, creating none."""
-        items = sorted(pseudonyms)
-        found: dict[str, int] = {}
-        for i in range(0, len(items), CHUNK):
-            q = select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(items[i : i + CHUNK]))
-            found.update(s.execute(q).all())
-        return found
+        return dict(rows_where_in(s, [Subject.pseudonym, Subject.id], Subject.pseudonym, pseudonyms))
 
     def unknown_subject_counts(self, source_ids: Sequence[int]) -> dict[str, int]:
         """Per source name, how many of its assets have no known subject (erasure by subject misses them)."""
@@ -356,12 +342,7 @@ def _bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]], key: str 
         )
         if key is None:
             return {}
-        keys = [r[key] for r in rows]
-        out: dict[Any, int] = {}
-        for i in range(0, len(keys), CHUNK):
-            q = select(table.c[key], table.c.id).where(table.c[key].in_(keys[i : i + CHUNK]))
-            out.update(conn.execute(q).all())
-        return out
+        return dict(rows_where_in(s, [table.c[key], table.c.id], table.c[key], [r[key] for r in rows]))
     ids: list[int] | None = None
     if key is not None:
         ids = [

@@ -11,6 +11,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog.schema import Asset, Notice, Source, Subject
+from disgorge.catalog.sql import rows_where_in
 from disgorge.catalog.store import StoreBase
 from disgorge.errors import NotFoundError
 
@@ -126,16 +127,16 @@ class SourcesMixin(StoreBase):
                     out.append(_info(src, notice))
             return out
 
-    def subject_ids(self, s: Session, pseudonyms: Iterable[str]) -> dict[str, int]:
-        """Map pseudonyms to subject row ids, creating the missing ones in the caller's transaction."""
-        wanted = set(pseudonyms)
-        found: dict[str, int] = {}
-        items = sorted(wanted)
-        for i in range(0, len(items), 500):
-            chunk = items[i : i + 500]
-            found.update(
-                s.execute(select(Subject.pseudonym, Subject.id).where(Subject.pseudonym.in_(chunk))).all()
-            )
+    def subject_ids(
+        self, s: Session, pseudonyms: Iterable[str], *, existing: dict[str, int] | None = None
+    ) -> dict[str, int]:
+        """Map pseudonyms to subject row ids, creating the missing ones in the caller's transaction.
+        ``existing``: what the caller already looked up for all of ``pseudonyms`` in this transaction."""
+        items = sorted(set(pseudonyms))
+        if existing is None:
+            found = dict(rows_where_in(s, [Subject.pseudonym, Subject.id], Subject.pseudonym, items))
+        else:
+            found = {p: existing[p] for p in items if p in existing}
         missing = [p for p in items if p not in found]
         if missing:
             table = cast(Table, Subject.__table__)
