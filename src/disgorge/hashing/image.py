@@ -106,7 +106,10 @@ def _decode(data: bytes, max_pixels: int) -> tuple[ImageHash, Image.Image]:
                 )
             media_type = Image.MIME.get(im.format or "", "application/octet-stream")
             if im.format == "JPEG":
-                im.draft("RGB", (HASH_SIDE, HASH_SIDE))
+                # ask for the hashing size itself, not a square: draft keeps both sides at least as large
+                # as asked, so (256, 256) left a 640x480 photo at full scale
+                scale = HASH_SIDE / max(width, height)
+                im.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
             small = im.convert("RGB")
             if max(small.size) > HASH_SIDE:
                 small.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
