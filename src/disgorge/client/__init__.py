@@ -8,9 +8,12 @@ is refused with a usage error that says so, never half-done."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from disgorge.client.runs import RemoteRun, run_info
 from disgorge.errors import StoreError, UsageError, from_json
 from disgorge.model.roles import Principal
 
@@ -131,11 +134,54 @@ class RemoteCatalog:
 
         return bom_from_json(self._call("GET", f"/models/{quote(model, safe='')}/lineage"))
 
+    def run(
+        self,
+        name: str,
+        *,
+        use: str,
+        party: str,
+        inputs: Sequence[str] = (),
+        code_version: str | None = None,
+        enforce: bool = True,
+        compliant_subset: bool = False,
+        at: datetime | None = None,
+    ) -> RemoteRun:
+        """Open a run behind the server's gate: refused (the same ``PolicyDenied``) as ``Catalog.run``
+        refuses it, before any byte is read; ``enforce=False`` records a run that already happened."""
+        if at is not None:
+            raise UsageError(
+                "a run decided as of another time (at=) is not served by the API",
+                hint=f"leave out at=, or unset {URL_ENV} to run against a local home",
+            )
+        body = {
+            "name": name,
+            "use": use,
+            "party": party,
+            "inputs": list(inputs),
+            "code_version": code_version,
+            "enforce": enforce,
+            "compliant_subset": compliant_subset,
+        }
+        r = self._call("POST", "/runs", json=body)
+        return RemoteRun(self, run_info(r), r.get("decision"))
+
+    def resume_run(self, ref: str) -> RemoteRun:
+        """A run opened elsewhere (``run start`` or a job), to add inputs and outputs to."""
+        from urllib.parse import quote
+
+        info = run_info(self._call("GET", f"/runs/{quote(ref, safe='')}"))
+        if info.status != "running":
+            raise UsageError(f"run {ref!r} is {info.status}: inputs and outputs go to a running run")
+        return RemoteRun(self, info)
+
     def __getattr__(self, name: str) -> Any:
         raise UsageError(
             f"this command does not work through a server yet ({name} is not served by the API)",
             hint=f"unset {URL_ENV} to run it against a local home",
         )
+
+
+__all__ = ["RemoteCatalog", "RemoteRun"]
 
 
 def _dataset(d: dict[str, Any]) -> DatasetInfo:
