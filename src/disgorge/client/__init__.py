@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from disgorge.client.runs import RemoteRun, run_info
+from disgorge.client.services import RecordsClient, RemoteErasures, RemoteProofs
 from disgorge.errors import StoreError, UsageError, from_json
 from disgorge.model.roles import Principal
 
@@ -22,16 +23,26 @@ if TYPE_CHECKING:
 
     from disgorge.catalog import DatasetInfo, SourceInfo
     from disgorge.lineage import BillOfMaterials, Impact
+    from disgorge.trust import Identity
 
 URL_ENV, TOKEN_ENV = "DISGORGE_URL", "DISGORGE_TOKEN"
 
 
-class RemoteCatalog:
-    """A server's catalog, acting as the token's principal."""
+class RemoteCatalog(RecordsClient):
+    """A server's catalog, acting as the token's principal; statements (an erasure's request, approval,
+    resolution) are signed here with ``identity`` (default ``$DISGORGE_IDENTITY``)."""
 
     remote = True
 
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        identity: Identity | None = None,
+        timeout: float = 60.0,
+        command: str | None = None,
+    ) -> None:
         import httpx
 
         token = token if token is not None else os.environ.get(TOKEN_ENV)
@@ -47,6 +58,9 @@ class RemoteCatalog:
             base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
         )
         self._principal: Principal | None = None
+        self._identity = identity
+        self.command = command
+        """The command line being served (``disgorge principal list``), named when it is refused."""
 
     def __enter__(self) -> RemoteCatalog:
         return self
@@ -83,6 +97,23 @@ class RemoteCatalog:
             me = self._call("GET", "/whoami")
             self._principal = Principal(me["name"], frozenset(me["roles"]), me.get("key"))
         return self._principal
+
+    @property
+    def identity(self) -> Identity | None:
+        """Who signs this client's statements: the identity given, else ``$DISGORGE_IDENTITY``'s."""
+        if self._identity is None:
+            from disgorge.trust import load_default
+
+            self._identity = load_default()
+        return self._identity
+
+    @property
+    def erasures(self) -> RemoteErasures:
+        return RemoteErasures(self, self.identity)
+
+    @property
+    def proofs(self) -> RemoteProofs:
+        return RemoteProofs(self)
 
     def _pages(self, path: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -174,9 +205,23 @@ class RemoteCatalog:
             raise UsageError(f"run {ref!r} is {info.status}: inputs and outputs go to a running run")
         return RemoteRun(self, info)
 
-    def __getattr__(self, name: str) -> Any:
+    def ingest(self, path: object, opts: object, **_: object) -> Any:
         raise UsageError(
-            f"this command does not work through a server yet ({name} is not served by the API)",
+            f"ingest hashes files on this machine and registers them in a local catalog; {URL_ENV} is set",
+            hint=f"unset {URL_ENV} and run it where the catalog is, or send hashed records to "
+            "POST /api/v1/assets/records",
+        )
+
+    def scan(self, roots: object, **_: object) -> Any:
+        raise UsageError(
+            f"scan reads files on this machine against the catalog's local indexes; {URL_ENV} is set",
+            hint=f"unset {URL_ENV} and run it where the catalog is, or look up one photo: disgorge lookup PHOTO",
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        what = f"`{self.command}`" if self.command else "this command"
+        raise UsageError(
+            f"{what} does not work through a server yet ({name} is not served by the API)",
             hint=f"unset {URL_ENV} to run it against a local home",
         )
 

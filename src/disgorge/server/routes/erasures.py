@@ -69,6 +69,7 @@ class PlanShow(BaseModel):
     open_targets: list[dict[str, Any]]
     verification: dict[str, Any] | None
     unreachable: dict[str, Any]
+    recipients: list[dict[str, Any]] = []
 
 
 class ResolutionOut(BaseModel):
