@@ -13,7 +13,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from disgorge.client.runs import RemoteRun, run_info
+from disgorge.client.runs import RemoteRun, input_ref, path_ref, run_info
 from disgorge.client.services import RecordsClient, RemoteErasures, RemoteProofs
 from disgorge.errors import StoreError, UsageError, from_json
 from disgorge.model.roles import Principal
@@ -163,7 +163,7 @@ class RemoteCatalog(RecordsClient):
 
         from disgorge.lineage.bom import bom_from_json
 
-        return bom_from_json(self._call("GET", f"/models/{quote(model, safe='')}/lineage"))
+        return bom_from_json(self._call("GET", f"/models/{quote(path_ref(model), safe='')}/lineage"))
 
     def run(
         self,
@@ -188,7 +188,7 @@ class RemoteCatalog(RecordsClient):
             "name": name,
             "use": use,
             "party": party,
-            "inputs": list(inputs),
+            "inputs": [input_ref(i) for i in inputs],
             "code_version": code_version,
             "enforce": enforce,
             "compliant_subset": compliant_subset,

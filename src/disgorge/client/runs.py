@@ -29,6 +29,21 @@ class Transport(Protocol):
     def dataset(self, ref: str) -> DatasetInfo: ...
 
 
+def path_ref(ref: str) -> str:
+    """A model or artifact named by a path that exists on this machine (``out/student.pt``), as the URI
+    the catalog holds for it, since the server would resolve a path against its own working folder;
+    other refs (names, sha256, URIs) as given."""
+    from disgorge.catalog import as_uri
+
+    return as_uri(ref) if "://" not in ref and Path(ref).exists() else ref
+
+
+def input_ref(text: str) -> str:
+    """A run input (``model:out/base.pt``) with a path ref made a URI (:func:`path_ref`)."""
+    kind, sep, ref = text.partition(":")
+    return f"{kind}:{path_ref(ref)}" if sep and kind in ("model", "artifact") else text
+
+
 def run_info(r: dict[str, Any]) -> RunInfo:
     from disgorge.catalog import RunInfo
 
@@ -106,9 +121,9 @@ class RemoteRun:
             "sha256": sha256,
             "size": size,
             "name": name,
-            "parents": list(parents),
+            "parents": [path_ref(p) for p in parents],
             "relation": relation,
-            "derived_from": list(derived_from),
+            "derived_from": [input_ref(d) for d in derived_from],
         }
         return artifact_info(self.catalog._call("POST", f"{self._path}/outputs", json=body))
 

@@ -105,7 +105,9 @@ class RecordsClient:
 
     def deploy(self, model: str, *, target: str, hook: str | None = None) -> int:
         body = {"target": target, **({"hook": hook} if hook is not None else {})}
-        return int(self._call("POST", f"/models/{_q(model)}/deployments", json=body)["id"])
+        from disgorge.client.runs import path_ref
+
+        return int(self._call("POST", f"/models/{_q(path_ref(model))}/deployments", json=body)["id"])
 
     def lookup(self, photo: Path, *, radius: int = 31) -> LookupResult:
         from disgorge.scan import LookupResult
