@@ -165,6 +165,9 @@ STEPS: list[tuple[str, str]] = [
     ("dan", "erase show {plan}"),
     ("dan", "erase certificate {plan}"),
     ("dan", "erase show 0000000000"),
+    ("dan", "erase verify {plan}"),
+    ("dan", "erase verify {plan} --json"),
+    ("eve", "erase verify {plan}"),
 ]
 
 
@@ -189,7 +192,6 @@ NOT_SERVED = [
     ("scan photos", "scan"),
     ("ledger verify", "ledger verify"),
     ("erase run {plan}", "erase run"),
-    ("erase verify {plan}", "erase verify"),
     ("principal list", "`disgorge principal list`"),
     ("storage add-root photos", "`disgorge storage add-root`"),
 ]

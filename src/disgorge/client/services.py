@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from disgorge.catalog.erasure import PlanInfo
     from disgorge.catalog.tokens import TokenRow
     from disgorge.enforcement import CheckReport
+    from disgorge.erasure.verify import VerificationReport
     from disgorge.model.roles import Principal
     from disgorge.scan import LookupResult
     from disgorge.trust import Identity
@@ -284,7 +285,49 @@ class RemoteErasures:
     def run(self, ref: str, **kwargs: Any) -> Any:
         raise not_served("erase run (execution runs as a server job)", "start it as a job: POST /api/v1/jobs")
 
-    def verify(self, ref: str, roots: list[str] | None = None) -> Any:
-        raise not_served(
-            "erase verify (verification runs as a server job)", "start it as a job: POST /api/v1/jobs"
+    def verify(self, ref: str, roots: list[str] | None = None) -> VerificationReport:
+        """Verify on the server, as a job (``POST /erasures/{plan}/verify``), and wait for its report;
+        roots that exist here are sent as absolute paths (the server scans them as it sees them)."""
+        from disgorge.erasure.verify import VerificationReport
+
+        pid = self.show(ref)["plan_id"]
+        given = [str(Path(r).absolute()) if "://" not in r and Path(r).exists() else r for r in roots or []]
+        job = self._t._call("POST", f"/erasures/{pid}/verify", json={"roots": given})
+        r = wait_for(self._t, job)
+        return VerificationReport(
+            r["plan_id"],
+            r["at"],
+            dict(r["checked"]),
+            list(r["remaining"]),
+            list(r["residual"]),
+            int(r["scanned"]),
+            int((r.get("coverage") or {}).get("bytes", 0)),
+            list(r["roots"]),
+            int((r.get("coverage") or {}).get("radius", 31)),
+            list(r["unscanned_residue_roots"]),
         )
+
+
+def wait_for(t: Transport, job: dict[str, Any], *, timeout: float = 3600.0) -> dict[str, Any]:
+    """A job's result once it is done; its error, as the same error class, if it failed."""
+    import time
+
+    from disgorge.errors import StoreError, from_json
+
+    deadline, pause = time.monotonic() + timeout, 0.05
+    while job["status"] in ("queued", "running"):
+        if time.monotonic() > deadline:
+            raise StoreError(
+                f"job {job['id']} did not finish in {timeout:.0f} s", hint="see GET /api/v1/jobs/ID"
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
+        job = t._call("GET", f"/jobs/{_q(job['id'])}")
+    if job["status"] != "done":
+        err = job.get("error") or {
+            "error": "disgorge.store",
+            "message": f"job {job['id']} was {job['status']}",
+        }
+        raise from_json(err, 400)
+    result: dict[str, Any] = job["result"]
+    return result
