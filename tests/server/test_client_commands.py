@@ -52,6 +52,7 @@ def _world(root: Path) -> World:
         legal_basis="contract",
     )
     accept_notices(cat, "site")
+    cat.add_storage_root(work)
     cat.ingest(work / "photos", IngestOptions(source="site", subject_from="parent-dir", workers=1))
     cat.create_dataset("all", source="site")
     (work / "m" / "base").write_bytes(b"base")
@@ -62,7 +63,7 @@ def _world(root: Path) -> World:
     (work / "student.pt").write_bytes(b"student weights")
     (work / "consent.csv").write_text(
         "subject_id,use,recipient,action,timestamp,notice_version\n"
-        "alice,train_ai_system,acme,grant,2026-01-02T00:00:00Z,1\n"
+        "alice,train_ai_system,acme,granted,2026-01-02T00:00:00Z,1\n"
     )
     (work / "bad.csv").write_text("subject_id,use\nalice\n")
     (work / "notes.txt").write_text("not a photo")
@@ -163,11 +164,25 @@ STEPS: list[tuple[str, str]] = [
     ("bea", "erase approve {plan}"),
     ("cy", "erase approve {plan} --json"),
     ("dan", "erase show {plan}"),
-    ("dan", "erase certificate {plan}"),
+    ("dan", "erase certificate {plan} -o cert.json"),
     ("dan", "erase show 0000000000"),
     ("dan", "erase verify {plan}"),
     ("dan", "erase verify {plan} --json"),
     ("eve", "erase verify {plan}"),
+    ("eve", "erase run {plan} --execute"),
+    ("ann", "erase run {plan} --execute"),
+    ("ann", "erase run {plan} --execute --json"),
+    ("ann", "erase show {plan}"),
+    ("eve", "erase resolve {plan} 0 --reason taken-down-by-hand"),
+    ("bea", "erase resolve {plan} 0 --reason taken-down-by-hand"),
+    ("bea", "erase resolve {plan} 1 --reason taken-down-by-hand --json"),
+    ("cy", "erase resolve {plan} 2 --reason taken-down-by-hand"),
+    ("ann", "erase run {plan} --execute"),
+    ("dan", "erase verify {plan}"),
+    ("dan", "erase verify {plan} --json"),
+    ("dan", "erase verify {plan} --scan photos"),
+    ("dan", "erase certificate {plan} -o cert.json"),
+    ("dan", "erase show {plan} --json"),
 ]
 
 
@@ -191,7 +206,7 @@ NOT_SERVED = [
     ("ingest photos --source site", "ingest"),
     ("scan photos", "scan"),
     ("ledger verify", "ledger verify"),
-    ("erase run {plan}", "erase run"),
+    ("erase run {plan}", "a dry run of an erasure"),
     ("principal list", "`disgorge principal list`"),
     ("storage add-root photos", "`disgorge storage add-root`"),
 ]

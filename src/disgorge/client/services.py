@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from disgorge.catalog.erasure import PlanInfo
     from disgorge.catalog.tokens import TokenRow
     from disgorge.enforcement import CheckReport
+    from disgorge.erasure.execute import ExecutionReport
     from disgorge.erasure.verify import VerificationReport
     from disgorge.model.roles import Principal
     from disgorge.scan import LookupResult
@@ -198,6 +199,19 @@ class RemoteAuthorization:
     approvals: list[str] = field(default_factory=list)
 
 
+class _Served:
+    """An execution report as the server gave it: the local class's fields, and its JSON verbatim."""
+
+    def __init__(self, report: ExecutionReport, doc: dict[str, Any]) -> None:
+        self._report, self._doc = report, doc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._report, name)
+
+    def to_json(self) -> dict[str, Any]:
+        return self._doc
+
+
 class RemoteErasures:
     """The erasure workflow through a server (``cat.erasures``): each statement is signed here with the
     person's own identity and sent with their own token; the server verifies and records it."""
@@ -206,7 +220,13 @@ class RemoteErasures:
         self._t = transport
         self._identity = identity
 
-    def _signed(self, plan: str, kind: str, **params: Any) -> dict[str, Any]:
+    def _signed(self, plan: str, template: str, kind: str | None = None, **params: Any) -> dict[str, Any]:
+        """The server's ``template`` statement about ``plan``, signed here as ``kind`` (default: the
+        template's own kind; an execution's start has an approval's body, the roster's digest)."""
+        tpl = self._t._call("GET", f"/erasures/{_q(plan)}/statement", params={"kind": template, **params})
+        return self._sign_as(tpl, kind or template, tpl["body"])
+
+    def _sign_as(self, tpl: dict[str, Any], kind: str, body: dict[str, Any]) -> dict[str, Any]:
         from disgorge.trust import sign
 
         p = self._t.principal
@@ -215,9 +235,7 @@ class RemoteErasures:
                 "this step is a statement signed with your identity, and none on the roster is loaded",
                 hint="set DISGORGE_IDENTITY to your identity file",
             )
-        tpl = self._t._call("GET", f"/erasures/{_q(plan)}/statement", params={"kind": kind, **params})
-        signed = sign(self._identity, kind, catalog=tpl["catalog"], about=tpl["about"], body=tpl["body"])
-        return signed.to_json()
+        return sign(self._identity, kind, catalog=tpl["catalog"], about=tpl["about"], body=body).to_json()
 
     def show(self, ref: str) -> dict[str, Any]:
         doc: dict[str, Any] = self._t._call("GET", f"/erasures/{_q(ref)}")
@@ -282,8 +300,37 @@ class RemoteErasures:
         result: dict[str, Any] = self._t._call("POST", f"/erasures/{pid}/resolutions", json=signed)
         return result
 
-    def run(self, ref: str, **kwargs: Any) -> Any:
-        raise not_served("erase run (execution runs as a server job)", "start it as a job: POST /api/v1/jobs")
+    def run(self, ref: str, *, dry_run: bool = True, trust_metadata: bool = False) -> ExecutionReport:
+        """Execute on the server, as a job started by the execution statement signed here, and sign
+        its end (the journal the job reports) as the local command does. A dry run is not served."""
+        from disgorge.erasure.execute import ExecutionReport
+
+        if dry_run:
+            raise not_served("a dry run of an erasure (erase run without --execute)", "add --execute")
+        pid = self.show(ref)["plan_id"]
+        start = self._signed(pid, "erasure.approve", kind="erasure.execute")
+        job = self._t._call(
+            "POST", f"/erasures/{pid}/run", json={"statement": start, "trust_metadata": trust_metadata}
+        )
+        r = wait_for(self._t, job)
+        end = r.pop("executed_statement")
+        tpl = start["statement"]
+        body = {**end["body"], "roster": tpl["body"]["roster"]}
+        self._t._call("POST", f"/erasures/{pid}/executed", json=self._sign_as(tpl, "erasure.executed", body))
+        report = ExecutionReport(
+            r["plan_id"],
+            r["dry_run"],
+            r["status"],
+            dict(r["steps"]),
+            dict(r["journal"]),
+            list(r["would_do"]),
+            list(r["problems"]),
+            [],
+            list(r["held"]),
+            r["stale"],
+            dict(r["authorization"]),
+        )
+        return _Served(report, r)  # type: ignore[return-value]
 
     def verify(self, ref: str, roots: list[str] | None = None) -> VerificationReport:
         """Verify on the server, as a job (``POST /erasures/{plan}/verify``), and wait for its report;

@@ -173,6 +173,16 @@ def resolve(cat: Cat, plan: str, body: SignedIn) -> dict[str, Any]:
     return cat.submit_statement(plan, "erasure.resolve", parse(body.model_dump(), "the resolution"))
 
 
+@router.post(
+    "/erasures/{plan}/executed",
+    response_model=PlanShow,
+    summary="Record the executor's signed end of an execution (the body its job's result gives)",
+    dependencies=[requires("erase.run")],
+)
+def executed(cat: Cat, plan: str, body: SignedIn) -> dict[str, Any]:
+    return cat.submit_statement(plan, "erasure.executed", parse(body.model_dump(), "the end of execution"))
+
+
 @router.get(
     "/erasures/{plan}/certificate",
     summary="A signed certificate of destruction (JSON, or HTML with format=html)",
