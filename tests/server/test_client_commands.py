@@ -67,6 +67,8 @@ def _world(root: Path) -> World:
     )
     (work / "bad.csv").write_text("subject_id,use\nalice\n")
     (work / "notes.txt").write_text("not a photo")
+    (work / "notice.txt").write_text("We run the shop.\n")
+    (work / "manifest.txt").write_text("path\nphotos/alice/p0.jpg\nphotos/bob/p1.jpg\n")
     service = TokenService(cat.store)
     tokens = {name: service.issue(cat.principal, "tests", principal=name)[1] for name in PEOPLE}
     for name, ident in PEOPLE.items():
@@ -116,6 +118,17 @@ STEPS: list[tuple[str, str]] = [
     ("eve", "check --dataset all --use train_ai_system --recipient acme --json"),
     ("eve", "check --dataset missing --use essential.service --recipient site"),
     ("eve", "check --dataset all --use essential.service"),
+    ("eve", "source add shop --notice notice.txt --uses essential.service --recipients site"),
+    ("eve", "source add shop --notice notice.txt --uses essential.service --recipients site --json"),
+    ("eve", "source add shop --notice missing.txt --uses essential.service"),
+    ("dan", "source add shop2 --notice notice.txt --uses essential.service"),
+    ("eve", "dataset create kids --from all --where source=site"),
+    ("eve", "dataset create kids --from all --where source=site --json"),
+    ("eve", "dataset create two --manifest manifest.txt"),
+    ("eve", "dataset create bad --source site --from all"),
+    ("eve", "dataset create bad --where x=1"),
+    ("eve", "dataset create bad --source nosuch"),
+    ("eve", "dataset list"),
     (
         "eve",
         "run record --name ft --use essential.service --party site --input model:base --output model:student=student.pt",

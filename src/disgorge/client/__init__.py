@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -127,23 +128,77 @@ class RemoteCatalog(RecordsClient):
                 return items
 
     def sources(self) -> list[SourceInfo]:
-        from disgorge.catalog import SourceInfo
+        return [_source(s) for s in self._pages("/sources")]
 
-        return [
-            SourceInfo(
-                s["id"],
-                s["name"],
-                s["controller"],
-                s["legal_basis"],
-                tuple(s["categories"]),
-                s["notice_id"],
-                s["notice_version"],
-                s["notice_sha256"],
-                tuple(s["uses"]),
-                tuple(s["recipients"]),
-            )
-            for s in self._pages("/sources")
-        ]
+    def add_source(
+        self,
+        name: str,
+        *,
+        notice: Path | bytes,
+        uses: Sequence[str],
+        recipients: Sequence[str] = (),
+        categories: Sequence[str] = (),
+        controller: str | None = None,
+        legal_basis: str | None = None,
+        effective_from: datetime | None = None,
+    ) -> tuple[SourceInfo, bool]:
+        """Register a source (or a new notice version) on the server; the notice is sent as its text."""
+        from disgorge.errors import InputError
+
+        if effective_from is not None:
+            raise UsageError("a notice effective from another time is not served by the API")
+        label = "(bytes)" if isinstance(notice, bytes) else str(notice)
+        try:
+            text = notice if isinstance(notice, bytes) else Path(notice).read_bytes()
+        except OSError as exc:
+            raise InputError(
+                f"notice {label}: cannot read it ({exc.strerror})", hint="give the notice's text file"
+            ) from exc
+        try:
+            decoded = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"notice {label}: not UTF-8 text, which the API carries") from exc
+        body = {
+            "name": name,
+            "notice": decoded,
+            "uses": list(uses),
+            "recipients": list(recipients),
+            "categories": list(categories),
+            "controller": controller,
+            "legal_basis": legal_basis,
+        }
+        r = self._call("POST", "/sources", json=body)
+        return _source(r), bool(r["changed"])
+
+    def create_dataset(
+        self,
+        name: str,
+        *,
+        source: str | None = None,
+        from_dataset: str | None = None,
+        where: str | None = None,
+        manifest: Path | None = None,
+        entries: Sequence[str] | None = None,
+    ) -> tuple[DatasetInfo, bool]:
+        """A dataset version on the server; a manifest file is read here and its paths sent as URIs."""
+        from disgorge.errors import InputError
+
+        if sum(x is not None for x in (source, from_dataset, manifest, entries)) != 1:
+            raise UsageError("give exactly one of --source, --from or --manifest")
+        if where is not None and from_dataset is None and source is None:
+            raise UsageError("--where filters --from or --source members")
+        if manifest is not None:
+            try:
+                lines = manifest.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"manifest {manifest}: cannot read it ({exc})") from exc
+            heads = [ln.split(",")[0].strip() for ln in lines]
+            entries = [h for h in heads if h and h not in ("sha256", "path") and not h.startswith("#")]
+        if entries is not None:
+            entries = [_entry(e) for e in entries]
+        body = {"name": name, "source": source, "from": from_dataset, "where": where, "manifest": entries}
+        r = self._call("POST", "/datasets", json=body)
+        return _dataset(r), bool(r["created"])
 
     def datasets(self) -> list[DatasetInfo]:
         return [_dataset(d) for d in self._pages("/datasets")]
@@ -227,6 +282,31 @@ class RemoteCatalog(RecordsClient):
 
 
 __all__ = ["RemoteCatalog", "RemoteRun"]
+
+
+def _source(s: dict[str, Any]) -> SourceInfo:
+    from disgorge.catalog import SourceInfo
+
+    return SourceInfo(
+        s["id"],
+        s["name"],
+        s["controller"],
+        s["legal_basis"],
+        tuple(s["categories"]),
+        s["notice_id"],
+        s["notice_version"],
+        s["notice_sha256"],
+        tuple(s["uses"]),
+        tuple(s["recipients"]),
+    )
+
+
+def _entry(text: str) -> str:
+    """A manifest line as the server can resolve it: a sha256 or URI as given, a path as its URI."""
+    t = text.strip()
+    if (len(t) == 64 and all(c in "0123456789abcdef" for c in t.lower())) or "://" in t:
+        return t
+    return Path(t).resolve().as_uri()
 
 
 def _dataset(d: dict[str, Any]) -> DatasetInfo:
