@@ -117,3 +117,22 @@ def test_the_python_api_through_a_server(world: Team) -> None:
             remote.lineage("nope")
     with disgorge.open(url=world.url, token="nonsense") as bad, pytest.raises(Unauthenticated):
         bad.impact("source", "site")
+
+
+def test_a_model_named_by_a_path_or_uri_with_slashes(
+    world: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The known bug: a model ref holding '/' (a path, a file URI) through the client was a 404."""
+    (tmp_path / "elsewhere").mkdir()
+    ft = tmp_path / "m" / "ft"
+    for args in (
+        ("lineage", str(ft)),
+        ("lineage", ft.as_uri(), "--json"),
+        ("lineage", str(tmp_path / "m" / "nope")),
+        ("impact", "--asset", "file:///no/such/photo.jpg"),
+    ):
+        local = _local(world, tmp_path, monkeypatch, args)
+        remote = _remote(world, tmp_path, monkeypatch, args)
+        assert (remote.returncode, remote.stdout) == (local.returncode, local.stdout), args  # type: ignore[attr-defined]
+        assert remote.stderr.replace("\n", " ") == local.stderr.replace("\n", " "), args  # type: ignore[attr-defined]
+    assert _remote(world, tmp_path, monkeypatch, ("lineage", str(ft))).returncode == 0  # type: ignore[attr-defined]

@@ -84,7 +84,13 @@ def catalog(home: Path | None) -> Catalog:
 
         # The same methods with the same result types, for the commands the API serves; any other
         # attribute is a usage error naming what is not served yet.
-        return cast("Catalog", RemoteCatalog(url))
+        try:  # the command being run, to name it if it is refused (typer vendors its click)
+            from typer._click.globals import get_current_context
+
+            ctx = get_current_context(silent=True)
+        except ImportError:  # pragma: no cover (another typer)
+            ctx = None
+        return cast("Catalog", RemoteCatalog(url, command=ctx.command_path if ctx else None))
     from disgorge.api import open as open_catalog
 
     return open_catalog(home)

@@ -83,9 +83,7 @@ def erase_plan(
             retrain=retrain or [],
         )
         reach = cat.erasures.reachability(plan.id)
-        from disgorge.lineage.impact import Scope, unknown_subjects_of
-
-        unknown = unknown_subjects_of(cat.store, Scope(*given[0])) if given else {}  # type: ignore[arg-type]
+        unknown = cat.unknown_subjects(*given[0]) if given else {}
     if json:
         emit_json(
             {

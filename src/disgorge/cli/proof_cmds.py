@@ -19,6 +19,8 @@ def configured_cosigner(cat: Any, urls: list[str] | None = None) -> Any:
     """The witnesses to ask: those given, else those an admin configured (``ledger witness add``)."""
     from disgorge.witness.client import cosigner
 
+    if getattr(cat, "remote", False):  # a server's checkpoints are cosigned by its own witnesses
+        return cosigner([(u, None) for u in urls]) if urls else None
     configured = (cat.store.settings.get(WITNESSES) or {}).get("list", [])
     chosen = [(u, None) for u in urls] if urls else [(w["url"], w["key"]) for w in configured]
     return cosigner(chosen) if chosen else None

@@ -147,10 +147,8 @@ def token_create(
 @token_app.command("list")
 def token_list(home: HomeOpt = None, json: JsonOpt = False) -> None:
     """Your tokens (an admin sees everyone's); secrets are never shown again."""
-    from disgorge.access.tokens import TokenService
-
     with catalog(home) as cat:
-        rows = TokenService(cat.store).list(cat.principal)
+        rows = cat.tokens()
     if json:
         emit_json([r.to_json() for r in rows])
         return

@@ -12,6 +12,7 @@ from disgorge.facade.base import FacadeBase
 
 if TYPE_CHECKING:
     from disgorge.catalog import SourceInfo
+    from disgorge.catalog.tokens import TokenRow
     from disgorge.lineage import BillOfMaterials, Impact
     from disgorge.scan import Indexes, LookupResult, ScanReport
     from disgorge.storage import StorageConfig
@@ -97,6 +98,27 @@ class FindingMixin(FacadeBase):
         from disgorge.scan import lookup
 
         return lookup(self.store, self.indexes, photo, radius=radius)
+
+    def lookup_bytes(self, data: bytes, photo: str, *, radius: int = 31) -> LookupResult:
+        """:meth:`lookup` of a photo's bytes sent by a client (``disgorge lookup`` through a server);
+        ``photo`` is the name the answer is given for."""
+        self._may("read")
+        from disgorge.scan.lookup import lookup_bytes
+
+        return lookup_bytes(self.store, self.indexes, data, photo, radius=radius)
+
+    def unknown_subjects(self, kind: str, value: str) -> dict[str, int]:
+        """Assets of a scope with no known subject, by source: what an erasure plan cannot include."""
+        self._may("read")
+        from disgorge.lineage.impact import Scope, unknown_subjects_of
+
+        return unknown_subjects_of(self.store, Scope(kind, value))  # type: ignore[arg-type]
+
+    def tokens(self) -> list[TokenRow]:
+        """The caller's API tokens (an admin sees everyone's), without their secrets."""
+        from disgorge.access.tokens import TokenService
+
+        return TokenService(self.store).list(self.principal)
 
     # questions
     def sources(self) -> list[SourceInfo]:

@@ -195,6 +195,8 @@ class RecordsMixin(ErasingMixin):
             if not isinstance(target, int):
                 raise UsageError("a resolution names its target by number")
             return service.resolve(plan.id, target, signed)
+        elif kind == "erasure.executed":
+            service.record_executed(plan.id, signed)
         else:
             raise NotFoundError(f"statement kind {kind!r} is not recorded here")
         return service.show(plan.id)

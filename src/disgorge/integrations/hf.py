@@ -18,11 +18,12 @@ from sqlalchemy import select
 
 from disgorge.api import RunContext
 from disgorge.catalog.schema import Asset
+from disgorge.client import RemoteRun
 from disgorge.errors import InputError, PolicyDenied
 from disgorge.integrations.members import readable_members
 
 
-def load(run: RunContext, ref: str) -> datasets.Dataset:
+def load(run: RunContext | RemoteRun, ref: str) -> datasets.Dataset:
     """A dataset version's images (paths resolved from the catalog's copies) and their sha256, checked
     for the run's use and party first and recorded as the run's input."""
     items = readable_members(run, ref)

@@ -19,6 +19,7 @@ from PIL import Image
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from disgorge.api import RunContext
+from disgorge.client import RemoteRun
 from disgorge.errors import VerificationFailed
 from disgorge.integrations.members import readable_members
 
@@ -46,7 +47,9 @@ def read_verified(sha256: str, path: str) -> bytes:
 class CatalogDataset(Dataset[Any]):
     """Map-style dataset: ``ds[i]`` is the i-th member image (transformed), verified by sha256."""
 
-    def __init__(self, run: RunContext, dataset: str, *, transform: Transform | None = None) -> None:
+    def __init__(
+        self, run: RunContext | RemoteRun, dataset: str, *, transform: Transform | None = None
+    ) -> None:
         self.items = readable_members(run, dataset)
         self.transform = transform or to_tensor
 
@@ -62,7 +65,9 @@ class CatalogDataset(Dataset[Any]):
 class CatalogIterableDataset(IterableDataset[Any]):
     """Streaming variant; DataLoader workers take disjoint shares of the members."""
 
-    def __init__(self, run: RunContext, dataset: str, *, transform: Transform | None = None) -> None:
+    def __init__(
+        self, run: RunContext | RemoteRun, dataset: str, *, transform: Transform | None = None
+    ) -> None:
         self.items = readable_members(run, dataset)
         self.transform = transform or to_tensor
 

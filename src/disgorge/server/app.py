@@ -9,6 +9,7 @@ from disgorge.access.tokens import TokenService
 from disgorge.api import Catalog
 from disgorge.server import errors, ops, web
 from disgorge.server.routes import (
+    client,
     consent,
     core,
     datasets,
@@ -42,7 +43,20 @@ def create_app(catalog: Catalog, *, jobs_url: str | None = None, job_workers: in
     errors.install(app)
     ops.install(app)
     app.state.lookup_bucket = lookup.bucket_from_env()
-    for part in (core, sources, datasets, runs, models, consent, erasures, jobs, ledger, lineage, lookup):
+    for part in (
+        core,
+        client,
+        sources,
+        datasets,
+        runs,
+        models,
+        consent,
+        erasures,
+        jobs,
+        ledger,
+        lineage,
+        lookup,
+    ):
         app.include_router(part.router)
     web.install(app)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from disgorge.errors import UsageError
@@ -61,14 +61,18 @@ class CheckOut(BaseModel):
         }
     },
 )
-async def import_consent(request: Request, cat: Cat) -> ConsentOut:
+async def import_consent(
+    request: Request,
+    cat: Cat,
+    origin: str = Query(
+        "the request body", min_length=1, max_length=1000, description="The file's name, for errors."
+    ),
+) -> ConsentOut:
     from starlette.concurrency import run_in_threadpool
 
     data = await _body(request, MAX_CONSENT_BYTES)
     kind = request.headers.get("content-type", "text/csv").split(";")[0].strip().lower()
-    count, new = await run_in_threadpool(
-        cat.import_consent_bytes, data, origin="the request body", jsonl=kind in JSONL
-    )
+    count, new = await run_in_threadpool(cat.import_consent_bytes, data, origin=origin, jsonl=kind in JSONL)
     return ConsentOut(imported=count, new_file=new)
 
 

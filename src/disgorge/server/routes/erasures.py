@@ -69,6 +69,7 @@ class PlanShow(BaseModel):
     open_targets: list[dict[str, Any]]
     verification: dict[str, Any] | None
     unreachable: dict[str, Any]
+    recipients: list[dict[str, Any]] = []
 
 
 class ResolutionOut(BaseModel):
@@ -170,6 +171,16 @@ def approve(cat: Cat, plan: str, body: SignedIn) -> dict[str, Any]:
 )
 def resolve(cat: Cat, plan: str, body: SignedIn) -> dict[str, Any]:
     return cat.submit_statement(plan, "erasure.resolve", parse(body.model_dump(), "the resolution"))
+
+
+@router.post(
+    "/erasures/{plan}/executed",
+    response_model=PlanShow,
+    summary="Record the executor's signed end of an execution (the body its job's result gives)",
+    dependencies=[requires("erase.run")],
+)
+def executed(cat: Cat, plan: str, body: SignedIn) -> dict[str, Any]:
+    return cat.submit_statement(plan, "erasure.executed", parse(body.model_dump(), "the end of execution"))
 
 
 @router.get(

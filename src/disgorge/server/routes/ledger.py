@@ -14,10 +14,10 @@ router = APIRouter(prefix=API, tags=["ledger"])
 
 
 class CheckpointOut(BaseModel):
+    origin: str | None = None
     size: int
     root: str
     checkpoint: str
-    origin: str | None = None
     cosignatures: int | None = None
 
 

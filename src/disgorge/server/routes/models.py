@@ -12,6 +12,8 @@ from disgorge.server.pagination import Page, page
 from disgorge.server.routes.runs import ArtifactOut, artifact_out
 
 router = APIRouter(prefix=API, tags=["models"])
+"""A model is named by its name, sha256 or a copy's path or URI, which may hold slashes: the routes take
+the rest of the path (``{model:path}``), the suffixed ones declared before ``/models/{model}`` itself."""
 
 
 class LineageOut(BaseModel):
@@ -47,14 +49,7 @@ def models(cat: Cat, limit: Limit = 100, cursor: Cursor = None) -> Page[Artifact
 
 
 @router.get(
-    "/models/{model}", response_model=ArtifactOut, summary="One model", dependencies=[requires("read")]
-)
-def show(cat: Cat, model: str) -> ArtifactOut:
-    return artifact_out(cat.model(model))
-
-
-@router.get(
-    "/models/{model}/lineage",
+    "/models/{model:path}/lineage",
     response_model=LineageOut,
     summary="A model's bill of materials",
     dependencies=[requires("read")],
@@ -64,7 +59,7 @@ def lineage(cat: Cat, model: str) -> dict[str, Any]:
 
 
 @router.get(
-    "/models/{model}/deployments",
+    "/models/{model:path}/deployments",
     response_model=Page[DeploymentOut],
     summary="Where a model is deployed",
     dependencies=[requires("read")],
@@ -74,7 +69,7 @@ def deployments(cat: Cat, model: str, limit: Limit = 100, cursor: Cursor = None)
 
 
 @router.post(
-    "/models/{model}/deployments",
+    "/models/{model:path}/deployments",
     response_model=DeploymentOut,
     summary="Record a deployment of a model",
     dependencies=[requires("model.deploy")],
@@ -82,3 +77,10 @@ def deployments(cat: Cat, model: str, limit: Limit = 100, cursor: Cursor = None)
 def deploy(cat: Cat, model: str, body: DeploymentIn) -> DeploymentOut:
     dep_id = cat.deploy(model, target=body.target, hook=body.hook)
     return next(DeploymentOut(**d) for d in cat.deployments(model) if d["id"] == dep_id)
+
+
+@router.get(
+    "/models/{model:path}", response_model=ArtifactOut, summary="One model", dependencies=[requires("read")]
+)
+def show(cat: Cat, model: str) -> ArtifactOut:
+    return artifact_out(cat.model(model))

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from disgorge.catalog import ArtifactInfo, RunInfo
+from disgorge.integrations.members import member_copies
 from disgorge.model import ARTIFACT_KINDS, MODEL_RELATIONS
 from disgorge.server.deps import API, Cat, requires
 
@@ -26,6 +27,9 @@ class RunIn(BaseModel):
     code_version: str | None = Field(None, max_length=200)
     compliant_subset: bool = Field(
         False, description="Read, for each violating dataset, a derived dataset of its allowed members."
+    )
+    enforce: bool = Field(
+        True, description="False records a run that already happened (its decision is still recorded)."
     )
 
 
@@ -46,6 +50,18 @@ class InputsIn(BaseModel):
 class InputsOut(BaseModel):
     run: str
     datasets: list[str]
+
+
+class MembersIn(BaseModel):
+    dataset: str = Field(min_length=1, max_length=300, description="NAME or NAME@VERSION")
+
+
+class MembersOut(BaseModel):
+    """What a training loader may read: each member's sha256 and the URIs of its present copies."""
+
+    run: str
+    dataset: str
+    members: list[tuple[str, list[str]]]
 
 
 class OutputIn(BaseModel):
@@ -100,6 +116,7 @@ def start(cat: Cat, body: RunIn) -> RunOut:
         party=body.party,
         inputs=body.inputs,
         code_version=body.code_version,
+        enforce=body.enforce,
         compliant_subset=body.compliant_subset,
     )
     return run_out(ctx.info, ctx.decision.to_json() if ctx.decision else None)
@@ -120,6 +137,18 @@ def inputs(cat: Cat, run: str, body: InputsIn) -> InputsOut:
     ctx = cat.resume_run(run)
     used = ctx.use_datasets(body.datasets)
     return InputsOut(run=ctx.info.uid, datasets=[d.ref for d in used])
+
+
+@router.post(
+    "/runs/{run}/members",
+    response_model=MembersOut,
+    summary="A dataset's readable members for a running run's loader, checked and recorded as its input",
+    dependencies=[requires("run.write")],
+)
+def members(cat: Cat, run: str, body: MembersIn) -> MembersOut:
+    ctx = cat.resume_run(run)
+    ds = ctx.use_dataset(body.dataset)
+    return MembersOut(run=ctx.info.uid, dataset=ds.ref, members=member_copies(cat.store, ds.id))
 
 
 @router.post(

@@ -1,0 +1,380 @@
+"""The questions and records of the command line through a server, beyond datasets, impact and runs:
+``check``, ``consent import``, ``model deploy``, ``lookup``, ``token list``, the ledger's checkpoints and
+proofs, and the erasure workflow. Each answer is rebuilt as the local facade's result type, so a command
+prints the same; each statement is signed here with the person's identity (``DISGORGE_IDENTITY``), as
+the local command signs it, and the server verifies and records it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
+
+from disgorge.errors import InputError, PolicyDenied, UsageError
+
+if TYPE_CHECKING:
+    from disgorge.catalog.erasure import PlanInfo
+    from disgorge.catalog.tokens import TokenRow
+    from disgorge.enforcement import CheckReport
+    from disgorge.erasure.execute import ExecutionReport
+    from disgorge.erasure.verify import VerificationReport
+    from disgorge.model.roles import Principal
+    from disgorge.scan import LookupResult
+    from disgorge.trust import Identity
+
+URL_ENV = "DISGORGE_URL"
+
+
+def not_served(what: str, instead: str | None = None) -> UsageError:
+    local = f"unset {URL_ENV} to run it against a local home"
+    return UsageError(f"{what} is not served by the API", hint=f"{local}, or {instead}" if instead else local)
+
+
+class Transport(Protocol):
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+    @property
+    def principal(self) -> Principal: ...
+
+
+def _q(ref: str) -> str:
+    return quote(ref, safe="")
+
+
+class RecordsClient:
+    """``check``, ``consent import``, ``model deploy``, ``lookup`` and ``token list`` (a mixin of
+    :class:`~disgorge.client.RemoteCatalog`)."""
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def check(
+        self,
+        datasets: list[str],
+        *,
+        use: str,
+        recipient: str,
+        at: datetime | None = None,
+        record: bool = True,
+    ) -> CheckReport:
+        """The server's decision (recorded there), as the local :class:`CheckReport`: its counts and
+        violations are the server's; member ids are not sent, so ``allowed``/``denied`` hold placeholders
+        of the right size."""
+        if at is not None or not record:
+            raise not_served("a check as of another time (--at)")
+        from pyroaring import BitMap
+
+        from disgorge.enforcement import CheckReport
+        from disgorge.enforcement.check import Violation
+
+        d = self._call(
+            "POST", "/check", json={"datasets": list(datasets), "use": use, "recipient": recipient}
+        )
+        return CheckReport(
+            use=d["use"],
+            recipient=d["recipient"],
+            at=datetime.fromisoformat(d["at"]),
+            policy_version=d["policy_version"],
+            inputs=list(d["inputs"]),
+            inputs_digest=d["inputs_digest"],
+            total=d["total"],
+            allowed=BitMap(range(d["allowed"])),
+            denied=BitMap(range(d["allowed"], d["allowed"] + d["denied"])),
+            violations=[
+                Violation(
+                    v["reason"], v["rule"], v["would_be_allowed_by"], v["count"], list(v["sample_assets"])
+                )
+                for v in d["violations"]
+            ],
+            allowed_by=dict(d["allowed_by"]),
+            decision_uid=d["decision"],
+            flagged=dict(d["flagged_near_erased"]),
+        )
+
+    def import_consent(self, path: Path) -> tuple[int, bool]:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise InputError(f"consent file {path}: cannot read it ({exc})") from exc
+        jsonl = Path(path).suffix.lower() in (".jsonl", ".ndjson", ".json")
+        kind = "application/x-ndjson" if jsonl else "text/csv"
+        r = self._call(
+            "POST", "/consent", content=data, headers={"Content-Type": kind}, params={"origin": str(path)}
+        )
+        return int(r["imported"]), bool(r["new_file"])
+
+    def deploy(self, model: str, *, target: str, hook: str | None = None) -> int:
+        body = {"target": target, **({"hook": hook} if hook is not None else {})}
+        from disgorge.client.runs import path_ref
+
+        return int(self._call("POST", f"/models/{_q(path_ref(model))}/deployments", json=body)["id"])
+
+    def lookup(self, photo: Path, *, radius: int = 31) -> LookupResult:
+        from disgorge.scan import LookupResult
+
+        if radius != 31:
+            raise not_served("a lookup with another radius")
+        try:
+            data = Path(photo).read_bytes()
+        except OSError as exc:
+            raise InputError(f"photo {photo}: cannot read it ({exc.strerror})") from exc
+        r = self._call(
+            "POST",
+            "/photos/lookup",
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+            params={"photo": str(photo)},
+        )
+        return LookupResult(r["photo"], r["answered"], r["reason"], list(r["matches"]))
+
+    def tokens(self) -> list[TokenRow]:
+        from disgorge.catalog.tokens import TokenRow
+
+        def at(v: str | None) -> datetime | None:
+            return datetime.fromisoformat(v) if v else None
+
+        return [
+            TokenRow(
+                t["id"],
+                t["principal"],
+                t["name"],
+                "",
+                t["created_by"],
+                datetime.fromisoformat(t["created_at"]),
+                at(t["expires_at"]),
+                at(t["revoked_at"]),
+            )
+            for t in self._call("GET", "/tokens")
+        ]
+
+    def unknown_subjects(self, kind: str, value: str) -> dict[str, int]:
+        r = self._call("GET", "/impact", params={"kind": kind, "value": value})
+        return dict(r.get("unknown_subject_by_source", {}))
+
+    def certificate(self, plan: str, *, cosigner: Any = None) -> dict[str, Any]:
+        if cosigner is not None:
+            raise not_served("asking witnesses of your choice to cosign (--witness)")
+        doc: dict[str, Any] = self._call("GET", f"/erasures/{_q(plan)}/certificate")
+        return doc
+
+
+class RemoteProofs:
+    """The ledger's checkpoints and inclusion proofs through a server (``cat.proofs``)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def checkpoint(self, *, cosigner: Any = None) -> dict[str, Any]:
+        if cosigner is not None:
+            raise not_served("asking witnesses of your choice to cosign (--witness)")
+        cp: dict[str, Any] = self._t._call("POST", "/ledger/checkpoints")
+        return cp
+
+    def prove(self, seq: int) -> dict[str, Any]:
+        proof: dict[str, Any] = self._t._call("GET", "/ledger/proofs/inclusion", params={"index": seq})
+        return proof
+
+    def verify(self, earlier: str | None = None) -> dict[str, Any]:
+        raise not_served(
+            "ledger verify (it recomputes the tree from every entry)",
+            "check a certificate offline with `disgorge certificate verify`",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    required: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteAuthorization:
+    """What ``erase approve`` prints of a plan's authorisation, from the server's account of it."""
+
+    plan_id: str
+    approvers: list[str]
+    rule: Rule
+    complete: bool
+    approvals: list[str] = field(default_factory=list)
+
+
+class _Served:
+    """An execution report as the server gave it: the local class's fields, and its JSON verbatim."""
+
+    def __init__(self, report: ExecutionReport, doc: dict[str, Any]) -> None:
+        self._report, self._doc = report, doc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._report, name)
+
+    def to_json(self) -> dict[str, Any]:
+        return self._doc
+
+
+class RemoteErasures:
+    """The erasure workflow through a server (``cat.erasures``): each statement is signed here with the
+    person's own identity and sent with their own token; the server verifies and records it."""
+
+    def __init__(self, transport: Transport, identity: Identity | None) -> None:
+        self._t = transport
+        self._identity = identity
+
+    def _signed(self, plan: str, template: str, kind: str | None = None, **params: Any) -> dict[str, Any]:
+        """The server's ``template`` statement about ``plan``, signed here as ``kind`` (default: the
+        template's own kind; an execution's start has an approval's body, the roster's digest)."""
+        tpl = self._t._call("GET", f"/erasures/{_q(plan)}/statement", params={"kind": template, **params})
+        return self._sign_as(tpl, kind or template, tpl["body"])
+
+    def _sign_as(self, tpl: dict[str, Any], kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        from disgorge.trust import sign
+
+        p = self._t.principal
+        if self._identity is None or p.key != self._identity.public_key:
+            raise PolicyDenied(
+                "this step is a statement signed with your identity, and none on the roster is loaded",
+                hint="set DISGORGE_IDENTITY to your identity file",
+            )
+        return sign(self._identity, kind, catalog=tpl["catalog"], about=tpl["about"], body=body).to_json()
+
+    def show(self, ref: str) -> dict[str, Any]:
+        doc: dict[str, Any] = self._t._call("GET", f"/erasures/{_q(ref)}")
+        return doc
+
+    def reachability(self, ref: str) -> dict[str, Any]:
+        return dict(self.show(ref)["unreachable"])
+
+    def plan(
+        self,
+        *,
+        scope: tuple[str, str] | None,
+        withdrawn: bool,
+        reason: str,
+        legal_basis: str,
+        deadline: str | None,
+        supplement: str | None,
+        retrain: list[str],
+    ) -> tuple[PlanInfo, bool]:
+        """Freeze a plan on the server and sign its request here."""
+        from disgorge.catalog.erasure import PlanInfo
+
+        if retrain:
+            raise not_served("choosing to retrain an ensemble (--retrain)")
+        body: dict[str, Any] = {
+            "withdrawn": withdrawn,
+            "reason": reason,
+            "legal_basis": legal_basis,
+            "deadline": deadline,
+            "supplement": supplement,
+            **({"scope": scope[0], "value": scope[1]} if scope else {}),
+        }
+        draft = self._t._call("POST", "/erasures", json=body)
+        pid = draft["plan"]["plan_id"]
+        doc = self.show(pid)
+        if doc["requester"] is None:
+            doc = self._t._call("POST", f"/erasures/{pid}/request", json=self._signed(pid, "erasure.request"))
+        plan = PlanInfo(
+            doc["plan_id"],
+            doc["scope"],
+            doc["reason"],
+            doc["legal_basis"],
+            doc["deadline"],
+            doc["requester"] or "",
+            doc["status"],
+            doc["counts"],
+            doc["survives"],
+        )
+        return plan, bool(draft["created"])
+
+    def approve(self, ref: str) -> RemoteAuthorization:
+        pid = self.show(ref)["plan_id"]
+        doc = self._t._call("POST", f"/erasures/{pid}/approvals", json=self._signed(pid, "erasure.approve"))
+        auth = doc["authorization"]
+        return RemoteAuthorization(
+            pid, list(auth["approvers"]), Rule(auth["required"]), auth["complete"], list(auth["approvers"])
+        )
+
+    def resolve(self, ref: str, seq: int, reason: str) -> dict[str, Any]:
+        pid = self.show(ref)["plan_id"]
+        signed = self._signed(pid, "erasure.resolve", target=seq, reason=reason)
+        result: dict[str, Any] = self._t._call("POST", f"/erasures/{pid}/resolutions", json=signed)
+        return result
+
+    def run(self, ref: str, *, dry_run: bool = True, trust_metadata: bool = False) -> ExecutionReport:
+        """Execute on the server, as a job started by the execution statement signed here, and sign
+        its end (the journal the job reports) as the local command does. A dry run is not served."""
+        from disgorge.erasure.execute import ExecutionReport
+
+        if dry_run:
+            raise not_served("a dry run of an erasure (erase run without --execute)", "add --execute")
+        pid = self.show(ref)["plan_id"]
+        start = self._signed(pid, "erasure.approve", kind="erasure.execute")
+        job = self._t._call(
+            "POST", f"/erasures/{pid}/run", json={"statement": start, "trust_metadata": trust_metadata}
+        )
+        r = wait_for(self._t, job)
+        end = r.pop("executed_statement")
+        tpl = start["statement"]
+        body = {**end["body"], "roster": tpl["body"]["roster"]}
+        self._t._call("POST", f"/erasures/{pid}/executed", json=self._sign_as(tpl, "erasure.executed", body))
+        report = ExecutionReport(
+            r["plan_id"],
+            r["dry_run"],
+            r["status"],
+            dict(r["steps"]),
+            dict(r["journal"]),
+            list(r["would_do"]),
+            list(r["problems"]),
+            [],
+            list(r["held"]),
+            r["stale"],
+            dict(r["authorization"]),
+        )
+        return _Served(report, r)  # type: ignore[return-value]
+
+    def verify(self, ref: str, roots: list[str] | None = None) -> VerificationReport:
+        """Verify on the server, as a job (``POST /erasures/{plan}/verify``), and wait for its report;
+        roots that exist here are sent as absolute paths (the server scans them as it sees them)."""
+        from disgorge.erasure.verify import VerificationReport
+
+        pid = self.show(ref)["plan_id"]
+        given = [str(Path(r).absolute()) if "://" not in r and Path(r).exists() else r for r in roots or []]
+        job = self._t._call("POST", f"/erasures/{pid}/verify", json={"roots": given})
+        r = wait_for(self._t, job)
+        return VerificationReport(
+            r["plan_id"],
+            r["at"],
+            dict(r["checked"]),
+            list(r["remaining"]),
+            list(r["residual"]),
+            int(r["scanned"]),
+            int((r.get("coverage") or {}).get("bytes", 0)),
+            list(r["roots"]),
+            int((r.get("coverage") or {}).get("radius", 31)),
+            list(r["unscanned_residue_roots"]),
+        )
+
+
+def wait_for(t: Transport, job: dict[str, Any], *, timeout: float = 3600.0) -> dict[str, Any]:
+    """A job's result once it is done; its error, as the same error class, if it failed."""
+    import time
+
+    from disgorge.errors import StoreError, from_json
+
+    deadline, pause = time.monotonic() + timeout, 0.05
+    while job["status"] in ("queued", "running"):
+        if time.monotonic() > deadline:
+            raise StoreError(
+                f"job {job['id']} did not finish in {timeout:.0f} s", hint="see GET /api/v1/jobs/ID"
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
+        job = t._call("GET", f"/jobs/{_q(job['id'])}")
+    if job["status"] != "done":
+        err = job.get("error") or {
+            "error": "disgorge.store",
+            "message": f"job {job['id']} was {job['status']}",
+        }
+        raise from_json(err, 400)
+    result: dict[str, Any] = job["result"]
+    return result

@@ -1,0 +1,243 @@
+"""The commands people use daily, run twice: against a local catalog, and through a server over an
+identical one (``DISGORGE_URL``, ``DISGORGE_TOKEN``, ``DISGORGE_IDENTITY``). Each step must print the
+same and exit the same; only what differs between two catalogs by nature (ids, times, the folder) is
+normalised before comparing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import disgorge
+from disgorge.access.tokens import TokenService
+from disgorge.ingest import IngestOptions
+from tests.as_a_person import dg
+from tests.conftest import PEOPLE, accept_notices, claim, write_photo
+
+from .conftest import LiveServer
+
+
+@dataclass
+class World:
+    root: Path
+    cat: disgorge.Catalog
+    server: LiveServer
+    tokens: dict[str, str]
+
+    @property
+    def work(self) -> Path:
+        return self.root / "client"
+
+
+def _world(root: Path) -> World:
+    """The erasure story's catalog: three subjects' photos, a dataset, a model trained on it."""
+    work = root / "client"
+    (work / "m").mkdir(parents=True)
+    for s in ("alice", "bob", "carol"):
+        for k in range(3):
+            write_photo(work / "photos" / s / f"p{k}.jpg", s, sum(map(ord, s)) * 10 + k)
+    url = f"sqlite:///{root / 'catalog.db'}"
+    cat = disgorge.open(root / "home", catalog_url=url, identity=PEOPLE["ann"])
+    claim(cat, PEOPLE)
+    cat.add_source(
+        "site",
+        notice=b"we operate the service",
+        uses=["essential.service"],
+        recipients=["site"],
+        categories=["user.content.self_image"],
+        legal_basis="contract",
+    )
+    accept_notices(cat, "site")
+    cat.add_storage_root(work)
+    cat.ingest(work / "photos", IngestOptions(source="site", subject_from="parent-dir", workers=1))
+    cat.create_dataset("all", source="site")
+    (work / "m" / "base").write_bytes(b"base")
+    with cat.run(
+        "pretrain", enforce=False, use="essential.service", party="site", inputs=["dataset:all"]
+    ) as r:
+        r.log_model(work / "m" / "base", name="base")
+    (work / "student.pt").write_bytes(b"student weights")
+    (work / "consent.csv").write_text(
+        "subject_id,use,recipient,action,timestamp,notice_version\n"
+        "alice,train_ai_system,acme,granted,2026-01-02T00:00:00Z,1\n"
+    )
+    (work / "bad.csv").write_text("subject_id,use\nalice\n")
+    (work / "notes.txt").write_text("not a photo")
+    (work / "notice.txt").write_text("We run the shop.\n")
+    (work / "manifest.txt").write_text("path\nphotos/alice/p0.jpg\nphotos/bob/p1.jpg\n")
+    service = TokenService(cat.store)
+    tokens = {name: service.issue(cat.principal, "tests", principal=name)[1] for name in PEOPLE}
+    for name, ident in PEOPLE.items():
+        ident.save(root / f"{name}.identity")
+    return World(root, cat, LiveServer(root, home="home", catalog_url=url), tokens)
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> Iterator[tuple[World, World]]:
+    a, b = _world(tmp_path / "a"), _world(tmp_path / "b")
+    try:
+        yield a, b
+    finally:
+        for w in (a, b):
+            w.server.stop()
+            w.cat.close()
+
+
+ID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12,}|dgt_\w+|disgorge-[0-9a-f]{8}"
+)
+TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)?")
+SIG = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")  # roots and signatures in base64
+
+
+def _norm(text: str, w: World) -> str:
+    text = text.replace(str(w.root), "<root>").replace("\n", " ")
+    return SIG.sub("<b64>", TIME.sub("<time>", ID.sub("<id>", text)))
+
+
+def _local(w: World, who: str, args: list[str], monkeypatch: pytest.MonkeyPatch) -> object:
+    monkeypatch.delenv("DISGORGE_URL", raising=False)
+    monkeypatch.setenv("DISGORGE_IDENTITY", str(w.root / f"{who}.identity"))
+    return dg(w.work, *args, home="../home", catalog=w.cat.store.url)
+
+
+def _remote(w: World, who: str, args: list[str], monkeypatch: pytest.MonkeyPatch) -> object:
+    monkeypatch.setenv("DISGORGE_URL", w.server.url)
+    monkeypatch.setenv("DISGORGE_TOKEN", w.tokens[who])
+    monkeypatch.setenv("DISGORGE_IDENTITY", str(w.root / f"{who}.identity"))
+    return dg(w.work, *args, home="no-home-here")
+
+
+STEPS: list[tuple[str, str]] = [
+    ("eve", "check --dataset all --use essential.service --recipient site"),
+    ("eve", "check --dataset all --use train_ai_system --recipient acme"),
+    ("eve", "check --dataset all --use train_ai_system --recipient acme --json"),
+    ("eve", "check --dataset missing --use essential.service --recipient site"),
+    ("eve", "check --dataset all --use essential.service"),
+    ("eve", "source add shop --notice notice.txt --uses essential.service --recipients site"),
+    ("eve", "source add shop --notice notice.txt --uses essential.service --recipients site --json"),
+    ("eve", "source add shop --notice missing.txt --uses essential.service"),
+    ("dan", "source add shop2 --notice notice.txt --uses essential.service"),
+    ("eve", "dataset create kids --from all --where source=site"),
+    ("eve", "dataset create kids --from all --where source=site --json"),
+    ("eve", "dataset create two --manifest manifest.txt"),
+    ("eve", "dataset create bad --source site --from all"),
+    ("eve", "dataset create bad --where x=1"),
+    ("eve", "dataset create bad --source nosuch"),
+    ("eve", "dataset list"),
+    (
+        "eve",
+        "run record --name ft --use essential.service --party site --input model:base --output model:student=student.pt",
+    ),
+    (
+        "eve",
+        "run record --name emb --use essential.service --party site --input dataset:all --output embedding:m/base --json",
+    ),
+    ("eve", "run record --name bad --use essential.service --party site --output model:missing.pt"),
+    ("eve", "run record --name bad --use essential.service --party site --input dataset:nope"),
+    ("eve", "lineage student"),
+    ("eve", "lineage m/base"),
+    ("eve", "lineage m/base --json"),
+    ("eve", "lineage m/nope"),
+    (
+        "eve",
+        "run record --name ft2 --use essential.service --party site --input model:m/base --output model:student.pt",
+    ),
+    ("eve", "lineage student.pt"),
+    ("eve", "model deploy m/base --target https://api.example/v0"),
+    ("eve", "model deploy student --target https://api.example/v1/faces"),
+    ("eve", "model deploy student --target https://api.example/v2 --json"),
+    ("eve", "model deploy student --target https://x.example --hook true"),
+    ("eve", "model deploy nosuch --target https://x.example"),
+    ("eve", "lookup photos/alice/p0.jpg"),
+    ("eve", "lookup photos/bob/p1.jpg --json"),
+    ("eve", "lookup notes.txt"),
+    ("eve", "lookup missing.jpg"),
+    ("ann", "consent import consent.csv"),
+    ("ann", "consent import consent.csv --json"),
+    ("ann", "consent import bad.csv"),
+    ("eve", "consent import consent.csv"),
+    ("eve", "token list"),
+    ("eve", "token list --json"),
+    ("dan", "ledger checkpoint --json"),
+    ("dan", "ledger prove 1"),
+    ("dan", "ledger prove 100000"),
+    ("ann", "erase plan --subject alice --reason order --legal-basis GDPR-17 -q"),
+    ("ann", "erase plan --subject alice --reason order --legal-basis GDPR-17"),
+    ("ann", "erase plan --subject alice --source site --reason x --legal-basis y"),
+    ("eve", "erase plan --subject bob --reason order --legal-basis GDPR-17"),
+    ("ann", "erase show {plan}"),
+    ("ann", "erase show {plan} --json"),
+    ("eve", "erase approve {plan}"),
+    ("ann", "erase approve {plan}"),
+    ("bea", "erase approve {plan}"),
+    ("cy", "erase approve {plan} --json"),
+    ("dan", "erase show {plan}"),
+    ("dan", "erase certificate {plan} -o cert.json"),
+    ("dan", "erase show 0000000000"),
+    ("dan", "erase verify {plan}"),
+    ("dan", "erase verify {plan} --json"),
+    ("eve", "erase verify {plan}"),
+    ("eve", "erase run {plan} --execute"),
+    ("ann", "erase run {plan} --execute"),
+    ("ann", "erase run {plan} --execute --json"),
+    ("ann", "erase show {plan}"),
+    ("eve", "erase resolve {plan} 0 --reason taken-down-by-hand"),
+    ("bea", "erase resolve {plan} 0 --reason taken-down-by-hand"),
+    ("bea", "erase resolve {plan} 1 --reason taken-down-by-hand --json"),
+    ("cy", "erase resolve {plan} 2 --reason taken-down-by-hand"),
+    ("ann", "erase run {plan} --execute"),
+    ("dan", "erase verify {plan}"),
+    ("dan", "erase verify {plan} --json"),
+    ("dan", "erase verify {plan} --scan photos"),
+    ("dan", "erase certificate {plan} -o cert.json"),
+    ("dan", "erase show {plan} --json"),
+]
+
+
+def test_each_daily_command_is_the_same_through_the_server(
+    twins: tuple[World, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = twins
+    plans: dict[str, str] = {}
+    for who, line in STEPS:
+        here = _local(a, who, line.format(plan=plans.get("a", "")).split(), monkeypatch)
+        there = _remote(b, who, line.format(plan=plans.get("b", "")).split(), monkeypatch)
+        if line.endswith(" -q"):
+            plans["a"], plans["b"] = here.stdout.strip(), there.stdout.strip()  # type: ignore[attr-defined]
+        got = (there.returncode, _norm(there.stdout, b), _norm(there.stderr, b))  # type: ignore[attr-defined]
+        want = (here.returncode, _norm(here.stdout, a), _norm(here.stderr, a))  # type: ignore[attr-defined]
+        assert got == want, (who, line)
+    assert not (b.work / "no-home-here").exists()
+
+
+NOT_SERVED = [
+    ("ingest photos --source site", "ingest"),
+    ("scan photos", "scan"),
+    ("ledger verify", "ledger verify"),
+    ("erase run {plan}", "a dry run of an erasure"),
+    ("principal list", "`disgorge principal list`"),
+    ("storage add-root photos", "`disgorge storage add-root`"),
+]
+
+
+def test_what_is_not_served_says_so_in_one_line(
+    twins: tuple[World, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, b = twins
+    plan = _remote(
+        b,
+        "ann",
+        ["erase", "plan", "--subject", "alice", "--reason", "o", "--legal-basis", "b", "-q"],
+        monkeypatch,
+    )
+    for line, what in NOT_SERVED:
+        r = _remote(b, "ann", line.format(plan=plan.stdout.strip()).split(), monkeypatch)  # type: ignore[attr-defined]
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]  # type: ignore[attr-defined]
+        assert r.returncode == 2, (line, lines)  # type: ignore[attr-defined]
+        assert lines[0].startswith("error (disgorge.usage)") and what in lines[0], (line, lines)
+        assert len(lines) == 2 and "DISGORGE_URL" in r.stderr, (line, lines)  # type: ignore[attr-defined]
