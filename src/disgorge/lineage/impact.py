@@ -12,13 +12,24 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pyroaring import BitMap
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.graph import Node
 from disgorge.catalog.members import member_rows
-from disgorge.catalog.schema import Artifact, ArtifactCopy, Asset, Copy, Dataset, Deployment, Edge, Run
+from disgorge.catalog.schema import (
+    Artifact,
+    ArtifactCopy,
+    Asset,
+    Copy,
+    Dataset,
+    Deployment,
+    Edge,
+    Run,
+    Source,
+    Subject,
+)
 from disgorge.errors import UsageError
 
 ScopeKind = Literal["subject", "source", "dataset", "asset"]
@@ -109,26 +120,37 @@ def impact_from_json(body: dict[str, Any]) -> Impact:
 
 def scope_assets(store: CatalogStore, scope: Scope) -> tuple[BitMap, ColumnElement[bool] | None]:
     """The scope's asset ids, and an SQL predicate over ``assets`` selecting the same set if one exists."""
-    if scope.kind == "subject":
-        sid = store.subject_id(scope.value)
-        pred = Asset.subject_id == sid
-    elif scope.kind == "source":
-        pred = Asset.source_id == store.get_source(scope.value).id
-    elif scope.kind == "asset":
-        pred = Asset.id == store.resolve_asset(scope.value)
-    elif scope.kind == "dataset":
-        return BitMap(store.members(store.get_dataset(scope.value).id)), None
-    else:
-        raise UsageError(f"unknown scope kind {scope.kind!r}")
-    with store.session() as s:
+    with store.reading() as s:
+        if scope.kind == "subject":
+            # the subject's row id as a subquery: one round trip for the ids; the lookup that says why
+            # (never ingested, or every asset of theirs erased) runs only when none is found
+            sid = (
+                select(Subject.id)
+                .where(Subject.pseudonym == store.hasher.subject(scope.value))
+                .scalar_subquery()
+            )
+            pred = Asset.subject_id == sid
+        elif scope.kind == "source":
+            pred = Asset.source_id == store.get_source(scope.value).id
+        elif scope.kind == "asset":
+            pred = Asset.id == store.resolve_asset(scope.value)
+        elif scope.kind == "dataset":
+            return BitMap(store.members(store.get_dataset(scope.value).id)), None
+        else:
+            raise UsageError(f"unknown scope kind {scope.kind!r}")
         rows = s.connection().execute(select(Asset.id).where(pred).order_by(Asset.id))
-        return BitMap(array("I", (r[0] for r in rows))), pred
+        assets = BitMap(array("I", (r[0] for r in rows)))
+        if not assets and scope.kind == "subject":
+            pred = Asset.subject_id == store.subject_id(scope.value)  # NotFoundError if never ingested
+        return assets, pred
 
 
 def impact(store: CatalogStore, scope: Scope, *, copy_limit: int = 1000) -> Impact:
-    assets, pred = scope_assets(store, scope)
-    result = closure_of(store, Impact(scope, assets), pred, copy_limit=copy_limit)
-    result.unknown_subject_assets = unknown_subjects(store, assets, pred)
+    """Everything downstream of ``scope``, read in one session (one connection, one transaction)."""
+    with store.reading():
+        assets, pred = scope_assets(store, scope)
+        result = closure_of(store, Impact(scope, assets), pred, copy_limit=copy_limit)
+        result.unknown_subject_assets = unknown_subjects(store, assets, pred)
     return result
 
 
@@ -136,73 +158,69 @@ def unknown_subjects(
     store: CatalogStore, assets: BitMap, pred: ColumnElement[bool] | None = None
 ) -> dict[str, int]:
     """For each source holding some of ``assets``, how many of its assets have no known subject."""
-    with store.session() as s:
-        if pred is not None:
-            sources = list(s.scalars(select(func.distinct(Asset.source_id)).where(pred)))
-        else:
-            sources = list({r[1] for r in member_rows(s, assets, [Asset.source_id])})
-    return store.unknown_subject_counts(sources) if sources else {}
+    if not assets:
+        return {}
+    with store.reading() as s:
+        if pred is not None:  # one query: the scope's sources as a subquery
+            q = (
+                select(Source.name, func.count(Asset.id))
+                .join(Asset, Asset.source_id == Source.id)
+                .where(
+                    Asset.subject_id.is_(None),
+                    Source.id.in_(select(func.distinct(Asset.source_id)).where(pred)),
+                )
+                .group_by(Source.name)
+                .order_by(Source.name)
+            )
+            return {name: int(n) for name, n in s.execute(q)}
+        sources = list({r[1] for r in member_rows(s, assets, [Asset.source_id])})
+        return store.unknown_subject_counts(sources) if sources else {}
 
 
 def unknown_subjects_of(store: CatalogStore, scope: Scope) -> dict[str, int]:
     """:func:`unknown_subjects` of a scope (what ``erase plan`` reports beside its plan)."""
-    return unknown_subjects(store, *scope_assets(store, scope))
+    with store.reading():
+        return unknown_subjects(store, *scope_assets(store, scope))
 
 
 def closure_of(
     store: CatalogStore, result: Impact, pred: ColumnElement[bool] | None, *, copy_limit: int = 1000
 ) -> Impact:
-    """Fill ``result`` with everything downstream of its assets (``pred`` selects them in SQL if given)."""
+    """Fill ``result`` with everything downstream of its assets (``pred`` selects them in SQL if given).
+
+    Dataset bitmaps and the lineage graph are held in memory by the store across calls (the graph
+    brought up to date by one primary-key lookup), so a closure costs a handful of queries."""
     assets = result.assets
-    with store.session() as s:
-        if pred is not None:
-            result.subject_count = int(
-                s.scalar(select(func.count(func.distinct(Asset.subject_id))).where(pred)) or 0
-            )
-            result.copy_count = int(
-                s.scalar(select(func.count(Copy.id)).join(Asset, Copy.asset_id == Asset.id).where(pred)) or 0
-            )
-            result.copies = list(
-                s.scalars(
-                    select(Copy.uri)
-                    .join(Asset, Copy.asset_id == Asset.id)
-                    .where(pred)
-                    .order_by(Copy.id)
-                    .limit(copy_limit)
+    with store.reading() as s:
+        if not assets:
+            pass
+        elif pred is not None:
+            if result.scope.kind == "subject":
+                result.subject_count = 1
+            else:
+                result.subject_count = int(
+                    s.scalar(select(func.count(func.distinct(Asset.subject_id))).where(pred)) or 0
                 )
-            )
+            copies = s.execute(  # the first copy_limit copies and, on each row, how many there are
+                select(Copy.uri, func.count().over())
+                .join(Asset, Copy.asset_id == Asset.id)
+                .where(pred)
+                .order_by(Copy.id)
+                .limit(copy_limit)
+            ).all()
+            result.copies = [uri for uri, _ in copies]
+            if copies:
+                result.copy_count = int(copies[0][1])
         else:
             subj = {r[1] for r in member_rows(s, assets, [Asset.subject_id]) if r[1] is not None}
             result.subject_count = len(subj)
-            copy_rows = list(member_rows(s, assets, [Copy.uri], id_col=Copy.asset_id)) if assets else []
+            copy_rows = list(member_rows(s, assets, [Copy.uri], id_col=Copy.asset_id))
             result.copy_count = len(copy_rows)
             result.copies = sorted(r[1] for r in copy_rows)[:copy_limit]
-        meta = {
-            row[0]: row
-            for row in s.execute(
-                select(Dataset.id, Dataset.name, Dataset.version, Dataset.member_count, Dataset.digest)
-            )
-        }
-    seeds: list[Node] = []
-    for ds_id, members in store.all_dataset_bitmaps().items():
-        lost = members.intersection_cardinality(assets)
-        if lost:
-            _, name, version, count, digest = meta[ds_id]
-            seeds.append(("dataset", ds_id))
-            result.datasets.append(
-                {
-                    "name": name,
-                    "version": version,
-                    "ref": f"{name}@{version}",
-                    "members": count,
-                    "loses": lost,
-                    "digest": digest,
-                }
-            )
-    result.datasets.sort(key=lambda x: (x["name"], x["version"]))
-    with store.session() as s:
-        asset_edges = _asset_edges(s, assets, pred)
-        from_assets = [("artifact", a) for a in _asset_artifacts(s, asset_edges)]
+        seeds: list[Node] = []
+        if assets:
+            seeds = _affected_datasets(store, s, result)
+        from_assets = [("artifact", a) for a in _asset_artifacts(s, assets, pred)]
         reached = store.lineage_graph(s).downstream(seeds + from_assets)
         art_ids = sorted(set(reached["artifact"].tolist()) | {a for _, a in from_assets})
         run_ids = set(reached["run"].tolist())
@@ -217,17 +235,34 @@ def closure_of(
     return result
 
 
-def _asset_edges(s: Session, assets: BitMap, pred: ColumnElement[bool] | None) -> set[int]:
-    """Assets in scope that have derived artifacts of their own (thumbnails, crops, ...)."""
-    if pred is not None:
-        q = (
-            select(Edge.src_id)
-            .join(Asset, and_(Edge.src_kind == "asset", Edge.src_id == Asset.id))
-            .where(pred)
+def _affected_datasets(store: CatalogStore, s: Session, result: Impact) -> list[Node]:
+    """Fill ``result.datasets`` with the dataset versions holding any of its assets (and how many
+    each loses); returns them as graph seeds."""
+    seeds: list[Node] = []
+    bitmaps = store.all_dataset_bitmaps()
+    meta = {
+        row[0]: row
+        for row in s.execute(
+            select(Dataset.id, Dataset.name, Dataset.version, Dataset.member_count, Dataset.digest)
         )
-        return set(s.scalars(q))
-    rows = s.execute(select(Edge.src_id).where(Edge.src_kind == "asset")).scalars()
-    return {i for i in rows if i in assets}
+    }
+    for ds_id, members in bitmaps.items():
+        lost = members.intersection_cardinality(result.assets)
+        if lost and ds_id in meta:
+            _, name, version, count, digest = meta[ds_id]
+            seeds.append(("dataset", ds_id))
+            result.datasets.append(
+                {
+                    "name": name,
+                    "version": version,
+                    "ref": f"{name}@{version}",
+                    "members": count,
+                    "loses": lost,
+                    "digest": digest,
+                }
+            )
+    result.datasets.sort(key=lambda x: (x["name"], x["version"]))
+    return seeds
 
 
 def _fill_runs(s: Session, result: Impact, run_ids: list[int]) -> None:
@@ -274,16 +309,15 @@ def _fill_artifacts(s: Session, result: Impact, art_ids: list[int]) -> None:
     result.deployments.sort(key=lambda d: (d["target"], d["artifact_id"]))
 
 
-def _asset_artifacts(s: Session, assets_with_edges: set[int]) -> list[int]:
+def _asset_artifacts(s: Session, assets: BitMap, pred: ColumnElement[bool] | None) -> list[int]:
     """Artifacts made directly from these assets (thumbnails, crops): the graph does not hold asset edges."""
-    ids = sorted(assets_with_edges)
-    out: list[int] = []
-    for i in range(0, len(ids), IN_CHUNK):
-        q = select(Edge.dst_id).where(
-            Edge.src_kind == "asset", Edge.dst_kind == "artifact", Edge.src_id.in_(ids[i : i + IN_CHUNK])
-        )
-        out.extend(s.scalars(q))
-    return out
+    if not assets:
+        return []
+    base = select(Edge.src_id, Edge.dst_id).where(Edge.src_kind == "asset", Edge.dst_kind == "artifact")
+    if pred is not None:
+        q = base.join(Asset, Edge.src_id == Asset.id).where(pred)
+        return [dst for _src, dst in s.execute(q)]
+    return [dst for src, dst in s.execute(base) if src in assets]
 
 
 @dataclass(slots=True)
@@ -300,14 +334,14 @@ class Closure:
 def closure(store: CatalogStore, scope: Scope) -> Closure:
     """Ids of everything downstream of a scope: bitmap intersections for datasets, the in-memory graph
     for runs and artifacts. :func:`impact` adds the rows (names, parties, copies) a report needs."""
-    assets, pred = scope_assets(store, scope)
-    datasets = {
-        ds_id: lost
-        for ds_id, bm in store.all_dataset_bitmaps().items()
-        if (lost := bm.intersection_cardinality(assets))
-    }
-    with store.session() as s:
-        from_assets = _asset_artifacts(s, _asset_edges(s, assets, pred))
+    with store.reading() as s:
+        assets, pred = scope_assets(store, scope)
+        datasets = {
+            ds_id: lost
+            for ds_id, bm in store.all_dataset_bitmaps().items()
+            if (lost := bm.intersection_cardinality(assets))
+        }
+        from_assets = _asset_artifacts(s, assets, pred)
         reached = store.lineage_graph(s).downstream(
             [("dataset", d) for d in datasets] + [("artifact", a) for a in from_assets]
         )
