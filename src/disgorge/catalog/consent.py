@@ -194,7 +194,13 @@ class ConsentMixin(RunsMixin):
                 ("run", {"run": info.uid, "name": name, "use": use, "party": party})
             ]
             rows = [  # a new run has no edges yet: no lookup before the insert
-                {"src_kind": kind, "src_id": node_id, "dst_kind": "run", "dst_id": info.id, "relation": "input"}
+                {
+                    "src_kind": kind,
+                    "src_id": node_id,
+                    "dst_kind": "run",
+                    "dst_id": info.id,
+                    "relation": "input",
+                }
                 for kind, node_id in dict.fromkeys(inputs)
             ]
             if rows:

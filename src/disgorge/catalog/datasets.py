@@ -73,17 +73,12 @@ class DatasetsMixin(AssetsMixin):
         # classes change only when assets get a subject, which a ``subject_attribution`` ledger event
         # records in the same transaction: its newest index, read first, says whether a cached entry
         # (made by this process or before another process's attribution) is still true
-        cache: dict[int, tuple[int, dict[ClassKey, BitMap] | None]] = self.__dict__.setdefault(
-            "_classes", {}
-        )
+        cache: dict[int, tuple[int, dict[ClassKey, BitMap] | None]] = self.__dict__.setdefault("_classes", {})
         with self.session() as s:
-            stamp = int(
-                s.scalar(
-                    select(func.coalesce(func.max(LedgerEntry.seq), -1)).where(
-                        LedgerEntry.kind == "subject_attribution"
-                    )
-                )
+            newest = s.scalar(
+                select(func.max(LedgerEntry.seq)).where(LedgerEntry.kind == "subject_attribution")
             )
+            stamp = -1 if newest is None else int(newest)
             hit = cache.get(dataset_id)
             if hit is not None and hit[0] == stamp:
                 return hit[1]
