@@ -89,10 +89,16 @@ class DatasetsMixin(AssetsMixin):
 
     def all_dataset_bitmaps(self) -> dict[int, BitMap]:
         """Every dataset version's members, loading the ones not cached yet in one pass."""
-        cache: dict[int, BitMap] = self.__dict__.setdefault("_bitmaps", {})
         with self.session() as s:
-            ids = list(s.scalars(select(Dataset.id)))
-            missing = [i for i in ids if i not in cache]
+            return self.dataset_bitmaps(list(s.scalars(select(Dataset.id))))
+
+    def dataset_bitmaps(self, ids: list[int]) -> dict[int, BitMap]:
+        """These dataset versions' members, loading the ones not cached yet in one pass."""
+        cache: dict[int, BitMap] = self.__dict__.setdefault("_bitmaps", {})
+        missing = [i for i in ids if i not in cache]
+        if not missing:
+            return {i: cache[i] for i in ids}
+        with self.session() as s:
             for k in range(0, len(missing), 200):
                 rows = s.execute(
                     select(Dataset.id, Dataset.members).where(Dataset.id.in_(missing[k : k + 200]))

@@ -36,6 +36,10 @@ class LineageGraph:
         self.id_of: list[int] = []
         self._csr: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
         self._nodes: tuple[npt.NDArray[np.int8], npt.NDArray[np.int64]] | None = None
+        self.producers: dict[int, list[int]] = {}
+        """artifact id -> the runs with an ``output`` edge to it"""
+        self.parents: dict[int, list[tuple[int, str]]] = {}
+        """artifact id -> (parent artifact id, relation) of the edges into it"""
         self.gaps: dict[int, float] = {}
         """Edge ids below ``max_edge`` not seen yet (an insert not committed when the range was read)."""
         self._lock = threading.RLock()
@@ -72,7 +76,7 @@ class LineageGraph:
         if top > self.max_edge:
             lo = self.max_edge
             rows = s.execute(
-                select(Edge.src_kind, Edge.src_id, Edge.dst_kind, Edge.dst_id)
+                select(Edge.src_kind, Edge.src_id, Edge.dst_kind, Edge.dst_id, Edge.relation)
                 .where(
                     Edge.id > lo,
                     Edge.id <= top,
@@ -81,8 +85,8 @@ class LineageGraph:
                 )
                 .order_by(Edge.id)
             ).all()
-            for sk, si, dk, di in rows:
-                self._add(sk, si, dk, di)
+            for sk, si, dk, di, rel in rows:
+                self._add(sk, si, dk, di, rel)
             recent = max(lo, top - GAP_WINDOW)
             present = set(s.scalars(select(Edge.id).where(Edge.id > recent, Edge.id <= top)))
             now = time.monotonic()
@@ -108,12 +112,26 @@ class LineageGraph:
         for edge_id, sk, si, dk, di, rel in found:
             del self.gaps[edge_id]
             if sk != "asset" and rel != "subset_of":
-                self._add(sk, si, dk, di)
+                self._add(sk, si, dk, di, rel)
         return bool(found)
 
-    def _add(self, sk: str, si: int, dk: str, di: int) -> None:
+    def _add(self, sk: str, si: int, dk: str, di: int, rel: str) -> None:
         self.src.append(self._node(sk, si))
         self.dst.append(self._node(dk, di))
+        if dk == "artifact" and sk == "run" and rel == "output":
+            self.producers.setdefault(di, []).append(si)
+        elif dk == "artifact" and sk == "artifact":
+            self.parents.setdefault(di, []).append((si, rel))
+
+    def producers_of(self, artifacts: Iterable[int]) -> set[int]:
+        """The runs that wrote these artifacts (their ``output`` edges)."""
+        with self._lock:
+            return {run for a in artifacts for run in self.producers.get(a, ())}
+
+    def parents_of(self, artifact: int) -> list[tuple[int, str]]:
+        """(parent artifact id, relation) of each artifact -> artifact edge into ``artifact``."""
+        with self._lock:
+            return list(self.parents.get(artifact, ()))
 
     def _arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         if self._csr is None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pyroaring import BitMap
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
 from disgorge.catalog import CatalogStore
@@ -31,6 +31,9 @@ from disgorge.catalog.schema import (
     Subject,
 )
 from disgorge.errors import UsageError
+
+if TYPE_CHECKING:
+    from disgorge.catalog.lineage_graph import LineageGraph
 
 ScopeKind = Literal["subject", "source", "dataset", "asset"]
 IN_CHUNK = 900
@@ -221,16 +224,13 @@ def closure_of(
         if assets:
             seeds = _affected_datasets(store, s, result)
         from_assets = [("artifact", a) for a in _asset_artifacts(s, assets, pred)]
-        reached = store.lineage_graph(s).downstream(seeds + from_assets)
+        graph = store.lineage_graph(s)
+        reached = graph.downstream(seeds + from_assets)
         art_ids = sorted(set(reached["artifact"].tolist()) | {a for _, a in from_assets})
         run_ids = set(reached["run"].tolist())
-        for i in range(0, len(art_ids), IN_CHUNK):  # the runs that wrote affected artifacts used the data too
-            producers = select(Edge.src_id).where(
-                Edge.src_kind == "run", Edge.relation == "output", Edge.dst_id.in_(art_ids[i : i + IN_CHUNK])
-            )
-            run_ids.update(s.scalars(producers))
-        _fill_runs(s, result, sorted(run_ids))
-        _fill_artifacts(s, result, art_ids)
+        run_ids |= graph.producers_of(art_ids)  # the runs that wrote affected artifacts used the data too
+        _fill_runs(store, s, result, sorted(run_ids))
+        _fill_artifacts(s, result, art_ids, graph)
     result.recipients = sorted({r["party"] for r in result.runs})
     return result
 
@@ -239,16 +239,15 @@ def _affected_datasets(store: CatalogStore, s: Session, result: Impact) -> list[
     """Fill ``result.datasets`` with the dataset versions holding any of its assets (and how many
     each loses); returns them as graph seeds."""
     seeds: list[Node] = []
-    bitmaps = store.all_dataset_bitmaps()
     meta = {
         row[0]: row
         for row in s.execute(
             select(Dataset.id, Dataset.name, Dataset.version, Dataset.member_count, Dataset.digest)
         )
     }
-    for ds_id, members in bitmaps.items():
+    for ds_id, members in store.dataset_bitmaps(list(meta)).items():
         lost = members.intersection_cardinality(result.assets)
-        if lost and ds_id in meta:
+        if lost:
             _, name, version, count, digest = meta[ds_id]
             seeds.append(("dataset", ds_id))
             result.datasets.append(
@@ -265,45 +264,52 @@ def _affected_datasets(store: CatalogStore, s: Session, result: Impact) -> list[
     return seeds
 
 
-def _fill_runs(s: Session, result: Impact, run_ids: list[int]) -> None:
-    for i in range(0, len(run_ids), IN_CHUNK):
-        q = select(Run.uid, Run.name, Run.use, Run.party).where(Run.id.in_(run_ids[i : i + IN_CHUNK]))
-        for uid, name, use, party in s.connection().execute(q):
-            result.runs.append({"uid": uid, "name": name, "use": use, "party": party})
+def _fill_runs(store: CatalogStore, s: Session, result: Impact, run_ids: list[int]) -> None:
+    """The runs' rows; a run's uid, name, use and party never change, so the store keeps them."""
+    known: dict[int, dict[str, Any]] = store.__dict__.setdefault("_run_rows", {})
+    missing = [r for r in run_ids if r not in known]
+    for i in range(0, len(missing), IN_CHUNK):
+        q = select(Run.id, Run.uid, Run.name, Run.use, Run.party).where(Run.id.in_(missing[i : i + IN_CHUNK]))
+        for run_id, uid, name, use, party in s.connection().execute(q):
+            known[run_id] = {"uid": uid, "name": name, "use": use, "party": party}
+    result.runs.extend(dict(known[r]) for r in run_ids if r in known)
     result.runs.sort(key=lambda r: (r["name"], r["uid"]))
 
 
-def _fill_artifacts(s: Session, result: Impact, art_ids: list[int]) -> None:
+def _fill_artifacts(s: Session, result: Impact, art_ids: list[int], graph: LineageGraph) -> None:
+    """The artifacts' rows, copies and deployments in one query per chunk; parents from the graph."""
     for i in range(0, len(art_ids), IN_CHUNK):
         chunk = art_ids[i : i + IN_CHUNK]
+        rows: Any = union_all(  # one round trip: rows tagged a(rtifact), c(opy), d(eployment)
+            select(literal_column("'a'"), Artifact.id, Artifact.kind, Artifact.name, Artifact.sha256).where(
+                Artifact.id.in_(chunk)
+            ),
+            select(literal_column("'c'"), ArtifactCopy.artifact_id, ArtifactCopy.uri, null(), null()).where(
+                ArtifactCopy.artifact_id.in_(chunk)
+            ),
+            select(
+                literal_column("'d'"), Deployment.artifact_id, Deployment.target, Deployment.state, null()
+            ).where(Deployment.artifact_id.in_(chunk)),
+        )
+        arts: list[tuple[int, str, str | None, str]] = []
         uris: dict[int, list[str]] = {}
-        for aid, uri in s.execute(
-            select(ArtifactCopy.artifact_id, ArtifactCopy.uri).where(ArtifactCopy.artifact_id.in_(chunk))
-        ):
-            uris.setdefault(aid, []).append(uri)
-        parents: dict[int, list[dict[str, Any]]] = {}
-        for src_id, dst_id, rel in s.execute(
-            select(Edge.src_id, Edge.dst_id, Edge.relation).where(
-                Edge.src_kind == "artifact", Edge.dst_kind == "artifact", Edge.dst_id.in_(chunk)
-            )
-        ):
-            parents.setdefault(dst_id, []).append({"artifact_id": src_id, "relation": rel})
-        q = select(Artifact.id, Artifact.kind, Artifact.name, Artifact.sha256).where(Artifact.id.in_(chunk))
-        for art_id, kind, name, sha in s.connection().execute(q):
+        for tag, art_id, a, b, c in s.connection().execute(rows):
+            if tag == "a":
+                arts.append((art_id, a, b, c))
+            elif tag == "c":
+                uris.setdefault(art_id, []).append(a)
+            else:
+                result.deployments.append({"artifact_id": art_id, "target": a, "state": b})
+        for art_id, kind, name, sha in arts:
             item = {
                 "id": art_id,
                 "kind": kind,
                 "name": name,
                 "sha256": sha,
                 "uris": sorted(uris.get(art_id, [])),
-                "parents": parents.get(art_id, []),
+                "parents": [{"artifact_id": p, "relation": rel} for p, rel in graph.parents_of(art_id)],
             }
             (result.models if kind == "model" else result.artifacts).append(item)
-        dq = select(Deployment.artifact_id, Deployment.target, Deployment.state).where(
-            Deployment.artifact_id.in_(chunk)
-        )
-        for art_id, target, state in s.connection().execute(dq):
-            result.deployments.append({"artifact_id": art_id, "target": target, "state": state})
     result.models.sort(key=lambda m: (m["name"] or "", m["sha256"]))
     result.artifacts.sort(key=lambda m: (m["kind"], m["name"] or "", m["sha256"]))
     result.deployments.sort(key=lambda d: (d["target"], d["artifact_id"]))
