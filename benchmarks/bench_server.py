@@ -132,13 +132,27 @@ def load(
 
 def in_process(
     home: Path, url: str, token: str, subjects: list[str], seconds: float, only: str
-) -> dict[str, tuple[float, float, float]]:
-    """The same two calls on the facade directly: what the catalog costs, without HTTP or the server."""
+) -> dict[str, tuple[float, float, float, str]]:
+    """The same two calls on the facade directly: what the catalog costs, without HTTP or the server;
+    with the SQL statements and pool checkouts per call (round trips: what a loaded machine makes slow)
+    and this process's CPU time per call."""
+    from sqlalchemy import event
+
     import disgorge
     from disgorge.access.tokens import TokenService
 
     out = {}
     with disgorge.open(home, catalog_url=url, identity=False) as cat:
+        seen = {"statements": 0, "checkouts": 0}
+
+        def _stmt(*_a: object) -> None:
+            seen["statements"] += 1
+
+        def _checkout(*_a: object) -> None:
+            seen["checkouts"] += 1
+
+        event.listen(cat.store.engine, "before_cursor_execute", _stmt)
+        event.listen(cat.store.engine, "checkout", _checkout)
         view = cat.acting_as(TokenService(cat.store).authenticate(token))
         calls = {
             "GET impact by subject": lambda n: view.impact("subject", subjects[(n * 7919) % len(subjects)]),
@@ -150,12 +164,18 @@ def in_process(
             if label != only:
                 continue
             call(0)
-            lat, stop = [], time.perf_counter() + seconds / 2
+            seen.update(statements=0, checkouts=0)
+            lat, stop, cpu = [], time.perf_counter() + seconds / 2, time.process_time()
             while time.perf_counter() < stop:
                 t = time.perf_counter()
                 call(len(lat) + 1)
                 lat.append(time.perf_counter() - t)
-            out[label] = (len(lat) / sum(lat), pct(lat, 50) * 1000, pct(lat, 99) * 1000)
+            cpu = (time.process_time() - cpu) / len(lat) * 1000
+            note = (
+                f"{seen['statements'] / len(lat):.0f} SQL statements, {seen['checkouts'] / len(lat):.0f} "
+                f"connection checkout, {cpu:.1f} ms CPU per call"
+            )
+            out[label] = (len(lat) / sum(lat), pct(lat, 50) * 1000, pct(lat, 99) * 1000, note)
     return out
 
 
@@ -238,10 +258,10 @@ def main() -> None:
                         errors,
                     )
                 )
-            for label, (rps, p50, p99) in direct.items():
+            for label, (rps, p50, p99, note) in direct.items():
                 rows.append(
                     (
-                        f"{label}, facade in-process (no HTTP, 1 thread)",
+                        f"{label}, facade in-process (no HTTP, 1 thread; {note})",
                         f"{rps:,.0f}",
                         f"{p50:.1f}",
                         f"{p99:.1f}",

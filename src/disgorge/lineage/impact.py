@@ -204,16 +204,22 @@ def closure_of(
                 result.subject_count = int(
                     s.scalar(select(func.count(func.distinct(Asset.subject_id))).where(pred)) or 0
                 )
-            copies = s.execute(  # the first copy_limit copies and, on each row, how many there are
-                select(Copy.uri, func.count().over())
-                .join(Asset, Copy.asset_id == Asset.id)
-                .where(pred)
-                .order_by(Copy.id)
-                .limit(copy_limit)
-            ).all()
-            result.copies = [uri for uri, _ in copies]
-            if copies:
-                result.copy_count = int(copies[0][1])
+            if len(assets) <= IN_CHUNK:  # a subject's few assets: by the copies' asset_id index
+                uris = list(
+                    s.scalars(select(Copy.uri).where(Copy.asset_id.in_(list(assets))).order_by(Copy.id))
+                )
+                result.copy_count, result.copies = len(uris), uris[:copy_limit]
+            else:  # the first copy_limit copies and, on each row, how many there are
+                copies = s.execute(
+                    select(Copy.uri, func.count().over())
+                    .join(Asset, Copy.asset_id == Asset.id)
+                    .where(pred)
+                    .order_by(Copy.id)
+                    .limit(copy_limit)
+                ).all()
+                result.copies = [uri for uri, _ in copies]
+                if copies:
+                    result.copy_count = int(copies[0][1])
         else:
             subj = {r[1] for r in member_rows(s, assets, [Asset.subject_id]) if r[1] is not None}
             result.subject_count = len(subj)
@@ -320,6 +326,9 @@ def _asset_artifacts(s: Session, assets: BitMap, pred: ColumnElement[bool] | Non
     if not assets:
         return []
     base = select(Edge.src_id, Edge.dst_id).where(Edge.src_kind == "asset", Edge.dst_kind == "artifact")
+    if len(assets) <= IN_CHUNK:  # a few assets: by the edges' (src_kind, src_id) index
+        few = base.where(Edge.src_id.in_(list(assets)))
+        return [dst for _src, dst in s.execute(few)]
     if pred is not None:
         q = base.join(Asset, Edge.src_id == Asset.id).where(pred)
         return [dst for _src, dst in s.execute(q)]
