@@ -291,21 +291,38 @@ class Catalog(RecordsMixin):
         self._may("run.write")
         from disgorge.enforcement import check_datasets, denial, training_datasets
 
-        resolved = [self._resolve_input(RunInput.parse(i), readable=enforce) for i in inputs]
         report: CheckReport | None = None
-        datasets = training_datasets(self.store, resolved)
-        if datasets:
-            report = check_datasets(self.store, datasets, use=use, recipient=party, policy=self.policy, at=at)
-            if not report.ok and enforce and compliant_subset:
-                resolved, report = self._compliant_inputs(resolved, use=use, party=party, at=at)
-            if not report.ok and enforce:
-                self.store.record_decision(report.record("run"))
-                raise denial(report, f"run {name!r}")
-        info = self.store.start_run(name, use=use, party=party, code_version=code_version)
-        for kind, node_id in resolved:
-            self.store.add_run_input(info.id, kind, node_id)
-        if report is not None:
-            self.store.record_decision(report.record("run"), run_id=info.id)
+        with self.store.reading():  # one connection and one transaction for the checks and the start
+            resolved = [self._resolve_input(RunInput.parse(i), readable=enforce) for i in inputs]
+            datasets = training_datasets(self.store, resolved)
+            if datasets:
+                report = check_datasets(
+                    self.store, datasets, use=use, recipient=party, policy=self.policy, at=at
+                )
+            if report is None or report.ok or not enforce:
+                info = self.store.start_checked_run(
+                    name,
+                    use=use,
+                    party=party,
+                    code_version=code_version,
+                    inputs=resolved,
+                    rec=report.record("run") if report is not None else None,
+                )
+                return RunContext(self, info, resolved, report)
+        assert report is not None  # refused, unless a compliant subset is allowed
+        if compliant_subset:
+            resolved, report = self._compliant_inputs(resolved, use=use, party=party, at=at)
+        if not report.ok:
+            self.store.record_decision(report.record("run"))
+            raise denial(report, f"run {name!r}")
+        info = self.store.start_checked_run(
+            name,
+            use=use,
+            party=party,
+            code_version=code_version,
+            inputs=resolved,
+            rec=report.record("run"),
+        )
         return RunContext(self, info, resolved, report)
 
     def _compliant_inputs(

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from disgorge.catalog.runs import RunsMixin
-from disgorge.catalog.schema import Asset, ConsentImport, Decision, Notice, Source, Subject
+from disgorge.catalog.runs import RunInfo, RunsMixin
+from disgorge.catalog.schema import Asset, ConsentImport, Decision, Edge, Notice, Source, Subject
 from disgorge.catalog.schema import ConsentEvent as ConsentRow
 from disgorge.errors import InputError
 
@@ -176,7 +176,44 @@ class ConsentMixin(RunsMixin):
             self._put_decision(s, rec, run_id)
             self._link_many(s, [(kind, node_id, "run", run_id, "input") for kind, node_id in inputs])
 
-    def _put_decision(self, s: Session, rec: DecisionRecord, run_id: int | None) -> None:
+    def start_checked_run(
+        self,
+        name: str,
+        *,
+        use: str,
+        party: str,
+        code_version: str | None,
+        inputs: list[tuple[str, int]],
+        rec: DecisionRecord | None,
+    ) -> RunInfo:
+        """A run, its inputs (kind, id) and the decision that allowed them, in one transaction: a
+        gated run start is then one commit and one ledger append, and never half recorded."""
+        with self.session() as s:
+            info = self._new_run(s, name, use=use, party=party, code_version=code_version, log=False)
+            events: list[tuple[str, dict[str, Any]]] = [
+                ("run", {"run": info.uid, "name": name, "use": use, "party": party})
+            ]
+            rows = [  # a new run has no edges yet: no lookup before the insert
+                {
+                    "src_kind": kind,
+                    "src_id": node_id,
+                    "dst_kind": "run",
+                    "dst_id": info.id,
+                    "relation": "input",
+                }
+                for kind, node_id in dict.fromkeys(inputs)
+            ]
+            if rows:
+                s.connection().execute(insert(cast(Table, Edge.__table__)), rows)
+            if rec is not None:
+                events.append(self._put_decision(s, rec, info.id, log=False))
+            self._log_many(s, events)  # the run and its decision: one append to the ledger
+            return info
+
+    def _put_decision(
+        self, s: Session, rec: DecisionRecord, run_id: int | None, *, log: bool = True
+    ) -> tuple[str, dict[str, Any]]:
+        """Add the decision's row; append its ledger event unless ``log`` is false (the caller does)."""
         s.add(
             Decision(
                 uid=rec.uid,
@@ -193,8 +230,7 @@ class ConsentMixin(RunsMixin):
                 run_id=run_id,
             )
         )
-        self._log(
-            s,
+        event: tuple[str, dict[str, Any]] = (
             "decision",
             {
                 "decision": rec.uid,
@@ -207,6 +243,9 @@ class ConsentMixin(RunsMixin):
                 "denied": rec.denied,
             },
         )
+        if log:
+            self._log(s, *event)
+        return event
 
     def attach_decision(self, uid: str, run_id: int) -> None:
         with self.session() as s:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from disgorge.catalog.assets import AssetsMixin
 from disgorge.catalog.members import ClassKey, decode_classes, encode_classes, from_blob, member_rows, to_blob
-from disgorge.catalog.schema import Asset, Copy, Dataset, Source
+from disgorge.catalog.schema import Asset, Copy, Dataset, LedgerEntry, Source
 from disgorge.catalog.where import compile_where
 from disgorge.errors import InputError, NotFoundError
 from disgorge.ledger.merkle import root_from_leaf_hashes
@@ -70,19 +70,35 @@ class DatasetsMixin(AssetsMixin):
 
     def dataset_classes(self, dataset_id: int) -> dict[ClassKey, BitMap] | None:
         """The dataset's members grouped by purpose class, or None for a version made before classes were kept."""
-        cache: dict[int, dict[ClassKey, BitMap] | None] = self.__dict__.setdefault("_classes", {})
-        if dataset_id not in cache:
-            with self.session() as s:
-                blob = s.scalar(select(Dataset.classes).where(Dataset.id == dataset_id))
-            cache[dataset_id] = decode_classes(blob) if blob else None
-        return cache[dataset_id]
+        # classes change only when assets get a subject, which a ``subject_attribution`` ledger event
+        # records in the same transaction: its newest index, read first, says whether a cached entry
+        # (made by this process or before another process's attribution) is still true
+        cache: dict[int, tuple[int, dict[ClassKey, BitMap] | None]] = self.__dict__.setdefault("_classes", {})
+        with self.session() as s:
+            newest = s.scalar(
+                select(func.max(LedgerEntry.seq)).where(LedgerEntry.kind == "subject_attribution")
+            )
+            stamp = -1 if newest is None else int(newest)
+            hit = cache.get(dataset_id)
+            if hit is not None and hit[0] == stamp:
+                return hit[1]
+            blob = s.scalar(select(Dataset.classes).where(Dataset.id == dataset_id))
+        classes = decode_classes(blob) if blob else None
+        cache[dataset_id] = (stamp, classes)
+        return classes
 
     def all_dataset_bitmaps(self) -> dict[int, BitMap]:
         """Every dataset version's members, loading the ones not cached yet in one pass."""
-        cache: dict[int, BitMap] = self.__dict__.setdefault("_bitmaps", {})
         with self.session() as s:
-            ids = list(s.scalars(select(Dataset.id)))
-            missing = [i for i in ids if i not in cache]
+            return self.dataset_bitmaps(list(s.scalars(select(Dataset.id))))
+
+    def dataset_bitmaps(self, ids: list[int]) -> dict[int, BitMap]:
+        """These dataset versions' members, loading the ones not cached yet in one pass."""
+        cache: dict[int, BitMap] = self.__dict__.setdefault("_bitmaps", {})
+        missing = [i for i in ids if i not in cache]
+        if not missing:
+            return {i: cache[i] for i in ids}
+        with self.session() as s:
             for k in range(0, len(missing), 200):
                 rows = s.execute(
                     select(Dataset.id, Dataset.members).where(Dataset.id.in_(missing[k : k + 200]))
@@ -120,6 +136,12 @@ class DatasetsMixin(AssetsMixin):
                     s, "dataset_marked", {"dataset": name, "versions": marked, "state": "erased_members"}
                 )
         return marked
+
+    def datasets_by_id(self, ids: Iterable[int]) -> dict[int, DatasetInfo]:
+        """The dataset versions with these ids (as :meth:`list_datasets` describes them), one query."""
+        wanted = sorted(set(ids))
+        with self.session() as s:
+            return {d.id: _info(d) for d in s.scalars(select(Dataset).where(Dataset.id.in_(wanted)))}
 
     def list_datasets(self) -> list[DatasetInfo]:
         with self.session() as s:

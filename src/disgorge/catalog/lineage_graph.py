@@ -7,6 +7,8 @@ the caller seeds the closure with the artifacts they lead to. ``subset_of`` edge
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -17,6 +19,10 @@ from sqlalchemy.orm import Session
 from disgorge.catalog.schema import Edge
 
 KINDS = ("dataset", "run", "artifact")
+GAP_WINDOW = 10_000
+"""How far below the newest edge id a missing id is taken for an insert still in flight."""
+GAP_SECONDS = 600.0
+"""How long a missing edge id is looked for (a transaction open longer, or rolled back, is not)."""
 Ids = npt.NDArray[np.int64]
 
 
@@ -30,6 +36,14 @@ class LineageGraph:
         self.id_of: list[int] = []
         self._csr: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
         self._nodes: tuple[npt.NDArray[np.int8], npt.NDArray[np.int64]] | None = None
+        self.producers: dict[int, list[int]] = {}
+        """artifact id -> the runs with an ``output`` edge to it"""
+        self.parents: dict[int, list[tuple[int, str]]] = {}
+        """artifact id -> (parent artifact id, relation) of the edges into it"""
+        self.gaps: dict[int, float] = {}
+        """Edge ids below ``max_edge`` not seen yet (an insert not committed when the range was read)."""
+        self._lock = threading.RLock()
+        """The server's worker threads share one graph: a refresh and a walk never interleave."""
 
     def _node(self, kind: str, node_id: int) -> int:
         key = (KINDS.index(kind), node_id)
@@ -46,23 +60,78 @@ class LineageGraph:
         Only asset edges are ever deleted (when the catalog forgets erased assets), and they are not
         held here, so the held edges are append-only."""
         top = int(s.scalar(select(func.max(Edge.id))) or 0)
-        if top == self.max_edge:
+        if top <= self.max_edge and not self.gaps:
             return self
-        rows = s.execute(
-            select(Edge.src_kind, Edge.src_id, Edge.dst_kind, Edge.dst_id)
-            .where(
-                Edge.id > self.max_edge,
-                Edge.id <= top,
-                Edge.src_kind != "asset",
-                Edge.relation != "subset_of",
-            )
-            .order_by(Edge.id)
-        ).all()
-        for sk, si, dk, di in rows:
-            self.src.append(self._node(sk, si))
-            self.dst.append(self._node(dk, di))
-        self.max_edge, self._csr, self._nodes = top, None, None
+        with self._lock:
+            return self._load(s, top)
+
+    def _load(self, s: Session, top: int) -> LineageGraph:
+        """Edges up to ``top``, and any missing id below it that has committed since.
+
+        Ids come from a sequence: a transaction holding a lower id may commit after one holding a
+        higher id was seen (two run starts at once, in one process or two). Ids missing from the
+        recent range are remembered for :data:`GAP_SECONDS` and looked up on each refresh, so such an
+        edge is never skipped for good."""
+        changed = self._fill_gaps(s)
+        if top > self.max_edge:
+            lo = self.max_edge
+            rows = s.execute(
+                select(Edge.src_kind, Edge.src_id, Edge.dst_kind, Edge.dst_id, Edge.relation)
+                .where(
+                    Edge.id > lo,
+                    Edge.id <= top,
+                    Edge.src_kind != "asset",
+                    Edge.relation != "subset_of",
+                )
+                .order_by(Edge.id)
+            ).all()
+            for sk, si, dk, di, rel in rows:
+                self._add(sk, si, dk, di, rel)
+            recent = max(lo, top - GAP_WINDOW)
+            present = set(s.scalars(select(Edge.id).where(Edge.id > recent, Edge.id <= top)))
+            now = time.monotonic()
+            for missing in set(range(recent + 1, top + 1)) - present:
+                self.gaps[missing] = now
+            self.max_edge, changed = top, True
+        if changed:
+            self._csr, self._nodes = None, None
         return self
+
+    def _fill_gaps(self, s: Session) -> bool:
+        if not self.gaps:
+            return False
+        now = time.monotonic()
+        for gap, since in list(self.gaps.items()):
+            if now - since > GAP_SECONDS:  # a rolled-back insert: that id never commits
+                del self.gaps[gap]
+        found = s.execute(
+            select(Edge.id, Edge.src_kind, Edge.src_id, Edge.dst_kind, Edge.dst_id, Edge.relation).where(
+                Edge.id.in_(sorted(self.gaps)[:900])
+            )
+        ).all()
+        for edge_id, sk, si, dk, di, rel in found:
+            del self.gaps[edge_id]
+            if sk != "asset" and rel != "subset_of":
+                self._add(sk, si, dk, di, rel)
+        return bool(found)
+
+    def _add(self, sk: str, si: int, dk: str, di: int, rel: str) -> None:
+        self.src.append(self._node(sk, si))
+        self.dst.append(self._node(dk, di))
+        if dk == "artifact" and sk == "run" and rel == "output":
+            self.producers.setdefault(di, []).append(si)
+        elif dk == "artifact" and sk == "artifact":
+            self.parents.setdefault(di, []).append((si, rel))
+
+    def producers_of(self, artifacts: Iterable[int]) -> set[int]:
+        """The runs that wrote these artifacts (their ``output`` edges)."""
+        with self._lock:
+            return {run for a in artifacts for run in self.producers.get(a, ())}
+
+    def parents_of(self, artifact: int) -> list[tuple[int, str]]:
+        """(parent artifact id, relation) of each artifact -> artifact edge into ``artifact``."""
+        with self._lock:
+            return list(self.parents.get(artifact, ()))
 
     def _arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         if self._csr is None:
@@ -75,6 +144,10 @@ class LineageGraph:
 
     def downstream(self, seeds: Iterable[tuple[str, int]]) -> dict[str, Ids]:
         """Ids of every run and artifact reachable from the seeds (dataset or artifact nodes)."""
+        with self._lock:
+            return self._downstream(seeds)
+
+    def _downstream(self, seeds: Iterable[tuple[str, int]]) -> dict[str, Ids]:
         indptr, indices = self._arrays()
         start = [self.index[k] for kind, i in seeds if (k := (KINDS.index(kind), i)) in self.index]
         seen = np.zeros(len(self.kind_of), dtype=bool)

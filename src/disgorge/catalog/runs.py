@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, or_, select
+from sqlalchemy.orm import Session
 
 from disgorge.catalog.datasets import DatasetsMixin
 from disgorge.catalog.schema import Artifact, ArtifactCopy, Deployment, Run, utcnow
@@ -71,11 +72,17 @@ def as_uri(path_or_uri: str) -> str:
 class RunsMixin(DatasetsMixin):
     def start_run(self, name: str, *, use: str, party: str, code_version: str | None = None) -> RunInfo:
         with self.session() as s:
-            run = Run(uid=str(uuid.uuid4()), name=name, use=use, party=party, code_version=code_version)
-            s.add(run)
-            s.flush()
+            return self._new_run(s, name, use=use, party=party, code_version=code_version)
+
+    def _new_run(
+        self, s: Session, name: str, *, use: str, party: str, code_version: str | None, log: bool = True
+    ) -> RunInfo:
+        run = Run(uid=str(uuid.uuid4()), name=name, use=use, party=party, code_version=code_version)
+        s.add(run)
+        s.flush()
+        if log:  # else the caller appends the run's event with others
             self._log(s, "run", {"run": run.uid, "name": name, "use": use, "party": party})
-            return RunInfo(run.id, run.uid, name, use, party, run.status)
+        return RunInfo(run.id, run.uid, name, use, party, run.status)
 
     def add_run_input(self, run_id: int, kind: str, node_id: int) -> None:
         with self.session() as s:

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("disgorge_actor", default=None)
 """The principal a request acts for, where one store serves many (the server); else ``store.actor``."""
 
+_READING: contextvars.ContextVar[tuple[StoreBase, Session] | None] = contextvars.ContextVar(
+    "disgorge_reading", default=None
+)
+"""The session of an open :meth:`StoreBase.reading` block (per thread / task), which sessions join."""
+
 
 class StoreBase:
     def __init__(self, url: str, hasher: KeyedHasher | None = None, *, migrate: bool = True) -> None:
@@ -67,12 +72,35 @@ class StoreBase:
         """A session in one transaction: committed on success, rolled back on any error.
 
         Database failures leave the store as :class:`StoreError` (exit 3), named by catalog URL, so no
-        caller above the catalog ever sees a SQLAlchemy exception."""
+        caller above the catalog ever sees a SQLAlchemy exception. Inside :meth:`reading`, it is the
+        reading block's session (one connection and one transaction for a whole read)."""
+        ambient = _READING.get()
+        if ambient is not None and ambient[0] is self:
+            yield ambient[1]
+            return
         try:
             with self._sessions() as s, s.begin():
                 yield s
         except SQLAlchemyError as exc:
             raise self._store_error(exc, "the catalog at {url} failed") from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """One session for every :meth:`session` opened inside the block (in this thread or task).
+
+        A read made of many small queries (an impact, a gate's checks) then costs one pool checkout,
+        one liveness ping and one transaction instead of one each per query; nested blocks join the
+        outer one. Meant for reads: a write inside commits only when the outermost block ends."""
+        ambient = _READING.get()
+        if ambient is not None and ambient[0] is self:
+            yield ambient[1]
+            return
+        with self.session() as s:
+            token = _READING.set((self, s))
+            try:
+                yield s
+            finally:
+                _READING.reset(token)
 
     def ping(self) -> None:
         """Reach the database (a health check): StoreError if it cannot be reached."""

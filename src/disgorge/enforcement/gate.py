@@ -64,7 +64,7 @@ def training_datasets(store: CatalogStore, inputs: list[tuple[str, int]]) -> lis
                     ids.add(pid)
     if not ids:
         return []  # a run with no data inputs: no reason to read every dataset row
-    by_id = {d.id: d for d in store.list_datasets()}
+    by_id = store.datasets_by_id(ids)
     return [by_id[i] for i in sorted(ids)]
 
 

@@ -21,16 +21,21 @@ class ConsentMixin(FindingMixin):
     def policy(self) -> Policy:
         """The catalog's policy (``disgorge policy set``; a home's ``policy.yaml`` is taken in once), or the
         built-in default: consent and notices decide."""
-        cached: Policy | None = self.__dict__.get("_policy")
-        if cached is None:
-            from disgorge.policy import DEFAULT_POLICY, parse_policy
-            from disgorge.shared import policy_text
+        from disgorge.policy import DEFAULT_POLICY, parse_policy
+        from disgorge.shared import policy_text
 
-            stored = policy_text(self.store, self.home)
-            text, origin = stored if stored else (DEFAULT_POLICY, "built-in default")
-            cached = parse_policy(text, origin)
-            self.__dict__["_policy"] = cached
-        return cached
+        # read per use (one small query, so a `policy set` from any home or process is seen at once);
+        # parsed once per text, in the store, which the server's per-request views share
+        stored = policy_text(self.store, self.home)
+        text, origin = stored if stored else (DEFAULT_POLICY, "built-in default")
+        parsed: dict[tuple[str, str], Policy] = self.store.__dict__.setdefault("_parsed_policies", {})
+        policy = parsed.get((text, origin))
+        if policy is None:
+            policy = parse_policy(text, origin)
+            if len(parsed) >= 8:
+                parsed.clear()
+            parsed[(text, origin)] = policy
+        return policy
 
     def set_policy(self, path: Path) -> int:
         """Store a new policy version for every home on the catalog (admins only)."""
@@ -41,7 +46,6 @@ class ConsentMixin(FindingMixin):
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"policy {path}: cannot read it ({exc})") from exc
-        self.__dict__.pop("_policy", None)
         return set_policy(self.store, text, origin=str(path))
 
     def import_consent(self, path: Path) -> tuple[int, bool]:

@@ -9,17 +9,31 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pyroaring import BitMap
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, func, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.graph import Node
 from disgorge.catalog.members import member_rows
-from disgorge.catalog.schema import Artifact, ArtifactCopy, Asset, Copy, Dataset, Deployment, Edge, Run
+from disgorge.catalog.schema import (
+    Artifact,
+    ArtifactCopy,
+    Asset,
+    Copy,
+    Dataset,
+    Deployment,
+    Edge,
+    Run,
+    Source,
+    Subject,
+)
 from disgorge.errors import UsageError
+
+if TYPE_CHECKING:
+    from disgorge.catalog.lineage_graph import LineageGraph
 
 ScopeKind = Literal["subject", "source", "dataset", "asset"]
 IN_CHUNK = 900
@@ -109,26 +123,37 @@ def impact_from_json(body: dict[str, Any]) -> Impact:
 
 def scope_assets(store: CatalogStore, scope: Scope) -> tuple[BitMap, ColumnElement[bool] | None]:
     """The scope's asset ids, and an SQL predicate over ``assets`` selecting the same set if one exists."""
-    if scope.kind == "subject":
-        sid = store.subject_id(scope.value)
-        pred = Asset.subject_id == sid
-    elif scope.kind == "source":
-        pred = Asset.source_id == store.get_source(scope.value).id
-    elif scope.kind == "asset":
-        pred = Asset.id == store.resolve_asset(scope.value)
-    elif scope.kind == "dataset":
-        return BitMap(store.members(store.get_dataset(scope.value).id)), None
-    else:
-        raise UsageError(f"unknown scope kind {scope.kind!r}")
-    with store.session() as s:
+    with store.reading() as s:
+        if scope.kind == "subject":
+            # the subject's row id as a subquery: one round trip for the ids; the lookup that says why
+            # (never ingested, or every asset of theirs erased) runs only when none is found
+            sid = (
+                select(Subject.id)
+                .where(Subject.pseudonym == store.hasher.subject(scope.value))
+                .scalar_subquery()
+            )
+            pred = Asset.subject_id == sid
+        elif scope.kind == "source":
+            pred = Asset.source_id == store.get_source(scope.value).id
+        elif scope.kind == "asset":
+            pred = Asset.id == store.resolve_asset(scope.value)
+        elif scope.kind == "dataset":
+            return BitMap(store.members(store.get_dataset(scope.value).id)), None
+        else:
+            raise UsageError(f"unknown scope kind {scope.kind!r}")
         rows = s.connection().execute(select(Asset.id).where(pred).order_by(Asset.id))
-        return BitMap(array("I", (r[0] for r in rows))), pred
+        assets = BitMap(array("I", (r[0] for r in rows)))
+        if not assets and scope.kind == "subject":
+            pred = Asset.subject_id == store.subject_id(scope.value)  # NotFoundError if never ingested
+        return assets, pred
 
 
 def impact(store: CatalogStore, scope: Scope, *, copy_limit: int = 1000) -> Impact:
-    assets, pred = scope_assets(store, scope)
-    result = closure_of(store, Impact(scope, assets), pred, copy_limit=copy_limit)
-    result.unknown_subject_assets = unknown_subjects(store, assets, pred)
+    """Everything downstream of ``scope``, read in one session (one connection, one transaction)."""
+    with store.reading():
+        assets, pred = scope_assets(store, scope)
+        result = closure_of(store, Impact(scope, assets), pred, copy_limit=copy_limit)
+        result.unknown_subject_assets = unknown_subjects(store, assets, pred)
     return result
 
 
@@ -136,56 +161,98 @@ def unknown_subjects(
     store: CatalogStore, assets: BitMap, pred: ColumnElement[bool] | None = None
 ) -> dict[str, int]:
     """For each source holding some of ``assets``, how many of its assets have no known subject."""
-    with store.session() as s:
-        if pred is not None:
-            sources = list(s.scalars(select(func.distinct(Asset.source_id)).where(pred)))
-        else:
-            sources = list({r[1] for r in member_rows(s, assets, [Asset.source_id])})
-    return store.unknown_subject_counts(sources) if sources else {}
+    if not assets:
+        return {}
+    with store.reading() as s:
+        if pred is not None:  # one query: the scope's sources as a subquery
+            q = (
+                select(Source.name, func.count(Asset.id))
+                .join(Asset, Asset.source_id == Source.id)
+                .where(
+                    Asset.subject_id.is_(None),
+                    Source.id.in_(select(func.distinct(Asset.source_id)).where(pred)),
+                )
+                .group_by(Source.name)
+                .order_by(Source.name)
+            )
+            return {name: int(n) for name, n in s.execute(q)}
+        sources = list({r[1] for r in member_rows(s, assets, [Asset.source_id])})
+        return store.unknown_subject_counts(sources) if sources else {}
 
 
 def unknown_subjects_of(store: CatalogStore, scope: Scope) -> dict[str, int]:
     """:func:`unknown_subjects` of a scope (what ``erase plan`` reports beside its plan)."""
-    return unknown_subjects(store, *scope_assets(store, scope))
+    with store.reading():
+        return unknown_subjects(store, *scope_assets(store, scope))
 
 
 def closure_of(
     store: CatalogStore, result: Impact, pred: ColumnElement[bool] | None, *, copy_limit: int = 1000
 ) -> Impact:
-    """Fill ``result`` with everything downstream of its assets (``pred`` selects them in SQL if given)."""
+    """Fill ``result`` with everything downstream of its assets (``pred`` selects them in SQL if given).
+
+    Dataset bitmaps and the lineage graph are held in memory by the store across calls (the graph
+    brought up to date by one primary-key lookup), so a closure costs a handful of queries."""
     assets = result.assets
-    with store.session() as s:
-        if pred is not None:
-            result.subject_count = int(
-                s.scalar(select(func.count(func.distinct(Asset.subject_id))).where(pred)) or 0
-            )
-            result.copy_count = int(
-                s.scalar(select(func.count(Copy.id)).join(Asset, Copy.asset_id == Asset.id).where(pred)) or 0
-            )
-            result.copies = list(
-                s.scalars(
-                    select(Copy.uri)
+    with store.reading() as s:
+        if not assets:
+            pass
+        elif pred is not None:
+            if result.scope.kind == "subject":
+                result.subject_count = 1
+            else:
+                result.subject_count = int(
+                    s.scalar(select(func.count(func.distinct(Asset.subject_id))).where(pred)) or 0
+                )
+            if len(assets) <= IN_CHUNK:  # a subject's few assets: by the copies' asset_id index
+                uris = list(
+                    s.scalars(select(Copy.uri).where(Copy.asset_id.in_(list(assets))).order_by(Copy.id))
+                )
+                result.copy_count, result.copies = len(uris), uris[:copy_limit]
+            else:  # the first copy_limit copies and, on each row, how many there are
+                copies = s.execute(
+                    select(Copy.uri, func.count().over())
                     .join(Asset, Copy.asset_id == Asset.id)
                     .where(pred)
                     .order_by(Copy.id)
                     .limit(copy_limit)
-                )
-            )
+                ).all()
+                result.copies = [uri for uri, _ in copies]
+                if copies:
+                    result.copy_count = int(copies[0][1])
         else:
             subj = {r[1] for r in member_rows(s, assets, [Asset.subject_id]) if r[1] is not None}
             result.subject_count = len(subj)
-            copy_rows = list(member_rows(s, assets, [Copy.uri], id_col=Copy.asset_id)) if assets else []
+            copy_rows = list(member_rows(s, assets, [Copy.uri], id_col=Copy.asset_id))
             result.copy_count = len(copy_rows)
             result.copies = sorted(r[1] for r in copy_rows)[:copy_limit]
-        meta = {
-            row[0]: row
-            for row in s.execute(
-                select(Dataset.id, Dataset.name, Dataset.version, Dataset.member_count, Dataset.digest)
-            )
-        }
+        seeds: list[Node] = []
+        if assets:
+            seeds = _affected_datasets(store, s, result)
+        from_assets = [("artifact", a) for a in _asset_artifacts(s, assets, pred)]
+        graph = store.lineage_graph(s)
+        reached = graph.downstream(seeds + from_assets)
+        art_ids = sorted(set(reached["artifact"].tolist()) | {a for _, a in from_assets})
+        run_ids = set(reached["run"].tolist())
+        run_ids |= graph.producers_of(art_ids)  # the runs that wrote affected artifacts used the data too
+        _fill_runs(store, s, result, sorted(run_ids))
+        _fill_artifacts(s, result, art_ids, graph)
+    result.recipients = sorted({r["party"] for r in result.runs})
+    return result
+
+
+def _affected_datasets(store: CatalogStore, s: Session, result: Impact) -> list[Node]:
+    """Fill ``result.datasets`` with the dataset versions holding any of its assets (and how many
+    each loses); returns them as graph seeds."""
     seeds: list[Node] = []
-    for ds_id, members in store.all_dataset_bitmaps().items():
-        lost = members.intersection_cardinality(assets)
+    meta = {
+        row[0]: row
+        for row in s.execute(
+            select(Dataset.id, Dataset.name, Dataset.version, Dataset.member_count, Dataset.digest)
+        )
+    }
+    for ds_id, members in store.dataset_bitmaps(list(meta)).items():
+        lost = members.intersection_cardinality(result.assets)
         if lost:
             _, name, version, count, digest = meta[ds_id]
             seeds.append(("dataset", ds_id))
@@ -200,90 +267,72 @@ def closure_of(
                 }
             )
     result.datasets.sort(key=lambda x: (x["name"], x["version"]))
-    with store.session() as s:
-        asset_edges = _asset_edges(s, assets, pred)
-        from_assets = [("artifact", a) for a in _asset_artifacts(s, asset_edges)]
-        reached = store.lineage_graph(s).downstream(seeds + from_assets)
-        art_ids = sorted(set(reached["artifact"].tolist()) | {a for _, a in from_assets})
-        run_ids = set(reached["run"].tolist())
-        for i in range(0, len(art_ids), IN_CHUNK):  # the runs that wrote affected artifacts used the data too
-            producers = select(Edge.src_id).where(
-                Edge.src_kind == "run", Edge.relation == "output", Edge.dst_id.in_(art_ids[i : i + IN_CHUNK])
-            )
-            run_ids.update(s.scalars(producers))
-        _fill_runs(s, result, sorted(run_ids))
-        _fill_artifacts(s, result, art_ids)
-    result.recipients = sorted({r["party"] for r in result.runs})
-    return result
+    return seeds
 
 
-def _asset_edges(s: Session, assets: BitMap, pred: ColumnElement[bool] | None) -> set[int]:
-    """Assets in scope that have derived artifacts of their own (thumbnails, crops, ...)."""
-    if pred is not None:
-        q = (
-            select(Edge.src_id)
-            .join(Asset, and_(Edge.src_kind == "asset", Edge.src_id == Asset.id))
-            .where(pred)
-        )
-        return set(s.scalars(q))
-    rows = s.execute(select(Edge.src_id).where(Edge.src_kind == "asset")).scalars()
-    return {i for i in rows if i in assets}
-
-
-def _fill_runs(s: Session, result: Impact, run_ids: list[int]) -> None:
-    for i in range(0, len(run_ids), IN_CHUNK):
-        q = select(Run.uid, Run.name, Run.use, Run.party).where(Run.id.in_(run_ids[i : i + IN_CHUNK]))
-        for uid, name, use, party in s.connection().execute(q):
-            result.runs.append({"uid": uid, "name": name, "use": use, "party": party})
+def _fill_runs(store: CatalogStore, s: Session, result: Impact, run_ids: list[int]) -> None:
+    """The runs' rows; a run's uid, name, use and party never change, so the store keeps them."""
+    known: dict[int, dict[str, Any]] = store.__dict__.setdefault("_run_rows", {})
+    missing = [r for r in run_ids if r not in known]
+    for i in range(0, len(missing), IN_CHUNK):
+        q = select(Run.id, Run.uid, Run.name, Run.use, Run.party).where(Run.id.in_(missing[i : i + IN_CHUNK]))
+        for run_id, uid, name, use, party in s.connection().execute(q):
+            known[run_id] = {"uid": uid, "name": name, "use": use, "party": party}
+    result.runs.extend(dict(known[r]) for r in run_ids if r in known)
     result.runs.sort(key=lambda r: (r["name"], r["uid"]))
 
 
-def _fill_artifacts(s: Session, result: Impact, art_ids: list[int]) -> None:
+def _fill_artifacts(s: Session, result: Impact, art_ids: list[int], graph: LineageGraph) -> None:
+    """The artifacts' rows, copies and deployments in one query per chunk; parents from the graph."""
     for i in range(0, len(art_ids), IN_CHUNK):
         chunk = art_ids[i : i + IN_CHUNK]
+        rows: Any = union_all(  # one round trip: rows tagged a(rtifact), c(opy), d(eployment)
+            select(literal_column("'a'"), Artifact.id, Artifact.kind, Artifact.name, Artifact.sha256).where(
+                Artifact.id.in_(chunk)
+            ),
+            select(literal_column("'c'"), ArtifactCopy.artifact_id, ArtifactCopy.uri, null(), null()).where(
+                ArtifactCopy.artifact_id.in_(chunk)
+            ),
+            select(
+                literal_column("'d'"), Deployment.artifact_id, Deployment.target, Deployment.state, null()
+            ).where(Deployment.artifact_id.in_(chunk)),
+        )
+        arts: list[tuple[int, str, str | None, str]] = []
         uris: dict[int, list[str]] = {}
-        for aid, uri in s.execute(
-            select(ArtifactCopy.artifact_id, ArtifactCopy.uri).where(ArtifactCopy.artifact_id.in_(chunk))
-        ):
-            uris.setdefault(aid, []).append(uri)
-        parents: dict[int, list[dict[str, Any]]] = {}
-        for src_id, dst_id, rel in s.execute(
-            select(Edge.src_id, Edge.dst_id, Edge.relation).where(
-                Edge.src_kind == "artifact", Edge.dst_kind == "artifact", Edge.dst_id.in_(chunk)
-            )
-        ):
-            parents.setdefault(dst_id, []).append({"artifact_id": src_id, "relation": rel})
-        q = select(Artifact.id, Artifact.kind, Artifact.name, Artifact.sha256).where(Artifact.id.in_(chunk))
-        for art_id, kind, name, sha in s.connection().execute(q):
+        for tag, art_id, a, b, c in s.connection().execute(rows):
+            if tag == "a":
+                arts.append((art_id, a, b, c))
+            elif tag == "c":
+                uris.setdefault(art_id, []).append(a)
+            else:
+                result.deployments.append({"artifact_id": art_id, "target": a, "state": b})
+        for art_id, kind, name, sha in arts:
             item = {
                 "id": art_id,
                 "kind": kind,
                 "name": name,
                 "sha256": sha,
                 "uris": sorted(uris.get(art_id, [])),
-                "parents": parents.get(art_id, []),
+                "parents": [{"artifact_id": p, "relation": rel} for p, rel in graph.parents_of(art_id)],
             }
             (result.models if kind == "model" else result.artifacts).append(item)
-        dq = select(Deployment.artifact_id, Deployment.target, Deployment.state).where(
-            Deployment.artifact_id.in_(chunk)
-        )
-        for art_id, target, state in s.connection().execute(dq):
-            result.deployments.append({"artifact_id": art_id, "target": target, "state": state})
     result.models.sort(key=lambda m: (m["name"] or "", m["sha256"]))
     result.artifacts.sort(key=lambda m: (m["kind"], m["name"] or "", m["sha256"]))
     result.deployments.sort(key=lambda d: (d["target"], d["artifact_id"]))
 
 
-def _asset_artifacts(s: Session, assets_with_edges: set[int]) -> list[int]:
+def _asset_artifacts(s: Session, assets: BitMap, pred: ColumnElement[bool] | None) -> list[int]:
     """Artifacts made directly from these assets (thumbnails, crops): the graph does not hold asset edges."""
-    ids = sorted(assets_with_edges)
-    out: list[int] = []
-    for i in range(0, len(ids), IN_CHUNK):
-        q = select(Edge.dst_id).where(
-            Edge.src_kind == "asset", Edge.dst_kind == "artifact", Edge.src_id.in_(ids[i : i + IN_CHUNK])
-        )
-        out.extend(s.scalars(q))
-    return out
+    if not assets:
+        return []
+    base = select(Edge.src_id, Edge.dst_id).where(Edge.src_kind == "asset", Edge.dst_kind == "artifact")
+    if len(assets) <= IN_CHUNK:  # a few assets: by the edges' (src_kind, src_id) index
+        few = base.where(Edge.src_id.in_(list(assets)))
+        return [dst for _src, dst in s.execute(few)]
+    if pred is not None:
+        q = base.join(Asset, Edge.src_id == Asset.id).where(pred)
+        return [dst for _src, dst in s.execute(q)]
+    return [dst for src, dst in s.execute(base) if src in assets]
 
 
 @dataclass(slots=True)
@@ -300,14 +349,14 @@ class Closure:
 def closure(store: CatalogStore, scope: Scope) -> Closure:
     """Ids of everything downstream of a scope: bitmap intersections for datasets, the in-memory graph
     for runs and artifacts. :func:`impact` adds the rows (names, parties, copies) a report needs."""
-    assets, pred = scope_assets(store, scope)
-    datasets = {
-        ds_id: lost
-        for ds_id, bm in store.all_dataset_bitmaps().items()
-        if (lost := bm.intersection_cardinality(assets))
-    }
-    with store.session() as s:
-        from_assets = _asset_artifacts(s, _asset_edges(s, assets, pred))
+    with store.reading() as s:
+        assets, pred = scope_assets(store, scope)
+        datasets = {
+            ds_id: lost
+            for ds_id, bm in store.all_dataset_bitmaps().items()
+            if (lost := bm.intersection_cardinality(assets))
+        }
+        from_assets = _asset_artifacts(s, assets, pred)
         reached = store.lineage_graph(s).downstream(
             [("dataset", d) for d in datasets] + [("artifact", a) for a in from_assets]
         )

@@ -31,7 +31,11 @@ async def principal(
             "this endpoint needs an API token",
             hint="send Authorization: Bearer TOKEN (disgorge token create --name NAME)",
         )
-    who: Principal = await run_in_threadpool(request.app.state.tokens.authenticate, creds.credentials)
+    tokens = request.app.state.tokens
+    hit: Principal | None = tokens.cached(creds.credentials)  # a cache hit needs no worker thread
+    who: Principal = (
+        hit if hit is not None else await run_in_threadpool(tokens.authenticate, creds.credentials)
+    )
     request.state.principal = who.name
     ACTOR.set(who.name)
     return who

@@ -1,0 +1,117 @@
+"""What the server keeps in memory across requests (dataset bitmaps and classes, the lineage graph, the
+parsed policy) never hides a change: made through the same catalog, or through another catalog opened on
+the same database (another process's store: its own engine and caches)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import disgorge
+from disgorge.catalog.schema import Edge
+from disgorge.errors import NotFoundError
+from disgorge.ingest import IngestOptions
+from tests.conftest import accept_notices, approve, as_, write_photo
+from tests.erasure.conftest import world  # noqa: F401  (a fixture: photos, models, a deployment)
+
+
+def _counts(cat: disgorge.Catalog, kind: str, value: str) -> dict[str, int]:
+    return cat.impact(kind, value).counts()
+
+
+@pytest.mark.parametrize("writer", ["same", "other"])
+def test_a_cached_impact_sees_new_assets_datasets_runs_and_models(
+    cat: disgorge.Catalog, photos: Path, tmp_path: Path, writer: str
+) -> None:
+    cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+    cat.create_dataset("all", source="site")
+    first = cat.impact("subject", "alice")  # fills the caches: bitmaps, graph
+    assert first.counts()["assets"] == 3 and [d["ref"] for d in first.datasets] == ["all@1"]
+    assert first.runs == [] and first.models == []
+
+    other = as_(cat, "ann") if writer == "other" else cat
+    try:
+        write_photo(photos / "alice" / "p9.jpg", "alice", 4242)
+        other.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+        other.create_dataset("all", source="site")  # all@2, with the new photo
+        (tmp_path / "model.bin").write_bytes(b"weights")
+        with other.run("train", use="essential.service", party="site", inputs=["dataset:all@2"]) as r:
+            r.log_model(tmp_path / "model.bin", name="net")
+    finally:
+        if other is not cat:
+            other.close()
+
+    after = cat.impact("subject", "alice")
+    assert after.counts()["assets"] == 4
+    assert [d["ref"] for d in after.datasets] == ["all@1", "all@2"]
+    assert [r["name"] for r in after.runs] == ["train"]
+    assert [m["name"] for m in after.models] == ["net"]
+    assert _counts(cat, "subject", "bob")["runs"] == 1  # bob is in all@2 as well
+
+
+def test_an_edge_committed_after_a_newer_one_is_not_skipped(cat: disgorge.Catalog, photos: Path) -> None:
+    """Two run starts at once: the one holding the lower edge id commits last. The graph, refreshed in
+    between, must still pick its edge up."""
+    if cat.store.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time: its edge ids commit in order")
+    cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+    ds, _ = cat.create_dataset("all", source="site")
+    early = cat.store.start_run("early", use="essential.service", party="site")
+    late = cat.store.start_run("late", use="essential.service", party="site")
+    assert cat.impact("dataset", "all").runs == []
+
+    slow = cat.store._sessions()  # a transaction left open: it draws the lower edge id
+    slow.begin()
+    slow.add(Edge(src_kind="dataset", src_id=ds.id, dst_kind="run", dst_id=early.id, relation="input"))
+    slow.flush()
+    cat.store.add_run_input(late.id, "dataset", ds.id)  # a higher id, committed first
+    assert [r["name"] for r in cat.impact("dataset", "all").runs] == ["late"]
+    slow.commit()
+    slow.close()
+    with cat.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Edge).where(Edge.dst_kind == "run")) == 2
+    assert [r["name"] for r in cat.impact("dataset", "all").runs] == ["early", "late"]
+
+
+def test_another_catalogs_subject_attribution_reaches_the_gate(
+    cat: disgorge.Catalog, photos: Path, tmp_path: Path
+) -> None:
+    """A dataset's purpose classes (has a subject or not) are cached by the gate; a correction made
+    through another catalog on the same database must change the next decision."""
+    cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+    loose = tmp_path / "loose"
+    write_photo(loose / "x.jpg", "nobody", 777)
+    cat.ingest(loose, IngestOptions(source="site", workers=1, no_subject=True))
+    cat.create_dataset("all", source="site")
+    ds = cat.store.get_dataset("all")
+    before = cat.store.dataset_classes(ds.id)
+    assert before is not None and any(not has for (_n, _c, has) in before)
+    loose_id = next(a for a in cat.store.members(ds.id) if cat.store.asset(a).subject_id is None)
+    other = as_(cat, "ann")
+    try:
+        other.store.set_subject(cat.store.asset(loose_id).sha256, "dora", reason="identified by the site")
+    finally:
+        other.close()
+    after = cat.store.dataset_classes(ds.id)
+    assert after is not None and all(has for (_n, _c, has) in after)
+
+
+def test_an_erased_subject_leaves_the_cached_impact(world: disgorge.Catalog) -> None:  # noqa: F811
+    site = world.impact("source", "site")
+    assert site.counts()["assets"] == 9
+    assert world.impact("subject", "alice").counts()["assets"] == 3
+    accept_notices(world, *{r["party"] for r in world.impact("subject", "alice").runs})
+    plan, _ = world.erasures.plan(
+        scope=("subject", "alice"), withdrawn=False, reason="request #1", legal_basis="GDPR Art. 17"
+    )
+    approve(world, plan.id)
+    report = world.erasures.run(plan.id, dry_run=False)
+    assert report.status == "done", report.problems
+    assert world.impact("source", "site").counts()["assets"] == 6
+    try:
+        gone = world.impact("subject", "alice")
+    except NotFoundError:
+        return
+    assert gone.counts()["assets"] == 0 and gone.datasets == [] and gone.runs == []
