@@ -72,6 +72,8 @@ def phase(cwd: Path, env: dict[str, str], *args: str, expect: int = 0) -> tuple[
         import pstats
 
         pstats.Stats(str(cwd / "phase.prof")).sort_stats("cumulative").print_stats(40)
+        if keep := os.environ.get("BENCH_PROFILE_KEEP"):  # a folder to keep each profile in
+            shutil.copy(cwd / "phase.prof", Path(keep) / f"{'-'.join(args[:3])}.prof")
     return text, el, usage.ru_maxrss / 1024
 
 
