@@ -277,6 +277,20 @@ class ErasureMixin(ConsentMixin):
                 yield TargetInfo(r[0], r[1], r[2], r[3], r[4], dict(r[5]), r[6], r[7])
             last = rows[-1][1]
 
+    def target_refs(self, plan_id: str, *, batch: int = 50_000) -> Iterator[tuple[str, str]]:
+        """(kind, uri) of every target in plan order: what a target names, without its identity."""
+        c = _TARGETS.c
+        last = -1
+        while True:
+            with self.session() as s:
+                q = select(c.seq, c.kind, c.uri).where(c.plan_id == plan_id, c.seq > last)
+                rows = s.connection().execute(q.order_by(c.seq).limit(batch)).all()
+            if not rows:
+                return
+            for r in rows:
+                yield r[1], r[2]
+            last = rows[-1][0]
+
     def mark_target(self, target_id: int, state: str, evidence: str) -> None:
         """Journal one target's outcome in its own transaction, so a crash loses at most the step in flight."""
         with self.session() as s:

@@ -68,6 +68,9 @@ def uri_to_path(uri: str) -> str:
     as surrogate escapes, as in ``os.fsdecode``."""
     if "://" not in uri:
         path = uri
+    elif uri.startswith("file:///") and uri.isprintable() and "?" not in uri and "#" not in uri:
+        # what urlsplit would answer (it drops tabs and newlines: not printable, so not here), sooner
+        path = os.fsdecode(unquote_to_bytes(uri[7:]))
     else:
         parts = urlsplit(uri)
         if parts.scheme.lower() not in ("file", "delta") or parts.netloc not in ("", "localhost"):
@@ -233,6 +236,37 @@ class LocalStorage(BaseStorage):
             os.close(found[0])
         return found is not None
 
+    def exists_many(self, uris: Iterable[str]) -> Iterator[bool]:
+        """:meth:`exists` for each URI in order; each folder is opened once for its consecutive files."""
+        parent: tuple[str, int | None] | None = None
+        try:
+            for uri in uris:
+                where = self.locate(uri)
+                if len(where.parts) < 2:
+                    yield self.exists(uri)
+                    continue
+                folder = where.path.rpartition("/")[0]
+                if parent is None or parent[0] != folder:
+                    if parent is not None and parent[1] is not None:
+                        os.close(parent[1])
+                    try:
+                        parent = (folder, self._walk(where, len(where.parts) - 1))
+                    except _Absent:
+                        parent = (folder, None)
+                if parent[1] is None:
+                    yield False
+                    continue
+                try:
+                    os.stat(where.parts[-1], dir_fd=parent[1], follow_symlinks=False)
+                    yield True
+                except FileNotFoundError:
+                    yield False
+                except OSError as exc:
+                    raise StoreError(f"{where.path}: cannot stat: {exc.strerror}") from exc
+        finally:
+            if parent is not None and parent[1] is not None:
+                os.close(parent[1])
+
     def open(self, uri: str) -> BinaryIO:
         where = self.locate(uri)
         if not where.parts:
@@ -331,7 +365,7 @@ class LocalStorage(BaseStorage):
         return next(self.delete_many([(uri, expected)], rehash=rehash))
 
     def delete_many(
-        self, targets: Iterable[tuple[str, Identity]], *, rehash: bool = False, batch: int = 256
+        self, targets: Iterable[tuple[str, Identity]], *, rehash: bool = False, batch: int = 1024
     ) -> Iterator[DeleteEvidence]:
         """Delete in order. Folders are fsynced once per batch, before the batch's evidence is yielded,
         so evidence is never handed out for a removal a power loss could undo; consecutive targets in
@@ -357,7 +391,11 @@ class LocalStorage(BaseStorage):
         ``rmdir`` relative to the parent's descriptor removes only an empty directory and never follows
         a symlink, so a folder that still holds anything, or was replaced by a link, stays."""
         folders: set[str] = set()
+        seen: set[str] = set()
         for uri in uris:
+            if (parent := uri.rpartition("/")[0]) in seen:  # its folders are already listed
+                continue
+            seen.add(parent)
             try:
                 where = self.locate(uri)
             except InputError:
