@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 
@@ -515,6 +516,10 @@ _SLICE = 20_000
 def _temp_ids(conn: Connection, name: str, ids: list[int]) -> Table:
     """A temporary table of ids on this connection (dropped by the caller, or with the rollback)."""
     table = Table(name, MetaData(), Column("id", BigInteger, primary_key=True), prefixes=["TEMPORARY"])
+    # one left by a failed call on this pooled connection (SQLite runs DDL outside the transaction)
+    conn.execute(
+        text(f"DROP TABLE IF EXISTS {'pg_temp' if conn.dialect.name == 'postgresql' else 'temp'}.{name}")
+    )
     table.create(conn)
     for i in range(0, len(ids), 50_000):
         conn.execute(insert(table), [{"id": n} for n in ids[i : i + 50_000]])
