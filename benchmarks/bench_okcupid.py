@@ -72,6 +72,8 @@ def phase(cwd: Path, env: dict[str, str], *args: str, expect: int = 0) -> tuple[
         import pstats
 
         pstats.Stats(str(cwd / "phase.prof")).sort_stats("cumulative").print_stats(40)
+        if keep := os.environ.get("BENCH_PROFILE_KEEP"):  # a folder to keep each profile in
+            shutil.copy(cwd / "phase.prof", Path(keep) / f"{'-'.join(args[:3])}.prof")
     return text, el, usage.ru_maxrss / 1024
 
 
@@ -135,6 +137,7 @@ def setup(args: argparse.Namespace, tmp: Path, sw: Any) -> dict[str, Any]:
         pa.table({"asset_sha256": keep, "age": [rng.randrange(18, 80) for _ in keep]}),
         configuration={"delta.enableChangeDataFeed": "true"},
     )
+    os.sync()  # a corpus is on disk long before its erasure, not in dirty pages the kernel flushes midway
     el_files = time.perf_counter() - t0
 
     home = tmp / "home"
@@ -209,6 +212,7 @@ def setup(args: argparse.Namespace, tmp: Path, sw: Any) -> dict[str, Any]:
         for tip in tips[: max(1, len(tips) * 3 // 10)]:
             cat.deploy(str(tip), target=f"https://api.clarifai.example/{tip}", hook="true")
         el_lineage = time.perf_counter() - t2
+    os.sync()  # the model files and the catalog too
     return {
         "data": data,
         "home": home,
@@ -303,6 +307,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
 
         floor = tmp / "floor"
         write_tree(floor, args.photos, random.Random(1), "f")
+        os.sync()  # on disk, as the photos were when the path began: unlinking never-written pages is free
         t = time.perf_counter()
         subprocess.run(["find", str(floor), "-type", "f", "-delete"], check=True)
         el_find = time.perf_counter() - t

@@ -228,3 +228,30 @@ def test_delete_many_fsyncs_each_folder_once_per_batch(
     assert [e.outcome for e in out] == ["deleted"] * 600
     assert len(synced) <= 6 + 3  # one per folder per batch, not one per file
     assert not any(p.exists() for p in files)
+
+
+def test_delete_many_works_on_folders_at_once_and_keeps_the_targets_order(
+    local: LocalStorage, root: Path
+) -> None:
+    files = [_write(root / f"d{i % 5}" / f"{i:04d}", b"%d" % i) for i in range(200)]  # interleaved
+    targets = [(str(p), _ident(p)) for p in files]
+    changed = files[7]
+    changed.write_bytes(b"rewritten after planning, another size")
+    out = list(local.delete_many(targets, batch=64))
+    assert [e.uri for e in out] == [Path(p).as_uri() for p, _ in targets]
+    assert out[7].outcome == "skipped_changed" and changed.exists()
+    assert {e.outcome for n, e in enumerate(out) if n != 7} == {"deleted"}
+    assert [p for p in files if p.exists()] == [changed]
+
+
+def test_a_folder_target_holding_another_target_is_deleted_in_order(local: LocalStorage, root: Path) -> None:
+    inner = [_write(root / "m" / "w" / f"{i}", b"w%d" % i) for i in range(3)]
+    other = [_write(root / "o" / f"{i}", b"o%d" % i) for i in range(3)]
+    folder = root / "m" / "w"
+    info = local.stat(str(folder))
+    assert info is not None
+    targets = [(str(folder), info.identity(sha256_tree(folder)[0]))]
+    targets += [(str(p), _ident(p)) for p in [inner[0], *other]]  # the first is inside the folder
+    out = list(local.delete_many(targets, rehash=True))
+    assert [e.outcome for e in out] == ["deleted", "already_gone", "deleted", "deleted", "deleted"]
+    assert not folder.exists() and not any(p.exists() for p in other)

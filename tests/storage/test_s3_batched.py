@@ -135,3 +135,67 @@ def test_a_batch_the_store_refuses_fails_loudly(
     with pytest.raises(StoreError, match=r"did not delete s3://.*/b: AccessDenied"):
         next(stream)
     assert seaweed.client().get_object(Bucket=b, Key="b")["Body"].read()
+
+
+def _count_listings(s3: S3Storage) -> list[str]:
+    seen: list[str] = []
+    s3.client.meta.events.register(
+        "before-parameter-build.s3.ListObjectVersions",
+        lambda params, **kw: seen.append(params.get("Prefix", "")),
+    )
+    return seen
+
+
+def _mixed_plan(seaweed: Seaweed, b: str) -> dict[str, Identity]:
+    """30 planned keys among unplanned ones under the same prefix, with a second version of the same
+    content, a delete marker, an overwrite and an earlier deletion among them."""
+    client = seaweed.client()
+    planned: dict[str, Identity] = {}
+    for k in range(30):
+        client.put_object(Bucket=b, Key=f"p/{k:03d}x", Body=b"unplanned neighbour")
+        planned[f"p/{k:03d}"] = _registered(seaweed, b, f"p/{k:03d}", os.urandom(200 + k))
+    client.put_object(Bucket=b, Key="p/003", Body=b"written after planning")  # kept whole
+    client.delete_object(Bucket=b, Key="p/004", VersionId=planned["p/004"].version_ids[0])  # gone
+    same = b"same bytes twice"
+    client.put_object(Bucket=b, Key="p/0zz", Body=same)
+    client.delete_object(Bucket=b, Key="p/0zz")
+    planned["p/0zz"] = _registered(seaweed, b, "p/0zz", same)
+    return planned
+
+
+def _check_mixed(seaweed: Seaweed, b: str, evidence: list[Any]) -> None:
+    outcomes = {e.uri.rsplit("/", 1)[1]: e for e in evidence}
+    assert outcomes.pop("003").outcome == "skipped_changed"
+    assert outcomes.pop("004").outcome == "already_gone"
+    dup = outcomes.pop("0zz")
+    assert (dup.outcome, dup.versions_deleted) == ("deleted", 2) and "delete marker" in dup.detail
+    assert {e.outcome for e in outcomes.values()} == {"deleted"}
+    left = seaweed.client().list_object_versions(Bucket=b)
+    keys = sorted(v["Key"] for v in left.get("Versions", []))
+    assert keys == sorted(["p/003", "p/003", *(f"p/{k:03d}x" for k in range(30))])
+    assert not left.get("DeleteMarkers")
+
+
+def test_many_keys_are_listed_once_by_their_common_prefix(seaweed: Seaweed, s3: S3Storage) -> None:
+    b = _bucket(seaweed, versioned=True)
+    planned = _mixed_plan(seaweed, b)
+    listings = _count_listings(s3)
+    evidence = list(s3.delete_many((f"s3://{b}/{k}", i) for k, i in planned.items()))
+    assert [e.uri for e in evidence] == [f"s3://{b}/{k}" for k in planned]
+    _check_mixed(seaweed, b, evidence)
+    assert listings[0] == "p/0" and listings[1:] == ["p/004"]  # one listing; the absent key alone
+
+
+def test_a_sparse_listing_stops_and_the_rest_are_listed_one_by_one(
+    seaweed: Seaweed, s3: S3Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import disgorge.storage.s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "LIST_PAGE", 7)  # small pages, each finding too few wanted keys
+    monkeypatch.setattr(s3mod, "LIST_DENSITY", 100)
+    b = _bucket(seaweed, versioned=True)
+    planned = _mixed_plan(seaweed, b)
+    listings = _count_listings(s3)
+    evidence = list(s3.delete_many((f"s3://{b}/{k}", i) for k, i in planned.items()))
+    _check_mixed(seaweed, b, evidence)
+    assert listings[:2] == ["p/0", "p/0"] and len(listings) > 20  # cut short, then one by one

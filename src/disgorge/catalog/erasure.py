@@ -8,7 +8,20 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 from pyroaring import BitMap
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    MetaData,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from disgorge.catalog.consent import ConsentMixin
 from disgorge.catalog.members import from_blob, to_blob
@@ -265,6 +278,20 @@ class ErasureMixin(ConsentMixin):
                 yield TargetInfo(r[0], r[1], r[2], r[3], r[4], dict(r[5]), r[6], r[7])
             last = rows[-1][1]
 
+    def target_refs(self, plan_id: str, *, batch: int = 50_000) -> Iterator[tuple[str, str]]:
+        """(kind, uri) of every target in plan order: what a target names, without its identity."""
+        c = _TARGETS.c
+        last = -1
+        while True:
+            with self.session() as s:
+                q = select(c.seq, c.kind, c.uri).where(c.plan_id == plan_id, c.seq > last)
+                rows = s.connection().execute(q.order_by(c.seq).limit(batch)).all()
+            if not rows:
+                return
+            for r in rows:
+                yield r[1], r[2]
+            last = rows[-1][0]
+
     def mark_target(self, target_id: int, state: str, evidence: str) -> None:
         """Journal one target's outcome in its own transaction, so a crash loses at most the step in flight."""
         with self.session() as s:
@@ -309,56 +336,64 @@ class ErasureMixin(ConsentMixin):
 
     def forget_assets(self, plan_id: str, assets: BitMap) -> dict[str, int]:
         """Remove erased assets' rows, copies, crop hashes, links, and subjects left with no asset, keeping a
-        tombstone (keyed sha256, PDQ) per asset for the re-ingestion guard. Idempotent."""
+        tombstone (keyed sha256, PDQ) per asset for the re-ingestion guard. Idempotent.
+
+        Set-based: the plan's asset ids go into a temporary table once, and each table loses its rows in
+        one statement joined to it; only the tombstones' keyed hashes are computed here, a slice of ids at
+        a time, so memory stays bounded whatever the plan's size."""
         ids = list(assets)
         counts = {"assets": 0, "subjects": 0, "tombstones": 0}
+        if not ids:
+            return counts
         with self.session() as s:
-            subjects: set[int] = set()
-            for i in range(0, len(ids), 900):
-                chunk = ids[i : i + 900]
-                rows = s.execute(
-                    select(Asset.id, Asset.sha256, Asset.pdq, Asset.subject_id).where(Asset.id.in_(chunk))
-                ).all()
+            conn = s.connection()
+            erased, orphan = _temp_ids(conn, "_forget_assets", ids), _temp_ids(conn, "_forget_subjects", [])
+            in_plan = select(erased.c.id)
+            stones = select(func.count()).select_from(Tombstone).where(Tombstone.plan_id == plan_id)
+            before = int(conn.execute(stones).scalar() or 0)
+            add = _insert_ignoring(self.dialect, Tombstone, "keyed_sha256")
+            for i in range(0, len(ids), _SLICE):
+                lo, hi = ids[i], ids[min(i + _SLICE, len(ids)) - 1]
                 crops: dict[int, bytes] = {}
-                for aid, code in s.execute(
+                for aid, code in conn.execute(
                     select(AssetHash.asset_id, AssetHash.pdq)
-                    .where(AssetHash.asset_id.in_(chunk))
+                    .join(erased, erased.c.id == AssetHash.asset_id)
+                    .where(erased.c.id.between(lo, hi))
                     .order_by(AssetHash.asset_id, AssetHash.variant)
                 ):
                     crops[aid] = crops.get(aid, b"") + bytes(code)
-                have = set(
-                    s.scalars(
-                        select(Tombstone.keyed_sha256).where(
-                            Tombstone.keyed_sha256.in_([self.hasher.tag("content", r[1]) for r in rows])
-                        )
-                    )
-                )
                 fresh = [
-                    {"keyed_sha256": k, "pdq": r[2], "crops": crops.get(r[0]), "plan_id": plan_id}
-                    for r in rows
-                    if (k := self.hasher.tag("content", r[1])) not in have
+                    {"keyed_sha256": self.hasher.tag("content", sha), "pdq": pdq, "crops": crops.get(aid)}
+                    | {"plan_id": plan_id}
+                    for aid, sha, pdq in conn.execute(
+                        select(Asset.id, Asset.sha256, Asset.pdq)
+                        .join(erased, erased.c.id == Asset.id)
+                        .where(erased.c.id.between(lo, hi))
+                    )
                 ]
                 if fresh:
-                    s.execute(insert(Tombstone), fresh)
-                    counts["tombstones"] += len(fresh)
-                subjects.update(r[3] for r in rows if r[3] is not None)
-                s.execute(delete(AssetHash).where(AssetHash.asset_id.in_(chunk)))
-                s.execute(delete(AssetFlag).where(AssetFlag.asset_id.in_(chunk)))
-                s.execute(delete(Copy).where(Copy.asset_id.in_(chunk)))
-                s.execute(delete(Edge).where(Edge.src_kind == "asset", Edge.src_id.in_(chunk)))
-                counts["assets"] += _rowcount(s.execute(delete(Asset).where(Asset.id.in_(chunk))))
-            still: set[int] = set()
-            listed = sorted(subjects)
-            for i in range(0, len(listed), 900):  # one query per 900 subjects, not one per subject
-                chunk = listed[i : i + 900]
-                still.update(
-                    s.scalars(select(Asset.subject_id).where(Asset.subject_id.in_(chunk)).distinct())
+                    conn.execute(add, fresh)
+            counts["tombstones"] = int(conn.execute(stones).scalar() or 0) - before
+            conn.execute(
+                insert(orphan).from_select(
+                    ["id"],
+                    select(Asset.subject_id)
+                    .where(Asset.id.in_(in_plan), Asset.subject_id.is_not(None))
+                    .distinct(),
                 )
-            orphans = [sid for sid in listed if sid not in still]
-            for i in range(0, len(orphans), 900):
-                chunk = orphans[i : i + 900]
-                s.execute(delete(ConsentEvent).where(ConsentEvent.subject_id.in_(chunk)))
-                counts["subjects"] += _rowcount(s.execute(delete(Subject).where(Subject.id.in_(chunk))))
+            )
+            conn.execute(delete(AssetHash).where(AssetHash.asset_id.in_(in_plan)))
+            conn.execute(delete(AssetFlag).where(AssetFlag.asset_id.in_(in_plan)))
+            conn.execute(delete(Copy).where(Copy.asset_id.in_(in_plan)))
+            conn.execute(delete(Edge).where(Edge.src_kind == "asset", Edge.src_id.in_(in_plan)))
+            counts["assets"] = _rowcount(conn.execute(delete(Asset).where(Asset.id.in_(in_plan))))
+            left = select(Asset.id).where(Asset.subject_id == orphan.c.id).exists()
+            orphans = select(orphan.c.id).where(~left)
+            conn.execute(delete(orphan).where(left))  # subjects that still have an asset stay
+            conn.execute(delete(ConsentEvent).where(ConsentEvent.subject_id.in_(orphans)))
+            counts["subjects"] = _rowcount(conn.execute(delete(Subject).where(Subject.id.in_(orphans))))
+            erased.drop(conn)
+            orphan.drop(conn)
         return counts
 
     def flag_assets(self, plan_id: str, found: dict[int, int]) -> int:
@@ -472,6 +507,34 @@ def _info(p: ErasurePlan) -> PlanInfo:
         dict(p.counts),
         dict(p.survivors),
     )
+
+
+_SLICE = 20_000
+"""Assets whose tombstones are computed and inserted at once."""
+
+
+def _temp_ids(conn: Connection, name: str, ids: list[int]) -> Table:
+    """A temporary table of ids on this connection (dropped by the caller, or with the rollback)."""
+    table = Table(name, MetaData(), Column("id", BigInteger, primary_key=True), prefixes=["TEMPORARY"])
+    # one left by a failed call on this pooled connection (SQLite runs DDL outside the transaction)
+    conn.execute(
+        text(f"DROP TABLE IF EXISTS {'pg_temp' if conn.dialect.name == 'postgresql' else 'temp'}.{name}")
+    )
+    table.create(conn)
+    for i in range(0, len(ids), 50_000):
+        conn.execute(insert(table), [{"id": n} for n in ids[i : i + 50_000]])
+    return table
+
+
+def _insert_ignoring(dialect: str, entity: Any, key: str) -> Any:
+    """INSERT that skips rows whose ``key`` is already stored (SQLite and PostgreSQL both say it so)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(entity).on_conflict_do_nothing(index_elements=[key])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(entity).on_conflict_do_nothing(index_elements=[key])
 
 
 def _rowcount(result: object) -> int:

@@ -36,7 +36,8 @@ from disgorge.notices import Notifier
 from disgorge.storage import StorageConfig
 from disgorge.trust import ApprovalRule, Signed
 
-BATCH = 256
+BATCH = 1024
+"""Targets journaled (intent, then outcome) per transaction; a crash leaves at most this many to re-check."""
 PENDING = ("pending", "deleting", "failed", "skipped")
 FINISHED = ("done", "resolved")
 """A resolved target was settled by an approver's signed statement (erase resolve), not carried out."""
@@ -85,10 +86,11 @@ class ExecutionReport:
         }
 
 
-def verify_frozen(store: CatalogStore, plan: PlanInfo) -> None:
-    """Refuse to run a plan whose stored targets no longer hash to its id (edited after approval)."""
+def verify_frozen(store: CatalogStore, plan: PlanInfo, targets: list[TargetInfo] | None = None) -> None:
+    """Refuse to run a plan whose stored targets no longer hash to its id (edited after approval);
+    ``targets``: all of them, already read (the executor runs exactly the rows it verified)."""
     digest = hashlib.sha256(canonical_json(plan.scope))
-    for t in store.targets(plan.id):
+    for t in store.targets(plan.id) if targets is None else targets:
         digest.update(b"\n" + canonical_json([t.kind, t.action, t.uri, t.identity]))
     if digest.hexdigest() != plan.id:
         raise VerificationFailed(
@@ -110,8 +112,9 @@ def execute(
     plan's signed request and approvals, verified against the roster as of each signature, and the
     executing person's signed ``start`` statement; no status column counts."""
     plan = store.get_plan(plan_ref)
+    every = list(store.targets(plan.id))  # read once: verified, then run
     if not store.is_redacted(plan.id):  # once its paths are forgotten, the plan has nothing left to run
-        verify_frozen(store, plan)
+        verify_frozen(store, plan, every)
     report = ExecutionReport(plan.id, opts.dry_run, plan.status)
     if opts.dry_run:
         try:
@@ -133,7 +136,8 @@ def execute(
             )
         check_executor(store, plan, start)
         report.authorization = {"complete": True, "requester": auth.requester, "approvers": auth.approvers}
-    pending = list(store.targets(plan.id, states=PENDING))
+    pending = [t for t in every if t.state in PENDING]
+    del every
     report.unreachable = unreachable(pending, opts.storage)
     gap = staleness(store, plan) if pending else None
     if gap is not None and gap.stale:

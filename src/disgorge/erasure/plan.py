@@ -351,8 +351,10 @@ def staleness(store: CatalogStore, plan: PlanInfo) -> Staleness:
     covered_plans = [plan, *supplements(store, plan.id)]
     planned: set[Key] = set()
     covered_assets = BitMap()
-    for p in covered_plans:
-        planned |= target_keys((t.kind, t.uri, t.identity) for t in store.targets(p.id))
+    for p in covered_plans:  # identities are read only where the key needs them (a table's rows)
+        planned.update((k, u) for k, u in store.target_refs(p.id) if k not in ("table_rows", "catalog"))
+        rows = store.targets(p.id, kinds=("table_rows",))
+        planned |= target_keys((t.kind, t.uri, t.identity) for t in rows)
         covered_assets |= store.plan_assets(p.id)
     assets, imp = current_closure(store, plan)
     current = target_keys(_targets(store, assets, imp, identities=False))

@@ -242,11 +242,16 @@ def _forget(ctx: Context, t: TargetInfo) -> tuple[str, str]:
     (tombstones kept), and the target paths become keyed hashes."""
     store = ctx.store
     objects = list(store.targets(ctx.plan.id, kinds=(*OBJECT_KINDS,), states=("done",)))
-    back = [
-        x.uri
-        for x in objects
-        if not x.uri.startswith("keyed:") and backend_for(x.uri, ctx.storage).exists(x.uri)
-    ]
+    by_scheme: dict[str, list[str]] = {}
+    for x in objects:
+        if not x.uri.startswith("keyed:"):
+            by_scheme.setdefault(x.uri.split(":", 1)[0], []).append(x.uri)
+    back: list[str] = []
+    for uris in by_scheme.values():  # one backend per scheme, asked about all its targets at once
+        backend = backend_for(uris[0], ctx.storage)
+        many = getattr(backend, "exists_many", None)  # BaseStorage has it; a plugin may not
+        answers = many(uris) if many is not None else map(backend.exists, uris)
+        back += [u for u, there in zip(uris, answers, strict=True) if there]
     if back:
         return "failed", f"{len(back)} deleted targets are present again (e.g. {back[0]}): run the plan again"
     local = [x.uri for x in objects if x.uri.startswith("file://")]
@@ -255,7 +260,8 @@ def _forget(ctx: Context, t: TargetInfo) -> tuple[str, str]:
         backend = backend_for(local[0], ctx.storage)
         prune = getattr(backend, "prune_empty", None)
         pruned = prune(local) if prune is not None else 0
-    roots = sorted({r for x in objects for r in _root_of(x.uri, ctx.storage)})
+    folders = {x.uri.rpartition("/")[0] + "/-" for x in objects}  # a root is the same for a folder's files
+    roots = sorted({r for f in folders for r in _root_of(f, ctx.storage)})
     fates = store.record_fates(ctx.plan.id)
     counts = store.forget_assets(ctx.plan.id, store.plan_assets(ctx.plan.id))
     redacted = store.redact_targets(ctx.plan.id, lambda uri: store.hasher.tag("target-uri", uri))

@@ -134,6 +134,11 @@ class BaseStorage:
     def exists(self, uri: str) -> bool:
         return self.stat(uri) is not None
 
+    def exists_many(self, uris: Iterable[str]) -> Iterator[bool]:
+        """:meth:`exists` for each URI, in order (backends may answer many at once)."""
+        for uri in uris:
+            yield self.exists(uri)
+
     def check(self, uri: str, expected: Identity, *, rehash: bool = False) -> tuple[bool, str]:
         info = self.stat(uri)
         if info is None:

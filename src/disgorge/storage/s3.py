@@ -41,8 +41,20 @@ from disgorge.storage.seaweedfs import Compaction, compact
 
 DELETE_BATCH = 1000
 """Keys per ``DeleteObjects`` request: the S3 API's limit."""
+DELETE_THREADS = 2
+"""``DeleteObjects`` requests in flight at once."""
+DELETE_MIN = 50
+"""A batch is spread over concurrent ``DeleteObjects`` requests of at least this many keys each: the
+store deletes a request's keys one after another."""
 LISTING_THREADS = 8
 """Keys whose versions are listed at once before a batched delete (boto3 clients are thread-safe)."""
+LIST_BATCH_MIN = 8
+"""From this many keys in one bucket, their versions come from one listing of their common prefix."""
+LIST_PAGE = 1000
+"""Versions per ``ListObjectVersions`` page (the S3 API's most)."""
+LIST_DENSITY = 20
+"""A batched listing goes on while each page read finds this many wanted keys on average; in a sparse
+range it stops, and the keys left are listed one by one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,13 @@ def parse_s3_uri(uri: str, *, key_required: bool = True) -> tuple[str, str, str 
     if "\0" in key:
         raise InputError(f"{uri!r}: a NUL byte cannot be part of a key")
     return bucket, key, version or None
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
 
 
 def _code(exc: Exception) -> str:
@@ -237,13 +256,16 @@ class S3Storage(BaseStorage):
             return sha256_stream(body)
 
     # --- deleting -----------------------------------------------------------------------------------
-    def _decide(self, uri: str, expected: Identity, rehash: bool) -> DeleteEvidence | _Decided:
-        """The re-check before a delete: the key's versions now, and which hold the planned content."""
+    def _decide(
+        self, uri: str, expected: Identity, rehash: bool, listed: list[Version] | None = None
+    ) -> DeleteEvidence | _Decided:
+        """The re-check before a delete: the key's versions now (``listed`` when a batched listing
+        already found them), and which hold the planned content."""
         try:
             bucket, key, _ = parse_s3_uri(uri)
         except InputError as exc:
             return DeleteEvidence(uri, "refused", exc.message)
-        versions = self.versions(uri)
+        versions = listed if listed else self.versions(uri)
         if not versions:
             return DeleteEvidence(uri, "already_gone", f"{uri}: no version or delete marker left")
         decision = select_versions(
@@ -258,6 +280,66 @@ class S3Storage(BaseStorage):
             return DeleteEvidence(uri, "already_gone", f"{uri}: no version holds the planned content")
         return _Decided(uri, bucket, key, decision)
 
+    def _list_many(self, uris: list[str]) -> dict[str, list[Version]]:
+        """The versions of many keys from few listings: per bucket, the keys' longest common prefix is
+        listed once, paged, in key order (the S3 API's order), up to the last wanted key. A key the
+        listing did not show, the last key of a listing cut short, and a URI naming one version are
+        left out: :meth:`_decide` lists those one by one, so nothing is concluded from a partial page.
+        A sparse range (few wanted keys among many others) stops early for the same fallback."""
+        wanted: dict[str, dict[str, str]] = {}  # bucket -> key -> uri
+        for uri in uris:
+            try:
+                bucket, key, version = parse_s3_uri(uri)
+            except InputError:
+                continue
+            if version is None:
+                wanted.setdefault(bucket, {})[key] = uri
+        out: dict[str, list[Version]] = {}
+        for bucket, keys in wanted.items():
+            if len(keys) < LIST_BATCH_MIN:
+                continue
+            ordered = sorted(keys, key=lambda k: k.encode())
+            last = ordered[-1].encode()
+            prefix = _common_prefix(ordered[0], ordered[-1])  # of all: they sort between these
+            found: dict[str, list[Version]] = {}
+            pages = 0
+            cut = False
+            try:
+                for page in self.client.get_paginator("list_object_versions").paginate(
+                    Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": LIST_PAGE}
+                ):
+                    pages += 1
+                    rows = [(v, False) for v in page.get("Versions", [])]
+                    rows += [(m, True) for m in page.get("DeleteMarkers", [])]
+                    past = False  # the listing went past the last wanted key: every key found is whole
+                    for r, marker in rows:
+                        k = r["Key"]
+                        past = past or k.encode() > last
+                        if k in keys:
+                            found.setdefault(k, []).append(
+                                Version(
+                                    r["VersionId"],
+                                    int(r.get("Size", 0)),
+                                    norm_etag(r.get("ETag")),
+                                    bool(r["IsLatest"]),
+                                    marker,
+                                )
+                            )
+                    if past:
+                        break
+                    if pages > 1 + len(found) // LIST_DENSITY:  # sparse: the rest one by one
+                        cut = bool(page.get("IsTruncated"))
+                        break
+            except Exception as exc:
+                if _code(exc) == "NoSuchBucket":
+                    continue
+                raise _fail(exc, f"listing s3://{bucket}/{prefix}") from exc
+            if cut and found:  # its versions may go on in the page not read: list it alone
+                found.pop(max(found, key=lambda k: k.encode()))
+            for k, versions in found.items():
+                out[keys[k]] = versions
+        return out
+
     def delete_many(
         self, targets: Iterable[tuple[str, Identity]], *, rehash: bool = False
     ) -> Iterator[DeleteEvidence]:
@@ -269,8 +351,9 @@ class S3Storage(BaseStorage):
         items = list(targets)
         if not items:
             return
+        listed = self._list_many([uri for uri, _ in items])
         with ThreadPoolExecutor(min(LISTING_THREADS, len(items))) as pool:
-            decided = list(pool.map(lambda t: self._decide(t[0], t[1], rehash), items))
+            decided = list(pool.map(lambda t: self._decide(t[0], t[1], rehash, listed.get(t[0])), items))
         batched: dict[str, list[tuple[int, str, Version]]] = {}
         out: list[DeleteEvidence | None] = [None] * len(items)
         for n, d in enumerate(decided):
@@ -310,23 +393,34 @@ class S3Storage(BaseStorage):
         """DeleteObjects by version id, 1,000 per request; returns target index -> error for the
         versions the store did not delete (an absent version counts as deleted)."""
         failed: dict[int, str] = {}
-        for bucket, rows in by_bucket.items():
-            for i in range(0, len(rows), DELETE_BATCH):
-                chunk = rows[i : i + DELETE_BATCH]
-                owner = {(key, v.version_id): n for n, key, v in chunk}
-                objects = [{"Key": key, "VersionId": v.version_id} for _, key, v in chunk]
-                try:
-                    got = self.client.delete_objects(
-                        Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
-                    )
-                except Exception as exc:
-                    raise _fail(exc, f"DeleteObjects in s3://{bucket}") from exc
-                for e in got.get("Errors", []):
-                    if e.get("Code") in _ABSENT:
-                        continue
-                    n = owner.get((e.get("Key"), e.get("VersionId")))
-                    if n is not None:
-                        failed.setdefault(n, f"{e.get('Code')}: {e.get('Message', '')}".strip())
+        requests: list[tuple[str, list[tuple[int, str, Version]]]] = []
+        for bucket, rows in by_bucket.items():  # spread over the threads, at most 1,000 per request
+            size = min(DELETE_BATCH, max(DELETE_MIN, -(-len(rows) // DELETE_THREADS)))
+            requests += [(bucket, rows[i : i + size]) for i in range(0, len(rows), size)]
+
+        def send(req: tuple[str, list[tuple[int, str, Version]]]) -> list[tuple[int, str]]:
+            bucket, chunk = req
+            owner = {(key, v.version_id): n for n, key, v in chunk}
+            objects = [{"Key": key, "VersionId": v.version_id} for _, key, v in chunk]
+            try:
+                got = self.client.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+            except Exception as exc:
+                raise _fail(exc, f"DeleteObjects in s3://{bucket}") from exc
+            errors: list[tuple[int, str]] = []
+            for e in got.get("Errors", []):
+                if e.get("Code") in _ABSENT:
+                    continue
+                n = owner.get((e.get("Key"), e.get("VersionId")))
+                if n is not None:
+                    errors.append((n, f"{e.get('Code')}: {e.get('Message', '')}".strip()))
+            return errors
+
+        if not requests:
+            return failed
+        with ThreadPoolExecutor(min(DELETE_THREADS, len(requests))) as pool:
+            for errors in pool.map(send, requests):
+                for n, why in errors:
+                    failed.setdefault(n, why)
         return failed
 
     def delete(self, uri: str, expected: Identity, *, rehash: bool = False) -> DeleteEvidence:
