@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from disgorge.catalog.capture_resolve import Resolution, unknown_reason
+from disgorge.catalog.capture_resolve import WRAPPED, Resolution, unknown_reason
 from disgorge.catalog.schema import Artifact, ArtifactCopy, CapturedIO, CapturedRunRow, Dataset, Run
 from disgorge.model import MODEL_RELATIONS
 from disgorge.model.capture import CapturedDataset, CapturedRun, CaptureOutcome
@@ -38,6 +38,13 @@ def placeholder_sha256(uri: str) -> str:
     import hashlib
 
     return hashlib.sha256(b"disgorge:unhashed:" + uri.encode()).hexdigest()
+
+
+def _kept(io: CapturedIO) -> Resolution | None:
+    """The wrapped dataset version an input is already bound to: kept, not resolved again."""
+    if io.node_kind == "dataset" and io.node_id is not None and io.how in WRAPPED:
+        return "dataset", int(io.node_id), str(io.how)
+    return None
 
 
 class Batch:
@@ -252,7 +259,7 @@ class Batch:
             rid, outcome = self.ids[run.uid], self.outcomes[run.uid]
             for ds in run.inputs:
                 io = self._io(rid, "input", ds)
-                found = self._direct(ds, by_digest, by_name) or wraps.get(ds.uri)
+                found = self._direct(ds, by_digest, by_name) or _kept(io) or wraps.get(ds.uri)
                 if found is None:
                     others = sorted(writers.get(ds.uri, set()) - {rid})
                     found = ("run", others[0], "run_output") if others else (None, None, unknown_reason(ds))
