@@ -96,7 +96,7 @@ class Batch:
         self.outcomes = {r.uid: CaptureOutcome(self.ids[r.uid], r.uid in new) for r in self.runs}
         self.touched = set(self.ids.values())
         caps: dict[int, CapturedRunRow] = {}
-        for part in chunks(self.touched):
+        for part in chunks({self.ids[u] for u in self.ids if u not in new}):  # a new run has none yet
             caps.update(
                 (c.run_id, c)
                 for c in s.scalars(select(CapturedRunRow).where(CapturedRunRow.run_id.in_(part)))
@@ -254,26 +254,30 @@ class Batch:
 
     def _inputs(self, wraps: dict[str, Resolution]) -> None:
         by_digest, by_name = self._datasets()
-        writers = self._writers(ds.uri for r in self.runs for ds in r.inputs)
+        pending: list[tuple[CapturedRun, CapturedDataset, CapturedIO, Resolution | None]] = []
         for run in self.runs:
-            rid, outcome = self.ids[run.uid], self.outcomes[run.uid]
             for ds in run.inputs:
-                io = self._io(rid, "input", ds)
-                found = self._direct(ds, by_digest, by_name) or _kept(io) or wraps.get(ds.uri)
-                if found is None:
-                    others = sorted(writers.get(ds.uri, set()) - {rid})
-                    found = ("run", others[0], "run_output") if others else (None, None, unknown_reason(ds))
-                    self.edges += [("run", w, "run", rid, "fed") for w in others]
-                kind, node, how = found
-                if kind is None or node is None:
-                    if io.node_kind is None:  # an input bound later (by another run's output) stays bound
-                        io.reason = how[:500]
-                        outcome.unknown.append((ds.uri, how))
-                    continue
-                io.node_kind, io.node_id, io.how, io.reason = kind, node, how, None
-                if kind != "run":
-                    self.edges.append((kind, node, "run", rid, "input"))
-                outcome.resolved.append((ds.uri, kind, how))
+                io = self._io(self.ids[run.uid], "input", ds)
+                pending.append(
+                    (run, ds, io, self._direct(ds, by_digest, by_name) or _kept(io) or wraps.get(ds.uri))
+                )
+        writers = self._writers(ds.uri for _, ds, _, found in pending if found is None)
+        for run, ds, io, found in pending:
+            rid, outcome = self.ids[run.uid], self.outcomes[run.uid]
+            if found is None:
+                others = sorted(writers.get(ds.uri, set()) - {rid})
+                found = ("run", others[0], "run_output") if others else (None, None, unknown_reason(ds))
+                self.edges += [("run", w, "run", rid, "fed") for w in others]
+            kind, node, how = found
+            if kind is None or node is None:
+                if io.node_kind is None:  # an input bound later (by another run's output) stays bound
+                    io.reason = how[:500]
+                    outcome.unknown.append((ds.uri, how))
+                continue
+            io.node_kind, io.node_id, io.how, io.reason = kind, node, how, None
+            if kind != "run":
+                self.edges.append((kind, node, "run", rid, "input"))
+            outcome.resolved.append((ds.uri, kind, how))
         self.s.flush()
 
     def _late_binding(self) -> None:
