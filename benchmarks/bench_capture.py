@@ -133,7 +133,9 @@ def bench_server(root: Path, n: int, photos: Path) -> list[tuple[str, float]]:
     ]
 
 
-def bench_mlflow(root: Path, runs: int) -> tuple[float, float]:
+def bench_mlflow(root: Path, runs: int) -> tuple[float, float, float, float]:
+    """Median latency of create_run + log_inputs, plain and plugin; and the plugin's total time per run
+    including the writes its background recorder finishes by the end (the total minus the plain calls, per run), beside the plain calls' mean."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -150,13 +152,24 @@ def bench_mlflow(root: Path, runs: int) -> tuple[float, float]:
     for c in clients.values():  # warm both: schema creation, caches
         r = c.create_run("0", tags=tags)
         c.log_inputs(r.info.run_id, [mlflow.entities.DatasetInput(ok._to_mlflow_entity())])
+    plugin_store = clients["plugin"]._tracking_client.store
+    plugin_store.flush()
+    t0 = time.perf_counter()
     for _ in range(runs):
         for kind, c in clients.items():  # interleaved, so the machine's load weighs on both alike
             t = time.perf_counter()
             r = c.create_run("0", tags=tags)
             c.log_inputs(r.info.run_id, [mlflow.entities.DatasetInput(ok._to_mlflow_entity())])
             times[kind].append(time.perf_counter() - t)
-    return statistics.median(times["plain"]), statistics.median(times["plugin"])
+    plugin_store.flush()  # the background writer's catalog work, counted in the total
+    total = time.perf_counter() - t0
+    with_writes = (total - sum(times["plain"])) / runs
+    return (
+        statistics.median(times["plain"]),
+        statistics.median(times["plugin"]),
+        with_writes,
+        statistics.mean(times["plain"]),
+    )
 
 
 def main() -> None:
@@ -177,11 +190,15 @@ def main() -> None:
         print(f"\nOpenLineage through disgorge serve ({n} events):")
         for label, rate in rows:
             print(f"  {label:36s} {rate:9.0f}   ratio to bare route {rate / bare:5.3f}")
-        plain, plugin = bench_mlflow(root, runs)
+        plain, plugin, with_writes, plain_mean = bench_mlflow(root, runs)
         print(f"\nMLflow create_run + log_inputs, median of {runs} (interleaved):")
         print(f"  plain sqlite store      {plain * 1000:7.1f} ms")
         print(
             f"  disgorge+sqlite plugin  {plugin * 1000:7.1f} ms   ratio {plugin / plain:5.2f} (+{(plugin / plain - 1) * 100:.0f}%)"
+        )
+        print(
+            f"  mean per run: plain {plain_mean * 1000:.1f} ms, plugin with its background catalog writes "
+            f"(flushed at the end) {with_writes * 1000:.1f} ms, ratio {with_writes / plain_mean:5.2f}"
         )
 
 

@@ -167,3 +167,91 @@ def test_import_mlflow_reads_a_history_idempotently(
         tmp_path, "import", "mlflow", "--tracking-uri", "sqlite:///history.db", home=str(home.home.path)
     )
     assert "1 inputs not resolved" in human.stdout + human.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    """A real ``mlflow server`` (SQLite backend, Flask app under gunicorn, one worker) on loopback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    log = (tmp_path / "mlflow-server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            "sqlite:///server.db",
+            "--default-artifact-root",
+            "./artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--gunicorn-opts",
+            "--timeout 120",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((tmp_path / "mlflow-server.log").read_text()[-3000:]) from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+        log.close()
+
+
+def test_the_plugin_in_front_of_a_real_mlflow_server(
+    home: disgorge.Catalog, mlflow_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``disgorge+http://…`` wraps MLflow's REST store: the refusal happens before the server hears of
+    the read, and a recorded run is in both the server and the catalog."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"disgorge+{mlflow_server}")
+    server = MlflowClient(mlflow_server)
+    with pytest.raises(PolicyDenied, match="refused before any data was read"):
+        mlflow.start_run(run_name="pretrain", tags={**ALLOWED, "disgorge.inputs": "faces@1"})
+    assert server.search_runs(["0"]) == []
+    with mlflow.start_run(run_name="finetune", tags=ALLOWED) as run:
+        mlflow.log_input(disgorge_dataset("ok", catalog=home), context="training")
+        with pytest.raises(PolicyDenied, match="reading faces@1 in MLflow run 'finetune' refused"):
+            mlflow.log_input(disgorge_dataset("faces@1", catalog=home), context="training")
+    uid = run.info.run_id
+    remote = server.get_run(uid)
+    assert (remote.info.status, [d.dataset.name for d in remote.inputs.dataset_inputs]) == (
+        "FINISHED",
+        ["ok@1"],
+    )
+    assert _inputs(home, uid) == {"disgorge:ok@1": ("dataset", "manifest_digest")}
+    with home.store.session() as s:
+        row = s.scalar(select(Run).where(Run.uid == uid))
+        assert row is not None and (row.name, row.status) == ("mlflow/finetune", "finished")

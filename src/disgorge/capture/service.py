@@ -17,7 +17,7 @@ from disgorge.capture.fold import fold
 from disgorge.capture.openlineage import MAX_EVENT_BYTES, NotARunEvent, RunEvent, load, parse
 from disgorge.catalog import CatalogStore
 from disgorge.errors import DisgorgeError, InputError
-from disgorge.model.capture import CaptureOutcome
+from disgorge.model.capture import CapturedRun, CaptureOutcome
 from disgorge.model.roles import Principal
 
 MAX_BATCH = 10_000
@@ -99,11 +99,17 @@ def ingest_batch(
             results[i] = prepared
         else:
             keep.append((i, *prepared))
-    statuses = store.store_lineage_events(
-        [(e.run_uid, e.type, e.time_key, e.producer, digest, body) for _, e, body, digest in keep]
-    )
-    changed = [e.run_uid for (_, e, _, _), st in zip(keep, statuses, strict=True) if st != "duplicate"]
-    outcomes = refold(store, list(dict.fromkeys(changed)))
+    raw_events = [(e.run_uid, e.type, e.time_key, e.producer, digest, body) for _, e, body, digest in keep]
+    parsed = {digest: e for _, e, _, digest in keep}
+    outcomes: dict[str, CaptureOutcome | EventResult]
+    try:  # the common case: one transaction for the events and every run they change
+        statuses, done = store.ingest_lineage(raw_events, lambda bodies: _fold_all(bodies, parsed))
+        changed = [e[0] for e, st in zip(raw_events, statuses, strict=True) if st != "duplicate"]
+        outcomes = dict(zip(dict.fromkeys(changed), done, strict=True))
+    except DisgorgeError:  # some run cannot be applied: store the events, then apply run by run
+        statuses = store.store_lineage_events(raw_events)
+        changed = [e[0] for e, st in zip(raw_events, statuses, strict=True) if st != "duplicate"]
+        outcomes = refold(store, list(dict.fromkeys(changed)))
     for (i, event, _, _), status in zip(keep, statuses, strict=True):
         out = outcomes.get(event.run_uid)
         if out is None:  # only duplicates of this run: nothing to fold again
@@ -128,7 +134,7 @@ def refold(store: CatalogStore, uids: list[str]) -> dict[str, CaptureOutcome | E
     if not uids:
         return {}
     bodies = store.lineage_event_bodies(uids)
-    runs = [fold([(RunEvent.model_validate_json(b), _digest(b)) for b in bodies[u]]) for u in uids]
+    runs = _fold_all(bodies, {})
     try:
         return dict(zip(uids, store.apply_captured_runs(runs), strict=True))
     except DisgorgeError:
@@ -140,6 +146,20 @@ def refold(store: CatalogStore, uids: list[str]) -> dict[str, CaptureOutcome | E
             out[uid] = store.apply_captured_run(run)
         except DisgorgeError as exc:
             out[uid] = EventResult("refused", run=uid, reason=exc.message)
+    return out
+
+
+def _fold_all(bodies: dict[str, list[str]], parsed: dict[str, RunEvent]) -> list[CapturedRun]:
+    """Each run's fold from its stored bodies; events parsed already (this request's) are not parsed
+    again."""
+    out = []
+    for events in bodies.values():
+        pairs = []
+        for body in events:
+            digest = _digest(body)
+            event = parsed.get(digest)
+            pairs.append((event if event is not None else RunEvent.model_validate_json(body), digest))
+        out.append(fold(pairs))
     return out
 
 

@@ -7,15 +7,16 @@ other runs that named the same URI before it was known, so a replay in any order
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from pyroaring import BitMap
 from sqlalchemy import Table, func, insert, select
+from sqlalchemy.orm import Session
 
 from disgorge.catalog.capture_apply import Batch, chunks
-from disgorge.catalog.capture_resolve import Resolution, members_under, wrap_name
+from disgorge.catalog.capture_resolve import WRAPPED, Resolution, members_under, wrap_name
 from disgorge.catalog.ledger import LedgerMixin
 from disgorge.catalog.members import from_blob
 from disgorge.catalog.schema import (
@@ -30,7 +31,7 @@ from disgorge.catalog.schema import (
     Run,
     utcnow,
 )
-from disgorge.model.capture import CapturedDataset, CapturedRun, CaptureOutcome
+from disgorge.model.capture import CapturedRun, CaptureOutcome
 
 RawEvent = tuple[str, str, str, str, str, str]
 """(run uid, event type, event time, producer, sha256 of the body, canonical JSON body)."""
@@ -41,40 +42,66 @@ class CaptureMixin(LedgerMixin):
         """Store events as received, once per (run id, type, time): ``stored``, ``duplicate`` (that key
         with that body again) or ``conflict`` (that key with another body: kept beside the first, since
         keeping either alone would make the fold depend on arrival order)."""
+        with self.session() as s:
+            return self._store_events(s, events)[0]
+
+    def ingest_lineage(
+        self, events: Sequence[RawEvent], fold: Callable[[dict[str, list[str]]], list[CapturedRun]]
+    ) -> tuple[list[str], list[CaptureOutcome]]:
+        """Store events and apply the re-fold of every run they change, in one transaction.
+
+        ``fold`` gets every stored body of each changed run (a pure function: it may be called before
+        anything is committed). Returns the events' statuses (as :meth:`store_lineage_events`) and an
+        outcome per changed run, in first-seen order. A failure rolls back the events too."""
+        with self.session() as s:
+            statuses, bodies = self._store_events(s, events)
+            changed = list(
+                dict.fromkeys(e[0] for e, st in zip(events, statuses, strict=True) if st != "duplicate")
+            )
+            runs = fold({u: bodies[u] for u in changed})
+            return statuses, Batch(self, s, runs).apply(self._wrap_inputs(s, runs)) if runs else []
+
+    def _store_events(self, s: Session, events: Sequence[RawEvent]) -> tuple[list[str], dict[str, list[str]]]:
+        """Statuses, and every body now held per run id (the new ones included), in one read per 900 runs
+        and one multi-row insert."""
         out: list[str] = []
         rows: list[dict[str, Any]] = []
-        with self.session() as s:
-            seen: dict[tuple[str, str, str], set[str]] = {}
-            for part in chunks({e[0] for e in events}):
-                q = select(
-                    LineageEvent.run_uid,
-                    LineageEvent.event_type,
-                    LineageEvent.event_time,
-                    LineageEvent.digest,
-                ).where(LineageEvent.run_uid.in_(part))
-                for uid, etype, etime, digest in s.execute(q):
-                    seen.setdefault((uid, etype, etime), set()).add(digest)
-            for uid, etype, etime, producer, digest, body in events:
-                digests = seen.setdefault((uid, etype, etime), set())
-                if digest in digests:
-                    out.append("duplicate")
-                    continue
-                out.append("conflict" if digests else "stored")
-                digests.add(digest)
-                rows.append(
-                    {
-                        "run_uid": uid,
-                        "event_type": etype,
-                        "event_time": etime,
-                        "producer": producer[:2000],
-                        "digest": digest,
-                        "body": body,
-                        "received_at": utcnow(),
-                    }
-                )
-            if rows:
-                s.connection().execute(insert(cast(Table, LineageEvent.__table__)), rows)
-        return out
+        seen: dict[tuple[str, str, str], set[str]] = {}
+        bodies: dict[str, list[str]] = {e[0]: [] for e in events}
+        for part in chunks(bodies):
+            q = select(
+                LineageEvent.run_uid,
+                LineageEvent.event_type,
+                LineageEvent.event_time,
+                LineageEvent.digest,
+                LineageEvent.body,
+            ).where(LineageEvent.run_uid.in_(part))
+            for uid, etype, etime, digest, body in s.execute(q):
+                seen.setdefault((uid, etype, etime), set()).add(digest)
+                bodies[uid].append(body)
+        now = utcnow()
+        for uid, etype, etime, producer, digest, body in events:
+            digests = seen.setdefault((uid, etype, etime), set())
+            if digest in digests:
+                out.append("duplicate")
+                continue
+            out.append("conflict" if digests else "stored")
+            digests.add(digest)
+            bodies[uid].append(body)
+            rows.append(
+                {
+                    "run_uid": uid,
+                    "event_type": etype,
+                    "event_time": etime,
+                    "producer": producer[:2000],
+                    "digest": digest,
+                    "body": body,
+                    "received_at": now,
+                }
+            )
+        if rows:
+            s.connection().execute(insert(cast(Table, LineageEvent.__table__)), rows)
+        return out, bodies
 
     def lineage_event_bodies(self, uids: Sequence[str]) -> dict[str, list[str]]:
         """Every stored event body per run id, in (time, type, digest) order."""
@@ -93,46 +120,62 @@ class CaptureMixin(LedgerMixin):
     def apply_captured_runs(self, runs: Sequence[CapturedRun]) -> list[CaptureOutcome]:
         """Upsert captured runs (the folds of everything received for each), resolve their inputs and
         register their models, in one transaction (see the module doc)."""
-        wraps = self._wrap_inputs([ds for r in runs for ds in r.inputs])
         with self.session() as s:
-            return Batch(self, s, runs).apply(wraps)
+            return Batch(self, s, runs).apply(self._wrap_inputs(s, runs))
 
     def apply_captured_run(self, run: CapturedRun) -> CaptureOutcome:
         return self.apply_captured_runs([run])[0]
 
-    def _wrap_inputs(self, inputs: Sequence[CapturedDataset]) -> dict[str, Resolution]:
+    def _wrap_inputs(self, s: Session, runs: Sequence[CapturedRun]) -> dict[str, Resolution]:
         """Inputs that name registered copies become dataset versions (content-addressed: the same copies
-        give the same version), each created in its own transaction before the runs' one."""
-        uris = sorted({ds.uri for ds in inputs if ds.digest is None and ds.dataset_ref is None})
+        give the same version), created in the caller's transaction. An input a run already has bound
+        to such a version keeps it (see :meth:`Batch._inputs`): a run's later events (COMPLETE after
+        START) do not resolve the same names again."""
+        want = {
+            (r.uid, ds.uri) for r in runs for ds in r.inputs if ds.digest is None and ds.dataset_ref is None
+        }
+        for part in chunks({uid for uid, _ in want}):
+            bound = (
+                select(Run.uid, CapturedIO.uri)
+                .join(CapturedIO, CapturedIO.run_id == Run.id)
+                .where(Run.uid.in_(part), CapturedIO.direction == "input", CapturedIO.how.in_(WRAPPED))
+            )
+            want.difference_update((str(u), str(i)) for u, i in s.execute(bound))
+        uris = sorted({uri for _, uri in want})
         found: dict[str, tuple[BitMap, str]] = {}
+        artifacts: set[str] = set()
+        exact: dict[str, BitMap] = {}
+        for part in chunks(uris):
+            artifacts.update(
+                str(u) for u in s.scalars(select(ArtifactCopy.uri).where(ArtifactCopy.uri.in_(part)))
+            )
+            present = select(Copy.uri, Copy.asset_id).where(Copy.uri.in_(part), Copy.state == "present")
+            for u, a in s.execute(present):
+                exact.setdefault(str(u), BitMap()).add(int(a))
+        found.update((u, (bm, "copy")) for u, bm in exact.items())
+        rest = [u for u in uris if u not in artifacts and u not in exact]
+        found.update((u, (bm, "storage_prefix")) for u, bm in members_under(s, rest).items())
+        names = {wrap_name(u): u for u in found}
         reuse: dict[str, int] = {}
-        with self.session() as s:
-            artifacts: set[str] = set()
-            exact: dict[str, BitMap] = {}
-            for part in chunks(uris):
-                artifacts.update(
-                    str(u) for u in s.scalars(select(ArtifactCopy.uri).where(ArtifactCopy.uri.in_(part)))
-                )
-                q = select(Copy.uri, Copy.asset_id).where(Copy.uri.in_(part), Copy.state == "present")
-                for u, a in s.execute(q):
-                    exact.setdefault(str(u), BitMap()).add(int(a))
-            found.update((u, (bm, "copy")) for u, bm in exact.items())
-            rest = [u for u in uris if u not in artifacts and u not in exact]
-            found.update((u, (bm, "storage_prefix")) for u, bm in members_under(s, rest).items())
-            for uri, (members, _) in found.items():
-                latest = s.scalars(
-                    select(Dataset)
-                    .where(Dataset.name == wrap_name(uri))
-                    .order_by(Dataset.version.desc())
-                    .limit(1)
-                ).first()
-                if latest is not None and from_blob(latest.members) == members:
-                    reuse[uri] = latest.id
+        for part in chunks(names):
+            newest = (
+                select(Dataset.name, func.max(Dataset.version).label("v"))
+                .where(Dataset.name.in_(part))
+                .group_by(Dataset.name)
+                .subquery()
+            )
+            latest = select(Dataset.name, Dataset.id, Dataset.members).join(
+                newest, (Dataset.name == newest.c.name) & (Dataset.version == newest.c.v)
+            )
+            for name, did, blob in s.execute(latest):
+                uri = names[str(name)]
+                if from_blob(blob) == found[uri][0]:
+                    reuse[uri] = int(did)
         out: dict[str, Resolution] = {}
         for uri, (members, how) in found.items():
             if uri not in reuse:
-                info, _ = self.create_dataset(
-                    wrap_name(uri), members, query=f"registered copies at {uri} ({how})"
+                info, _ = self._create_dataset(
+                    s, wrap_name(uri), members, query=f"registered copies at {uri} ({how})"
                 )
                 reuse[uri] = info.id
             out[uri] = ("dataset", reuse[uri], how)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from disgorge.catalog.capture_resolve import Resolution, unknown_reason
+from disgorge.catalog.capture_resolve import WRAPPED, Resolution, unknown_reason
 from disgorge.catalog.schema import Artifact, ArtifactCopy, CapturedIO, CapturedRunRow, Dataset, Run
 from disgorge.model import MODEL_RELATIONS
 from disgorge.model.capture import CapturedDataset, CapturedRun, CaptureOutcome
@@ -38,6 +38,13 @@ def placeholder_sha256(uri: str) -> str:
     import hashlib
 
     return hashlib.sha256(b"disgorge:unhashed:" + uri.encode()).hexdigest()
+
+
+def _kept(io: CapturedIO) -> Resolution | None:
+    """The wrapped dataset version an input is already bound to: kept, not resolved again."""
+    if io.node_kind == "dataset" and io.node_id is not None and io.how in WRAPPED:
+        return "dataset", int(io.node_id), str(io.how)
+    return None
 
 
 class Batch:
@@ -89,7 +96,7 @@ class Batch:
         self.outcomes = {r.uid: CaptureOutcome(self.ids[r.uid], r.uid in new) for r in self.runs}
         self.touched = set(self.ids.values())
         caps: dict[int, CapturedRunRow] = {}
-        for part in chunks(self.touched):
+        for part in chunks({self.ids[u] for u in self.ids if u not in new}):  # a new run has none yet
             caps.update(
                 (c.run_id, c)
                 for c in s.scalars(select(CapturedRunRow).where(CapturedRunRow.run_id.in_(part)))
@@ -247,26 +254,30 @@ class Batch:
 
     def _inputs(self, wraps: dict[str, Resolution]) -> None:
         by_digest, by_name = self._datasets()
-        writers = self._writers(ds.uri for r in self.runs for ds in r.inputs)
+        pending: list[tuple[CapturedRun, CapturedDataset, CapturedIO, Resolution | None]] = []
         for run in self.runs:
-            rid, outcome = self.ids[run.uid], self.outcomes[run.uid]
             for ds in run.inputs:
-                io = self._io(rid, "input", ds)
-                found = self._direct(ds, by_digest, by_name) or wraps.get(ds.uri)
-                if found is None:
-                    others = sorted(writers.get(ds.uri, set()) - {rid})
-                    found = ("run", others[0], "run_output") if others else (None, None, unknown_reason(ds))
-                    self.edges += [("run", w, "run", rid, "fed") for w in others]
-                kind, node, how = found
-                if kind is None or node is None:
-                    if io.node_kind is None:  # an input bound later (by another run's output) stays bound
-                        io.reason = how[:500]
-                        outcome.unknown.append((ds.uri, how))
-                    continue
-                io.node_kind, io.node_id, io.how, io.reason = kind, node, how, None
-                if kind != "run":
-                    self.edges.append((kind, node, "run", rid, "input"))
-                outcome.resolved.append((ds.uri, kind, how))
+                io = self._io(self.ids[run.uid], "input", ds)
+                pending.append(
+                    (run, ds, io, self._direct(ds, by_digest, by_name) or _kept(io) or wraps.get(ds.uri))
+                )
+        writers = self._writers(ds.uri for _, ds, _, found in pending if found is None)
+        for run, ds, io, found in pending:
+            rid, outcome = self.ids[run.uid], self.outcomes[run.uid]
+            if found is None:
+                others = sorted(writers.get(ds.uri, set()) - {rid})
+                found = ("run", others[0], "run_output") if others else (None, None, unknown_reason(ds))
+                self.edges += [("run", w, "run", rid, "fed") for w in others]
+            kind, node, how = found
+            if kind is None or node is None:
+                if io.node_kind is None:  # an input bound later (by another run's output) stays bound
+                    io.reason = how[:500]
+                    outcome.unknown.append((ds.uri, how))
+                continue
+            io.node_kind, io.node_id, io.how, io.reason = kind, node, how, None
+            if kind != "run":
+                self.edges.append((kind, node, "run", rid, "input"))
+            outcome.resolved.append((ds.uri, kind, how))
         self.s.flush()
 
     def _late_binding(self) -> None:

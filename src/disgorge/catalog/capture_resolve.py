@@ -20,6 +20,8 @@ from disgorge.model.capture import CapturedDataset
 
 Resolution = tuple[str, int, str] | tuple[None, None, str]
 """(node kind, node id, how) or (None, None, why it is unknown)."""
+WRAPPED = ("copy", "storage_prefix")
+"""The ``how`` of an input bound to a dataset version that wraps registered copies at or under its URI."""
 
 
 def wrap_name(uri: str) -> str:

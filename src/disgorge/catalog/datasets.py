@@ -260,41 +260,56 @@ class DatasetsMixin(AssetsMixin):
                 f"dataset name {name!r} is empty or contains '@'", hint="use letters, digits, - and _"
             )
         with self.session() as s:
-            digest, stats, classes = self._stats(s, members)
-            latest = s.scalars(
-                select(Dataset).where(Dataset.name == name).order_by(Dataset.version.desc()).limit(1)
-            ).first()
-            if latest is not None and latest.digest == digest:
-                return _info(latest), False
-            version = (latest.version + 1) if latest else 1
-            d = Dataset(
-                name=name,
-                version=version,
-                digest=digest,
-                member_count=len(members),
-                members=to_blob(members),
-                derived_from_id=derived_from,
-                query=query,
-                declared_use=declared_use,
-                stats=stats,
-                classes=encode_classes(classes),
+            return self._create_dataset(
+                s, name, members, derived_from=derived_from, query=query, declared_use=declared_use
             )
-            s.add(d)
-            s.flush()
-            parent = s.get(Dataset, derived_from) if derived_from is not None else None
-            if parent is not None:
-                self._link(s, "dataset", parent.id, "dataset", d.id, "subset_of")
-            self._log(
-                s,
-                "dataset",
-                {
-                    "ref": f"{name}@{version}",
-                    "digest": digest,
-                    "members": len(members),
-                    "derived_from": f"{parent.name}@{parent.version}" if parent else None,
-                },
-            )
-            return _info(d, f"{parent.name}@{parent.version}" if parent else None), True
+
+    def _create_dataset(
+        self,
+        s: Session,
+        name: str,
+        members: BitMap,
+        *,
+        derived_from: int | None = None,
+        query: str | None = None,
+        declared_use: str | None = None,
+    ) -> tuple[DatasetInfo, bool]:
+        """:meth:`create_dataset` in the caller's transaction (the name already checked)."""
+        digest, stats, classes = self._stats(s, members)
+        latest = s.scalars(
+            select(Dataset).where(Dataset.name == name).order_by(Dataset.version.desc()).limit(1)
+        ).first()
+        if latest is not None and latest.digest == digest:
+            return _info(latest), False
+        version = (latest.version + 1) if latest else 1
+        d = Dataset(
+            name=name,
+            version=version,
+            digest=digest,
+            member_count=len(members),
+            members=to_blob(members),
+            derived_from_id=derived_from,
+            query=query,
+            declared_use=declared_use,
+            stats=stats,
+            classes=encode_classes(classes),
+        )
+        s.add(d)
+        s.flush()
+        parent = s.get(Dataset, derived_from) if derived_from is not None else None
+        if parent is not None:
+            self._link(s, "dataset", parent.id, "dataset", d.id, "subset_of")
+        self._log(
+            s,
+            "dataset",
+            {
+                "ref": f"{name}@{version}",
+                "digest": digest,
+                "members": len(members),
+                "derived_from": f"{parent.name}@{parent.version}" if parent else None,
+            },
+        )
+        return _info(d, f"{parent.name}@{parent.version}" if parent else None), True
 
     def dataset_count(self) -> int:
         with self.session() as s:

@@ -22,6 +22,7 @@ from disgorge.api import Catalog, RunContext
 from disgorge.api import open as open_catalog
 from disgorge.certificate import verify_any
 from disgorge.certificate.render import render_html
+from disgorge.demo.capture import Serve, capture_pipeline, check_installed, covered
 from disgorge.demo.corpus import generate
 from disgorge.errors import PolicyDenied
 from disgorge.ingest import IngestOptions
@@ -49,6 +50,8 @@ class DemoOptions:
     photos_per_subject: int = 8
     research_subjects: int = 40
     reset: bool = False
+    capture: Serve | None = None
+    """With a way to serve the catalog: the pipeline step of three producers (``demo/capture.py``)."""
 
 
 Say = Callable[[str], None]
@@ -64,6 +67,8 @@ def _weights(path: Path, seed: int, mb: float = 1.0) -> Path:
 
 def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     home = opts.home.absolute()
+    if opts.capture is not None:
+        check_installed()
     if opts.reset and home.exists():
         shutil.rmtree(home)
     data = home / "demo-data"
@@ -199,6 +204,19 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
         hook=f"{sys.executable} -c \"open('{home / 'takedown.log'}', 'a').write('face-age-mobile-int8 down\\n')\"",
     )
 
+    captured: dict[str, str] = {}
+    if opts.capture is not None:
+        say("[7+/13] more of it, captured from three producers (OpenLineage, MLflow, Hugging Face + torch)")
+        captured = capture_pipeline(
+            cat,
+            opts.capture,
+            home,
+            home / "identities" / "privacy-officer.identity",
+            data / "datingsite",
+            (photos.ref, research.ref),
+            say,
+        )
+
     say("[8/13] impact of the dating site's photos")
     t = time.perf_counter()
     imp = cat.impact("source", "datingsite")
@@ -213,6 +231,9 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
     say(f"      recipients: {', '.join(imp.recipients)}")
     research_touched = [m["name"] for m in imp.models if m["name"] == "research-face-v1"]
     say(f"      the consented research model is {'AFFECTED' if research_touched else 'not affected'}")
+    if captured:
+        found = covered(captured, imp.models)
+        say(f"      captured producers in the answer: {', '.join(found) or 'NONE'} ({len(found)} of 3)")
 
     say("[9/13] bill of materials of the deployed model face-age-mobile-int8")
     bom = cat.lineage("face-age-mobile-int8")
@@ -228,7 +249,10 @@ def run_demo(opts: DemoOptions, say: Say) -> Catalog:
             say(
                 f"      the {s['name']} notice (v{s['notice_version']}, {s['legal_basis']}) does not cover: {', '.join(bad)}"
             )
-    erase(cat, home, data, say)
+    if captured:  # an MLflow logged model's copy (models:/ID) is out of reach of the storage roots
+        say("[10/13] erasure: not with --capture (the MLflow model lives in MLflow); see `disgorge demo`")
+    else:
+        erase(cat, home, data, say)
     say(f"done in {time.perf_counter() - t0:.0f}s; explore with: disgorge --help (DISGORGE_HOME={home})")
     return cat
 

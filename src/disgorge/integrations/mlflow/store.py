@@ -3,14 +3,16 @@
 MLflow's run-context and request-header plugins swallow their exceptions, so only a store can refuse.
 ``create_run`` is refused when the run's ``disgorge.inputs`` tag names data its declared use
 (``disgorge.use``) and party (``disgorge.party``) may not read; ``log_inputs`` when a ``disgorge`` dataset
-may not be read; both before the wrapped store is touched. Every run, input and logged model is recorded
-in the catalog of ``$DISGORGE_HOME`` as it happens. Inputs from other sources are recorded as they name
-themselves: unknown provenance unless their URI is a registered copy.
+may not be read; both before the wrapped store is touched (a refusal is recorded then and there). Every
+run, input and logged model is recorded in the catalog of ``$DISGORGE_HOME`` by a background writer
+(``recorder.py``), so recording adds almost nothing to MLflow's calls; the end of a run waits for it. The
+catalog is opened on first use, once per store.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 import disgorge
 from disgorge.integrations.mlflow.mapping import (
@@ -23,9 +25,14 @@ from disgorge.integrations.mlflow.mapping import (
     model_input,
     model_output,
 )
+from disgorge.integrations.mlflow.recorder import Recorder
 from disgorge.model.capture import CapturedDataset
 
+if TYPE_CHECKING:
+    from disgorge.catalog.datasets import DatasetInfo
+
 SCHEME = "disgorge+"
+TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 
 
 def build(store_uri: str, artifact_uri: str | None = None) -> DisgorgeTrackingStore:
@@ -36,29 +43,51 @@ def build(store_uri: str, artifact_uri: str | None = None) -> DisgorgeTrackingSt
     # the registry holds a non-reentrant lock while it builds this store: use the builder, not get_store
     builder = _tracking_store_registry.get_store_builder(inner_uri)  # type: ignore[no-untyped-call]
     inner = builder(store_uri=inner_uri, artifact_uri=artifact_uri)
-    return DisgorgeTrackingStore(inner, disgorge.open())
+    return DisgorgeTrackingStore(inner)
 
 
 class DisgorgeTrackingStore:
     """Delegates to the wrapped store; what it overrides checks first and records after."""
 
-    def __init__(self, inner: Any, catalog: disgorge.Catalog) -> None:
+    def __init__(self, inner: Any, catalog: disgorge.Catalog | None = None) -> None:
         self._inner = inner
-        self.catalog = catalog
+        self._catalog = catalog
+        self._lock = threading.Lock()
         self._runs: dict[str, tuple[str, dict[str, str], int | None]] = {}
+        self._versions: dict[str, DatasetInfo] = {}
+        self.recorder = Recorder(lambda: self.catalog.store)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    @property
+    def catalog(self) -> disgorge.Catalog:
+        """The catalog of ``$DISGORGE_HOME``, opened on first use (not when MLflow builds the store)."""
+        if self._catalog is None:
+            with self._lock:
+                if self._catalog is None:
+                    self._catalog = disgorge.open()
+        return self._catalog
+
+    def _dataset(self, ref: str) -> DatasetInfo:
+        """A dataset version by ref; ``NAME@V`` is immutable, so it is looked up once."""
+        info = self._versions.get(ref)
+        if info is None:
+            info = self.catalog.store.get_dataset(ref)
+            if "@" in ref:
+                self._versions[ref] = info
+        return info
 
     def _check(self, refs: list[str], use: str, party: str, what: str) -> None:
         from disgorge.enforcement import check_datasets, denial
 
         store = self.catalog.store
-        infos = [store.get_dataset(r) for r in refs]
+        infos = [self._dataset(r) for r in refs]
         report = check_datasets(store, infos, use=use, recipient=party, policy=self.catalog.policy)
-        store.record_decision(report.record("mlflow"))
         if not report.ok:
+            store.record_decision(report.record("mlflow"))
             raise denial(report, what)
+        self.recorder.decision(report.record("mlflow"))
 
     def _record(
         self,
@@ -80,7 +109,7 @@ class DisgorgeTrackingStore:
             inputs=inputs,
             outputs=outputs,
         )
-        self.catalog.store.apply_captured_run(run)
+        self.recorder.run(run)
 
     def _run(self, run_id: str) -> tuple[str, dict[str, str], int | None]:
         if run_id not in self._runs:
@@ -163,4 +192,10 @@ class DisgorgeTrackingStore:
 
         status = run_status if isinstance(run_status, str) else RunStatus.to_string(run_status)
         self._record(run_id, status=status, end_ms=end_time)
+        if status in TERMINAL:
+            self.recorder.flush()
         return info
+
+    def flush(self) -> None:
+        """Wait until the catalog holds everything this store has seen."""
+        self.recorder.flush()
