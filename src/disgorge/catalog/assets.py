@@ -73,7 +73,9 @@ class AssetsMixin(SourcesMixin):
             uris = {r.uri for r in records}
             known: dict[str, int] = {}
             decided: dict[str, tuple[str, Any] | None] = {}
-            for sha, aid, sid in rows_where_in(s, [Asset.sha256, Asset.id, Asset.subject_id], Asset.sha256, shas):
+            for sha, aid, sid in rows_where_in(
+                s, [Asset.sha256, Asset.id, Asset.subject_id], Asset.sha256, shas
+            ):
                 known[sha] = aid
                 decided[sha] = ("id", sid) if sid is not None else None
             copies: dict[str, int] = dict(rows_where_in(s, [Copy.uri, Copy.asset_id], Copy.uri, uris))
