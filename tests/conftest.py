@@ -173,3 +173,27 @@ def use_s3(home: Path, seaweed: object) -> None:
             "weed_binary": cfg.weed_binary,
         },
     )
+
+
+def add_training_datasets(cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> None:
+    """``faces``: the dating site's photos (operating the service only); ``ok``: another subject's
+    photos, from a source whose notice lets acme train on them."""
+    from disgorge.ingest import IngestOptions
+
+    cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+    cat.create_dataset("faces", source="site")
+    cat.add_source(
+        "ok",
+        notice=b"train",
+        uses=["train_ai_system"],
+        recipients=["acme"],
+        categories=["user.content.self_image"],
+    )
+    mine = tmp_path / "mine" / "dave"
+    mine.mkdir(parents=True)
+    for p in sorted((photos / "carol").iterdir()):
+        (mine / p.name).write_bytes(p.read_bytes() + b"\0")
+    cat.ingest(
+        mine.parent, IngestOptions(source="ok", subject_from="parent-dir", workers=1, allow_non_images=True)
+    )
+    cat.create_dataset("ok", source="ok")

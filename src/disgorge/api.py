@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, overload
 from disgorge.catalog import CatalogStore, as_uri
 from disgorge.errors import InputError, UsageError
 from disgorge.facade import RecordsMixin
-from disgorge.model import MODEL_RELATIONS, DatasetRef, RunInput
+from disgorge.model import DatasetRef, RunInput, check_relation
 from disgorge.settings import Home, bind_pseudonym_key
 
 if TYPE_CHECKING:  # capabilities load when first used, so a command pays only for what it touches
@@ -513,10 +513,7 @@ class RunContext:
         relation: str = "fine_tuned_from",
     ) -> ArtifactInfo:
         """Register a model this run wrote; ``parents`` (names, paths or sha256) get a typed link."""
-        if relation not in MODEL_RELATIONS:
-            raise InputError(
-                f"relation {relation!r} is unknown", hint=f"relations: {', '.join(MODEL_RELATIONS)}"
-            )
+        check_relation(relation)
         art = self.catalog.register_artifact(Path(path), kind="model", name=name, run_id=self.info.id)
         for p in parents:
             parent = self.catalog.store.resolve_artifact(p, kind="model")
@@ -537,10 +534,7 @@ class RunContext:
     ) -> ArtifactInfo:
         """:meth:`log_model` / :meth:`log_artifact` of bytes hashed elsewhere (a job reporting to the
         server): the same links, by the output's sha256 and size instead of a local path."""
-        if relation not in MODEL_RELATIONS:
-            raise InputError(
-                f"relation {relation!r} is unknown", hint=f"relations: {', '.join(MODEL_RELATIONS)}"
-            )
+        check_relation(relation)
         if parents and kind != "model":
             raise InputError("parents are models' parents: give derived_from for other artifacts")
         art = self.catalog.record_artifact(

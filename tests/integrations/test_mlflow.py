@@ -13,8 +13,8 @@ from sqlalchemy import select
 import disgorge
 from disgorge.catalog.schema import CapturedIO, Run
 from disgorge.errors import PolicyDenied
-from disgorge.ingest import IngestOptions
 from tests.as_a_person import dg
+from tests.conftest import add_training_datasets
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow.entities import LoggedModelInput  # noqa: E402
@@ -31,23 +31,7 @@ def home(
 ) -> Iterator[disgorge.Catalog]:
     """faces (the dating site: operating the service only) and ok (acme may train on it)."""
     c = sqlite_cat
-    c.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
-    c.create_dataset("faces", source="site")
-    c.add_source(
-        "ok",
-        notice=b"train",
-        uses=["train_ai_system"],
-        recipients=["acme"],
-        categories=["user.content.self_image"],
-    )
-    mine = tmp_path / "mine" / "dave"
-    mine.mkdir(parents=True)
-    for p in sorted((photos / "carol").iterdir()):
-        (mine / p.name).write_bytes(p.read_bytes() + b"\0")
-    c.ingest(
-        mine.parent, IngestOptions(source="ok", subject_from="parent-dir", workers=1, allow_non_images=True)
-    )
-    c.create_dataset("ok", source="ok")
+    add_training_datasets(c, photos, tmp_path)
     monkeypatch.setenv("DISGORGE_HOME", str(c.home.path))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"disgorge+sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")

@@ -8,7 +8,7 @@ import pytest
 
 import disgorge
 from disgorge.errors import PolicyDenied, VerificationFailed
-from disgorge.ingest import IngestOptions
+from tests.conftest import add_training_datasets
 
 torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
@@ -18,23 +18,7 @@ from disgorge.integrations.torch import CatalogDataset, CatalogIterableDataset  
 
 @pytest.fixture
 def cat(sqlite_cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> disgorge.Catalog:
-    sqlite_cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
-    sqlite_cat.create_dataset("faces", source="site")
-    sqlite_cat.add_source(
-        "ok",
-        notice=b"train",
-        uses=["train_ai_system"],
-        recipients=["acme"],
-        categories=["user.content.self_image"],
-    )
-    mine = tmp_path / "mine" / "dave"
-    mine.mkdir(parents=True)
-    for p in sorted((photos / "carol").iterdir()):
-        (mine / p.name).write_bytes(p.read_bytes() + b"\0")
-    sqlite_cat.ingest(
-        mine.parent, IngestOptions(source="ok", subject_from="parent-dir", workers=1, allow_non_images=True)
-    )
-    sqlite_cat.create_dataset("ok", source="ok")
+    add_training_datasets(sqlite_cat, photos, tmp_path)
     return sqlite_cat
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import disgorge
 from disgorge.errors import InputError, PolicyDenied, UsageError
-from disgorge.ingest import IngestOptions
+from tests.conftest import add_training_datasets
 
 from .conftest import Team
 
@@ -19,23 +19,7 @@ from .conftest import Team
 def world(team: Team, photos: Path, tmp_path: Path) -> Team:
     """The dating site's photos (operating the service only) and a dataset acme may train on."""
     cat = team.cat
-    cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
-    cat.create_dataset("faces", source="site")
-    cat.add_source(
-        "ok",
-        notice=b"train",
-        uses=["train_ai_system"],
-        recipients=["acme"],
-        categories=["user.content.self_image"],
-    )
-    mine = tmp_path / "mine" / "dave"
-    mine.mkdir(parents=True)
-    for p in sorted((photos / "carol").iterdir()):
-        (mine / p.name).write_bytes(p.read_bytes() + b"\0")
-    cat.ingest(
-        mine.parent, IngestOptions(source="ok", subject_from="parent-dir", workers=1, allow_non_images=True)
-    )
-    cat.create_dataset("ok", source="ok")
+    add_training_datasets(cat, photos, tmp_path)
     return team
 
 

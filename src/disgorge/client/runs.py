@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from disgorge.errors import InputError
-from disgorge.model import MODEL_RELATIONS
+from disgorge.model import check_relation
 
 if TYPE_CHECKING:
     from disgorge.catalog import ArtifactInfo, DatasetInfo, RunInfo
@@ -54,11 +54,6 @@ def artifact_info(a: dict[str, Any]) -> ArtifactInfo:
     from disgorge.catalog import ArtifactInfo
 
     return ArtifactInfo(a["id"], a["kind"], a["name"], a["sha256"], a["size"], a["run_id"], tuple(a["uris"]))
-
-
-def _check_relation(relation: str) -> None:
-    if relation not in MODEL_RELATIONS:
-        raise InputError(f"relation {relation!r} is unknown", hint=f"relations: {', '.join(MODEL_RELATIONS)}")
 
 
 class RemoteRun:
@@ -114,7 +109,7 @@ class RemoteRun:
         derived_from: Sequence[str] = (),
     ) -> ArtifactInfo:
         """Report an output hashed elsewhere: the server links it to its parents and sources."""
-        _check_relation(relation)
+        check_relation(relation)
         body = {
             "kind": kind,
             "uri": uri,
@@ -146,7 +141,7 @@ class RemoteRun:
         relation: str = "fine_tuned_from",
     ) -> ArtifactInfo:
         """Register a model this run wrote; ``parents`` (names, paths or sha256) get a typed link."""
-        _check_relation(relation)
+        check_relation(relation)
         return self._log_file(path, "model", name=name, parents=parents, relation=relation)
 
     def log_artifact(

@@ -8,6 +8,7 @@ from disgorge.model.types import (
     IngestProblem,
     IngestSummary,
     RunInput,
+    check_relation,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "IngestProblem",
     "IngestSummary",
     "RunInput",
+    "check_relation",
 ]

@@ -18,6 +18,13 @@ MODEL_RELATIONS = (
 """Typed parent links between models; the closure follows every one of them. ``ensemble_of`` links a
 SISA shard model to the aggregate that combines it."""
 
+
+def check_relation(relation: str) -> None:
+    """Refuse a model relation the closure would not know to follow."""
+    if relation not in MODEL_RELATIONS:
+        raise InputError(f"relation {relation!r} is unknown", hint=f"relations: {', '.join(MODEL_RELATIONS)}")
+
+
 ARTIFACT_KINDS = (
     "model",
     "checkpoint",
