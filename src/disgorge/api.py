@@ -293,8 +293,9 @@ class Catalog(RecordsMixin):
 
         report: CheckReport | None = None
         with self.store.reading():  # one connection and one transaction for the checks and the start
-            resolved = [self._resolve_input(RunInput.parse(i), readable=enforce) for i in inputs]
-            datasets = training_datasets(self.store, resolved)
+            known: dict[int, DatasetInfo] = {}
+            resolved = [self._resolve_input(RunInput.parse(i), readable=enforce, known=known) for i in inputs]
+            datasets = training_datasets(self.store, resolved, known=known)
             if datasets:
                 report = check_datasets(
                     self.store, datasets, use=use, recipient=party, policy=self.policy, at=at
@@ -351,9 +352,14 @@ class Catalog(RecordsMixin):
         datasets = training_datasets(self.store, out)
         return out, check_datasets(self.store, datasets, use=use, recipient=party, policy=self.policy, at=at)
 
-    def _resolve_input(self, inp: RunInput, *, readable: bool = True) -> tuple[str, int]:
+    def _resolve_input(
+        self, inp: RunInput, *, readable: bool = True, known: dict[int, DatasetInfo] | None = None
+    ) -> tuple[str, int]:
+        """(kind, id) of a run input; a dataset's row also lands in ``known`` (the gate reads it next)."""
         if inp.kind == "dataset":
             ds = self.store.get_dataset(DatasetRef.parse(inp.ref))
+            if known is not None:
+                known[ds.id] = ds
             return "dataset", (_readable(ds) if readable else ds).id
         kind = "model" if inp.kind == "model" else None
         return "artifact", self.store.resolve_artifact(inp.ref, kind=kind).id

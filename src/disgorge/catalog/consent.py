@@ -214,22 +214,21 @@ class ConsentMixin(RunsMixin):
         self, s: Session, rec: DecisionRecord, run_id: int | None, *, log: bool = True
     ) -> tuple[str, dict[str, Any]]:
         """Add the decision's row; append its ledger event unless ``log`` is false (the caller does)."""
-        s.add(
-            Decision(
-                uid=rec.uid,
-                kind=rec.kind,
-                use=rec.use,
-                recipient=rec.recipient,
-                at=rec.at,
-                policy_version=rec.policy_version,
-                inputs_digest=rec.inputs_digest,
-                inputs=rec.inputs,
-                allowed=rec.allowed,
-                denied=rec.denied,
-                by_reason=rec.by_reason,
-                run_id=run_id,
-            )
-        )
+        row = {
+            "uid": rec.uid,
+            "kind": rec.kind,
+            "use": rec.use,
+            "recipient": rec.recipient,
+            "at": rec.at,
+            "policy_version": rec.policy_version,
+            "inputs_digest": rec.inputs_digest,
+            "inputs": rec.inputs,
+            "allowed": rec.allowed,
+            "denied": rec.denied,
+            "by_reason": rec.by_reason,
+            "run_id": run_id,
+        }
+        s.connection().execute(insert(cast(Table, Decision.__table__)), row)  # Core: on every run start
         event: tuple[str, dict[str, Any]] = (
             "decision",
             {

@@ -54,12 +54,13 @@ class LineageGraph:
             self.id_of.append(node_id)
         return n
 
-    def refresh(self, s: Session) -> LineageGraph:
+    def refresh(self, s: Session, *, top: int | None = None) -> LineageGraph:
         """Load the edges added since the last refresh (one primary-key lookup when nothing changed).
 
         Only asset edges are ever deleted (when the catalog forgets erased assets), and they are not
         held here, so the held edges are append-only."""
-        top = int(s.scalar(select(func.max(Edge.id))) or 0)
+        if top is None:
+            top = int(s.scalar(select(func.max(Edge.id))) or 0)
         if top <= self.max_edge and not self.gaps:
             return self
         with self._lock:

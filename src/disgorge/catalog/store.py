@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("disgorge_actor", default=None)
 """The principal a request acts for, where one store serves many (the server); else ``store.actor``."""
 
+_LEDGER_LOCK = text("SELECT pg_advisory_xact_lock(7243157)")
+"""Orders ledger appenders on PostgreSQL until their transaction ends (SQLite has one writer)."""
+_LEDGER_TOP = select(func.coalesce(func.max(LedgerEntry.seq), -1))
 _READING: contextvars.ContextVar[tuple[StoreBase, Session] | None] = contextvars.ContextVar(
     "disgorge_reading", default=None
 )
@@ -127,18 +130,17 @@ class StoreBase:
         does the same. Entries are RFC 8785 canonical JSON; leaves are RFC 9162 leaf hashes."""
         if not events:
             return []
+        conn = s.connection()  # Core: a ledger append is on every run start's path
         if self.dialect == "postgresql":
-            s.execute(text("SELECT pg_advisory_xact_lock(7243157)"))
-        start = int(s.scalar(select(func.coalesce(func.max(LedgerEntry.seq), -1))) or 0) + 1
+            conn.execute(_LEDGER_LOCK)
+        start = int(conn.execute(_LEDGER_TOP).scalar() or 0) + 1
         at = utcnow().isoformat()
         by = ACTOR.get() or self.actor
         rows = []
         for n, (kind, body) in enumerate(events):
             entry = canonical_json({"at": at, "kind": kind, "by": by, **body})
             rows.append({"seq": start + n, "kind": kind, "entry": entry.decode(), "leaf": leaf_hash(entry)})
-        s.connection().execute(
-            insert(cast(Table, LedgerEntry.__table__)), rows
-        )  # Core executemany, not the ORM
+        conn.execute(insert(cast(Table, LedgerEntry.__table__)), rows)  # one executemany
         return [start + n for n in range(len(events))]
 
     @staticmethod
@@ -198,12 +200,13 @@ class StoreBase:
             s.flush()
             s.connection().execute(insert(cast(Table, Edge.__table__)), rows)  # one executemany
 
-    def lineage_graph(self, s: Session) -> LineageGraph:
-        """The in-memory lineage graph, brought up to date in the caller's session."""
+    def lineage_graph(self, s: Session, *, top: int | None = None) -> LineageGraph:
+        """The in-memory lineage graph, brought up to date in the caller's session (``top``: the newest
+        edge id, where the caller has just read it)."""
         from disgorge.catalog.lineage_graph import LineageGraph
 
         graph: LineageGraph = self.__dict__.setdefault("_graph", LineageGraph())
-        return graph.refresh(s)
+        return graph.refresh(s, top=top)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -52,9 +52,12 @@ def check_datasets(
     )
 
 
-def training_datasets(store: CatalogStore, inputs: list[tuple[str, int]]) -> list[DatasetInfo]:
+def training_datasets(
+    store: CatalogStore, inputs: list[tuple[str, int]], *, known: dict[int, DatasetInfo] | None = None
+) -> list[DatasetInfo]:
     """The dataset versions a run would read, directly or through the training data of its input models
-    (or of the captured runs whose outputs it read)."""
+    (or of the captured runs whose outputs it read); ``known`` rows, just read by the caller, are not
+    read again."""
     ids = {i for kind, i in inputs if kind == "dataset"}
     models = [(kind, i) for kind, i in inputs if kind in ("artifact", "run")]  # a run: its output was read
     if models:
@@ -64,7 +67,9 @@ def training_datasets(store: CatalogStore, inputs: list[tuple[str, int]]) -> lis
                     ids.add(pid)
     if not ids:
         return []  # a run with no data inputs: no reason to read every dataset row
-    by_id = store.datasets_by_id(ids)
+    by_id = {i: d for i, d in (known or {}).items() if i in ids}
+    if len(by_id) < len(ids):
+        by_id.update(store.datasets_by_id(ids - by_id.keys()))
     return [by_id[i] for i in sorted(ids)]
 
 

@@ -8,23 +8,22 @@ affected datasets and assets; deployments and recipients follow from those.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pyroaring import BitMap
-from sqlalchemy import ColumnElement, func, literal_column, null, select, union_all
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.graph import Node
+from disgorge.catalog.impact_rows import artifact_rows, dataset_rows, few_assets
 from disgorge.catalog.members import member_rows
 from disgorge.catalog.schema import (
-    Artifact,
-    ArtifactCopy,
     Asset,
     Copy,
     Dataset,
-    Deployment,
     Edge,
     Run,
     Source,
@@ -151,9 +150,34 @@ def scope_assets(store: CatalogStore, scope: Scope) -> tuple[BitMap, ColumnEleme
 def impact(store: CatalogStore, scope: Scope, *, copy_limit: int = 1000) -> Impact:
     """Everything downstream of ``scope``, read in one session (one connection, one transaction)."""
     with store.reading():
+        if scope.kind in ("subject", "asset"):
+            found = _few_assets_impact(store, scope, copy_limit)
+            if found is not None:
+                return found
         assets, pred = scope_assets(store, scope)
         result = closure_of(store, Impact(scope, assets), pred, copy_limit=copy_limit)
         result.unknown_subject_assets = unknown_subjects(store, assets, pred)
+    return result
+
+
+def _few_assets_impact(store: CatalogStore, scope: Scope, copy_limit: int) -> Impact | None:
+    """A subject's or one asset's impact from one statement (two when artifacts are reached), or None
+    where the scope holds no asset (the general path then says why: never ingested, or erased)."""
+    with store.reading() as s:
+        if scope.kind == "subject":
+            rows = few_assets(s, pseudonym=store.hasher.subject(scope.value))
+        else:
+            rows = few_assets(s, asset_id=store.resolve_asset(scope.value))
+        if not rows.assets:
+            return None
+        result = Impact(scope, BitMap(rows.assets), subject_count=len(rows.subjects))
+        result.copy_count = len(rows.copies)
+        result.copies = [uri for _, uri in rows.copies[:copy_limit]]
+        result.unknown_subject_assets = dict(sorted(rows.unknown_subjects.items()))
+        meta = dataset_rows(s, store.__dict__.setdefault("_dataset_rows", {}), rows.dataset_stamp)
+        seeds = _datasets_losing(store, result, meta)
+        graph = store.lineage_graph(s, top=rows.edge_top)
+        _walk(store, s, result, graph, seeds, rows.asset_artifacts)
     return result
 
 
@@ -228,29 +252,42 @@ def closure_of(
             result.copies = sorted(r[1] for r in copy_rows)[:copy_limit]
         seeds: list[Node] = []
         if assets:
-            seeds = _affected_datasets(store, s, result)
-        from_assets = [("artifact", a) for a in _asset_artifacts(s, assets, pred)]
-        graph = store.lineage_graph(s)
-        reached = graph.downstream(seeds + from_assets)
-        art_ids = sorted(set(reached["artifact"].tolist()) | {a for _, a in from_assets})
-        run_ids = set(reached["run"].tolist())
-        run_ids |= graph.producers_of(art_ids)  # the runs that wrote affected artifacts used the data too
-        _fill_runs(store, s, result, sorted(run_ids))
-        _fill_artifacts(s, result, art_ids, graph)
-    result.recipients = sorted({r["party"] for r in result.runs})
+            meta = {
+                row[0]: row
+                for row in s.execute(
+                    select(Dataset.id, Dataset.name, Dataset.version, Dataset.member_count, Dataset.digest)
+                )
+            }
+            seeds = _datasets_losing(store, result, meta)
+        _walk(store, s, result, store.lineage_graph(s), seeds, _asset_artifacts(s, assets, pred))
     return result
 
 
-def _affected_datasets(store: CatalogStore, s: Session, result: Impact) -> list[Node]:
-    """Fill ``result.datasets`` with the dataset versions holding any of its assets (and how many
-    each loses); returns them as graph seeds."""
+def _walk(
+    store: CatalogStore,
+    s: Session,
+    result: Impact,
+    graph: LineageGraph,
+    seeds: list[Node],
+    asset_artifacts: list[int],
+) -> None:
+    """Fill the runs, models, artifacts, deployments and recipients reached from the seeds and the
+    artifacts made straight from the scope's assets."""
+    from_assets: list[Node] = [("artifact", a) for a in asset_artifacts]
+    reached = graph.downstream(seeds + from_assets)
+    art_ids = sorted(set(reached["artifact"].tolist()) | set(asset_artifacts))
+    run_ids = set(reached["run"].tolist())
+    run_ids |= graph.producers_of(art_ids)  # the runs that wrote affected artifacts used the data too
+    _fill_runs(store, s, result, sorted(run_ids))
+    _fill_artifacts(s, result, art_ids, graph)
+    result.recipients = sorted({r["party"] for r in result.runs})
+
+
+def _datasets_losing(store: CatalogStore, result: Impact, meta: Mapping[int, Sequence[Any]]) -> list[Node]:
+    """Fill ``result.datasets`` with the dataset versions (``meta``: id -> id, name, version,
+    member_count, digest) holding any of its assets, and how many each loses; returns them as graph
+    seeds."""
     seeds: list[Node] = []
-    meta = {
-        row[0]: row
-        for row in s.execute(
-            select(Dataset.id, Dataset.name, Dataset.version, Dataset.member_count, Dataset.digest)
-        )
-    }
     for ds_id, members in store.dataset_bitmaps(list(meta)).items():
         lost = members.intersection_cardinality(result.assets)
         if lost:
@@ -286,20 +323,9 @@ def _fill_artifacts(s: Session, result: Impact, art_ids: list[int], graph: Linea
     """The artifacts' rows, copies and deployments in one query per chunk; parents from the graph."""
     for i in range(0, len(art_ids), IN_CHUNK):
         chunk = art_ids[i : i + IN_CHUNK]
-        rows: Any = union_all(  # one round trip: rows tagged a(rtifact), c(opy), d(eployment)
-            select(literal_column("'a'"), Artifact.id, Artifact.kind, Artifact.name, Artifact.sha256).where(
-                Artifact.id.in_(chunk)
-            ),
-            select(literal_column("'c'"), ArtifactCopy.artifact_id, ArtifactCopy.uri, null(), null()).where(
-                ArtifactCopy.artifact_id.in_(chunk)
-            ),
-            select(
-                literal_column("'d'"), Deployment.artifact_id, Deployment.target, Deployment.state, null()
-            ).where(Deployment.artifact_id.in_(chunk)),
-        )
         arts: list[tuple[int, str, str | None, str]] = []
         uris: dict[int, list[str]] = {}
-        for tag, art_id, a, b, c in s.connection().execute(rows):
+        for tag, art_id, a, b, c in artifact_rows(s, chunk):  # tagged a(rtifact), c(opy), d(eployment)
             if tag == "a":
                 arts.append((art_id, a, b, c))
             elif tag == "c":
