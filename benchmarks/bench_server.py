@@ -51,8 +51,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build(home: Path, url: str, n: int) -> tuple[str, list[str]]:
-    """A claimed catalog of ``n`` assets; returns an engineer's token and the subjects."""
+def build(home: Path, url: str, n: int, consent_share: float = 0.0) -> tuple[str, list[str]]:
+    """A claimed catalog of ``n`` assets, with consent events for ``consent_share`` of the subjects;
+    returns an engineer's token and the subjects."""
     import disgorge
     from disgorge.access.tokens import TokenService
     from disgorge.model import AssetRecord
@@ -83,6 +84,16 @@ def build(home: Path, url: str, n: int) -> tuple[str, list[str]]:
                     )
                 )
             cat.store.register(batch, source_id=src.id, notice_id=src.notice_id)
+        if consent_share > 0:  # consent events the gate folds on each run start
+            rows = [
+                f"{subj},essential.service,site,granted,2024-05-01T00:00:00Z,1"
+                for subj in subjects[: int(len(subjects) * consent_share)]
+            ]
+            consent = home.parent / "consent.csv"
+            consent.write_text(
+                "subject_id,use,recipient,action,timestamp,notice_version\n" + "\n".join(rows) + "\n"
+            )
+            cat.import_consent(consent)
         cat.create_dataset("faces", source="site")
         with tempfile.TemporaryDirectory() as models:  # a closure to walk: 3 runs, 3 models, a chain
             parent: list[str] = []
@@ -184,6 +195,7 @@ def main() -> None:
     ap.add_argument("--assets", type=int, default=200_000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--consent-share", type=float, default=0.5, help="share of subjects with a consent event")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--sqlite", action="store_true")
     args = ap.parse_args()
@@ -192,7 +204,8 @@ def main() -> None:
     use_pg = not args.sqlite and pg_available(PG_ADMIN)
     print(machine())
     print(
-        f"{args.assets} assets on {'PostgreSQL' if use_pg else 'SQLite'}, {args.clients} client threads, {args.seconds:g} s each"
+        f"{args.assets} assets on {'PostgreSQL' if use_pg else 'SQLite'}, consent events for "
+        f"{args.consent_share:.0%} of the subjects, {args.clients} client threads, {args.seconds:g} s each"
     )
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
@@ -201,7 +214,7 @@ def main() -> None:
         proc = None
         try:
             t = time.perf_counter()
-            token, subjects = build(home, url, args.assets)
+            token, subjects = build(home, url, args.assets, args.consent_share)
             print(f"catalog built in {time.perf_counter() - t:.1f} s")
             # every impact before any run start: each run started reads dataset:faces, so runs started
             # first would grow every later impact answer (the catalog itself has 3 runs, 3 models)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog.runs import RunInfo, RunsMixin
-from disgorge.catalog.schema import Asset, ConsentImport, Decision, Edge, Notice, Source, Subject
+from disgorge.catalog.schema import Asset, ConsentImport, Decision, Edge, LedgerEntry, Notice, Source, Subject
 from disgorge.catalog.schema import ConsentEvent as ConsentRow
 from disgorge.errors import InputError
 
@@ -151,6 +151,15 @@ class ConsentMixin(RunsMixin):
                 )
         return out
 
+    def consent_stamp(self) -> tuple[int, ...]:
+        """Newest ledger index of each event kind that changes which assets have which consent: a
+        consent import, a subject attribution, new assets (``ingest_batch``). Each is logged in the
+        transaction that makes the change, so an unchanged stamp means cached consent sets still hold
+        (assets forgotten by an erasure leave ids that are never reused and no dataset may read)."""
+        with self.session() as s:
+            rows = dict(s.connection().execute(_CONSENT_STAMP).all())
+        return tuple(int(rows.get(k, -1)) for k in CONSENT_KINDS)
+
     def provenance_by_notice(self) -> dict[int, tuple[Provenance, str]]:
         """Each notice's provenance template (categories filled per asset class by the caller)."""
         from disgorge.policy import Provenance
@@ -273,6 +282,14 @@ class ConsentMixin(RunsMixin):
                 )
                 for d in s.scalars(q)
             ]
+
+
+CONSENT_KINDS = ("consent_import", "subject_attribution", "ingest_batch")
+_CONSENT_STAMP = (
+    select(LedgerEntry.kind, func.max(LedgerEntry.seq))
+    .where(LedgerEntry.kind.in_(CONSENT_KINDS))
+    .group_by(LedgerEntry.kind)
+)
 
 
 def new_uid() -> str:

@@ -133,10 +133,33 @@ def classes_by_scan(store: CatalogStore, members: BitMap) -> dict[ClassKey, BitM
     return out
 
 
+@dataclass(slots=True)
+class _ConsentSets:
+    stamp: tuple[int, ...]
+    built: datetime
+    until: datetime | None
+    """the first consent event after ``built``: from then on the states differ"""
+    sets: dict[str, BitMap]
+
+
 def consent_bitmaps(store: CatalogStore, use: str, recipient: str, at: datetime) -> dict[str, BitMap]:
-    """Assets whose subject's effective consent for (use, recipient) at ``at`` is granted / withdrawn."""
+    """Assets whose subject's effective consent for (use, recipient) at ``at`` is granted / withdrawn.
+
+    Folding every subject's events and reading their assets is the gate's cost at scale (all consent
+    events on every run start), so the sets are kept per (use, recipient) while the catalog's
+    :meth:`~disgorge.catalog.CatalogStore.consent_stamp` is unchanged and ``at`` lies between the time
+    they were built and the next consent event (an event dated in the future takes effect then)."""
+    stamp = store.consent_stamp()
+    cache: dict[tuple[str, str], _ConsentSets] = store.__dict__.setdefault("_consent_sets", {})
+    hit = cache.get((use, recipient))
+    if hit is not None and hit.stamp == stamp and hit.built <= at and (hit.until is None or at < hit.until):
+        return hit.sets
     states: dict[str, list[int]] = {"granted": [], "withdrawn": []}
-    for sid, events in store.consent_events(at).items():
+    until: datetime | None = None
+    for sid, events in store.consent_events().items():
+        later = [e.at for e in events if e.at > at]
+        if later:
+            until = min(later) if until is None else min(until, *later)
         effective = consent_state(events, use, recipient, at)
         if effective is not None:
             states[effective].append(sid)
@@ -147,6 +170,7 @@ def consent_bitmaps(store: CatalogStore, use: str, recipient: str, at: datetime)
             for i in range(0, len(subjects), 900):
                 bm.update(s.scalars(select(Asset.id).where(Asset.subject_id.in_(subjects[i : i + 900]))))
             out[state] = bm
+    cache[(use, recipient)] = _ConsentSets(stamp, at, until, out)
     return out
 
 

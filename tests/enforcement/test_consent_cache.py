@@ -1,0 +1,104 @@
+"""The gate keeps each (use, recipient)'s consent sets between checks: every change that could alter
+them must reach the next decision, in this process or another. The oracle is a catalog opened afresh
+(no cache) on the same database, checked after each change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import disgorge
+from disgorge.ingest import IngestOptions
+from disgorge.trust import Identity
+from tests.conftest import write_photo
+from tests.enforcement.conftest import consent_file
+
+USE, TO = "train_ai_system", "acme"
+
+
+@pytest.fixture
+def other(tmp_path: Path, catalog_url: str, people: dict[str, Identity]) -> Iterator[disgorge.Catalog]:
+    """The same catalog and home through a second store: another process, as far as caches go."""
+    with disgorge.open(tmp_path / "home", catalog_url=catalog_url, identity=people["ann"]) as c:
+        yield c
+
+
+def decision(cat: disgorge.Catalog, at: datetime | None = None) -> tuple[dict[str, int], list[int]]:
+    r = cat.check(["research"], use=USE, recipient=TO, at=at, record=False)
+    return r.by_reason(), sorted(r.allowed)
+
+
+def fresh(tmp_path: Path, catalog_url: str, ann: Identity, at: datetime | None = None) -> object:
+    with disgorge.open(tmp_path / "home", catalog_url=catalog_url, identity=ann) as c:
+        return decision(c, at)
+
+
+def test_an_import_through_another_store_reaches_the_cached_sets(
+    world: disgorge.Catalog, other: disgorge.Catalog, tmp_path: Path
+) -> None:
+    assert decision(world) == ({"no_consent_record": 6}, [])  # the sets are cached now
+    other.import_consent(consent_file(tmp_path, f"alice,{USE},{TO},granted,2024-05-01T00:00:00Z,1\n"))
+    reasons, allowed = decision(world)
+    assert reasons == {"no_consent_record": 3} and len(allowed) == 3
+
+
+def test_new_assets_of_a_subject_with_consent_are_in_the_sets(
+    world: disgorge.Catalog, tmp_path: Path, photos: Path, catalog_url: str, people: dict[str, Identity]
+) -> None:
+    world.import_consent(
+        consent_file(
+            tmp_path,
+            f"alice,{USE},{TO},granted,2024-05-01T00:00:00Z,1\nbob,{USE},{TO},withdrawn,2024-05-01T00:00:00Z,1\n",
+        )
+    )
+    assert decision(world)[0] == {"consent_withdrawn": 3}
+    research = photos.parent / "research"
+    write_photo(research / "alice" / "new.jpg", "alice", 90)
+    write_photo(research / "bob" / "new.jpg", "bob", 91)
+    world.ingest(research, IngestOptions(source="research", subject_from="parent-dir", workers=1))
+    world.create_dataset("research", source="research")  # version 2, with both new photos
+    got = decision(world)
+    assert got == fresh(tmp_path, catalog_url, people["ann"])
+    assert got[0] == {"consent_withdrawn": 4} and len(got[1]) == 4
+
+
+def test_a_subject_correction_moves_an_asset_between_sets(
+    world: disgorge.Catalog,
+    other: disgorge.Catalog,
+    tmp_path: Path,
+    catalog_url: str,
+    people: dict[str, Identity],
+) -> None:
+    world.import_consent(
+        consent_file(
+            tmp_path,
+            f"alice,{USE},{TO},granted,2024-05-01T00:00:00Z,1\nbob,{USE},{TO},withdrawn,2024-05-01T00:00:00Z,1\n",
+        )
+    )
+    reasons, allowed = decision(world)
+    assert reasons == {"consent_withdrawn": 3} and len(allowed) == 3
+    moved = world.store.asset(allowed[0]).sha256
+    other.store.set_subject(moved, "bob", reason="the photo is of bob")
+    got = decision(world)
+    assert got == fresh(tmp_path, catalog_url, people["ann"])
+    assert got[0] == {"consent_withdrawn": 4} and len(got[1]) == 2
+
+
+def test_a_check_as_of_an_earlier_time_is_not_answered_from_the_sets_of_now(
+    world: disgorge.Catalog, tmp_path: Path, catalog_url: str, people: dict[str, Identity]
+) -> None:
+    world.import_consent(
+        consent_file(
+            tmp_path,
+            f"alice,{USE},{TO},granted,2024-05-01T00:00:00Z,1\nalice,{USE},{TO},withdrawn,2025-01-01T00:00:00Z,1\n",
+        )
+    )
+    assert decision(world)[0] == {"consent_withdrawn": 3, "no_consent_record": 3}  # cached as of now
+    then = datetime(2024, 12, 31, tzinfo=UTC)
+    past = decision(world, then)
+    assert past == fresh(tmp_path, catalog_url, people["ann"], then)
+    assert past[0] == {"no_consent_record": 3} and len(past[1]) == 3
+    assert decision(world)[0] == {"consent_withdrawn": 3, "no_consent_record": 3}
