@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pyroaring import BitMap
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog.assets import AssetsMixin
@@ -109,18 +109,35 @@ class DatasetsMixin(AssetsMixin):
 
     def get_dataset(self, ref: str | DatasetRef) -> DatasetInfo:
         r = DatasetRef.parse(ref) if isinstance(ref, str) else ref
+        d, parent = cast(Table, Dataset.__table__).alias("d"), cast(Table, Dataset.__table__).alias("p")
+        q = (  # Core, one statement with the parent's ref: every gated run start resolves its datasets
+            select(
+                d.c.id,
+                d.c.name,
+                d.c.version,
+                d.c.digest,
+                d.c.member_count,
+                parent.c.name,
+                parent.c.version,
+                d.c.query,
+                d.c.stats,
+                d.c.state,
+            )
+            .select_from(d.outerjoin(parent, parent.c.id == d.c.derived_from_id))
+            .where(d.c.name == r.name)
+        )
+        q = q.where(d.c.version == r.version) if r.version else q.order_by(d.c.version.desc())
         with self.session() as s:
-            q = select(Dataset).where(Dataset.name == r.name)
-            q = q.where(Dataset.version == r.version) if r.version else q.order_by(Dataset.version.desc())
-            d = s.scalars(q.limit(1)).first()
-            if d is None:
+            row = s.connection().execute(q.limit(1)).first()
+            if row is None:
                 names = sorted(set(s.scalars(select(Dataset.name))))
                 raise NotFoundError(
                     f"dataset {r} is not in the catalog (known: {', '.join(names[:20]) or 'none'})",
                     hint="list datasets with: disgorge dataset list",
                 )
-            parent = s.get(Dataset, d.derived_from_id) if d.derived_from_id else None
-            return _info(d, f"{parent.name}@{parent.version}" if parent else None)
+        ds_id, name, version, digest, count, p_name, p_version, query, stats, state = row
+        derived = f"{p_name}@{p_version}" if p_name is not None else None
+        return DatasetInfo(ds_id, name, version, digest, count, derived, query, dict(stats), state)
 
     def mark_erased_members(self, name: str, erased: BitMap) -> list[str]:
         """Mark every version of ``name`` that holds any of ``erased`` (its bitmap is history: reading
