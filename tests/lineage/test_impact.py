@@ -89,6 +89,32 @@ def test_scopes_agree(cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> No
         cat.impact("subject", "nobody")
 
 
+def test_the_few_assets_statement_answers_as_the_general_path(
+    cat: disgorge.Catalog, photos: Path, tmp_path: Path
+) -> None:
+    """A subject's or an asset's impact comes from one statement; the general path (a predicate over
+    assets, a query per part) is the oracle, for every subject and every asset of the story, with an
+    asset of no known subject among them."""
+    from disgorge.lineage.impact import Impact, Scope, closure_of, scope_assets, unknown_subjects
+
+    _story(cat, photos, tmp_path)
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "x.jpg").write_bytes((photos / "alice" / "p0.jpg").read_bytes() + b"stray")
+    cat.ingest(stray, IngestOptions(source="site", workers=1, allow_non_images=True, no_subject=True))
+    store = cat.store
+    scopes = [Scope("subject", s) for s in ("alice", "bob", "carol")]
+    scopes += [Scope("asset", store.asset(i).sha256) for i in sorted(store.source_members(1))]
+    for scope in scopes:
+        fast = cat.impact(scope.kind, scope.value)
+        with store.reading():
+            assets, pred = scope_assets(store, scope)
+            slow = closure_of(store, Impact(scope, assets), pred)
+            slow.unknown_subject_assets = unknown_subjects(store, assets, pred)
+        assert fast.to_json() == slow.to_json(), scope
+        assert fast.assets == slow.assets
+
+
 def test_bill_of_materials(cat: disgorge.Catalog, photos: Path, tmp_path: Path) -> None:
     _story(cat, photos, tmp_path)
     bom = cat.lineage("int8")
