@@ -157,8 +157,8 @@ class ConsentMixin(RunsMixin):
         transaction that makes the change, so an unchanged stamp means cached consent sets still hold
         (assets forgotten by an erasure leave ids that are never reused and no dataset may read)."""
         with self.session() as s:
-            rows = dict(s.connection().execute(_CONSENT_STAMP).all())
-        return tuple(int(rows.get(k, -1)) for k in CONSENT_KINDS)
+            tops = ledger_tops(s)
+        return tuple(tops[k] for k in CONSENT_KINDS)
 
     def provenance_by_notice(self) -> dict[int, tuple[Provenance, str]]:
         """Each notice's provenance template (categories filled per asset class by the caller)."""
@@ -285,11 +285,22 @@ class ConsentMixin(RunsMixin):
 
 
 CONSENT_KINDS = ("consent_import", "subject_attribution", "ingest_batch")
-_CONSENT_STAMP = (
+_TOPS = (
     select(LedgerEntry.kind, func.max(LedgerEntry.seq))
     .where(LedgerEntry.kind.in_(CONSENT_KINDS))
     .group_by(LedgerEntry.kind)
 )
+
+
+def ledger_tops(s: Session) -> dict[str, int]:
+    """The newest ledger index of each kind in :data:`CONSENT_KINDS` (-1: none yet), read once per
+    session: the gate's caches (purpose classes, consent sets) each compare one with what they hold,
+    and reading it before their data keeps that comparison safe."""
+    tops: dict[str, int] | None = s.info.get("ledger_tops")
+    if tops is None:
+        found = dict(s.connection().execute(_TOPS).all())
+        tops = s.info["ledger_tops"] = {k: int(found.get(k, -1)) for k in CONSENT_KINDS}
+    return tops
 
 
 def new_uid() -> str:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from disgorge.catalog.assets import AssetsMixin
 from disgorge.catalog.members import ClassKey, decode_classes, encode_classes, from_blob, member_rows, to_blob
-from disgorge.catalog.schema import Asset, Copy, Dataset, LedgerEntry, Source
+from disgorge.catalog.schema import Asset, Copy, Dataset, Source
 from disgorge.catalog.where import compile_where
 from disgorge.errors import InputError, NotFoundError
 from disgorge.ledger.merkle import root_from_leaf_hashes
@@ -74,11 +74,10 @@ class DatasetsMixin(AssetsMixin):
         # records in the same transaction: its newest index, read first, says whether a cached entry
         # (made by this process or before another process's attribution) is still true
         cache: dict[int, tuple[int, dict[ClassKey, BitMap] | None]] = self.__dict__.setdefault("_classes", {})
+        from disgorge.catalog.consent import ledger_tops
+
         with self.session() as s:
-            newest = s.scalar(
-                select(func.max(LedgerEntry.seq)).where(LedgerEntry.kind == "subject_attribution")
-            )
-            stamp = -1 if newest is None else int(newest)
+            stamp = ledger_tops(s)["subject_attribution"]
             hit = cache.get(dataset_id)
             if hit is not None and hit[0] == stamp:
                 return hit[1]
