@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pyroaring import BitMap
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog.assets import AssetsMixin
@@ -51,6 +51,22 @@ def manifest_digest(shas: Iterable[str]) -> str:
     from disgorge.ledger.merkle import leaf_hash
 
     return root_from_leaf_hashes([leaf_hash(bytes.fromhex(h)) for h in sorted(shas)]).hex()
+
+
+def _dataset_rows() -> Any:
+    """A version's row with its parent's ref, one statement, built once: every gated run start
+    resolves its datasets by name."""
+    d, parent = cast(Table, Dataset.__table__).alias("d"), cast(Table, Dataset.__table__).alias("p")
+    cols = (d.c.id, d.c.name, d.c.version, d.c.digest, d.c.member_count, parent.c.name, parent.c.version)
+    q = (
+        select(*cols, d.c.query, d.c.stats, d.c.state)
+        .select_from(d.outerjoin(parent, parent.c.id == d.c.derived_from_id))
+        .where(d.c.name == bindparam("name"))
+    )
+    return q.where(d.c.version == bindparam("version")), q.order_by(d.c.version.desc()).limit(1)
+
+
+_BY_VERSION, _LATEST = _dataset_rows()
 
 
 class DatasetsMixin(AssetsMixin):
@@ -108,26 +124,13 @@ class DatasetsMixin(AssetsMixin):
 
     def get_dataset(self, ref: str | DatasetRef) -> DatasetInfo:
         r = DatasetRef.parse(ref) if isinstance(ref, str) else ref
-        d, parent = cast(Table, Dataset.__table__).alias("d"), cast(Table, Dataset.__table__).alias("p")
-        q = (  # Core, one statement with the parent's ref: every gated run start resolves its datasets
-            select(
-                d.c.id,
-                d.c.name,
-                d.c.version,
-                d.c.digest,
-                d.c.member_count,
-                parent.c.name,
-                parent.c.version,
-                d.c.query,
-                d.c.stats,
-                d.c.state,
-            )
-            .select_from(d.outerjoin(parent, parent.c.id == d.c.derived_from_id))
-            .where(d.c.name == r.name)
+        q, params = (
+            (_BY_VERSION, {"name": r.name, "version": r.version})
+            if r.version
+            else (_LATEST, {"name": r.name})
         )
-        q = q.where(d.c.version == r.version) if r.version else q.order_by(d.c.version.desc())
         with self.session() as s:
-            row = s.connection().execute(q.limit(1)).first()
+            row = s.connection().execute(q, params).first()
             if row is None:
                 names = sorted(set(s.scalars(select(Dataset.name))))
                 raise NotFoundError(

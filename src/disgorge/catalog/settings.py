@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from disgorge.catalog.schema import Setting, utcnow
@@ -21,13 +21,16 @@ class _Store(Protocol):
     def _log(self, s: Any, kind: str, body: dict[str, Any]) -> int: ...
 
 
+_GET = select(Setting.value).where(Setting.key == bindparam("key"))
+
+
 class Settings:
     def __init__(self, store: _Store) -> None:
         self._store = store
 
     def get(self, key: str) -> dict[str, Any] | None:
-        with self._store.session() as s:
-            value = s.scalar(select(Setting.value).where(Setting.key == key))
+        with self._store.session() as s:  # Core, built once: the policy is read on every decision
+            value = s.connection().execute(_GET, {"key": key}).scalar()
         return dict(value) if value is not None else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
