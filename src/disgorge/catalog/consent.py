@@ -164,12 +164,8 @@ class ConsentMixin(RunsMixin):
         """Each notice's provenance template (categories filled per asset class by the caller)."""
         from disgorge.policy import Provenance
 
-        with self.session() as s:
-            rows = s.execute(
-                select(
-                    Notice.id, Source.name, Notice.version, Notice.uses, Notice.recipients, Source.legal_basis
-                ).join(Source, Notice.source_id == Source.id)
-            ).all()
+        with self.session() as s:  # Core, built once: every decision reads the notices
+            rows = s.connection().execute(_NOTICES).all()
         return {
             nid: (Provenance(name, version, tuple(uses), tuple(recipients), basis, ()), name)
             for nid, name, version, uses, recipients, basis in rows
@@ -284,6 +280,9 @@ class ConsentMixin(RunsMixin):
             ]
 
 
+_NOTICES = select(
+    Notice.id, Source.name, Notice.version, Notice.uses, Notice.recipients, Source.legal_basis
+).join(Source, Notice.source_id == Source.id)
 CONSENT_KINDS = ("consent_import", "subject_attribution", "ingest_batch")
 _TOPS = (
     select(LedgerEntry.kind, func.max(LedgerEntry.seq))

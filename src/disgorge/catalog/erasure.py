@@ -75,6 +75,9 @@ class TargetInfo:
     evidence: str | None
 
 
+_FLAGS = select(AssetFlag.asset_id, AssetFlag.plan_id, AssetFlag.distance)
+
+
 class ErasureMixin(ConsentMixin):
     def save_plan(
         self,
@@ -411,11 +414,8 @@ class ErasureMixin(ConsentMixin):
 
     def flagged(self) -> dict[int, tuple[str, int]]:
         """Assets flagged as near duplicates of erased content: asset id -> (plan id, distance)."""
-        with self.session() as s:
-            return {
-                a: (p, d)
-                for a, p, d in s.execute(select(AssetFlag.asset_id, AssetFlag.plan_id, AssetFlag.distance))
-            }
+        with self.session() as s:  # Core, built once: every decision reads the flags
+            return {a: (p, d) for a, p, d in s.connection().execute(_FLAGS)}
 
     def plan_tombstones(self, plan_id: str) -> list[bytes]:
         with self.session() as s:
