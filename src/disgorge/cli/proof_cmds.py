@@ -12,18 +12,14 @@ from disgorge.cli.app import HomeOpt, JsonOpt, catalog, key_app, ledger_app
 from disgorge.cli.output import emit_json, err, out
 from disgorge.errors import InputError, UsageError
 
-WITNESSES = "witnesses"
-
 
 def configured_cosigner(cat: Any, urls: list[str] | None = None) -> Any:
     """The witnesses to ask: those given, else those an admin configured (``ledger witness add``)."""
-    from disgorge.witness.client import cosigner
+    from disgorge.witness.client import configured_cosigner as configured
 
     if getattr(cat, "remote", False):  # a server's checkpoints are cosigned by its own witnesses
-        return cosigner([(u, None) for u in urls]) if urls else None
-    configured = (cat.store.settings.get(WITNESSES) or {}).get("list", [])
-    chosen = [(u, None) for u in urls] if urls else [(w["url"], w["key"]) for w in configured]
-    return cosigner(chosen) if chosen else None
+        return configured({}, urls) if urls else None
+    return configured(cat.store.settings, urls)
 
 
 @ledger_app.command("checkpoint")
@@ -62,6 +58,8 @@ def ledger_witness_add(
     CosignatureVerifier.parse(key.strip())  # a malformed key is an input error, now
     with catalog(home) as cat:
         cat._may("key.manage")
+        from disgorge.witness.client import WITNESSES
+
         doc = cat.store.settings.get(WITNESSES) or {"list": []}
         items = [w for w in doc["list"] if w["url"] != url] + [{"url": url, "key": key.strip()}]
         cat.store.settings.put(WITNESSES, {"list": items})
@@ -75,6 +73,8 @@ def ledger_witness_add(
 def ledger_witness_list(home: HomeOpt = None, json: JsonOpt = False) -> None:
     """The witnesses that cosign this ledger's checkpoints."""
     with catalog(home) as cat:
+        from disgorge.witness.client import WITNESSES
+
         items = (cat.store.settings.get(WITNESSES) or {}).get("list", [])
     if json:
         emit_json({"witnesses": items})

@@ -202,9 +202,9 @@ class RecordsMixin(ErasingMixin):
         return service.show(plan.id)
 
     # the ledger
-    def checkpoint(self) -> dict[str, Any]:
+    def checkpoint(self, *, cosigner: Any = None) -> dict[str, Any]:
         self._may("ledger.checkpoint")
-        return self.proofs.checkpoint()
+        return self.proofs.checkpoint(cosigner=cosigner)
 
     def latest_checkpoint(self) -> dict[str, Any]:
         self._may("read")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 
@@ -242,3 +243,23 @@ def cosigner(
         return lines
 
     return cosign
+
+
+WITNESSES = "witnesses"
+"""The catalog setting that lists the witnesses an admin configured (``ledger witness add``)."""
+
+
+class _Settings(Protocol):
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+
+def configured_cosigner(
+    settings: _Settings, urls: Sequence[str] | None = None
+) -> Callable[[str, MerkleTreeStore], list[str]] | None:
+    """The witnesses to ask: those given (their keys unchecked), else those an admin configured in
+    the catalog; None when there are none. The CLI, the server and the dashboard all ask through this,
+    so a checkpoint or certificate made through the server is cosigned as one made locally."""
+    if urls:
+        return cosigner([(u, None) for u in urls])
+    configured = (settings.get(WITNESSES) or {}).get("list", [])
+    return cosigner([(w["url"], w["key"]) for w in configured]) if configured else None

@@ -18,6 +18,7 @@ from disgorge.server.deps import API, Cat, Cursor, Limit, requires
 from disgorge.server.pagination import Page, page
 from disgorge.server.routes.statements import SignedIn, TemplateOut
 from disgorge.trust import parse
+from disgorge.witness.client import configured_cosigner
 
 router = APIRouter(prefix=API, tags=["erasure"])
 
@@ -190,7 +191,7 @@ def executed(cat: Cat, plan: str, body: SignedIn) -> dict[str, Any]:
     responses={200: {"content": {"application/json": {}, "text/html": {}}}},
 )
 def certificate(cat: Cat, plan: str, format: Literal["json", "html"] = "json") -> Any:
-    doc = cat.certificate(plan)
+    doc = cat.certificate(plan, cosigner=configured_cosigner(cat.store.settings))
     if format == "html":
         from disgorge.certificate.render import render_html
 

@@ -24,6 +24,7 @@ from disgorge.server.web.requests_store import SubjectRequests
 from disgorge.server.web.session import catalog_for, check_csrf, require, signed_in
 from disgorge.server.web.signing import prepare, received
 from disgorge.server.web.views import WebRoute, finish, redirect, render
+from disgorge.witness.client import configured_cosigner
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 SCOPES = ("subject", "source", "dataset", "asset", "withdrawn")
@@ -245,7 +246,7 @@ def certificate(request: Request, plan_id: str, fmt: str) -> Response:
         raise NotFoundError(f"no certificate format {fmt!r}", hint="use .json or .html")
     cat = catalog_for(request)
     plan = cat.store.get_plan(plan_id)
-    doc = cat.certificate(plan.id)
+    doc = cat.certificate(plan.id, cosigner=configured_cosigner(cat.store.settings))
     name = f"certificate-{plan.id[:12]}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "json":
