@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog.runs import RunInfo, RunsMixin
-from disgorge.catalog.schema import Asset, ConsentImport, Decision, Edge, LedgerEntry, Notice, Source, Subject
+from disgorge.catalog.schema import Asset, ConsentImport, Decision, Edge, Notice, Source, Subject
 from disgorge.catalog.schema import ConsentEvent as ConsentRow
 from disgorge.errors import InputError
 
@@ -156,16 +156,23 @@ class ConsentMixin(RunsMixin):
         consent import, a subject attribution, new assets (``ingest_batch``). Each is logged in the
         transaction that makes the change, so an unchanged stamp means cached consent sets still hold
         (assets forgotten by an erasure leave ids that are never reused and no dataset may read)."""
+        from disgorge.catalog.stamps import ledger_tops
+
         with self.session() as s:
             tops = ledger_tops(s)
         return tuple(tops[k] for k in CONSENT_KINDS)
 
     def provenance_by_notice(self) -> dict[int, tuple[Provenance, str]]:
         """Each notice's provenance template (categories filled per asset class by the caller)."""
+        from disgorge.catalog.stamps import ledger_tops
         from disgorge.policy import Provenance
 
-        with self.session() as s:  # Core, built once: every decision reads the notices
-            rows = s.connection().execute(_NOTICES).all()
+        cache: dict[str, Any] = self.__dict__.setdefault("_notices", {})
+        with self.session() as s:  # kept while no ``source`` event (a new source or notice) is appended
+            stamp = ledger_tops(s)["source"]
+            if cache.get("stamp") != stamp:
+                cache.update(rows=s.connection().execute(_NOTICES).all(), stamp=stamp)
+            rows = cache["rows"]
         return {
             nid: (Provenance(name, version, tuple(uses), tuple(recipients), basis, ()), name)
             for nid, name, version, uses, recipients, basis in rows
@@ -284,22 +291,6 @@ _NOTICES = select(
     Notice.id, Source.name, Notice.version, Notice.uses, Notice.recipients, Source.legal_basis
 ).join(Source, Notice.source_id == Source.id)
 CONSENT_KINDS = ("consent_import", "subject_attribution", "ingest_batch")
-_TOPS = (
-    select(LedgerEntry.kind, func.max(LedgerEntry.seq))
-    .where(LedgerEntry.kind.in_(CONSENT_KINDS))
-    .group_by(LedgerEntry.kind)
-)
-
-
-def ledger_tops(s: Session) -> dict[str, int]:
-    """The newest ledger index of each kind in :data:`CONSENT_KINDS` (-1: none yet), read once per
-    session: the gate's caches (purpose classes, consent sets) each compare one with what they hold,
-    and reading it before their data keeps that comparison safe."""
-    tops: dict[str, int] | None = s.info.get("ledger_tops")
-    if tops is None:
-        found = dict(s.connection().execute(_TOPS).all())
-        tops = s.info["ledger_tops"] = {k: int(found.get(k, -1)) for k in CONSENT_KINDS}
-    return tops
 
 
 def new_uid() -> str:

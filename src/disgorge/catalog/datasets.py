@@ -90,7 +90,7 @@ class DatasetsMixin(AssetsMixin):
         # records in the same transaction: its newest index, read first, says whether a cached entry
         # (made by this process or before another process's attribution) is still true
         cache: dict[int, tuple[int, dict[ClassKey, BitMap] | None]] = self.__dict__.setdefault("_classes", {})
-        from disgorge.catalog.consent import ledger_tops
+        from disgorge.catalog.stamps import ledger_tops
 
         with self.session() as s:
             stamp = ledger_tops(s)["subject_attribution"]

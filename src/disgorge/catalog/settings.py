@@ -6,6 +6,7 @@ secrets or personal data), so a change of shared state is as tamper-evident as a
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select
@@ -29,9 +30,17 @@ class Settings:
         self._store = store
 
     def get(self, key: str) -> dict[str, Any] | None:
-        with self._store.session() as s:  # Core, built once: the policy is read on every decision
-            value = s.connection().execute(_GET, {"key": key}).scalar()
-        return dict(value) if value is not None else None
+        """The value, kept by the store while no ``setting`` event is appended (every write here
+        appends one in its transaction): the policy is read on every decision."""
+        from disgorge.catalog.stamps import ledger_tops
+
+        cache: dict[str, tuple[int, Any]] = self._store.__dict__.setdefault("_settings", {})
+        with self._store.session() as s:
+            stamp = ledger_tops(s)["setting"]
+            hit = cache.get(key)
+            if hit is None or hit[0] != stamp:
+                hit = cache[key] = (stamp, s.connection().execute(_GET, {"key": key}).scalar())
+        return copy.deepcopy(dict(hit[1])) if hit[1] is not None else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         with self._store.session() as s:

@@ -130,7 +130,7 @@ class StoreBase:
         does the same. Entries are RFC 8785 canonical JSON; leaves are RFC 9162 leaf hashes."""
         if not events:
             return []
-        s.info.pop("ledger_tops", None)  # consent.ledger_tops: this session's caches' stamps move on
+        s.info.pop("ledger_tops", None)  # stamps.ledger_tops: this session's caches' stamps move on
         conn = s.connection()  # Core: a ledger append is on every run start's path
         if self.dialect == "postgresql":
             conn.execute(_LEDGER_LOCK)
