@@ -102,3 +102,36 @@ def test_a_check_as_of_an_earlier_time_is_not_answered_from_the_sets_of_now(
     assert past == fresh(tmp_path, catalog_url, people["ann"], then)
     assert past[0] == {"no_consent_record": 3} and len(past[1]) == 3
     assert decision(world)[0] == {"consent_withdrawn": 3, "no_consent_record": 3}
+
+
+def test_a_policy_set_through_another_store_decides_the_next_check(
+    world: disgorge.Catalog, other: disgorge.Catalog, tmp_path: Path
+) -> None:
+    world.import_consent(consent_file(tmp_path, f"alice,{USE},{TO},granted,2024-05-01T00:00:00Z,1\n"))
+    assert len(decision(world)[1]) == 3 and world.policy.version == "disgorge-default-1"  # cached now
+    strict = tmp_path / "policy.yaml"
+    strict.write_text(
+        "version: no-training-1\nrules:\n"
+        "  - name: no-training\n    effect: deny\n    data_uses: {any: [train_ai_system]}\n"
+    )
+    other.set_policy(strict)
+    assert world.policy.version == "no-training-1"
+    reasons, allowed = decision(world)
+    assert allowed == [] and sum(reasons.values()) == 6
+
+
+def test_a_new_notice_through_another_store_decides_the_next_check(
+    world: disgorge.Catalog, other: disgorge.Catalog, tmp_path: Path
+) -> None:
+    world.import_consent(consent_file(tmp_path, f"alice,{USE},{TO},granted,2024-05-01T00:00:00Z,1\n"))
+    assert len(decision(world)[1]) == 3  # the notices are cached now
+    other.add_source(  # the research notice stops naming acme: new members fall under version 2
+        "research",
+        notice=b"consent to train, for beta only",
+        uses=["train_ai_system"],
+        recipients=["beta"],
+        categories=["user.content.self_image"],
+        legal_basis="consent",
+    )
+    seen = sorted((p.source, p.notice_version) for p, _ in world.store.provenance_by_notice().values())
+    assert seen == [("research", 1), ("research", 2), ("site", 1)]
