@@ -36,8 +36,9 @@ from disgorge.notices import Notifier
 from disgorge.storage import StorageConfig
 from disgorge.trust import ApprovalRule, Signed
 
-BATCH = 1024
-"""Targets journaled (intent, then outcome) per transaction; a crash leaves at most this many to re-check."""
+BATCH = 4096
+"""Targets journaled (intent, then outcome) per transaction; a crash leaves at most this many to re-check.
+A batch of local files spans several folders, deleted from by several threads at once."""
 PENDING = ("pending", "deleting", "failed", "skipped")
 FINISHED = ("done", "resolved")
 """A resolved target was settled by an approver's signed statement (erase resolve), not carried out."""
@@ -173,7 +174,8 @@ def execute(
             continue
         blocking = _not_done(store, plan.id, requires)
         if not blocking and "catalog" in kinds:
-            late = staleness(store, plan)  # again before the catalog forgets: nothing may be left unplanned
+            # again before the catalog forgets: nothing may be left unplanned
+            late = staleness(store, plan, gap.covered if gap is not None else None)
             if late.stale:
                 report.stale = late.describe()
                 blocking = {
