@@ -169,7 +169,7 @@ def execute(
     done = 0
     total = len(pending)
     for name, kinds, requires in PHASES:
-        work = [t for t in pending if t.kind in kinds]
+        work = sorted((t for t in pending if t.kind in kinds), key=_run_order)
         if not work:
             continue
         blocking = _not_done(store, plan.id, requires)
@@ -209,6 +209,13 @@ def execute(
     report.status = "done" if finished else "incomplete"
     report.journal = journal
     return report
+
+
+def _run_order(t: TargetInfo) -> tuple[bool, bool]:
+    """Within a phase, object-store copies go first and compaction last: the store's asynchronous
+    deletions then land while the local files are unlinked, not while compaction waits for them
+    (the targets are independent deletions; only compaction depends on the others)."""
+    return t.kind == "storage_compact", not t.uri.startswith("s3://")
 
 
 def _not_done(store: CatalogStore, plan_id: str, kinds: tuple[str, ...]) -> dict[str, int]:
