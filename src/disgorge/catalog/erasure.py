@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -559,8 +560,21 @@ def _temp_ids(conn: Connection, name: str, ids: list[int]) -> Table:
         text(f"DROP TABLE IF EXISTS {'pg_temp' if conn.dialect.name == 'postgresql' else 'temp'}.{name}")
     )
     table.create(conn)
+    schema = "pg_temp" if conn.dialect.name == "postgresql" else "temp"
     for i in range(0, len(ids), 50_000):
-        conn.execute(insert(table), [{"id": n} for n in ids[i : i + 50_000]])
+        chunk = ids[i : i + 50_000]
+        if conn.dialect.name == "sqlite":  # one statement, not one parameter set per id
+            conn.execute(
+                text(f"INSERT INTO {schema}.{name} (id) SELECT value FROM json_each(:ids)"),
+                {"ids": json.dumps(chunk)},
+            )
+        elif conn.dialect.name == "postgresql":
+            conn.execute(
+                text(f"INSERT INTO {schema}.{name} (id) SELECT unnest(CAST(:ids AS bigint[]))"),
+                {"ids": chunk},
+            )
+        else:
+            conn.execute(insert(table), [{"id": n} for n in chunk])
     return table
 
 
