@@ -43,8 +43,9 @@ from disgorge.storage.seaweedfs import Compaction, compact
 
 DELETE_BATCH = 1000
 """Keys per ``DeleteObjects`` request: the S3 API's limit."""
-DELETE_THREADS = 2
-"""``DeleteObjects`` requests in flight at once."""
+DELETE_THREADS = 4
+"""``DeleteObjects`` requests in flight at once (the store deletes a request's keys one after another;
+4 gave 15-30% more than 2 on SeaweedFS here, 8 no more)."""
 DELETE_MIN = 50
 """A batch is spread over concurrent ``DeleteObjects`` requests of at least this many keys each: the
 store deletes a request's keys one after another."""
