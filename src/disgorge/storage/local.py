@@ -20,6 +20,7 @@ import contextlib
 import errno
 import itertools
 import os
+import re
 import stat as st_mod
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from disgorge.storage.registry import StorageConfig
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
+"""A file name no resolution check refuses and percent-decoding leaves as it is."""
 DELETE_THREADS = 4
 """Folders deleted from at once within a batch."""
 
@@ -104,6 +107,7 @@ class LocalStorage(BaseStorage):
                 raise InputError(f"storage root {os.fspath(r)} is not a directory")
             self.roots += (real,)
         self._root_parts = [(r, [] if r == "/" else r.split("/")[1:]) for r in self.roots]
+        self._folders: dict[str, tuple[str, int]] = {}  # folder -> (root, its depth): see locate
         self.fsync = fsync
 
     @classmethod
@@ -112,8 +116,23 @@ class LocalStorage(BaseStorage):
 
     # --- resolution -------------------------------------------------------------------------------
     def locate(self, uri: str) -> Where:
-        """Resolve ``uri`` inside a root, or raise :class:`InputError` naming the path and the reason."""
+        """Resolve ``uri`` inside a root, or raise :class:`InputError` naming the path and the reason.
+
+        A folder that resolved once answers for its other plainly named files (no check can refuse
+        those, and their root is the folder's) unless a storage root lies inside the folder."""
         path = uri_to_path(uri)
+        folder, _, name = path.rpartition("/")
+        plain = len(path) < 1024 and _PLAIN_NAME.fullmatch(name) is not None
+        known = self._folders.get(folder) if plain else None
+        if known is not None:
+            return Where(path, known[0], tuple(path.split("/")[1:])[known[1] :])
+        where = self._locate(path)
+        inside = any(r.startswith(folder + "/") for r in self.roots)  # a root below: each file on its own
+        if plain and where.path == path and where.parts and not inside and len(self._folders) < 65_536:
+            self._folders[folder] = (where.root, len(path.split("/")) - 1 - len(where.parts))
+        return where
+
+    def _locate(self, path: str) -> Where:
         comps = path.split("/")[1:]
         while comps and comps[-1] == "":
             comps.pop()
