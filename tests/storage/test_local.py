@@ -255,3 +255,31 @@ def test_a_folder_target_holding_another_target_is_deleted_in_order(local: Local
     out = list(local.delete_many(targets, rehash=True))
     assert [e.outcome for e in out] == ["deleted", "already_gone", "deleted", "deleted", "deleted"]
     assert not folder.exists() and not any(p.exists() for p in other)
+
+
+def test_locate_folder_memo_answers_as_a_fresh_resolution(tmp_path: Path) -> None:
+    """A folder resolved once answers for its other plain files exactly as a full resolution would,
+    also around a storage root that lies inside a folder and for names no memo may answer."""
+    import random
+
+    from disgorge.errors import InputError
+    from disgorge.storage.local import LocalStorage
+
+    (tmp_path / "a" / "inner").mkdir(parents=True)
+    roots = [tmp_path / "a" / "inner", tmp_path / "b"]
+    (tmp_path / "b").mkdir()
+    names = ["x.jpg", "inner", "..", ".", "", "%2e%2e", "y z", "é.jpg", "n" * 256, "k-1_2.JPG"]
+    folders = [tmp_path / "a", tmp_path / "a" / "inner", tmp_path / "b", tmp_path / "b" / "c", tmp_path]
+    rng = random.Random(5)
+    memo = LocalStorage(roots)
+
+    def answer(storage: LocalStorage, uri: str) -> object:
+        try:
+            w = storage.locate(uri)
+            return (w.path, w.root, w.parts)
+        except InputError as exc:
+            return exc.message
+
+    for _ in range(2000):
+        uri = "file://" + str(rng.choice(folders)) + "/" + rng.choice(names)
+        assert answer(memo, uri) == answer(LocalStorage(roots), uri), uri

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -207,26 +208,40 @@ class ErasureMixin(ConsentMixin):
 
     def redact_targets(self, plan_id: str, keyed: Callable[[str], str]) -> int:
         """Forget the plan's target paths: each object or table target's URI (a per-person folder can
-        name the person) becomes a keyed hash, and its evidence loses the path. Idempotent."""
-        rows: list[dict[str, Any]] = []
-        for t in self.targets(plan_id, kinds=("copy", "model_copy", "artifact_copy", "table_rows")):
-            if t.uri.startswith("keyed:"):
-                continue
-            evidence = t.evidence or ""
-            for form in {t.uri, unquote(t.uri.removeprefix("file://"))}:
-                evidence = evidence.replace(form, "<path>")
-            identity = dict(t.identity)
-            if t.kind == "table_rows":
-                identity["values"] = [keyed(str(v)) for v in identity.get("values", [])]
-            rows.append({"tid": t.id, "u": "keyed:" + keyed(t.uri), "ev": evidence, "ident": identity})
-        stmt = (
-            update(_TARGETS)
-            .where(_TARGETS.c.id == bindparam("tid"))
-            .values(uri=bindparam("u"), evidence=bindparam("ev"), identity=bindparam("ident"))
-        )
+        name the person) becomes a keyed hash, and its evidence loses the path. Idempotent.
+
+        Read as bare columns, and an object's identity (which names no path) is left as it is: only a
+        table target's row values are rewritten."""
+        c = _TARGETS.c
+        objects: list[dict[str, Any]] = []
+        tables: list[dict[str, Any]] = []
         with self.session() as s:
-            for i in range(0, len(rows), 5000):
-                s.connection().execute(stmt, rows[i : i + 5000])
+            q = select(c.id, c.kind, c.uri, c.evidence).where(
+                c.plan_id == plan_id,
+                c.kind.in_(("copy", "model_copy", "artifact_copy", "table_rows")),
+                ~c.uri.startswith("keyed:"),
+            )
+            rows = s.connection().execute(q).all()
+        for tid, kind, uri, evidence in rows:
+            evidence = evidence or ""
+            if evidence:
+                for form in {uri, unquote(uri.removeprefix("file://"))}:
+                    evidence = evidence.replace(form, "<path>")
+            row = {"tid": tid, "u": "keyed:" + keyed(uri), "ev": evidence}
+            (tables if kind == "table_rows" else objects).append(row)
+        if tables:
+            idents = {t.id: t.identity for t in self.targets(plan_id, kinds=("table_rows",))}
+            for row in tables:
+                identity = dict(idents[row["tid"]])
+                identity["values"] = [keyed(str(v)) for v in identity.get("values", [])]
+                row["ident"] = identity
+        where = _TARGETS.c.id == bindparam("tid")
+        plain = update(_TARGETS).where(where).values(uri=bindparam("u"), evidence=bindparam("ev"))
+        table_stmt = plain.values(identity=bindparam("ident"))
+        with self.session() as s:
+            for stmt, batch in ((plain, objects), (table_stmt, tables)):
+                for i in range(0, len(batch), 5000):
+                    s.connection().execute(stmt, batch[i : i + 5000])
             p = s.get(ErasurePlan, plan_id)
             assert p is not None
             if p.redacted_at is None:
@@ -281,13 +296,24 @@ class ErasureMixin(ConsentMixin):
                 yield TargetInfo(r[0], r[1], r[2], r[3], r[4], dict(r[5]), r[6], r[7])
             last = rows[-1][1]
 
-    def target_refs(self, plan_id: str, *, batch: int = 50_000) -> Iterator[tuple[str, str]]:
-        """(kind, uri) of every target in plan order: what a target names, without its identity."""
+    def target_refs(
+        self,
+        plan_id: str,
+        *,
+        kinds: tuple[str, ...] | None = None,
+        states: tuple[str, ...] | None = None,
+        batch: int = 50_000,
+    ) -> Iterator[tuple[str, str]]:
+        """(kind, uri) of the targets in plan order: what a target names, without its identity."""
         c = _TARGETS.c
         last = -1
         while True:
             with self.session() as s:
                 q = select(c.seq, c.kind, c.uri).where(c.plan_id == plan_id, c.seq > last)
+                if kinds is not None:
+                    q = q.where(c.kind.in_(kinds))
+                if states is not None:
+                    q = q.where(c.state.in_(states))
                 rows = s.connection().execute(q.order_by(c.seq).limit(batch)).all()
             if not rows:
                 return
@@ -312,13 +338,26 @@ class ErasureMixin(ConsentMixin):
         if not outcomes:
             return
         now = utcnow()
+        c = _TARGETS.c
+        tried = c.attempts + (1 if attempt else 0)
+        if len({(st, ev) for _, st, ev in outcomes}) == 1:  # an intent, say: one statement for the batch
+            _, st, ev = outcomes[0]
+            ids = [t for t, _, _ in outcomes]
+            with self.session() as s:
+                for i in range(0, len(ids), 5000):
+                    s.connection().execute(
+                        update(_TARGETS)
+                        .where(c.id.in_(ids[i : i + 5000]))
+                        .values(state=st, evidence=ev, attempts=tried, updated_at=now)
+                    )
+            return
         stmt = (
             update(_TARGETS)
             .where(_TARGETS.c.id == bindparam("tid"))
             .values(
                 state=bindparam("st"),
                 evidence=bindparam("ev"),
-                attempts=_TARGETS.c.attempts + (1 if attempt else 0),
+                attempts=tried,
                 updated_at=now,
             )
         )
@@ -521,8 +560,21 @@ def _temp_ids(conn: Connection, name: str, ids: list[int]) -> Table:
         text(f"DROP TABLE IF EXISTS {'pg_temp' if conn.dialect.name == 'postgresql' else 'temp'}.{name}")
     )
     table.create(conn)
+    schema = "pg_temp" if conn.dialect.name == "postgresql" else "temp"
     for i in range(0, len(ids), 50_000):
-        conn.execute(insert(table), [{"id": n} for n in ids[i : i + 50_000]])
+        chunk = ids[i : i + 50_000]
+        if conn.dialect.name == "sqlite":  # one statement, not one parameter set per id
+            conn.execute(
+                text(f"INSERT INTO {schema}.{name} (id) SELECT value FROM json_each(:ids)"),
+                {"ids": json.dumps(chunk)},
+            )
+        elif conn.dialect.name == "postgresql":
+            conn.execute(
+                text(f"INSERT INTO {schema}.{name} (id) SELECT unnest(CAST(:ids AS bigint[]))"),
+                {"ids": chunk},
+            )
+        else:
+            conn.execute(insert(table), [{"id": n} for n in chunk])
     return table
 
 

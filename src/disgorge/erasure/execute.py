@@ -36,8 +36,9 @@ from disgorge.notices import Notifier
 from disgorge.storage import StorageConfig
 from disgorge.trust import ApprovalRule, Signed
 
-BATCH = 1024
-"""Targets journaled (intent, then outcome) per transaction; a crash leaves at most this many to re-check."""
+BATCH = 4096
+"""Targets journaled (intent, then outcome) per transaction; a crash leaves at most this many to re-check.
+A batch of local files spans several folders, deleted from by several threads at once."""
 PENDING = ("pending", "deleting", "failed", "skipped")
 FINISHED = ("done", "resolved")
 """A resolved target was settled by an approver's signed statement (erase resolve), not carried out."""
@@ -168,12 +169,13 @@ def execute(
     done = 0
     total = len(pending)
     for name, kinds, requires in PHASES:
-        work = [t for t in pending if t.kind in kinds]
+        work = sorted((t for t in pending if t.kind in kinds), key=_run_order)
         if not work:
             continue
         blocking = _not_done(store, plan.id, requires)
         if not blocking and "catalog" in kinds:
-            late = staleness(store, plan)  # again before the catalog forgets: nothing may be left unplanned
+            # again before the catalog forgets: nothing may be left unplanned
+            late = staleness(store, plan, gap.covered if gap is not None else None)
             if late.stale:
                 report.stale = late.describe()
                 blocking = {
@@ -207,6 +209,13 @@ def execute(
     report.status = "done" if finished else "incomplete"
     report.journal = journal
     return report
+
+
+def _run_order(t: TargetInfo) -> tuple[bool, bool]:
+    """Within a phase, object-store copies go first and compaction last: the store's asynchronous
+    deletions then land while the local files are unlinked, not while compaction waits for them
+    (the targets are independent deletions; only compaction depends on the others)."""
+    return t.kind == "storage_compact", not t.uri.startswith("s3://")
 
 
 def _not_done(store: CatalogStore, plan_id: str, kinds: tuple[str, ...]) -> dict[str, int]:

@@ -320,9 +320,20 @@ def current_closure(store: CatalogStore, plan: PlanInfo) -> tuple[BitMap, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class Covered:
+    """What a plan and its supplements cover: their frozen targets' keys and assets (these never change
+    while the plans' paths are not yet forgotten, so one reading serves every check of an execution)."""
+
+    plans: tuple[str, ...]
+    keys: set[Key]
+    assets: BitMap
+
+
+@dataclass(frozen=True, slots=True)
 class Staleness:
     new_targets: list[Key]
     new_assets: BitMap
+    covered: Covered | None = None
 
     @property
     def stale(self) -> bool:
@@ -344,21 +355,28 @@ def supplements(store: CatalogStore, plan_id: str) -> list[PlanInfo]:
     ]
 
 
-def staleness(store: CatalogStore, plan: PlanInfo) -> Staleness:
-    """What entered the plan's closure since it was frozen, not covered by the plan or its supplements."""
-    if plan.scope.get("kind") == "supplement":
-        return Staleness([], BitMap())
-    covered_plans = [plan, *supplements(store, plan.id)]
+def _covered(store: CatalogStore, plans: list[PlanInfo]) -> Covered:
     planned: set[Key] = set()
-    covered_assets = BitMap()
-    for p in covered_plans:  # identities are read only where the key needs them (a table's rows)
+    assets = BitMap()
+    for p in plans:  # identities are read only where the key needs them (a table's rows)
         planned.update((k, u) for k, u in store.target_refs(p.id) if k not in ("table_rows", "catalog"))
         rows = store.targets(p.id, kinds=("table_rows",))
         planned |= target_keys((t.kind, t.uri, t.identity) for t in rows)
-        covered_assets |= store.plan_assets(p.id)
+        assets |= store.plan_assets(p.id)
+    return Covered(tuple(p.id for p in plans), planned, assets)
+
+
+def staleness(store: CatalogStore, plan: PlanInfo, covered: Covered | None = None) -> Staleness:
+    """What entered the plan's closure since it was frozen, not covered by the plan or its supplements;
+    ``covered``: what an earlier check of the same plan read, reused while no supplement was added."""
+    if plan.scope.get("kind") == "supplement":
+        return Staleness([], BitMap())
+    plans = [plan, *supplements(store, plan.id)]
+    if covered is None or covered.plans != tuple(p.id for p in plans):
+        covered = _covered(store, plans)
     assets, imp = current_closure(store, plan)
     current = target_keys(_targets(store, assets, imp, identities=False))
-    return Staleness(sorted(current - planned), assets - covered_assets)
+    return Staleness(sorted(current - covered.keys), assets - covered.assets, covered)
 
 
 def _supplement(store: CatalogStore, req: PlanRequest) -> tuple[PlanInfo, bool]:

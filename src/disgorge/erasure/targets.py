@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import urllib.request
@@ -241,11 +242,11 @@ def _forget(ctx: Context, t: TargetInfo) -> tuple[str, str]:
     emptied are removed, the fates of models and deployments are recorded, the assets are forgotten
     (tombstones kept), and the target paths become keyed hashes."""
     store = ctx.store
-    objects = list(store.targets(ctx.plan.id, kinds=(*OBJECT_KINDS,), states=("done",)))
+    objects = [u for _, u in store.target_refs(ctx.plan.id, kinds=(*OBJECT_KINDS,), states=("done",))]
     by_scheme: dict[str, list[str]] = {}
-    for x in objects:
-        if not x.uri.startswith("keyed:"):
-            by_scheme.setdefault(x.uri.split(":", 1)[0], []).append(x.uri)
+    for uri in objects:
+        if not uri.startswith("keyed:"):
+            by_scheme.setdefault(uri.split(":", 1)[0], []).append(uri)
     back: list[str] = []
     for uris in by_scheme.values():  # one backend per scheme, asked about all its targets at once
         backend = backend_for(uris[0], ctx.storage)
@@ -254,13 +255,13 @@ def _forget(ctx: Context, t: TargetInfo) -> tuple[str, str]:
         back += [u for u, there in zip(uris, answers, strict=True) if there]
     if back:
         return "failed", f"{len(back)} deleted targets are present again (e.g. {back[0]}): run the plan again"
-    local = [x.uri for x in objects if x.uri.startswith("file://")]
+    local = [u for u in objects if u.startswith("file://")]
     pruned = 0
     if local:
         backend = backend_for(local[0], ctx.storage)
         prune = getattr(backend, "prune_empty", None)
         pruned = prune(local) if prune is not None else 0
-    folders = {x.uri.rpartition("/")[0] + "/-" for x in objects}  # a root is the same for a folder's files
+    folders = {u.rpartition("/")[0] + "/-" for u in objects}  # a root is the same for a folder's files
     roots = sorted({r for f in folders for r in _root_of(f, ctx.storage)})
     fates = store.record_fates(ctx.plan.id)
     counts = store.forget_assets(ctx.plan.id, store.plan_assets(ctx.plan.id))
@@ -344,18 +345,44 @@ class Unreachable:
         return {"kind": self.kind, "uri": self.uri, "reason": self.reason, "root": self.root}
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
+"""A file name that percent-decoding leaves as it is and that no storage root check refuses."""
+
+
 def unreachable(targets: list[TargetInfo], storage: StorageConfig) -> list[Unreachable]:
     """Every pending target whose storage the configuration cannot reach."""
     out: list[Unreachable] = []
+    folders: dict[str, str | None] = {}
     for t in targets:
         uri = HANDLERS[t.kind].storage_uri(t)
         if uri is None or t.state == "done":
             continue
-        why = reach(uri, storage)
+        why = _reach_in_folder(uri, storage, folders)
         if why is not None:
             root = _root_for(uri, table=t.kind == "table_rows") if "root" in why else None
             out.append(Unreachable(t.kind, t.uri, why, root))
     return out
+
+
+def _reach_in_folder(uri: str, storage: StorageConfig, folders: dict[str, str | None]) -> str | None:
+    """:func:`reach`, answered once per folder for the plain-named files in it: their answers are the
+    folder's, unless a storage root lies inside the folder (then each file is asked on its own)."""
+    folder, _, name = uri.rpartition("/")
+    if not (uri.startswith("file:///") and len(uri) < 1000 and _PLAIN_NAME.fullmatch(name)):
+        return reach(uri, storage)
+    if folder not in folders:
+        from disgorge.errors import DisgorgeError
+        from disgorge.storage.local import uri_to_path
+
+        try:
+            inside = uri_to_path(folder + "/").rstrip("/") + "/"
+        except DisgorgeError:
+            return reach(uri, storage)
+        roots = [os.path.realpath(r) for r in storage.roots]
+        if "file" in storage.backends or any(r.startswith(inside) for r in roots):
+            return reach(uri, storage)
+        folders[folder] = reach(uri, storage)
+    return folders[folder]
 
 
 def _root_for(uri: str, *, table: bool) -> str | None:

@@ -17,7 +17,44 @@ _MAX_INT = 2**53 - 1
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
 
 
+def _plain_str(value: str) -> bool:
+    return value.isascii() and "\x7f" not in value  # the stdlib escapes DEL, RFC 8785 does not
+
+
 def _plain(value: Any) -> bool:
+    """Exact built-in types are checked inline (a plan's targets are lists and dicts of strings and
+    small integers, checked by the hundred thousand); anything else as before, by isinstance."""
+    t = type(value)
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or not _plain_str(k):
+                return False
+            tv = type(v)
+            if tv is str:
+                if not _plain_str(v):
+                    return False
+            elif tv is int:
+                if not -_MAX_INT <= v <= _MAX_INT:
+                    return False
+            elif v is not None and tv is not bool and not _plain(v):
+                return False
+        return True
+    if t is list or t is tuple:
+        for v in value:
+            tv = type(v)
+            if tv is str:
+                if not _plain_str(v):
+                    return False
+            elif tv is int:
+                if not -_MAX_INT <= v <= _MAX_INT:
+                    return False
+            elif v is not None and tv is not bool and not _plain(v):
+                return False
+        return True
+    return _plain_any(value)
+
+
+def _plain_any(value: Any) -> bool:
     if value is None or value is True or value is False:
         return True
     if isinstance(value, str):

@@ -54,10 +54,16 @@ class KeyedHasher:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
+        self._domains: dict[str, hmac.HMAC] = {}
 
     def tag(self, domain: str, value: str | bytes) -> str:
         data = value.encode() if isinstance(value, str) else value
-        return hmac.new(self._key, domain.encode() + b"\0" + data, hashlib.sha256).hexdigest()
+        base = self._domains.get(domain)
+        if base is None:  # the key's pads and the domain label hashed once, then copied per value
+            base = self._domains[domain] = hmac.new(self._key, domain.encode() + b"\0", hashlib.sha256)
+        h = base.copy()
+        h.update(data)
+        return h.hexdigest()
 
     def subject(self, external_id: str) -> str:
         return self.tag("subject", external_id.strip())

@@ -10,8 +10,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from fideslang.default_taxonomy import DEFAULT_TAXONOMY
-
 from disgorge.errors import InputError
 
 EXTRA_CATEGORIES = {
@@ -60,6 +58,8 @@ class Taxonomy:
 
 @cache
 def default_taxonomy() -> Taxonomy:
+    from fideslang.default_taxonomy import DEFAULT_TAXONOMY  # pydantic models: 0.2 s, only when checked
+
     cats = {c.fides_key for c in DEFAULT_TAXONOMY.data_category} | set(EXTRA_CATEGORIES)
     uses = {u.fides_key for u in DEFAULT_TAXONOMY.data_use}
     subjects = {s.fides_key for s in DEFAULT_TAXONOMY.data_subject}

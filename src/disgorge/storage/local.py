@@ -20,6 +20,7 @@ import contextlib
 import errno
 import itertools
 import os
+import re
 import stat as st_mod
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from disgorge.storage.registry import StorageConfig
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
+"""A file name no resolution check refuses and percent-decoding leaves as it is."""
 DELETE_THREADS = 4
 """Folders deleted from at once within a batch."""
 
@@ -104,6 +107,7 @@ class LocalStorage(BaseStorage):
                 raise InputError(f"storage root {os.fspath(r)} is not a directory")
             self.roots += (real,)
         self._root_parts = [(r, [] if r == "/" else r.split("/")[1:]) for r in self.roots]
+        self._folders: dict[str, tuple[str, int]] = {}  # folder -> (root, its depth): see locate
         self.fsync = fsync
 
     @classmethod
@@ -112,8 +116,23 @@ class LocalStorage(BaseStorage):
 
     # --- resolution -------------------------------------------------------------------------------
     def locate(self, uri: str) -> Where:
-        """Resolve ``uri`` inside a root, or raise :class:`InputError` naming the path and the reason."""
+        """Resolve ``uri`` inside a root, or raise :class:`InputError` naming the path and the reason.
+
+        A folder that resolved once answers for its other plainly named files (no check can refuse
+        those, and their root is the folder's) unless a storage root lies inside the folder."""
         path = uri_to_path(uri)
+        folder, _, name = path.rpartition("/")
+        plain = len(path) < 1024 and _PLAIN_NAME.fullmatch(name) is not None
+        known = self._folders.get(folder) if plain else None
+        if known is not None:
+            return Where(path, known[0], tuple(path.split("/")[1:])[known[1] :])
+        where = self._locate(path)
+        inside = any(r.startswith(folder + "/") for r in self.roots)  # a root below: each file on its own
+        if plain and where.path == path and where.parts and not inside and len(self._folders) < 65_536:
+            self._folders[folder] = (where.root, len(path.split("/")) - 1 - len(where.parts))
+        return where
+
+    def _locate(self, path: str) -> Where:
         comps = path.split("/")[1:]
         while comps and comps[-1] == "":
             comps.pop()
@@ -371,7 +390,7 @@ class LocalStorage(BaseStorage):
         return next(self.delete_many([(uri, expected)], rehash=rehash))
 
     def delete_many(
-        self, targets: Iterable[tuple[str, Identity]], *, rehash: bool = False, batch: int = 1024
+        self, targets: Iterable[tuple[str, Identity]], *, rehash: bool = False, batch: int = 4096
     ) -> Iterator[DeleteEvidence]:
         """Delete, ``batch`` targets at a time, evidence in the targets' order. Folders are fsynced once
         per batch, before the batch's evidence is yielded, so evidence is never handed out for a removal
@@ -381,13 +400,13 @@ class LocalStorage(BaseStorage):
         after another), unless a target is a folder holding another's files: then in order."""
         it = iter(targets)
         while chunk := list(itertools.islice(it, batch)):
-            groups = self._folder_groups(chunk)
+            groups, wheres = self._folder_groups(chunk)
             if groups is None or len(groups) < 2 or DELETE_THREADS < 2:
-                yield from self._delete_group(chunk, range(len(chunk)), rehash)
+                yield from self._delete_group(chunk, range(len(chunk)), rehash, wheres)
                 continue
             out: list[DeleteEvidence | None] = [None] * len(chunk)
             with ThreadPoolExecutor(min(DELETE_THREADS, len(groups))) as pool:
-                futures = [pool.submit(self._delete_group, chunk, g, rehash) for g in groups]
+                futures = [pool.submit(self._delete_group, chunk, g, rehash, wheres) for g in groups]
                 errors = [e for f in futures if (e := f.exception()) is not None]
                 for g, f in zip(groups, futures, strict=True):
                     if f.exception() is None:  # only evidence whose folder was fsynced
@@ -398,35 +417,49 @@ class LocalStorage(BaseStorage):
                     raise errors[0]  # what came before stands; the rest is re-checked on resume
                 yield got
 
-    def _folder_groups(self, chunk: list[tuple[str, Identity]]) -> list[list[int]] | None:
+    def _folder_groups(
+        self, chunk: list[tuple[str, Identity]]
+    ) -> tuple[list[list[int]] | None, list[Where] | None]:
         """The targets' indexes by folder, or None when folders cannot be worked on apart: a target that
-        is refused, a root, or a folder on the way to another target's folder."""
+        is refused, a root, or a folder on the way to another target's folder; and the targets resolved
+        (None if one is refused), so deleting does not resolve them again."""
         groups: dict[str, list[int]] = {}
         paths: set[str] = set()
+        wheres: list[Where] = []
         for i, (uri, _) in enumerate(chunk):
             try:
                 where = self.locate(uri)
             except InputError:
-                return None
+                return None, None
+            wheres.append(where)
             if not where.parts:
-                return None
+                return None, wheres
             paths.add(where.path)
             groups.setdefault(where.path.rpartition("/")[0] or "/", []).append(i)
         for folder in groups:
             up = folder
             while up:
                 if up in paths:
-                    return None
+                    return None, wheres
                 up = up.rpartition("/")[0]
-        return list(groups.values())
+        return list(groups.values()), wheres
 
     def _delete_group(
-        self, chunk: list[tuple[str, Identity]], indexes: Iterable[int], rehash: bool
+        self,
+        chunk: list[tuple[str, Identity]],
+        indexes: Iterable[int],
+        rehash: bool,
+        wheres: list[Where] | None = None,
     ) -> list[DeleteEvidence]:
         """Delete these targets in order, then fsync their folders; the evidence once durable."""
         parents: dict[str, int] = {}
         try:
-            done = [self._delete_one(*chunk[i], rehash, parents) for i in indexes]
+            done = [
+                self._delete_one(
+                    *chunk[i], rehash, parents, None if wheres is None or i >= len(wheres) else wheres[i]
+                )
+                for i in indexes
+            ]
             self._sync(parents)
             return done
         finally:
@@ -478,10 +511,10 @@ class LocalStorage(BaseStorage):
                 os.close(dfd)
 
     def _delete_one(
-        self, uri: str, expected: Identity, rehash: bool, parents: dict[str, int]
+        self, uri: str, expected: Identity, rehash: bool, parents: dict[str, int], where: Where | None = None
     ) -> DeleteEvidence:
         try:
-            where = self.locate(uri)
+            where = where or self.locate(uri)
         except InputError as exc:
             return DeleteEvidence(uri, "refused", exc.message)
         if not where.parts:

@@ -84,6 +84,9 @@ def scheme_of(uri: str) -> str:
         raise InputError(f"{uri!r}: a NUL byte is never part of a path or URI")
     if uri.startswith("/"):
         return "file"
+    for plain in ("file:///", "s3://"):  # what urlsplit answers for these, without parsing the rest
+        if uri.startswith(plain):
+            return plain.partition(":")[0]
     scheme = urlsplit(uri).scheme.lower()
     if not scheme or "://" not in uri:
         raise InputError(

@@ -20,6 +20,8 @@ names noncurrent versions for residual scans).
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,8 +43,9 @@ from disgorge.storage.seaweedfs import Compaction, compact
 
 DELETE_BATCH = 1000
 """Keys per ``DeleteObjects`` request: the S3 API's limit."""
-DELETE_THREADS = 2
-"""``DeleteObjects`` requests in flight at once."""
+DELETE_THREADS = 4
+"""``DeleteObjects`` requests in flight at once (the store deletes a request's keys one after another;
+4 gave 15-30% more than 2 on SeaweedFS here, 8 no more)."""
 DELETE_MIN = 50
 """A batch is spread over concurrent ``DeleteObjects`` requests of at least this many keys each: the
 store deletes a request's keys one after another."""
@@ -117,7 +120,9 @@ class S3Storage(BaseStorage):
 
         self.config = config or S3Config()
         self._client = client
-        self._pending: dict[str, int] = {}  # bucket -> bytes deleted since the last compaction
+        self._pending: dict[str, list[float]] = {}
+        """bucket -> [bytes, versions, when the last was deleted] since the last compaction"""
+        self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: StorageConfig) -> S3Storage:
@@ -157,11 +162,13 @@ class S3Storage(BaseStorage):
         leave the disks; waits for those deletions to reach the volumes first (see :mod:`.seaweedfs`)."""
         if not self.config.weed_master:
             raise InputError("no SeaweedFS master configured", hint="set weed_master in the S3 settings")
-        pending = self._pending.get(bucket, 0) if bucket else sum(self._pending.values())
+        rows = [self._pending[b] for b in ([bucket] if bucket else self._pending) if b in self._pending]
         done = compact(
             self.config.weed_master,
             collection=bucket,
-            expect_garbage=pending,
+            expect_garbage=int(sum(r[0] for r in rows)),
+            expect_needles=int(sum(r[1] for r in rows)),
+            deleted_at=max((r[2] for r in rows), default=None),
             weed=self.config.weed_binary,
             garbage_threshold=garbage_threshold,
             wait=wait,
@@ -169,6 +176,14 @@ class S3Storage(BaseStorage):
         for b in [bucket] if bucket else list(self._pending):
             self._pending.pop(b, None)
         return done
+
+    def _deleted(self, bucket: str, size: int) -> None:
+        """Count a version this backend deleted (answered now) toward the bucket's next compaction."""
+        with self._lock:
+            row = self._pending.setdefault(bucket, [0, 0, 0.0])
+            row[0] += size
+            row[1] += 1 if size else 0  # an empty object has no chunk on the volumes
+            row[2] = time.monotonic()
 
     # --- reading ------------------------------------------------------------------------------------
     def stat(self, uri: str) -> ObjectInfo | None:
@@ -189,6 +204,14 @@ class S3Storage(BaseStorage):
             norm_etag(head.get("ETag")),
             (vid,) if vid and vid != "null" else (),
         )
+
+    def exists_many(self, uris: Iterable[str]) -> Iterator[bool]:
+        """:meth:`exists` for each URI in order, ``LISTING_THREADS`` HEAD requests in flight at once."""
+        items = list(uris)
+        if not items:
+            return
+        with ThreadPoolExecutor(min(LISTING_THREADS, len(items))) as pool:
+            yield from pool.map(self.exists, items)
 
     def open(self, uri: str) -> BinaryIO:
         bucket, key, version = parse_s3_uri(uri)
@@ -356,13 +379,19 @@ class S3Storage(BaseStorage):
             decided = list(pool.map(lambda t: self._decide(t[0], t[1], rehash, listed.get(t[0])), items))
         batched: dict[str, list[tuple[int, str, Version]]] = {}
         out: list[DeleteEvidence | None] = [None] * len(items)
+        single: list[int] = []
         for n, d in enumerate(decided):
             if isinstance(d, DeleteEvidence):
                 out[n] = d
             elif any(v.version_id == "null" for v in d.decision.delete):
-                out[n] = self._delete_decided(d)
+                single.append(n)
             else:
                 batched.setdefault(d.bucket, []).extend((n, d.key, v) for v in d.decision.delete)
+        if single:  # conditional deletes, each its own request: several in flight at once
+            with ThreadPoolExecutor(min(LISTING_THREADS, len(single))) as pool:
+                done = pool.map(lambda n: self._delete_decided(cast(_Decided, decided[n])), single)
+                for n, got in zip(single, done, strict=True):
+                    out[n] = got
         failed = self._delete_batched(batched)
         markers: dict[str, list[tuple[int, str, Version]]] = {}
         for n, d in enumerate(decided):
@@ -370,7 +399,7 @@ class S3Storage(BaseStorage):
                 if n in failed:
                     continue
                 for v in d.decision.delete:
-                    self._pending[d.bucket] = self._pending.get(d.bucket, 0) + v.size
+                    self._deleted(d.bucket, v.size)
                 markers.setdefault(d.bucket, []).extend((n, d.key, m) for m in d.decision.markers)
         unmarked = self._delete_batched(markers)
         for n, d in enumerate(decided):
@@ -434,7 +463,7 @@ class S3Storage(BaseStorage):
             kw = {"IfMatch": f'"{v.etag}"'} if v.version_id == "null" and v.etag else {}
             try:
                 self.client.delete_object(Bucket=bucket, Key=key, VersionId=v.version_id, **kw)
-                self._pending[bucket] = self._pending.get(bucket, 0) + v.size
+                self._deleted(bucket, v.size)
             except Exception as exc:
                 if _code(exc) == "PreconditionFailed":
                     return DeleteEvidence(uri, "skipped_changed", "overwritten while being deleted")
@@ -470,6 +499,6 @@ class S3Storage(BaseStorage):
                     if _code(exc) not in _ABSENT:
                         raise _fail(exc, f"DELETE s3://{bucket}/{r['Key']} version {r['VersionId']}") from exc
                 if not r["marker"]:
-                    self._pending[bucket] = self._pending.get(bucket, 0) + int(r.get("Size", 0))
+                    self._deleted(bucket, int(r.get("Size", 0)))
                 removed += 1
         return removed

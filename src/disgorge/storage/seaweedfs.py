@@ -74,14 +74,28 @@ def _walk(doc: Any, key: str) -> list[Any]:
 
 def volume_garbage(master: str, collection: str | None = None, *, timeout: float = 5.0) -> int:
     """Bytes marked deleted but still stored, summed over every volume server (of one collection)."""
+    return garbage_status(master, collection, timeout=timeout).bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Garbage:
+    """Deleted-but-stored needles on the volumes: their bytes and how many there are."""
+
+    bytes: int
+    needles: int
+
+
+def garbage_status(master: str, collection: str | None = None, *, timeout: float = 5.0) -> Garbage:
+    """:func:`volume_garbage` with the count of deleted needles (``DeleteCount``) beside the bytes."""
     nodes = sorted(set(_walk(_get_json(f"{_http_base(master)}/dir/status", timeout), "Url")))
-    total = 0
+    total = needles = 0
     for url in nodes:
         status = _get_json(f"http://{url}/status", timeout)
         for vol in status.get("Volumes") or []:
             if collection is None or vol.get("Collection") == collection:
                 total += int(vol.get("DeletedByteCount", 0))
-    return total
+                needles += int(vol.get("DeleteCount", 0))
+    return Garbage(total, needles)
 
 
 def weed_binary(configured: str | None = None) -> str:
@@ -136,24 +150,33 @@ def vacuum(
     return out
 
 
+FILER_TICK = 1.2
+"""The filer hands its whole queue of chunk deletions to the volume servers once per tick, 1.123 s
+(``DeletionPollInterval``, weed/filer/filer_deletion.go), and queues a deletion before answering it: a
+tick later than a deletion's answer has taken it to the volumes."""
+CONFIRM = 0.2
+"""How long a reading must stand once the tick that carried our deletions has passed: the volume
+server applying that tick's batch."""
+
+
 def _settled_garbage(
-    master: str, collection: str | None, at_least: int, settle: float, deadline: float
-) -> int:
-    """The volumes' garbage once it is at least ``at_least`` and has not changed for ``settle`` seconds
-    (the filer's asynchronous chunk deletions have landed)."""
-    last, since = volume_garbage(master, collection), time.monotonic()
+    master: str, collection: str | None, at_least: Garbage, settle: float, deadline: float
+) -> Garbage:
+    """The volumes' garbage once it holds at least ``at_least`` (bytes and needles) and has not changed
+    for ``settle`` seconds."""
+    last, since = garbage_status(master, collection), time.monotonic()
     while True:
         now = time.monotonic()
-        if last >= at_least and now - since >= settle:
+        if last.bytes >= at_least.bytes and last.needles >= at_least.needles and now - since >= settle:
             return last
         if now > deadline:
             raise StoreError(
-                f"SeaweedFS volumes hold {last} deleted bytes (expected at least {at_least}) and did not "
-                "settle in time",
+                f"SeaweedFS volumes hold {last.bytes} deleted bytes in {last.needles} needles (expected at "
+                f"least {at_least.bytes} in {at_least.needles}) and did not settle in time",
                 hint="the filer deletes chunks asynchronously: retry the compaction later",
             )
-        time.sleep(0.1)
-        current = volume_garbage(master, collection)
+        time.sleep(0.05)
+        current = garbage_status(master, collection)
         if current != last:
             last, since = current, time.monotonic()
 
@@ -163,20 +186,34 @@ def compact(
     *,
     collection: str | None = None,
     expect_garbage: int = 0,
+    expect_needles: int = 0,
+    deleted_at: float | None = None,
     weed: str | None = None,
     garbage_threshold: float = 0.0001,
-    settle: float = 1.0,
+    settle: float = FILER_TICK,
     wait: float = 60.0,
 ) -> Compaction:
     """Vacuum until no deleted bytes remain on the volumes (of one collection), and prove it.
 
-    Waits for the garbage to reach ``expect_garbage`` (the bytes the caller just deleted) and to stop
-    growing for ``settle`` seconds, vacuums, and repeats while garbage remains or reappears (late
-    asynchronous deletions). Raises StoreError if the volumes are not clean within ``wait`` seconds, for
-    example because a huge volume's garbage ratio stays under ``garbage_threshold``.
+    When the caller says what it deleted (``expect_garbage`` bytes in at least ``expect_needles``
+    needles, the last deletion answered at ``deleted_at``, ``time.monotonic()``), the wait is for the
+    event that lands them: the first filer tick after ``deleted_at`` (:data:`FILER_TICK`), with the
+    garbage grown to at least that much and standing for :data:`CONFIRM`. Otherwise (a resumed
+    execution, say) the garbage must stand still for ``settle`` seconds, a whole tick. Then it vacuums,
+    and repeats while garbage remains or reappears; the wait after a vacuum is :data:`CONFIRM` when
+    every deletion of the caller had landed before it, ``settle`` otherwise. Raises StoreError if the
+    volumes are not clean within ``wait`` seconds, for example because a huge volume's garbage ratio
+    stays under ``garbage_threshold``, or because a chunk deletion failed (the filer retries it later).
     """
     deadline = time.monotonic() + wait
-    before = garbage = _settled_garbage(master, collection, expect_garbage, settle, deadline)
+    known = deleted_at is not None and (expect_garbage > 0 or expect_needles > 0)
+    if known:
+        assert deleted_at is not None
+        time.sleep(max(0.0, deleted_at + FILER_TICK - time.monotonic()))
+    first = _settled_garbage(
+        master, collection, Garbage(expect_garbage, expect_needles), CONFIRM if known else settle, deadline
+    )
+    before = garbage = first.bytes
     outputs: list[str] = []
     while garbage:
         if time.monotonic() > deadline:
@@ -185,5 +222,7 @@ def compact(
                 hint="lower garbage_threshold: a large volume's garbage ratio may stay under it",
             )
         outputs.append(vacuum(master, weed=weed, garbage_threshold=garbage_threshold, collection=collection))
-        garbage = _settled_garbage(master, collection, 0, settle, deadline)
+        garbage = _settled_garbage(
+            master, collection, Garbage(0, 0), CONFIRM if known else settle, deadline
+        ).bytes
     return Compaction(master, collection, before, garbage, "\n".join(o for o in outputs if o))
