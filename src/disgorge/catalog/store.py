@@ -7,11 +7,12 @@ so each file stays small; :class:`CatalogStore` is what callers hold.
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Engine, Table, func, insert, select, text
+from sqlalchemy import Engine, Executable, Table, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -178,25 +179,17 @@ class StoreBase:
 
     @staticmethod
     def _link_many(s: Session, edges: list[tuple[str, int, str, int, str]]) -> None:
-        """Add the edges (src kind, src id, dst kind, dst id, relation) that do not exist: one lookup."""
+        """Add the edges (src kind, src id, dst kind, dst id, relation) that do not exist: one statement
+        (edges are a set: the unique constraint makes an existing one a no-op)."""
         wanted = list(dict.fromkeys(edges))
         if not wanted:
             return
-        have: set[tuple[str, int, str, int, str]] = set()
-        dst_ids = sorted({e[3] for e in wanted})
-        for i in range(0, len(dst_ids), 900):
-            q = select(Edge.src_kind, Edge.src_id, Edge.dst_kind, Edge.dst_id, Edge.relation).where(
-                Edge.dst_id.in_(dst_ids[i : i + 900]), Edge.dst_kind.in_({e[2] for e in wanted})
-            )
-            have.update((str(a), int(b), str(c), int(d), str(r)) for a, b, c, d, r in s.execute(q))
         rows = [
             {"src_kind": a, "src_id": b, "dst_kind": c, "dst_id": d, "relation": r}
             for a, b, c, d, r in wanted
-            if (a, b, c, d, r) not in have
         ]
-        if rows:
-            s.flush()
-            s.connection().execute(insert(cast(Table, Edge.__table__)), rows)  # one executemany
+        s.flush()
+        s.connection().execute(_edge_insert(s.get_bind().dialect.name), rows)  # one executemany
 
     def lineage_graph(self, s: Session) -> LineageGraph:
         """The in-memory lineage graph, brought up to date in the caller's session."""
@@ -207,3 +200,16 @@ class StoreBase:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@functools.cache
+def _edge_insert(dialect: str) -> Executable:
+    """``INSERT … ON CONFLICT DO NOTHING`` into edges, built once per dialect."""
+    table = cast(Table, Edge.__table__)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
