@@ -12,13 +12,21 @@ statements, not for building them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import BindParameter, bindparam, select
+from sqlalchemy import BindParameter, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog.capture_resolve import WRAPPED, Resolution, unknown_reason
-from disgorge.catalog.schema import Artifact, ArtifactCopy, CapturedIO, CapturedRunRow, Dataset, Run
+from disgorge.catalog.schema import (
+    Artifact,
+    ArtifactCopy,
+    CapturedIO,
+    CapturedRunRow,
+    Dataset,
+    Run,
+    utcnow,
+)
 from disgorge.model import MODEL_RELATIONS
 from disgorge.model.capture import CapturedDataset, CapturedRun, CaptureOutcome
 
@@ -54,6 +62,68 @@ Q_ARTIFACT_IO = select(CapturedIO.run_id, CapturedIO.direction, CapturedIO.node_
 Q_KINDS = select(Artifact.id, Artifact.kind).where(Artifact.id.in_(XS))
 
 
+RUNS = cast(Table, Run.__table__)
+IO = cast(Table, CapturedIO.__table__)
+INSERT_RUNS = insert(RUNS).returning(RUNS.c.id, RUNS.c.uid)
+INSERT_CAPTURED = insert(cast(Table, CapturedRunRow.__table__))
+INSERT_ARTS = insert(cast(Table, Artifact.__table__)).returning(
+    cast(Table, Artifact.__table__).c.id, sort_by_parameter_order=True
+)
+INSERT_COPIES = insert(cast(Table, ArtifactCopy.__table__))
+INSERT_IOS = insert(IO)
+"""Rows first seen in a batch go in by Core multi-row inserts (the ORM writes them one per statement)."""
+
+
+class NewIO:
+    """A captured input or output first seen in this batch: resolved in memory, inserted at the end."""
+
+    __slots__ = (
+        "direction",
+        "how",
+        "name",
+        "namespace",
+        "node_id",
+        "node_kind",
+        "reason",
+        "run_id",
+        "uri",
+        "version",
+    )
+
+    def __init__(self, run_id: int, direction: str, namespace: str, name: str, uri: str) -> None:
+        self.run_id, self.direction, self.namespace, self.name, self.uri = (
+            run_id,
+            direction,
+            namespace,
+            name,
+            uri,
+        )
+        self.version: str | None = None
+        self.node_kind: str | None = None
+        self.node_id: int | None = None
+        self.how: str | None = None
+        self.reason: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class NewArtifact:
+    """A model first registered in this batch (its id once inserted)."""
+
+    __slots__ = ("id", "name", "row", "run_id", "sha256")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.id = -1
+        self.name: str | None = row["name"]
+        self.sha256: str = row["sha256"]
+        self.run_id: int | None = row["run_id"]
+        self.row = row
+
+
+AnyIO = CapturedIO | NewIO
+
+
 def chunks(items: Iterable[T], n: int = 900) -> Iterator[list[Any]]:
     xs = list(items)
     for i in range(0, len(xs), n):
@@ -68,7 +138,7 @@ def placeholder_sha256(uri: str) -> str:
     return hashlib.sha256(b"disgorge:unhashed:" + uri.encode()).hexdigest()
 
 
-def _kept(io: CapturedIO) -> Resolution | None:
+def _kept(io: AnyIO) -> Resolution | None:
     """The wrapped dataset version an input is already bound to: kept, not resolved again."""
     if io.node_kind == "dataset" and io.node_id is not None and io.how in WRAPPED:
         return "dataset", int(io.node_id), str(io.how)
@@ -83,7 +153,7 @@ class Batch:
         self.outcomes: dict[str, CaptureOutcome] = {}
         self.ids: dict[str, int] = {}
         self.uid_of: dict[int, str] = {}
-        self.ios: dict[tuple[int, str, str], CapturedIO] = {}
+        self.ios: dict[tuple[int, str, str], AnyIO] = {}
         self.art_by_uri: dict[str, int] = {}
         self.model_uris: set[str] = set()
         self.touched: set[int] = set()
@@ -97,6 +167,9 @@ class Batch:
         self._late_binding()
         self._model_parents()
         self.s.flush()
+        new = [io.row() for io in self.ios.values() if isinstance(io, NewIO)]
+        if new:
+            self.s.connection().execute(INSERT_IOS, new)
         self.store._log_many(self.s, self.ledger)
         self.store._link_many(self.s, self.edges)
         return [self.outcomes[r.uid] for r in self.runs]
@@ -106,48 +179,74 @@ class Batch:
         s = self.s
         rows: dict[str, Run] = {}
         caps: dict[int, CapturedRunRow] = {}
-        for part in chunks({r.uid for r in self.runs}):
+        last = {r.uid: r for r in self.runs}  # a run named twice: the later record wins
+        for part in chunks(last):
             for found, held in s.execute(Q_RUNS, {"xs": part}):
                 rows[found.uid] = found
                 if held is not None:
                     caps[found.id] = held
-        existing = [row.id for row in rows.values()]
-        created: list[Run] = []
         for run in self.runs:
             row = rows.get(run.uid)
             if row is None:
-                row = rows[run.uid] = Run(uid=run.uid, name=run.name[:200], use=run.use, party=run.party)
-                s.add(row)
-                created.append(row)
+                continue
             row.name, row.use, row.party, row.status = run.name[:200], run.use, run.party, run.status
             if run.started_at is not None:
                 row.started_at = run.started_at
             row.ended_at = run.ended_at
-        if created:
-            s.flush()
-        self.ledger += [
-            ("run", {"run": r.uid, "name": r.name, "use": r.use, "party": r.party, "captured": True})
-            for r in created
-        ]
-        new = {r.uid for r in created}
         self.ids = {uid: row.id for uid, row in rows.items()}
+        fresh = [r for uid, r in last.items() if uid not in rows]
+        if fresh:
+            now = utcnow()
+            values = [
+                {
+                    "uid": r.uid,
+                    "name": r.name[:200],
+                    "use": r.use,
+                    "party": r.party,
+                    "code_version": None,
+                    "status": r.status,
+                    "started_at": r.started_at or now,
+                    "ended_at": r.ended_at,
+                }
+                for r in fresh
+            ]
+            self.ids.update((str(uid), int(rid)) for rid, uid in s.connection().execute(INSERT_RUNS, values))
+            s.connection().execute(INSERT_CAPTURED, [self._captured(self.ids[r.uid], r) for r in fresh])
+        self.ledger += [
+            ("run", {"run": r.uid, "name": r.name[:200], "use": r.use, "party": r.party, "captured": True})
+            for r in fresh
+        ]
+        new = {r.uid for r in fresh}
         self.uid_of = {rid: uid for uid, rid in self.ids.items()}
         self.outcomes = {r.uid: CaptureOutcome(self.ids[r.uid], r.uid in new) for r in self.runs}
         self.touched = set(self.ids.values())
-        for part in chunks(existing):  # a new run has recorded nothing yet
+        for part in chunks(row.id for row in rows.values()):  # a new run has recorded nothing yet
             for io in s.scalars(Q_IOS, {"xs": part}):
                 self.ios[(io.run_id, io.direction, io.uri)] = io
         for run in self.runs:
+            if run.uid in new:
+                continue
             rid = self.ids[run.uid]
             cap = caps.get(rid)
             if cap is None:
                 cap = caps[rid] = CapturedRunRow(run_id=rid, source=run.source, external_id=run.uid[:200])
                 s.add(cap)
-            cap.producer = run.producer[:2000]
-            cap.job_namespace = run.job_namespace[:1000] if run.job_namespace else None
-            cap.job_name = run.job_name[:1000] if run.job_name else None
-            cap.parent_uid = run.parent_uid
-            cap.events = run.events
+            for key, value in self._captured(rid, run).items():
+                if key not in ("run_id", "source", "external_id"):
+                    setattr(cap, key, value)
+
+    @staticmethod
+    def _captured(rid: int, run: CapturedRun) -> dict[str, Any]:
+        return {
+            "run_id": rid,
+            "source": run.source,
+            "external_id": run.uid[:200],
+            "producer": run.producer[:2000],
+            "job_namespace": run.job_namespace[:1000] if run.job_namespace else None,
+            "job_name": run.job_name[:1000] if run.job_name else None,
+            "parent_uid": run.parent_uid,
+            "events": run.events,
+        }
 
     def _bound(self) -> set[tuple[str, str]]:
         """(run uid, input URI) already bound to a wrapped dataset version (see ``_kept``)."""
@@ -163,14 +262,11 @@ class Batch:
         for part in chunks(uris):
             self.art_by_uri.update((str(u), int(a)) for u, a in self.s.execute(Q_ART_COPIES, {"xs": part}))
 
-    def _io(self, run_id: int, direction: str, ds: CapturedDataset) -> CapturedIO:
+    def _io(self, run_id: int, direction: str, ds: CapturedDataset) -> AnyIO:
         key = (run_id, direction, ds.uri)
         io = self.ios.get(key)
         if io is None:
-            io = self.ios[key] = CapturedIO(
-                run_id=run_id, direction=direction, namespace=ds.namespace[:1000], name=ds.name, uri=ds.uri
-            )
-            self.s.add(io)
+            io = self.ios[key] = NewIO(run_id, direction, ds.namespace[:1000], ds.name, ds.uri)
         io.version = ds.version[:200] if ds.version else None
         return io
 
@@ -178,7 +274,7 @@ class Batch:
         s = self.s
         models = [(r, ds) for r in self.runs for ds in r.outputs if ds.is_model]
         arts: dict[int, Artifact] = {}
-        by_sha: dict[str, Artifact] = {}
+        by_sha: dict[str, Artifact | NewArtifact] = {}
         taken: set[str] = set()
         ids = {self.art_by_uri[ds.uri] for _, ds in models if ds.uri in self.art_by_uri}
         for part in chunks(ids):
@@ -188,28 +284,29 @@ class Batch:
                 by_sha.setdefault(a.sha256, a)
         for part in chunks({ds.model_name for _, ds in models if ds.model_name}):
             taken.update(str(n) for n in s.scalars(Q_NAMES, {"xs": part}))
-        created: list[Artifact] = []
-        placed: list[tuple[int, CapturedDataset, Artifact]] = []
+        created: list[NewArtifact] = []
+        placed: list[tuple[int, CapturedDataset, Artifact | NewArtifact]] = []
         for run in self.runs:
             rid = self.ids[run.uid]
             for ds in run.outputs:
                 if not ds.is_model:
                     self._io(rid, "output", ds)
                     continue
-                art = arts.get(self.art_by_uri.get(ds.uri, -1)) or (
+                art: Artifact | NewArtifact | None = arts.get(self.art_by_uri.get(ds.uri, -1)) or (
                     by_sha.get(ds.sha256) if ds.sha256 else None
                 )
                 if art is None:
                     name = ds.model_name if ds.model_name and ds.model_name not in taken else None
-                    art = Artifact(
-                        kind="model",
-                        name=name,
-                        sha256=ds.sha256 or placeholder_sha256(ds.uri),
-                        size=ds.size or 0,
-                        run_id=rid,
-                        transform="captured" if ds.sha256 else "captured:unhashed",
+                    art = NewArtifact(
+                        {
+                            "kind": "model",
+                            "name": name,
+                            "sha256": ds.sha256 or placeholder_sha256(ds.uri),
+                            "size": ds.size or 0,
+                            "run_id": rid,
+                            "transform": "captured" if ds.sha256 else "captured:unhashed",
+                        }
                     )
-                    s.add(art)
                     created.append(art)
                     if name:
                         taken.add(name)
@@ -217,14 +314,17 @@ class Batch:
                         by_sha[ds.sha256] = art
                 placed.append((rid, ds, art))
         if created:
-            s.flush()  # their ids, which the outputs below are bound to as they are written
+            given = s.connection().execute(INSERT_ARTS, [n.row for n in created]).scalars().all()
+            for n, aid in zip(created, given, strict=True):
+                n.id = int(aid)
         self.ledger += [
             ("artifact", {"artifact_kind": "model", "name": a.name, "sha256": a.sha256, "artifact_id": a.id})
             for a in created
         ]
+        copies: list[dict[str, Any]] = []
         for rid, ds, art in placed:
             if ds.uri not in self.art_by_uri:
-                s.add(ArtifactCopy(artifact_id=art.id, uri=ds.uri, size=ds.size or 0))
+                copies.append({"artifact_id": art.id, "uri": ds.uri, "size": ds.size or 0})
                 self.art_by_uri[ds.uri] = art.id
             if art.run_id is None:
                 art.run_id = rid
@@ -234,6 +334,8 @@ class Batch:
             self.edges.append(("run", rid, "artifact", art.id, "output"))
             self.outcomes[self.uid_of[rid]].models.append(art.name or ds.uri)
             self.model_uris.add(ds.uri)
+        if copies:
+            s.connection().execute(INSERT_COPIES, copies)
 
     def _datasets(self) -> tuple[dict[str, int], dict[str, list[tuple[int, int]]]]:
         inputs = [ds for r in self.runs for ds in r.inputs]
@@ -267,15 +369,20 @@ class Batch:
         return None
 
     def _writers(self, uris: Iterable[str]) -> dict[str, set[int]]:
+        """Runs that wrote each URI: recorded before, or in this batch."""
+        wanted = set(uris)
         out: dict[str, set[int]] = {}
-        for part in chunks(set(uris)):
+        for part in chunks(wanted):
             for u, r in self.s.execute(Q_WRITERS, {"xs": part}):
                 out.setdefault(str(u), set()).add(int(r))
+        for (rid, direction, uri), io in self.ios.items():
+            if direction == "output" and isinstance(io, NewIO) and uri in wanted:
+                out.setdefault(uri, set()).add(rid)
         return out
 
     def _inputs(self, wraps: dict[str, Resolution]) -> None:
         by_digest, by_name = self._datasets()
-        pending: list[tuple[CapturedRun, CapturedDataset, CapturedIO, Resolution | None]] = []
+        pending: list[tuple[CapturedRun, CapturedDataset, AnyIO, Resolution | None]] = []
         for run in self.runs:
             for ds in run.inputs:
                 io = self._io(self.ids[run.uid], "input", ds)
@@ -306,19 +413,25 @@ class Batch:
         for (rid, direction, uri), _io in self.ios.items():
             if direction == "output":
                 outputs.setdefault(uri, set()).add(rid)
+        readers: list[AnyIO] = [
+            io
+            for (_, direction, uri), io in self.ios.items()
+            if direction == "input" and isinstance(io, NewIO) and uri in outputs
+        ]
         for part in chunks(outputs):
-            for io in self.s.scalars(Q_READERS, {"xs": part}).all():
-                if io.uri in self.model_uris:
-                    if io.node_kind in (None, "run"):
-                        art = self.art_by_uri[io.uri]
-                        io.node_kind, io.node_id, io.how, io.reason = "artifact", art, "artifact_copy", None
-                        self.edges.append(("artifact", art, "run", io.run_id, "input"))
-                        self.touched.add(io.run_id)
-                    continue
-                writers = sorted(outputs[io.uri] - {io.run_id})
-                self.edges += [("run", w, "run", io.run_id, "fed") for w in writers]
-                if writers and io.node_kind is None:
-                    io.node_kind, io.node_id, io.how, io.reason = "run", writers[0], "run_output", None
+            readers += self.s.scalars(Q_READERS, {"xs": part}).all()
+        for io in readers:
+            if io.uri in self.model_uris:
+                if io.node_kind in (None, "run"):
+                    art = self.art_by_uri[io.uri]
+                    io.node_kind, io.node_id, io.how, io.reason = "artifact", art, "artifact_copy", None
+                    self.edges.append(("artifact", art, "run", io.run_id, "input"))
+                    self.touched.add(io.run_id)
+                continue
+            writers = sorted(outputs[io.uri] - {io.run_id})
+            self.edges += [("run", w, "run", io.run_id, "fed") for w in writers]
+            if writers and io.node_kind is None:
+                io.node_kind, io.node_id, io.how, io.reason = "run", writers[0], "run_output", None
 
     def _model_parents(self) -> None:
         """Models a run wrote are children of the models it read (by the output's relation). What the
