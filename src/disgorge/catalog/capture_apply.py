@@ -66,9 +66,11 @@ RUNS = cast(Table, Run.__table__)
 IO = cast(Table, CapturedIO.__table__)
 INSERT_RUNS = insert(RUNS).returning(RUNS.c.id, RUNS.c.uid)
 INSERT_CAPTURED = insert(cast(Table, CapturedRunRow.__table__))
-INSERT_ARTS = insert(cast(Table, Artifact.__table__)).returning(
-    cast(Table, Artifact.__table__).c.id, sort_by_parameter_order=True
-)
+ARTS = cast(Table, Artifact.__table__)
+ART_KEY = ("name", "sha256", "size", "run_id", "transform")
+INSERT_ARTS = insert(ARTS).returning(ARTS.c.id, *(ARTS.c[k] for k in ART_KEY))
+"""Matched back by the values inserted, not by row order (which only a sentinel column would make
+the ORM's multi-row insert keep): two rows alike in all of them are interchangeable."""
 INSERT_COPIES = insert(cast(Table, ArtifactCopy.__table__))
 INSERT_IOS = insert(IO)
 """Rows first seen in a batch go in by Core multi-row inserts (the ORM writes them one per statement)."""
@@ -314,9 +316,11 @@ class Batch:
                         by_sha[ds.sha256] = art
                 placed.append((rid, ds, art))
         if created:
-            given = s.connection().execute(INSERT_ARTS, [n.row for n in created]).scalars().all()
-            for n, aid in zip(created, given, strict=True):
-                n.id = int(aid)
+            given: dict[tuple[Any, ...], list[int]] = {}
+            for aid, *key in s.connection().execute(INSERT_ARTS, [n.row for n in created]):
+                given.setdefault(tuple(key), []).append(int(aid))
+            for n in created:
+                n.id = given[tuple(n.row[k] for k in ART_KEY)].pop()
         self.ledger += [
             ("artifact", {"artifact_kind": "model", "name": a.name, "sha256": a.sha256, "artifact_id": a.id})
             for a in created
