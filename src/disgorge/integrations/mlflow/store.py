@@ -88,8 +88,9 @@ class DisgorgeTrackingStore:
         from disgorge.enforcement import check_datasets, denial
 
         store = self.catalog.store
-        infos = [self._dataset(r) for r in refs]
-        report = check_datasets(store, infos, use=use, recipient=party, policy=self.catalog.policy)
+        with store.reading():  # the check's dozen small reads in one session and transaction
+            infos = [self._dataset(r) for r in refs]
+            report = check_datasets(store, infos, use=use, recipient=party, policy=self.catalog.policy)
         if not report.ok:
             store.record_decision(report.record("mlflow"))
             raise denial(report, what)
