@@ -181,7 +181,8 @@ class Batch:
         s = self.s
         rows: dict[str, Run] = {}
         caps: dict[int, CapturedRunRow] = {}
-        last = {r.uid: r for r in self.runs}  # a run named twice: the later record wins
+        last = {r.uid: r for r in self.runs}  # a run named twice: the later record wins, but a start
+        started = {r.uid: r.started_at for r in self.runs if r.started_at is not None}  # is never erased
         for part in chunks(last):
             for found, held in s.execute(Q_RUNS, {"xs": part}):
                 rows[found.uid] = found
@@ -207,7 +208,7 @@ class Batch:
                     "party": r.party,
                     "code_version": None,
                     "status": r.status,
-                    "started_at": r.started_at or now,
+                    "started_at": started.get(r.uid, now),
                     "ended_at": r.ended_at,
                 }
                 for r in fresh
