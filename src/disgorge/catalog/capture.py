@@ -15,7 +15,7 @@ from pyroaring import BitMap
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
-from disgorge.catalog.capture_apply import Batch, chunks
+from disgorge.catalog.capture_apply import XS, Batch, chunks
 from disgorge.catalog.capture_resolve import Resolution, copies_at_or_under, wrap_name
 from disgorge.catalog.ledger import LedgerMixin
 from disgorge.catalog.members import from_blob
@@ -31,6 +31,24 @@ from disgorge.catalog.schema import (
 )
 from disgorge.model.capture import CapturedRun, CaptureOutcome
 
+_newest = (
+    select(Dataset.name, func.max(Dataset.version).label("v"))
+    .where(Dataset.name.in_(XS))
+    .group_by(Dataset.name)
+    .subquery()
+)
+Q_NEWEST = select(Dataset.name, Dataset.id, Dataset.members).join(
+    _newest, (Dataset.name == _newest.c.name) & (Dataset.version == _newest.c.v)
+)
+"""The newest version of each name, with its members."""
+Q_HELD = select(
+    LineageEvent.run_uid,
+    LineageEvent.event_type,
+    LineageEvent.event_time,
+    LineageEvent.digest,
+    LineageEvent.body,
+).where(LineageEvent.run_uid.in_(XS))
+INSERT_EVENTS = insert(cast(Table, LineageEvent.__table__))
 RawEvent = tuple[str, str, str, str, str, str]
 """(run uid, event type, event time, producer, sha256 of the body, canonical JSON body)."""
 
@@ -67,14 +85,7 @@ class CaptureMixin(LedgerMixin):
         seen: dict[tuple[str, str, str], set[str]] = {}
         bodies: dict[str, list[str]] = {e[0]: [] for e in events}
         for part in chunks(bodies):
-            q = select(
-                LineageEvent.run_uid,
-                LineageEvent.event_type,
-                LineageEvent.event_time,
-                LineageEvent.digest,
-                LineageEvent.body,
-            ).where(LineageEvent.run_uid.in_(part))
-            for uid, etype, etime, digest, body in s.execute(q):
+            for uid, etype, etime, digest, body in s.execute(Q_HELD, {"xs": part}):
                 seen.setdefault((uid, etype, etime), set()).add(digest)
                 bodies[uid].append(body)
         now = utcnow()
@@ -98,7 +109,7 @@ class CaptureMixin(LedgerMixin):
                 }
             )
         if rows:
-            s.connection().execute(insert(cast(Table, LineageEvent.__table__)), rows)
+            s.connection().execute(INSERT_EVENTS, rows)
         return out, bodies
 
     def lineage_event_bodies(self, uids: Sequence[str]) -> dict[str, list[str]]:
@@ -145,16 +156,7 @@ class CaptureMixin(LedgerMixin):
         names = {wrap_name(u): u for u in found}
         reuse: dict[str, int] = {}
         for part in chunks(names):
-            newest = (
-                select(Dataset.name, func.max(Dataset.version).label("v"))
-                .where(Dataset.name.in_(part))
-                .group_by(Dataset.name)
-                .subquery()
-            )
-            latest = select(Dataset.name, Dataset.id, Dataset.members).join(
-                newest, (Dataset.name == newest.c.name) & (Dataset.version == newest.c.v)
-            )
-            for name, did, blob in s.execute(latest):
+            for name, did, blob in s.execute(Q_NEWEST, {"xs": part}):
                 uri = names[str(name)]
                 if from_blob(blob) == found[uri][0]:
                     reuse[uri] = int(did)

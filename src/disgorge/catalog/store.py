@@ -130,16 +130,14 @@ class StoreBase:
             return []
         if self.dialect == "postgresql":
             s.execute(text("SELECT pg_advisory_xact_lock(7243157)"))
-        start = int(s.scalar(select(func.coalesce(func.max(LedgerEntry.seq), -1))) or 0) + 1
+        start = int(s.scalar(_NEXT_SEQ) or 0) + 1
         at = utcnow().isoformat()
         by = ACTOR.get() or self.actor
         rows = []
         for n, (kind, body) in enumerate(events):
             entry = canonical_json({"at": at, "kind": kind, "by": by, **body})
             rows.append({"seq": start + n, "kind": kind, "entry": entry.decode(), "leaf": leaf_hash(entry)})
-        s.connection().execute(
-            insert(cast(Table, LedgerEntry.__table__)), rows
-        )  # Core executemany, not the ORM
+        s.connection().execute(_APPEND, rows)  # Core executemany, not the ORM
         return [start + n for n in range(len(events))]
 
     @staticmethod
@@ -200,6 +198,11 @@ class StoreBase:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_NEXT_SEQ = select(func.coalesce(func.max(LedgerEntry.seq), -1))
+_APPEND = insert(cast(Table, LedgerEntry.__table__))
+"""The ledger's two statements, built once."""
 
 
 @functools.cache
