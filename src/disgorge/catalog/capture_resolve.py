@@ -32,30 +32,11 @@ def wrap_name(uri: str) -> str:
     return name
 
 
-def members_under(s: Session, uris: list[str]) -> dict[str, BitMap]:
-    """Per URI taken as a folder (``photos/al`` is not under ``photos/alice``), the assets with a present
-    copy under it; a few statements for any number of URIs. On SQLite (byte order) index range scans;
-    PostgreSQL compares by the database's collation, so there a LIKE with the prefix escaped."""
-    bases = {u.rstrip("/") + "/": u for u in uris}
-    out: dict[str, BitMap] = {}
-    sqlite = s.get_bind().dialect.name == "sqlite"
-    keys = sorted(bases)
-    for i in range(0, len(keys), 400):
-        part = keys[i : i + 400]
-        if sqlite:
-            where = or_(*((Copy.uri >= b) & (Copy.uri < b[:-1] + chr(ord("/") + 1)) for b in part))
-        else:
-            where = or_(*(Copy.uri.startswith(b, autoescape=True) for b in part))
-        for uri, asset in s.execute(select(Copy.uri, Copy.asset_id).where(where, Copy.state == "present")):
-            for cut in _ancestors(str(uri)):
-                if cut in bases:
-                    out.setdefault(bases[cut], BitMap()).add(int(asset))
-    return out
-
-
 def copies_at_or_under(s: Session, uris: list[str]) -> tuple[dict[str, BitMap], dict[str, BitMap]]:
-    """Per URI, the assets with a present copy exactly there, and (as :func:`members_under`) under it
-    taken as a folder: one statement per 400 URIs for both."""
+    """Per URI, the assets with a present copy exactly there, and those under it taken as a folder
+    (``photos/al`` is not under ``photos/alice``): one statement per 400 URIs for both. On SQLite (byte
+    order) index range scans; PostgreSQL compares by the database's collation, so there a LIKE with the
+    prefix escaped."""
     exact: dict[str, BitMap] = {}
     under: dict[str, BitMap] = {}
     sqlite = s.get_bind().dialect.name == "sqlite"
