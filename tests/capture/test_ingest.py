@@ -288,6 +288,54 @@ def test_a_table_written_by_one_job_and_read_by_another(lcat: disgorge.Catalog, 
     assert b in {r.run["uid"] for r in reviews}
 
 
+@pytest.mark.parametrize("reader_first", [True, False])
+def test_a_writer_and_its_reader_in_one_batch(
+    lcat: disgorge.Catalog, photos: Path, reader_first: bool
+) -> None:
+    """Rows first seen in a batch are resolved in memory before they are written: a table one job of
+    the batch writes binds another job's input in the same batch, whichever comes first."""
+    a, b = new_id(), new_id()
+    table = ds("postgres://db:5432", "app.features.faces")
+    a_ev = event(
+        "COMPLETE", a, ("dbt", "features"), inputs=[ds("file", str(photos.resolve()))], outputs=[table]
+    )
+    b_ev = event("COMPLETE", b, ("ml", "train"), inputs=[table], outputs=[ds("s3://models", "face.onnx")])
+    results = ingest_batch(lcat.store, lcat.principal, [b_ev, a_ev] if reader_first else [a_ev, b_ev])
+    assert [r.status for r in results] == ["stored", "stored"]
+    assert _io(lcat, b)["input:postgres://db:5432/app.features.faces"] == ("run", "run_output")
+    assert lcat.impact("source", "site").counts()["models"] == 1
+
+
+def test_a_run_recorded_twice_in_one_batch_keeps_its_start(lcat: disgorge.Catalog) -> None:
+    from datetime import UTC, datetime
+
+    from disgorge.model.capture import CapturedRun
+
+    t0, t1 = datetime(2026, 12, 1, 10, tzinfo=UTC), datetime(2026, 12, 1, 11, tzinfo=UTC)
+    common = {
+        "uid": "r-twice",
+        "source": "mlflow",
+        "producer": "mlflow",
+        "name": "mlflow/t",
+        "use": "u",
+        "party": "p",
+    }
+    lcat.store.apply_captured_runs(
+        [
+            CapturedRun(**common, status="running", started_at=t0),
+            CapturedRun(**common, status="finished", ended_at=t1),
+        ]
+    )
+    with lcat.store.session() as s:
+        row = s.scalar(select(Run).where(Run.uid == "r-twice"))
+        assert row is not None
+        assert (row.status, row.started_at.replace(tzinfo=UTC), row.ended_at.replace(tzinfo=UTC)) == (
+            "finished",
+            t0,
+            t1,
+        )
+
+
 def test_parent_run_and_declared_use_are_recorded(lcat: disgorge.Catalog) -> None:
     rid = new_id()
     doc = airflow_task(rid, "START", time="2026-12-01T10:00:00Z", inputs=[], outputs=[])

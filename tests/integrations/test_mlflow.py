@@ -76,9 +76,15 @@ def test_a_run_that_declares_no_use_cannot_read_registered_data(home: disgorge.C
 def test_create_run_is_refused_for_declared_inputs_before_mlflow_records_it(
     home: disgorge.Catalog, tmp_path: Path
 ) -> None:
+    """The refusal is a ``PolicyDenied`` with its hint and an ``MlflowException`` (PERMISSION_DENIED)."""
+    from mlflow.exceptions import MlflowException
+
     plain = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with pytest.raises(PolicyDenied, match="refused before any data was read"):
+    with pytest.raises(PolicyDenied, match="'pretrain' reading faces@1 refused before any data") as refused:
         mlflow.start_run(run_name="pretrain", tags={**ALLOWED, "disgorge.inputs": "faces@1"})
+    assert isinstance(refused.value, MlflowException) and refused.value.error_code == "PERMISSION_DENIED"
+    assert refused.value.hint and refused.value.hint.startswith("would be allowed by:")
+    assert isinstance(refused.value.__cause__, PolicyDenied)
     assert plain.search_runs(["0"]) == []
 
 
@@ -161,9 +167,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    """A real ``mlflow server`` (SQLite backend, Flask app under gunicorn, one worker) on loopback."""
+def _serve(tmp_path: Path, backend: str) -> Iterator[str]:
+    """A real ``mlflow server`` (``backend``, Flask app under gunicorn, one worker) on loopback."""
     import os
     import signal
     import subprocess
@@ -178,7 +183,7 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
             str(Path(sys.executable).parent / "mlflow"),
             "server",
             "--backend-store-uri",
-            "sqlite:///server.db",
+            backend,
             "--default-artifact-root",
             "./artifacts",
             "--host",
@@ -215,6 +220,18 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    """MLflow's own SQLite store behind the server."""
+    yield from _serve(tmp_path, "sqlite:///server.db")
+
+
+@pytest.fixture
+def guarded_server(home: disgorge.Catalog, tmp_path: Path) -> Iterator[str]:
+    """The ``disgorge+sqlite`` store behind the server: the catalog of ``$DISGORGE_HOME`` refuses."""
+    yield from _serve(tmp_path, "disgorge+sqlite:///server.db")
+
+
 def test_the_plugin_in_front_of_a_real_mlflow_server(
     home: disgorge.Catalog, mlflow_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -239,3 +256,44 @@ def test_the_plugin_in_front_of_a_real_mlflow_server(
     with home.store.session() as s:
         row = s.scalar(select(Run).where(Run.uid == uid))
         assert row is not None and (row.name, row.status) == ("mlflow/finetune", "finished")
+
+
+def test_a_server_whose_store_is_the_plugin_refuses_with_403(
+    home: disgorge.Catalog, guarded_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain client of ``mlflow server --backend-store-uri disgorge+sqlite:…``: a refused run or read
+    is HTTP 403 ``PERMISSION_DENIED`` naming the inputs and the reason, not an internal error."""
+    import urllib.error
+    import urllib.request
+
+    from mlflow.exceptions import MlflowException
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", guarded_server)
+    body = json.dumps(
+        {
+            "experiment_id": "0",
+            "run_name": "pretrain",
+            "tags": [{"key": k, "value": v} for k, v in {**ALLOWED, "disgorge.inputs": "faces@1"}.items()],
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"{guarded_server}/api/2.0/mlflow/runs/create",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 403
+    answer = json.loads(refused.value.read())
+    assert answer["error_code"] == "PERMISSION_DENIED"
+    assert "MLflow run 'pretrain' reading faces@1 refused before any data was read" in answer["message"]
+    assert "may not be used for train_ai_system by acme" in answer["message"]
+    client = MlflowClient()
+    assert client.search_runs(["0"]) == []
+    with mlflow.start_run(run_name="finetune", tags=ALLOWED) as run:
+        mlflow.log_input(disgorge_dataset("ok", catalog=home), context="training")
+        with pytest.raises(MlflowException, match="reading faces@1 in MLflow run 'finetune' refused") as read:
+            mlflow.log_input(disgorge_dataset("faces@1", catalog=home), context="training")
+    assert (read.value.error_code, read.value.get_http_status_code()) == ("PERMISSION_DENIED", 403)
+    remote = client.get_run(run.info.run_id)
+    assert [d.dataset.name for d in remote.inputs.dataset_inputs] == ["ok@1"]

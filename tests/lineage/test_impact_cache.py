@@ -75,6 +75,27 @@ def test_an_edge_committed_after_a_newer_one_is_not_skipped(cat: disgorge.Catalo
     assert [r["name"] for r in cat.impact("dataset", "all").runs] == ["early", "late"]
 
 
+def test_an_edge_linked_again_leaves_no_hole_in_the_edge_ids(cat: disgorge.Catalog, photos: Path) -> None:
+    """Capture links the same edges again and again (START, then COMPLETE): on PostgreSQL an
+    ``ON CONFLICT`` insert would still draw an id for each, and the graph would take every such id for
+    an insert in flight and look for it on each refresh."""
+    cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+    ds, _ = cat.create_dataset("all", source="site")
+    run = cat.store.start_run("train", use="essential.service", party="site")
+    edge = ("dataset", ds.id, "run", run.id, "input")
+    for _ in range(3):
+        with cat.store.session() as s:
+            cat.store._link_many(s, [edge, edge])
+    other = cat.store.start_run("other", use="essential.service", party="site")
+    with cat.store.session() as s:
+        cat.store._link_many(s, [edge, ("dataset", ds.id, "run", other.id, "input")])
+        ids = sorted(s.scalars(select(Edge.id)))
+        graph = cat.store.lineage_graph(s)
+    assert ids == list(range(ids[0], ids[0] + len(ids)))
+    assert graph.gaps == {}
+    assert [r["name"] for r in cat.impact("dataset", "all").runs] == ["other", "train"]
+
+
 def test_another_catalogs_subject_attribution_reaches_the_gate(
     cat: disgorge.Catalog, photos: Path, tmp_path: Path
 ) -> None:

@@ -15,16 +15,14 @@ from pyroaring import BitMap
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
-from disgorge.catalog.capture_apply import Batch, chunks
-from disgorge.catalog.capture_resolve import WRAPPED, Resolution, members_under, wrap_name
+from disgorge.catalog.capture_apply import XS, Batch, chunks
+from disgorge.catalog.capture_resolve import Resolution, copies_at_or_under, wrap_name
 from disgorge.catalog.ledger import LedgerMixin
 from disgorge.catalog.members import from_blob
 from disgorge.catalog.schema import (
     Artifact,
-    ArtifactCopy,
     CapturedIO,
     CapturedRunRow,
-    Copy,
     Dataset,
     Edge,
     LineageEvent,
@@ -33,6 +31,24 @@ from disgorge.catalog.schema import (
 )
 from disgorge.model.capture import CapturedRun, CaptureOutcome
 
+_newest = (
+    select(Dataset.name, func.max(Dataset.version).label("v"))
+    .where(Dataset.name.in_(XS))
+    .group_by(Dataset.name)
+    .subquery()
+)
+Q_NEWEST = select(Dataset.name, Dataset.id, Dataset.members).join(
+    _newest, (Dataset.name == _newest.c.name) & (Dataset.version == _newest.c.v)
+)
+"""The newest version of each name, with its members."""
+Q_HELD = select(
+    LineageEvent.run_uid,
+    LineageEvent.event_type,
+    LineageEvent.event_time,
+    LineageEvent.digest,
+    LineageEvent.body,
+).where(LineageEvent.run_uid.in_(XS))
+INSERT_EVENTS = insert(cast(Table, LineageEvent.__table__))
 RawEvent = tuple[str, str, str, str, str, str]
 """(run uid, event type, event time, producer, sha256 of the body, canonical JSON body)."""
 
@@ -59,7 +75,7 @@ class CaptureMixin(LedgerMixin):
                 dict.fromkeys(e[0] for e, st in zip(events, statuses, strict=True) if st != "duplicate")
             )
             runs = fold({u: bodies[u] for u in changed})
-            return statuses, Batch(self, s, runs).apply(self._wrap_inputs(s, runs)) if runs else []
+            return statuses, Batch(self, s, runs).apply() if runs else []
 
     def _store_events(self, s: Session, events: Sequence[RawEvent]) -> tuple[list[str], dict[str, list[str]]]:
         """Statuses, and every body now held per run id (the new ones included), in one read per 900 runs
@@ -69,14 +85,7 @@ class CaptureMixin(LedgerMixin):
         seen: dict[tuple[str, str, str], set[str]] = {}
         bodies: dict[str, list[str]] = {e[0]: [] for e in events}
         for part in chunks(bodies):
-            q = select(
-                LineageEvent.run_uid,
-                LineageEvent.event_type,
-                LineageEvent.event_time,
-                LineageEvent.digest,
-                LineageEvent.body,
-            ).where(LineageEvent.run_uid.in_(part))
-            for uid, etype, etime, digest, body in s.execute(q):
+            for uid, etype, etime, digest, body in s.execute(Q_HELD, {"xs": part}):
                 seen.setdefault((uid, etype, etime), set()).add(digest)
                 bodies[uid].append(body)
         now = utcnow()
@@ -100,7 +109,7 @@ class CaptureMixin(LedgerMixin):
                 }
             )
         if rows:
-            s.connection().execute(insert(cast(Table, LineageEvent.__table__)), rows)
+            s.connection().execute(INSERT_EVENTS, rows)
         return out, bodies
 
     def lineage_event_bodies(self, uids: Sequence[str]) -> dict[str, list[str]]:
@@ -121,53 +130,33 @@ class CaptureMixin(LedgerMixin):
         """Upsert captured runs (the folds of everything received for each), resolve their inputs and
         register their models, in one transaction (see the module doc)."""
         with self.session() as s:
-            return Batch(self, s, runs).apply(self._wrap_inputs(s, runs))
+            return Batch(self, s, runs).apply()
 
     def apply_captured_run(self, run: CapturedRun) -> CaptureOutcome:
         return self.apply_captured_runs([run])[0]
 
-    def _wrap_inputs(self, s: Session, runs: Sequence[CapturedRun]) -> dict[str, Resolution]:
+    def _wrap_inputs(
+        self, s: Session, runs: Sequence[CapturedRun], bound: set[tuple[str, str]], artifacts: set[str]
+    ) -> dict[str, Resolution]:
         """Inputs that name registered copies become dataset versions (content-addressed: the same copies
         give the same version), created in the caller's transaction. An input a run already has bound
-        to such a version keeps it (see :meth:`Batch._inputs`): a run's later events (COMPLETE after
-        START) do not resolve the same names again."""
+        to such a version (``bound``: run uid, URI) keeps it (see :meth:`Batch._inputs`): a run's later
+        events (COMPLETE after START) do not resolve the same names again. A URI in ``artifacts`` is a
+        registered model's or artifact's copy, resolved as that."""
         want = {
             (r.uid, ds.uri) for r in runs for ds in r.inputs if ds.digest is None and ds.dataset_ref is None
         }
-        for part in chunks({uid for uid, _ in want}):
-            bound = (
-                select(Run.uid, CapturedIO.uri)
-                .join(CapturedIO, CapturedIO.run_id == Run.id)
-                .where(Run.uid.in_(part), CapturedIO.direction == "input", CapturedIO.how.in_(WRAPPED))
-            )
-            want.difference_update((str(u), str(i)) for u, i in s.execute(bound))
-        uris = sorted({uri for _, uri in want})
+        uris = sorted({uri for _, uri in want - bound})
         found: dict[str, tuple[BitMap, str]] = {}
-        artifacts: set[str] = set()
-        exact: dict[str, BitMap] = {}
-        for part in chunks(uris):
-            artifacts.update(
-                str(u) for u in s.scalars(select(ArtifactCopy.uri).where(ArtifactCopy.uri.in_(part)))
-            )
-            present = select(Copy.uri, Copy.asset_id).where(Copy.uri.in_(part), Copy.state == "present")
-            for u, a in s.execute(present):
-                exact.setdefault(str(u), BitMap()).add(int(a))
+        exact, under = copies_at_or_under(s, uris)
         found.update((u, (bm, "copy")) for u, bm in exact.items())
-        rest = [u for u in uris if u not in artifacts and u not in exact]
-        found.update((u, (bm, "storage_prefix")) for u, bm in members_under(s, rest).items())
+        found.update(
+            (u, (bm, "storage_prefix")) for u, bm in under.items() if u not in exact and u not in artifacts
+        )
         names = {wrap_name(u): u for u in found}
         reuse: dict[str, int] = {}
         for part in chunks(names):
-            newest = (
-                select(Dataset.name, func.max(Dataset.version).label("v"))
-                .where(Dataset.name.in_(part))
-                .group_by(Dataset.name)
-                .subquery()
-            )
-            latest = select(Dataset.name, Dataset.id, Dataset.members).join(
-                newest, (Dataset.name == newest.c.name) & (Dataset.version == newest.c.v)
-            )
-            for name, did, blob in s.execute(latest):
+            for name, did, blob in s.execute(Q_NEWEST, {"xs": part}):
                 uri = names[str(name)]
                 if from_blob(blob) == found[uri][0]:
                     reuse[uri] = int(did)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 
 from pyroaring import BitMap
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog.schema import Copy
@@ -32,25 +32,31 @@ def wrap_name(uri: str) -> str:
     return name
 
 
-def members_under(s: Session, uris: list[str]) -> dict[str, BitMap]:
-    """Per URI taken as a folder (``photos/al`` is not under ``photos/alice``), the assets with a present
-    copy under it; a few statements for any number of URIs. On SQLite (byte order) index range scans;
-    PostgreSQL compares by the database's collation, so there a LIKE with the prefix escaped."""
-    bases = {u.rstrip("/") + "/": u for u in uris}
-    out: dict[str, BitMap] = {}
+def copies_at_or_under(s: Session, uris: list[str]) -> tuple[dict[str, BitMap], dict[str, BitMap]]:
+    """Per URI, the assets with a present copy exactly there, and those under it taken as a folder
+    (``photos/al`` is not under ``photos/alice``): one statement per 400 URIs for both. On SQLite (byte
+    order) index range scans; PostgreSQL compares by the database's collation, so there a LIKE with the
+    prefix escaped."""
+    exact: dict[str, BitMap] = {}
+    under: dict[str, BitMap] = {}
     sqlite = s.get_bind().dialect.name == "sqlite"
-    keys = sorted(bases)
-    for i in range(0, len(keys), 400):
-        part = keys[i : i + 400]
+    for i in range(0, len(uris), 400):
+        part = uris[i : i + 400]
+        bases = {u.rstrip("/") + "/": u for u in part}
+        ranges: list[ColumnElement[bool]]
         if sqlite:
-            where = or_(*((Copy.uri >= b) & (Copy.uri < b[:-1] + chr(ord("/") + 1)) for b in part))
+            ranges = [(Copy.uri >= b) & (Copy.uri < b[:-1] + chr(ord("/") + 1)) for b in bases]
         else:
-            where = or_(*(Copy.uri.startswith(b, autoescape=True) for b in part))
-        for uri, asset in s.execute(select(Copy.uri, Copy.asset_id).where(where, Copy.state == "present")):
+            ranges = [Copy.uri.startswith(b, autoescape=True) for b in bases]
+        here = set(part)
+        q = select(Copy.uri, Copy.asset_id).where(or_(Copy.uri.in_(part), *ranges), Copy.state == "present")
+        for uri, asset in s.execute(q):
+            if uri in here:
+                exact.setdefault(str(uri), BitMap()).add(int(asset))
             for cut in _ancestors(str(uri)):
                 if cut in bases:
-                    out.setdefault(bases[cut], BitMap()).add(int(asset))
-    return out
+                    under.setdefault(bases[cut], BitMap()).add(int(asset))
+    return exact, under
 
 
 def _ancestors(uri: str) -> list[str]:

@@ -7,11 +7,12 @@ so each file stays small; :class:`CatalogStore` is what callers hold.
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Engine, Table, func, insert, select, text
+from sqlalchemy import Engine, Executable, Table, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -141,7 +142,7 @@ class StoreBase:
         for n, (kind, body) in enumerate(events):
             entry = canonical_json({"at": at, "kind": kind, "by": by, **body})
             rows.append({"seq": start + n, "kind": kind, "entry": entry.decode(), "leaf": leaf_hash(entry)})
-        conn.execute(insert(cast(Table, LedgerEntry.__table__)), rows)  # one executemany
+        conn.execute(_APPEND, rows)  # one executemany
         return [start + n for n in range(len(events))]
 
     @staticmethod
@@ -181,25 +182,21 @@ class StoreBase:
 
     @staticmethod
     def _link_many(s: Session, edges: list[tuple[str, int, str, int, str]]) -> None:
-        """Add the edges (src kind, src id, dst kind, dst id, relation) that do not exist: one lookup."""
+        """Add the edges (src kind, src id, dst kind, dst id, relation) that do not exist: one statement
+        (edges are a set: the unique constraint makes an existing one a no-op)."""
         wanted = list(dict.fromkeys(edges))
         if not wanted:
             return
-        have: set[tuple[str, int, str, int, str]] = set()
-        dst_ids = sorted({e[3] for e in wanted})
-        for i in range(0, len(dst_ids), 900):
-            q = select(Edge.src_kind, Edge.src_id, Edge.dst_kind, Edge.dst_id, Edge.relation).where(
-                Edge.dst_id.in_(dst_ids[i : i + 900]), Edge.dst_kind.in_({e[2] for e in wanted})
-            )
-            have.update((str(a), int(b), str(c), int(d), str(r)) for a, b, c, d, r in s.execute(q))
         rows = [
             {"src_kind": a, "src_id": b, "dst_kind": c, "dst_id": d, "relation": r}
             for a, b, c, d, r in wanted
-            if (a, b, c, d, r) not in have
         ]
-        if rows:
-            s.flush()
-            s.connection().execute(insert(cast(Table, Edge.__table__)), rows)  # one executemany
+        s.flush()
+        if s.get_bind().dialect.name == "postgresql":
+            cols = ("src_kind", "src_id", "dst_kind", "dst_id", "relation")
+            s.connection().execute(_PG_EDGES, {c: [r[c] for r in rows] for c in cols})
+            return
+        s.connection().execute(_edge_insert(s.get_bind().dialect.name), rows)  # one executemany
 
     def lineage_graph(self, s: Session, *, top: int | None = None) -> LineageGraph:
         """The in-memory lineage graph, brought up to date in the caller's session (``top``: the newest
@@ -211,3 +208,37 @@ class StoreBase:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_APPEND = insert(cast(Table, LedgerEntry.__table__))
+"""The ledger's insert, built once."""
+
+
+_PG_EDGES = text(
+    """
+INSERT INTO edges (src_kind, src_id, dst_kind, dst_id, relation)
+SELECT v.sk, v.si, v.dk, v.di, v.r
+FROM unnest(CAST(:src_kind AS text[]), CAST(:src_id AS bigint[]), CAST(:dst_kind AS text[]),
+            CAST(:dst_id AS bigint[]), CAST(:relation AS text[])) AS v(sk, si, dk, di, r)
+WHERE NOT EXISTS (SELECT 1 FROM edges e WHERE e.src_kind = v.sk AND e.src_id = v.si
+                  AND e.dst_kind = v.dk AND e.dst_id = v.di AND e.relation = v.r)
+ON CONFLICT DO NOTHING
+"""
+)
+"""PostgreSQL's edge insert: existing edges are filtered out before the insert, because ``ON CONFLICT``
+alone draws an id from the sequence for each of them, and the lineage graph takes a missing id for an
+insert still in flight (it looks for each for ten minutes, one query per refresh). Only a true race
+with another writer reaches the conflict clause."""
+
+
+@functools.cache
+def _edge_insert(dialect: str) -> Executable:
+    """``INSERT … ON CONFLICT DO NOTHING`` into edges, built once per dialect."""
+    table = cast(Table, Edge.__table__)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()

@@ -15,7 +15,17 @@ from disgorge.errors import UsageError
 
 
 def _warn_unreachable(reach: dict[str, Any], verb: str = "could not delete") -> None:
-    """Say which targets no storage root or endpoint reaches, and the command that would fix it."""
+    """Say which targets no storage root or endpoint reaches, and the command that would fix it; and
+    which ones erasure skips because only their own system (MLflow) can delete them."""
+    manual = reach.get("by_hand") or {"count": 0, "examples": []}
+    if manual["count"]:
+        err.print(
+            f"[bold yellow]warning[/]: {manual['count']} targets only their own system can delete; erasure "
+            "skips them and the plan stays incomplete until each is deleted there and resolved:",
+            soft_wrap=True,
+        )
+        for m in manual["examples"][:5]:
+            err.print(f"  target {m['seq']}: {m['how']}", markup=False, soft_wrap=True)
     if not reach["count"]:
         return
     err.print(
@@ -239,8 +249,12 @@ def erase_run(
     (or, with --trust-metadata, re-checked by size, mtime and inode)."""
     with catalog(home) as cat:
         report = cat.erasures.run(plan, dry_run=not execute, trust_metadata=trust_metadata)
+        manual = cat.erasures.reachability(report.plan_id)["by_hand"] if report.dry_run else None
+    doc = report.to_json()
+    if manual is not None:
+        doc["unreachable"]["by_hand"] = manual
     if json:
-        emit_json(report.to_json())
+        emit_json(doc)
     elif report.dry_run:
         out.print(
             f"dry run of {report.plan_id[:12]}: would act on "
@@ -249,7 +263,7 @@ def erase_run(
         )
         for w in report.would_do[:20]:
             out.print(f"  {w['action']:<15} {w['uri']}", soft_wrap=True, markup=False)
-        _warn_unreachable(report.to_json()["unreachable"], verb="would not delete")
+        _warn_unreachable(doc["unreachable"], verb="would not delete")
     else:
         out.print(
             f"plan {report.plan_id[:12]}: {report.status}; "

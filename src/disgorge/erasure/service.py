@@ -17,7 +17,7 @@ from disgorge.catalog.erasure import PlanInfo
 from disgorge.enforcement import review_runs
 from disgorge.erasure.execute import ExecuteOptions, ExecutionReport, execute
 from disgorge.erasure.plan import PlanRequest, build_plan
-from disgorge.erasure.targets import reach_report, unreachable
+from disgorge.erasure.targets import by_hand_report, reach_report, unreachable
 from disgorge.erasure.verify import VerificationReport, verify
 from disgorge.errors import NotFoundError, PolicyDenied, UsageError, VerificationFailed
 from disgorge.lineage import Scope
@@ -148,10 +148,11 @@ class Erasures:
         return out
 
     def reachability(self, ref: str) -> dict[str, Any]:
-        """Which pending targets the storage configuration cannot reach, and what would fix it."""
+        """Which pending targets the storage configuration cannot reach, and what would fix it; and
+        (``by_hand``) those only their own system can delete (an MLflow model), which erasure skips."""
         plan = self.store.get_plan(ref)
         pending = list(self.store.targets(plan.id, states=("pending", "failed", "skipped")))
-        return reach_report(unreachable(pending, self.storage))
+        return {**reach_report(unreachable(pending, self.storage)), "by_hand": by_hand_report(pending)}
 
     def show(self, ref: str) -> dict[str, Any]:
         require(self.principal, "read")

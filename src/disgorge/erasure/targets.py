@@ -120,8 +120,53 @@ def _delete_objects(ctx: Context, batch: list[TargetInfo]) -> list[Outcome]:
     return out
 
 
+# --- copies only their own system can delete (a model captured from MLflow) --------------------------
+BY_HAND = ("models:/", "runs:/", "mlflow-artifacts:")
+
+
+def by_hand(uri: str) -> str | None:
+    """What to do by hand for a copy no storage backend reaches (None: a backend does).
+
+    An MLflow model (``models:/ID``, ``runs:/RUN/PATH``, ``mlflow-artifacts:``) lives in a tracking server
+    the catalog knows only by the URI it captured; MLflow's own delete is a soft delete that leaves the
+    artifacts until ``mlflow gc``, so Disgorge neither calls it nor claims the model is gone: the target
+    is skipped, with these steps, until an approver settles it (``erase resolve``)."""
+    if not uri.startswith(BY_HAND):
+        return None
+    return (
+        f"an MLflow model ({uri}) that no storage backend reaches: delete it in MLflow "
+        "(MlflowClient().delete_logged_model(ID) and delete_model_version(NAME, V) for its registered "
+        "versions, then `mlflow gc` to remove its artifacts), then have an approver settle this target "
+        "with `disgorge erase resolve PLAN SEQ --reason …`"
+    )
+
+
+def _delete_copies(ctx: Context, batch: list[TargetInfo]) -> list[Outcome]:
+    """A batch (one URI scheme) is either deleted through its backend or, out of every backend's
+    reach, skipped with the steps to take by hand."""
+    if by_hand(batch[0].uri) is not None:
+        return [(t, "skipped", f"not deleted: {by_hand(t.uri)}") for t in batch]
+    return _delete_objects(ctx, batch)
+
+
+def _copy_uri(t: TargetInfo) -> str | None:
+    return None if by_hand(t.uri) else t.uri
+
+
+def by_hand_report(targets: list[TargetInfo]) -> dict[str, Any]:
+    """Pending targets erasure will skip because only their own system can delete them."""
+    items = [t for t in targets if t.state != "done" and t.kind in OBJECT_KINDS and by_hand(t.uri)]
+    return {
+        "count": len(items),
+        "examples": [
+            {"seq": t.seq, "kind": t.kind, "uri": t.uri, "state": t.state, "how": by_hand(t.uri)}
+            for t in items[:20]
+        ],
+    }
+
+
 def _object_remains(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:
-    if t.uri.startswith("keyed:"):  # its path was forgotten after it was found gone at forgetting
+    if t.uri.startswith(("keyed:", *BY_HAND)):  # a path forgotten once found gone, or out of our reach
         return _journal_remains(ctx, t, erased)
     return "still present" if backend_for(t.uri, ctx.storage).exists(t.uri) else None
 
@@ -293,9 +338,9 @@ def _journal_remains(ctx: Context, t: TargetInfo, erased: BitMap) -> str | None:
 
 
 _OBJECTS = {
-    "run": _delete_objects,
+    "run": _delete_copies,
     "remains": _object_remains,
-    "storage_uri": lambda t: t.uri,
+    "storage_uri": _copy_uri,
     "batched": True,
 }
 HANDLERS: dict[str, Handler] = {

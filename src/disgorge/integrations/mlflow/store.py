@@ -7,6 +7,11 @@ may not be read; both before the wrapped store is touched (a refusal is recorded
 run, input and logged model is recorded in the catalog of ``$DISGORGE_HOME`` by a background writer
 (``recorder.py``), so recording adds almost nothing to MLflow's calls; the end of a run waits for it. The
 catalog is opened on first use, once per store.
+
+What these methods raise from Disgorge (a refusal, an unknown dataset, a catalog that cannot be written)
+is raised as an ``MlflowException`` that is also the Disgorge error (``refusal.py``): behind ``mlflow
+server`` a refusal is HTTP 403 ``PERMISSION_DENIED`` with its message, not an internal error, and an
+in-process caller still catches ``PolicyDenied``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from disgorge.integrations.mlflow.mapping import (
     model_output,
 )
 from disgorge.integrations.mlflow.recorder import Recorder
+from disgorge.integrations.mlflow.refusal import mlflow_errors
 from disgorge.model.capture import CapturedDataset
 
 if TYPE_CHECKING:
@@ -82,8 +88,9 @@ class DisgorgeTrackingStore:
         from disgorge.enforcement import check_datasets, denial
 
         store = self.catalog.store
-        infos = [self._dataset(r) for r in refs]
-        report = check_datasets(store, infos, use=use, recipient=party, policy=self.catalog.policy)
+        with store.reading():  # the check's dozen small reads in one session and transaction
+            infos = [self._dataset(r) for r in refs]
+            report = check_datasets(store, infos, use=use, recipient=party, policy=self.catalog.policy)
         if not report.ok:
             store.record_decision(report.record("mlflow"))
             raise denial(report, what)
@@ -123,12 +130,13 @@ class DisgorgeTrackingStore:
         declared = {t.key: t.value for t in tags or []}
         refs = [r.strip() for r in declared.get(INPUTS_TAG, "").split(",") if r.strip()]
         if refs:
-            self._check(
-                refs,
-                declared.get(USE_TAG) or UNDECLARED,
-                declared.get(PARTY_TAG) or UNDECLARED,
-                f"MLflow run {run_name or ''!r}".replace(" ''", ""),
-            )
+            with mlflow_errors():
+                self._check(
+                    refs,
+                    declared.get(USE_TAG) or UNDECLARED,
+                    declared.get(PARTY_TAG) or UNDECLARED,
+                    f"MLflow run {run_name or ''!r} reading {', '.join(refs)}".replace(" ''", ""),
+                )
         run = self._inner.create_run(experiment_id, user_id, start_time, tags, run_name)
         self._runs[run.info.run_id] = (
             run.info.run_name or run.info.run_id,
@@ -151,12 +159,13 @@ class DisgorgeTrackingStore:
         ]
         refs = [i.name for i in inputs if i.namespace == "disgorge"]
         if refs:
-            self._check(
-                refs,
-                tags.get(USE_TAG) or UNDECLARED,
-                tags.get(PARTY_TAG) or UNDECLARED,
-                f"reading {', '.join(refs)} in MLflow run {name!r}",
-            )
+            with mlflow_errors():
+                self._check(
+                    refs,
+                    tags.get(USE_TAG) or UNDECLARED,
+                    tags.get(PARTY_TAG) or UNDECLARED,
+                    f"reading {', '.join(refs)} in MLflow run {name!r}",
+                )
         out = self._inner.log_inputs(run_id, datasets, models)
         inputs += [model_input(m.model_id) for m in models or []]
         self._record(run_id, inputs=tuple(inputs))
@@ -193,9 +202,10 @@ class DisgorgeTrackingStore:
         status = run_status if isinstance(run_status, str) else RunStatus.to_string(run_status)
         self._record(run_id, status=status, end_ms=end_time)
         if status in TERMINAL:
-            self.recorder.flush()
+            self.flush()
         return info
 
     def flush(self) -> None:
         """Wait until the catalog holds everything this store has seen."""
-        self.recorder.flush()
+        with mlflow_errors():
+            self.recorder.flush()
