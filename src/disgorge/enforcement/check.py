@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +24,7 @@ from sqlalchemy import select
 from disgorge.catalog import CatalogStore, DecisionRecord, new_uid
 from disgorge.catalog.members import ClassKey, member_columns
 from disgorge.catalog.schema import Asset
+from disgorge.catalog.sql import rows_where_in
 from disgorge.hashing import canonical_json
 from disgorge.policy import Policy, Provenance, Request, consent_state, decide
 
@@ -154,6 +157,26 @@ def consent_bitmaps(store: CatalogStore, use: str, recipient: str, at: datetime)
     hit = cache.get((use, recipient))
     if hit is not None and hit.stamp == stamp and hit.built <= at and (hit.until is None or at < hit.until):
         return hit.sets
+    # one build at a time per store: the server's worker threads all miss together after a start or a
+    # consent import, and each building the same sets would multiply the longest step of a decision
+    lock: threading.Lock = store.__dict__.setdefault("_consent_lock", threading.Lock())
+    with lock:
+        hit = cache.get((use, recipient))
+        if (
+            hit is not None
+            and hit.stamp == stamp
+            and hit.built <= at
+            and (hit.until is None or at < hit.until)
+        ):
+            return hit.sets
+        built = _build_consent_sets(store, use, recipient, at, stamp)
+        cache[(use, recipient)] = built
+        return built.sets
+
+
+def _build_consent_sets(
+    store: CatalogStore, use: str, recipient: str, at: datetime, stamp: tuple[int, ...]
+) -> _ConsentSets:
     states: dict[str, list[int]] = {"granted": [], "withdrawn": []}
     until: datetime | None = None
     for sid, events in store.consent_events().items():
@@ -166,12 +189,9 @@ def consent_bitmaps(store: CatalogStore, use: str, recipient: str, at: datetime)
     out: dict[str, BitMap] = {}
     with store.session() as s:
         for state, subjects in states.items():
-            bm = BitMap()
-            for i in range(0, len(subjects), 900):
-                bm.update(s.scalars(select(Asset.id).where(Asset.subject_id.in_(subjects[i : i + 900]))))
-            out[state] = bm
-    cache[(use, recipient)] = _ConsentSets(stamp, at, until, out)
-    return out
+            rows = rows_where_in(s, [Asset.id], Asset.subject_id, subjects)
+            out[state] = BitMap(array("I", (r[0] for r in rows)))
+    return _ConsentSets(stamp, at, until, out)
 
 
 def check_members(
