@@ -118,6 +118,12 @@ STEPS: list[tuple[str, str]] = [
     ("eve", "check --dataset all --use train_ai_system --recipient acme --json"),
     ("eve", "check --dataset missing --use essential.service --recipient site"),
     ("eve", "check --dataset all --use essential.service"),
+    ("eve", "check --dataset all --use essential.service --recipient site --at 2026-01-01T00:00:00Z"),
+    ("eve", "check --dataset all --use train_ai_system --recipient acme --at 2030-01-01T00:00Z --json"),
+    ("eve", "check --dataset all --use essential.service --recipient site --at yesterday"),
+    ("eve", "check --runs"),
+    ("eve", "check --runs --json"),
+    ("eve", "check --runs --at 2026-01-01T00:00:00Z"),
     ("eve", "source add shop --notice notice.txt --uses essential.service --recipients site"),
     ("eve", "source add shop --notice notice.txt --uses essential.service --recipients site --json"),
     ("eve", "source add shop --notice missing.txt --uses essential.service"),
@@ -161,21 +167,31 @@ STEPS: list[tuple[str, str]] = [
     ("ann", "consent import consent.csv --json"),
     ("ann", "consent import bad.csv"),
     ("eve", "consent import consent.csv"),
+    ("eve", "check --runs"),
+    ("eve", "check --runs --json"),
     ("eve", "token list"),
     ("eve", "token list --json"),
     ("dan", "ledger checkpoint --json"),
     ("dan", "ledger prove 1"),
     ("dan", "ledger prove 100000"),
+    ("dan", "ledger verify"),
+    ("eve", "ledger verify --json"),
+    ("dan", "ledger verify --from missing.txt"),
     ("ann", "erase plan --subject alice --reason order --legal-basis GDPR-17 -q"),
     ("ann", "erase plan --subject alice --reason order --legal-basis GDPR-17"),
     ("ann", "erase plan --subject alice --source site --reason x --legal-basis y"),
     ("eve", "erase plan --subject bob --reason order --legal-basis GDPR-17"),
+    ("dan", "erase run {plan}"),
+    ("ann", "erase run {plan} --json"),
+    ("dan", "erase run 0000000000"),
     ("ann", "erase show {plan}"),
     ("ann", "erase show {plan} --json"),
     ("eve", "erase approve {plan}"),
     ("ann", "erase approve {plan}"),
     ("bea", "erase approve {plan}"),
     ("cy", "erase approve {plan} --json"),
+    ("eve", "erase run {plan}"),
+    ("eve", "erase run {plan} --json"),
     ("dan", "erase show {plan}"),
     ("dan", "erase certificate {plan} -o cert.json"),
     ("dan", "erase show 0000000000"),
@@ -187,6 +203,7 @@ STEPS: list[tuple[str, str]] = [
     ("ann", "erase run {plan} --execute --json"),
     ("ann", "erase show {plan}"),
     ("eve", "erase resolve {plan} 0 --reason taken-down-by-hand"),
+    ("dan", "erase run {plan}"),
     ("bea", "erase resolve {plan} 0 --reason taken-down-by-hand"),
     ("bea", "erase resolve {plan} 1 --reason taken-down-by-hand --json"),
     ("cy", "erase resolve {plan} 2 --reason taken-down-by-hand"),
@@ -196,6 +213,10 @@ STEPS: list[tuple[str, str]] = [
     ("dan", "erase verify {plan} --scan photos"),
     ("dan", "erase certificate {plan} -o cert.json"),
     ("dan", "erase show {plan} --json"),
+    ("dan", "erase run {plan} --json"),
+    ("dan", "ledger checkpoint --json"),
+    ("dan", "ledger verify"),
+    ("dan", "ledger verify --json"),
 ]
 
 
@@ -218,8 +239,6 @@ def test_each_daily_command_is_the_same_through_the_server(
 NOT_SERVED = [
     ("ingest photos --source site", "ingest"),
     ("scan photos", "scan"),
-    ("ledger verify", "ledger verify"),
-    ("erase run {plan}", "a dry run of an erasure"),
     ("principal list", "`disgorge principal list`"),
     ("storage add-root photos", "`disgorge storage add-root`"),
 ]
@@ -241,3 +260,71 @@ def test_what_is_not_served_says_so_in_one_line(
         assert r.returncode == 2, (line, lines)  # type: ignore[attr-defined]
         assert lines[0].startswith("error (disgorge.usage)") and what in lines[0], (line, lines)
         assert len(lines) == 2 and "DISGORGE_URL" in r.stderr, (line, lines)  # type: ignore[attr-defined]
+
+
+def _same(a: World, b: World, who: str, line: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """Run ``line`` in both worlds (locally in ``a``, through ``b``'s server); they must agree."""
+    here = _local(a, who, line.split(), monkeypatch)
+    there = _remote(b, who, line.split(), monkeypatch)
+    got = (there.returncode, _norm(there.stdout, b), _norm(there.stderr, b))  # type: ignore[attr-defined]
+    want = (here.returncode, _norm(here.stdout, a), _norm(here.stderr, a))  # type: ignore[attr-defined]
+    assert got == want, line
+    return want[0], want[1] + want[2]
+
+
+def _tamper(w: World, sql: str, **params: object) -> None:
+    from sqlalchemy import text
+
+    with w.cat.store.engine.begin() as c:
+        c.execute(text(sql), params)
+
+
+def test_ledger_verify_through_the_server_audits_on_the_client(
+    twins: tuple[World, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server hands over what it stores; the client recomputes, so a catalog edited behind the
+    server's back fails ``ledger verify`` through it exactly as it fails locally (exit 1)."""
+    from disgorge.ledger.merkle import leaf_hash
+
+    a, b = twins
+    for w, run in ((a, _local), (b, _remote)):
+        cp = run(w, "dan", ["ledger", "checkpoint"], monkeypatch)
+        (w.work / "earlier.txt").write_text(cp.stdout)  # type: ignore[attr-defined]
+    assert _same(a, b, "dan", "ledger verify --from earlier.txt", monkeypatch)[0] == 0
+    _same(a, b, "ann", "erase plan --subject carol --reason order --legal-basis GDPR-17 -q", monkeypatch)
+
+    def event(w: World) -> int:  # an event, not a statement (the roster and approvals are statements)
+        with w.cat.store.engine.connect() as c:
+            from sqlalchemy import text
+
+            return int(
+                c.execute(text("SELECT min(seq) FROM ledger_entries WHERE kind NOT LIKE '%.%'")).scalar()
+            )
+
+    seq = event(a)
+    assert event(b) == seq
+    for w in (a, b):  # an entry's text edited, its stored leaf left alone
+        _tamper(
+            w,
+            "UPDATE ledger_entries SET entry = replace(entry, :a, :b) WHERE seq = :s",
+            a='"at":"20',
+            b='"at":"19',
+            s=seq,
+        )
+    code, said = _same(a, b, "dan", "ledger verify", monkeypatch)
+    assert code == 1 and f"ledger entry {seq}: its stored leaf hash does not match" in said, said
+
+    for w in (a, b):  # and its leaf recomputed too: the signed checkpoints catch it
+        entry = w.cat.store.ledger_entry(seq)[0]
+        _tamper(
+            w, "UPDATE ledger_entries SET leaf = :leaf WHERE seq = :s", leaf=leaf_hash(entry.encode()), s=seq
+        )
+    code, said = _same(a, b, "dan", "ledger verify --json", monkeypatch)
+    assert code == 1 and "does not match the log" in said, said
+
+    for w in (a, b):  # the checkpoints dropped and the edited log signed afresh: a kept one fails
+        _tamper(w, "DELETE FROM ledger_checkpoints")
+    assert _same(a, b, "dan", "ledger checkpoint --json", monkeypatch)[0] == 0
+    assert _same(a, b, "dan", "ledger verify", monkeypatch)[0] == 0
+    code, said = _same(a, b, "dan", "ledger verify --from earlier.txt", monkeypatch)
+    assert code == 1 and "does not match the log" in said, said

@@ -6,6 +6,7 @@ the local command signs it, and the server verifies and records it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from disgorge.errors import InputError, PolicyDenied, UsageError
 if TYPE_CHECKING:
     from disgorge.catalog.erasure import PlanInfo
     from disgorge.catalog.tokens import TokenRow
-    from disgorge.enforcement import CheckReport
+    from disgorge.enforcement import CheckReport, RunReview
     from disgorge.erasure.execute import ExecutionReport
     from disgorge.erasure.verify import VerificationReport
     from disgorge.model.roles import Principal
@@ -43,6 +44,19 @@ def _q(ref: str) -> str:
     return quote(ref, safe="")
 
 
+def pages(t: Transport, path: str, *, limit: int = 1000, **params: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a paginated list, page by page."""
+    cursor: str | None = None
+    while True:
+        page = t._call(
+            "GET", path, params={**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        )
+        yield from page["items"]
+        cursor = page.get("next")
+        if not cursor:
+            return
+
+
 class RecordsClient:
     """``check``, ``consent import``, ``model deploy``, ``lookup`` and ``token list`` (a mixin of
     :class:`~disgorge.client.RemoteCatalog`)."""
@@ -62,16 +76,15 @@ class RecordsClient:
         """The server's decision (recorded there), as the local :class:`CheckReport`: its counts and
         violations are the server's; member ids are not sent, so ``allowed``/``denied`` hold placeholders
         of the right size."""
-        if at is not None or not record:
-            raise not_served("a check as of another time (--at)")
+        if not record:
+            raise not_served("a check that is not recorded (record=False)")
         from pyroaring import BitMap
 
         from disgorge.enforcement import CheckReport
         from disgorge.enforcement.check import Violation
 
-        d = self._call(
-            "POST", "/check", json={"datasets": list(datasets), "use": use, "recipient": recipient}
-        )
+        body = {"datasets": list(datasets), "use": use, "recipient": recipient}
+        d = self._call("POST", "/check", json={**body, **({"at": at.isoformat()} if at else {})})
         return CheckReport(
             use=d["use"],
             recipient=d["recipient"],
@@ -92,6 +105,38 @@ class RecordsClient:
             decision_uid=d["decision"],
             flagged=dict(d["flagged_near_erased"]),
         )
+
+    def review_runs(self, at: datetime | None = None) -> list[RunReview]:
+        """``check --runs``: the server's re-evaluation of every recorded run, as the local
+        :class:`RunReview` (its report's member sets hold placeholders of the right size, one
+        violation per reason)."""
+        from pyroaring import BitMap
+
+        from disgorge.enforcement import CheckReport, RunReview
+        from disgorge.enforcement.check import Violation
+
+        out = []
+        for d in self._call("GET", "/check/runs", params={"at": at.isoformat()} if at else {}):
+            run, denied, total = d["run"], int(d["denied"]), int(d["total"])
+            report = CheckReport(
+                use=run.get("use", ""),
+                recipient=run.get("party", ""),
+                at=at or datetime.now().astimezone(),
+                policy_version="",
+                inputs=list(d["inputs"]),
+                inputs_digest="",
+                total=total,
+                allowed=BitMap(range(total - denied)),
+                denied=BitMap(range(total - denied, total)),
+                violations=[Violation(r, "", "", n, []) for r, n in d["by_reason"].items()],
+                allowed_by={},
+            )
+            out.append(RunReview(run, report, list(d["models"]), list(d["artifacts"])))
+        return out
+
+    def unknown_provenance_runs(self) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = self._call("GET", "/check/unknown-provenance")
+        return runs
 
     def import_consent(self, path: Path) -> tuple[int, bool]:
         try:
@@ -177,10 +222,17 @@ class RemoteProofs:
         return proof
 
     def verify(self, earlier: str | None = None) -> dict[str, Any]:
-        raise not_served(
-            "ledger verify (it recomputes the tree from every entry)",
-            "check a certificate offline with `disgorge certificate verify`",
+        """``ledger verify`` done here: the server hands over its stored entries, leaf hashes,
+        checkpoints and keys as they are, and the same audit as the local command's runs on them."""
+        from disgorge.ledger.audit import audit_ledger
+
+        keys = self._t._call("GET", "/ledger/keys")
+        notes = [n["checkpoint"] for n in pages(self._t, "/ledger/checkpoints")]
+        rows = (
+            (e["index"], e["entry"], bytes.fromhex(e["leaf"]))
+            for e in pages(self._t, "/ledger/entries", limit=10_000)
         )
+        return audit_ledger(rows, notes, list(keys["keys"]), keys["origin"], earlier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +262,26 @@ class _Served:
 
     def to_json(self) -> dict[str, Any]:
         return self._doc
+
+
+def _served(r: dict[str, Any]) -> ExecutionReport:
+    """An execution report's JSON (``ExecutionReport.to_json``) as the report the CLI prints."""
+    from disgorge.erasure.execute import ExecutionReport
+
+    report = ExecutionReport(
+        r["plan_id"],
+        r["dry_run"],
+        r["status"],
+        dict(r["steps"]),
+        dict(r["journal"]),
+        list(r["would_do"]),
+        list(r["problems"]),
+        [],
+        list(r["held"]),
+        r["stale"],
+        dict(r["authorization"]),
+    )
+    return _Served(report, r)  # type: ignore[return-value]
 
 
 class RemoteErasures:
@@ -301,12 +373,11 @@ class RemoteErasures:
         return result
 
     def run(self, ref: str, *, dry_run: bool = True, trust_metadata: bool = False) -> ExecutionReport:
-        """Execute on the server, as a job started by the execution statement signed here, and sign
-        its end (the journal the job reports) as the local command does. A dry run is not served."""
-        from disgorge.erasure.execute import ExecutionReport
-
+        """Dry-run on the server (``GET /erasures/{plan}/dry-run``), or execute there, as a job started
+        by the execution statement signed here, and sign its end (the journal the job reports) as the
+        local command does."""
         if dry_run:
-            raise not_served("a dry run of an erasure (erase run without --execute)", "add --execute")
+            return _served(self._t._call("GET", f"/erasures/{_q(ref)}/dry-run"))
         pid = self.show(ref)["plan_id"]
         start = self._signed(pid, "erasure.approve", kind="erasure.execute")
         job = self._t._call(
@@ -317,20 +388,7 @@ class RemoteErasures:
         tpl = start["statement"]
         body = {**end["body"], "roster": tpl["body"]["roster"]}
         self._t._call("POST", f"/erasures/{pid}/executed", json=self._sign_as(tpl, "erasure.executed", body))
-        report = ExecutionReport(
-            r["plan_id"],
-            r["dry_run"],
-            r["status"],
-            dict(r["steps"]),
-            dict(r["journal"]),
-            list(r["would_do"]),
-            list(r["problems"]),
-            [],
-            list(r["held"]),
-            r["stale"],
-            dict(r["authorization"]),
-        )
-        return _Served(report, r)  # type: ignore[return-value]
+        return _served(r)
 
     def verify(self, ref: str, roots: list[str] | None = None) -> VerificationReport:
         """Verify on the server, as a job (``POST /erasures/{plan}/verify``), and wait for its report;
