@@ -5,6 +5,7 @@ normalised before comparing."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def twins(tmp_path: Path) -> Iterator[tuple[World, World]]:
 
 
 ID = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12,}|dgt_\w+|disgorge-[0-9a-f]{8}"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12,}|dgt_[\w-]+|disgorge-[0-9a-f]{8}"
 )
 TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)?")
 SIG = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")  # roots and signatures in base64
@@ -124,6 +125,13 @@ STEPS: list[tuple[str, str]] = [
     ("eve", "check --runs"),
     ("eve", "check --runs --json"),
     ("eve", "check --runs --at 2026-01-01T00:00:00Z"),
+    ("eve", "coverage"),
+    ("eve", "coverage --json"),
+    ("eve", "coverage --since 2030-01-01T00:00:00Z --json"),
+    ("eve", "coverage --since 2026-01-01"),
+    ("eve", "job list"),
+    ("eve", "job show 0123456789abcdef"),
+    ("eve", "job cancel 0123456789abcdef"),
     ("eve", "source add shop --notice notice.txt --uses essential.service --recipients site"),
     ("eve", "source add shop --notice notice.txt --uses essential.service --recipients site --json"),
     ("eve", "source add shop --notice missing.txt --uses essential.service"),
@@ -171,6 +179,12 @@ STEPS: list[tuple[str, str]] = [
     ("eve", "check --runs --json"),
     ("eve", "token list"),
     ("eve", "token list --json"),
+    ("ann", "token create --name ci"),
+    ("ann", "token create --name bot --for eve --expires 30d --json"),
+    ("ann", "token create --name bot --for nobody"),
+    ("ann", "token create --name bot --expires soon"),
+    ("ann", "token revoke 0123456789abcdef"),
+    ("eve", "token list"),
     ("dan", "ledger checkpoint --json"),
     ("dan", "ledger prove 1"),
     ("dan", "ledger prove 100000"),
@@ -234,6 +248,32 @@ def test_each_daily_command_is_the_same_through_the_server(
         want = (here.returncode, _norm(here.stdout, a), _norm(here.stderr, a))  # type: ignore[attr-defined]
         assert got == want, (who, line)
     assert not (b.work / "no-home-here").exists()
+    for w, run in ((a, _local), (b, _remote)):  # a token issued, then revoked, by its id
+        made = json.loads(run(w, "ann", ["token", "create", "--name", "tmp", "--json"], monkeypatch).stdout)  # type: ignore[attr-defined]
+        plans[f"token-{w.root.name}"] = made["id"]
+    for line in ("token revoke {id}", "token revoke {id} --json", "token list"):
+        here = _local(a, "ann", line.format(id=plans["token-a"]).split(), monkeypatch)
+        there = _remote(b, "ann", line.format(id=plans["token-b"]).split(), monkeypatch)
+        got = (there.returncode, _norm(there.stdout, b), _norm(there.stderr, b))  # type: ignore[attr-defined]
+        assert got == (here.returncode, _norm(here.stdout, a), _norm(here.stderr, a)), line  # type: ignore[attr-defined]
+    # the execution ran as a job only through the server: its jobs, read there and straight on the catalog
+    for who, line in (("ann", "job list"), ("ann", "job list --json"), ("eve", "job list --json")):
+        here, there = _local(b, who, line.split(), monkeypatch), _remote(b, who, line.split(), monkeypatch)
+        assert (there.returncode, there.stdout) == (here.returncode, here.stdout), line  # type: ignore[attr-defined]
+    job = json.loads(_remote(b, "ann", ["job", "list", "--json"], monkeypatch).stdout)[0]["id"]  # type: ignore[attr-defined]
+    for who, line in (
+        ("ann", f"job show {job}"),
+        ("ann", f"job show {job} --json"),
+        ("eve", f"job show {job}"),
+    ):
+        here, there = _local(b, who, line.split(), monkeypatch), _remote(b, who, line.split(), monkeypatch)
+        got = (there.returncode, there.stdout, there.stderr)  # type: ignore[attr-defined]
+        assert got == (here.returncode, here.stdout, here.stderr), line  # type: ignore[attr-defined]
+    there, here = (
+        _remote(b, "ann", ["job", "cancel", job], monkeypatch),
+        _local(b, "ann", ["job", "cancel", job], monkeypatch),
+    )
+    assert (there.returncode, there.stdout, there.stderr) == (here.returncode, here.stdout, here.stderr)  # type: ignore[attr-defined]
 
 
 NOT_SERVED = [
@@ -242,6 +282,26 @@ NOT_SERVED = [
     ("principal list", "`disgorge principal list`"),
     ("storage add-root photos", "`disgorge storage add-root`"),
 ]
+
+
+def test_through_a_server_only_an_admin_issues_tokens(
+    twins: tuple[World, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token never mints another: through a server ``token create`` is an admin's (locally each
+    member issues their own, with their identity); revoking your own token works either way."""
+    _, b = twins
+    r = _remote(b, "eve", ["token", "create", "--name", "more"], monkeypatch)
+    assert r.returncode == 1 and "token.issue" in r.stderr, r.stderr  # type: ignore[attr-defined]
+    assert "dgt_" not in r.stdout  # type: ignore[attr-defined]
+    assert _local(b, "eve", ["token", "create", "--name", "more"], monkeypatch).returncode == 0  # type: ignore[attr-defined]
+    mine = json.loads(_remote(b, "eve", ["token", "list", "--json"], monkeypatch).stdout)  # type: ignore[attr-defined]
+    other = next(t["id"] for t in mine if t["name"] == "more")
+    r = _remote(b, "eve", ["token", "revoke", other], monkeypatch)
+    assert r.returncode == 0 and "revoked" in r.stdout, r.stderr  # type: ignore[attr-defined]
+    r = _remote(
+        b, "dan", ["token", "revoke", next(t["id"] for t in mine if t["name"] == "tests")], monkeypatch
+    )
+    assert r.returncode == 1 and "only an admin" in r.stderr, r.stderr  # type: ignore[attr-defined]
 
 
 def test_what_is_not_served_says_so_in_one_line(

@@ -138,6 +138,15 @@ class RecordsClient:
         runs: list[dict[str, Any]] = self._call("GET", "/check/unknown-provenance")
         return runs
 
+    def coverage(self, *, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+        when = {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v is not None}
+        report: dict[str, Any] = self._call("GET", "/coverage", params=when)
+        return report
+
+    @property
+    def jobs(self) -> RemoteJobs:
+        return RemoteJobs(self)  # type: ignore[arg-type]
+
     def import_consent(self, path: Path) -> tuple[int, bool]:
         try:
             data = Path(path).read_bytes()
@@ -175,24 +184,17 @@ class RecordsClient:
         return LookupResult(r["photo"], r["answered"], r["reason"], list(r["matches"]))
 
     def tokens(self) -> list[TokenRow]:
-        from disgorge.catalog.tokens import TokenRow
+        return [_token(t) for t in self._call("GET", "/tokens")]
 
-        def at(v: str | None) -> datetime | None:
-            return datetime.fromisoformat(v) if v else None
+    def issue_token(
+        self, name: str, *, principal: str | None = None, expires: str | None = None
+    ) -> tuple[TokenRow, str]:
+        body = {"name": name, "principal": principal, **({"expires": expires} if expires else {})}
+        r = self._call("POST", "/tokens", json=body)
+        return _token(r), str(r["token"])
 
-        return [
-            TokenRow(
-                t["id"],
-                t["principal"],
-                t["name"],
-                "",
-                t["created_by"],
-                datetime.fromisoformat(t["created_at"]),
-                at(t["expires_at"]),
-                at(t["revoked_at"]),
-            )
-            for t in self._call("GET", "/tokens")
-        ]
+    def revoke_token(self, token_id: str) -> TokenRow:
+        return _token(self._call("POST", f"/tokens/{_q(token_id)}/revoke"))
 
     def unknown_subjects(self, kind: str, value: str) -> dict[str, int]:
         r = self._call("GET", "/impact", params={"kind": kind, "value": value})
@@ -203,6 +205,45 @@ class RecordsClient:
             raise not_served("asking witnesses of your choice to cosign (--witness)")
         doc: dict[str, Any] = self._call("GET", f"/erasures/{_q(plan)}/certificate")
         return doc
+
+
+def _token(t: dict[str, Any]) -> TokenRow:
+    """A token as the server lists it (never its secret's hash)."""
+    from disgorge.catalog.tokens import TokenRow
+
+    def at(v: str | None) -> datetime | None:
+        return datetime.fromisoformat(v) if v else None
+
+    return TokenRow(
+        t["id"],
+        t["principal"],
+        t["name"],
+        "",
+        t["created_by"],
+        datetime.fromisoformat(t["created_at"]),
+        at(t["expires_at"]),
+        at(t["revoked_at"]),
+    )
+
+
+class RemoteJobs:
+    """``disgorge job list/show/cancel`` through a server: each job as ``JobRow.to_json`` gives it."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def page(self, limit: int) -> list[dict[str, Any]]:
+        from itertools import islice
+
+        return list(islice(pages(self._t, "/jobs", limit=min(limit, 1000)), limit))
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        row: dict[str, Any] = self._t._call("GET", f"/jobs/{_q(job_id)}")
+        return row
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        row: dict[str, Any] = self._t._call("POST", f"/jobs/{_q(job_id)}/cancel")
+        return row
 
 
 class RemoteProofs:
