@@ -351,6 +351,26 @@ def test_ledger_verify_through_the_server_audits_on_the_client(
         cp = run(w, "dan", ["ledger", "checkpoint"], monkeypatch)
         (w.work / "earlier.txt").write_text(cp.stdout)  # type: ignore[attr-defined]
     assert _same(a, b, "dan", "ledger verify --from earlier.txt", monkeypatch)[0] == 0
+    import httpx
+
+    from disgorge.client.services import pages
+
+    class Dan:  # the client's own pager, over pages of 7 (the CLI asks for 10,000 at a time)
+        def __init__(self) -> None:
+            self.c = httpx.Client(
+                base_url=f"{b.server.url}/api/v1", headers={"Authorization": f"Bearer {b.tokens['dan']}"}
+            )
+
+        def _call(self, method: str, path: str, **kw: object) -> object:
+            r = self.c.request(method, path, **kw)  # type: ignore[arg-type]
+            r.raise_for_status()
+            return r.json()
+
+    dan = Dan()
+    small = [(e["index"], e["entry"], e["leaf"]) for e in pages(dan, "/ledger/entries", limit=7)]  # type: ignore[arg-type]
+    stored = [(i, e, leaf.hex()) for i, e, leaf in b.cat.store.ledger_entries()]
+    assert small == stored and len(stored) > 14
+    dan.c.close()
     _same(a, b, "ann", "erase plan --subject carol --reason order --legal-basis GDPR-17 -q", monkeypatch)
 
     def event(w: World) -> int:  # an event, not a statement (the roster and approvals are statements)

@@ -1,8 +1,10 @@
 """The questions and records of the command line through a server, beyond datasets, impact and runs:
-``check``, ``consent import``, ``model deploy``, ``lookup``, ``token list``, the ledger's checkpoints and
-proofs, and the erasure workflow. Each answer is rebuilt as the local facade's result type, so a command
-prints the same; each statement is signed here with the person's identity (``DISGORGE_IDENTITY``), as
-the local command signs it, and the server verifies and records it."""
+``check`` (``--at``, ``--runs``), ``coverage``, ``consent import``, ``model deploy``, ``lookup``,
+``token list/create/revoke``, ``job list/show/cancel``, the ledger's checkpoints and proofs and its
+audit (``ledger verify``, run here on what the server stores), and the erasure workflow. Each answer
+is rebuilt as the local facade's result type, so a command prints the same; each statement is signed
+here with the person's identity (``DISGORGE_IDENTITY``), as the local command signs it, and the server
+verifies and records it."""
 
 from __future__ import annotations
 
@@ -58,8 +60,8 @@ def pages(t: Transport, path: str, *, limit: int = 1000, **params: Any) -> Itera
 
 
 class RecordsClient:
-    """``check``, ``consent import``, ``model deploy``, ``lookup`` and ``token list`` (a mixin of
-    :class:`~disgorge.client.RemoteCatalog`)."""
+    """``check``, ``coverage``, ``consent import``, ``model deploy``, ``lookup``, tokens and jobs (a
+    mixin of :class:`~disgorge.client.RemoteCatalog`)."""
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         raise NotImplementedError
