@@ -5,6 +5,7 @@ normalised before comparing."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def twins(tmp_path: Path) -> Iterator[tuple[World, World]]:
 
 
 ID = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12,}|dgt_\w+|disgorge-[0-9a-f]{8}"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12,}|dgt_[\w-]+|disgorge-[0-9a-f]{8}"
 )
 TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)?")
 SIG = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")  # roots and signatures in base64
@@ -118,6 +119,19 @@ STEPS: list[tuple[str, str]] = [
     ("eve", "check --dataset all --use train_ai_system --recipient acme --json"),
     ("eve", "check --dataset missing --use essential.service --recipient site"),
     ("eve", "check --dataset all --use essential.service"),
+    ("eve", "check --dataset all --use essential.service --recipient site --at 2026-01-01T00:00:00Z"),
+    ("eve", "check --dataset all --use train_ai_system --recipient acme --at 2030-01-01T00:00Z --json"),
+    ("eve", "check --dataset all --use essential.service --recipient site --at yesterday"),
+    ("eve", "check --runs"),
+    ("eve", "check --runs --json"),
+    ("eve", "check --runs --at 2026-01-01T00:00:00Z"),
+    ("eve", "coverage"),
+    ("eve", "coverage --json"),
+    ("eve", "coverage --since 2030-01-01T00:00:00Z --json"),
+    ("eve", "coverage --since 2026-01-01"),
+    ("eve", "job list"),
+    ("eve", "job show 0123456789abcdef"),
+    ("eve", "job cancel 0123456789abcdef"),
     ("eve", "source add shop --notice notice.txt --uses essential.service --recipients site"),
     ("eve", "source add shop --notice notice.txt --uses essential.service --recipients site --json"),
     ("eve", "source add shop --notice missing.txt --uses essential.service"),
@@ -161,21 +175,37 @@ STEPS: list[tuple[str, str]] = [
     ("ann", "consent import consent.csv --json"),
     ("ann", "consent import bad.csv"),
     ("eve", "consent import consent.csv"),
+    ("eve", "check --runs"),
+    ("eve", "check --runs --json"),
     ("eve", "token list"),
     ("eve", "token list --json"),
+    ("ann", "token create --name ci"),
+    ("ann", "token create --name bot --for eve --expires 30d --json"),
+    ("ann", "token create --name bot --for nobody"),
+    ("ann", "token create --name bot --expires soon"),
+    ("ann", "token revoke 0123456789abcdef"),
+    ("eve", "token list"),
     ("dan", "ledger checkpoint --json"),
     ("dan", "ledger prove 1"),
     ("dan", "ledger prove 100000"),
+    ("dan", "ledger verify"),
+    ("eve", "ledger verify --json"),
+    ("dan", "ledger verify --from missing.txt"),
     ("ann", "erase plan --subject alice --reason order --legal-basis GDPR-17 -q"),
     ("ann", "erase plan --subject alice --reason order --legal-basis GDPR-17"),
     ("ann", "erase plan --subject alice --source site --reason x --legal-basis y"),
     ("eve", "erase plan --subject bob --reason order --legal-basis GDPR-17"),
+    ("dan", "erase run {plan}"),
+    ("ann", "erase run {plan} --json"),
+    ("dan", "erase run 0000000000"),
     ("ann", "erase show {plan}"),
     ("ann", "erase show {plan} --json"),
     ("eve", "erase approve {plan}"),
     ("ann", "erase approve {plan}"),
     ("bea", "erase approve {plan}"),
     ("cy", "erase approve {plan} --json"),
+    ("eve", "erase run {plan}"),
+    ("eve", "erase run {plan} --json"),
     ("dan", "erase show {plan}"),
     ("dan", "erase certificate {plan} -o cert.json"),
     ("dan", "erase show 0000000000"),
@@ -187,6 +217,7 @@ STEPS: list[tuple[str, str]] = [
     ("ann", "erase run {plan} --execute --json"),
     ("ann", "erase show {plan}"),
     ("eve", "erase resolve {plan} 0 --reason taken-down-by-hand"),
+    ("dan", "erase run {plan}"),
     ("bea", "erase resolve {plan} 0 --reason taken-down-by-hand"),
     ("bea", "erase resolve {plan} 1 --reason taken-down-by-hand --json"),
     ("cy", "erase resolve {plan} 2 --reason taken-down-by-hand"),
@@ -196,6 +227,10 @@ STEPS: list[tuple[str, str]] = [
     ("dan", "erase verify {plan} --scan photos"),
     ("dan", "erase certificate {plan} -o cert.json"),
     ("dan", "erase show {plan} --json"),
+    ("dan", "erase run {plan} --json"),
+    ("dan", "ledger checkpoint --json"),
+    ("dan", "ledger verify"),
+    ("dan", "ledger verify --json"),
 ]
 
 
@@ -213,16 +248,60 @@ def test_each_daily_command_is_the_same_through_the_server(
         want = (here.returncode, _norm(here.stdout, a), _norm(here.stderr, a))  # type: ignore[attr-defined]
         assert got == want, (who, line)
     assert not (b.work / "no-home-here").exists()
+    for w, run in ((a, _local), (b, _remote)):  # a token issued, then revoked, by its id
+        made = json.loads(run(w, "ann", ["token", "create", "--name", "tmp", "--json"], monkeypatch).stdout)  # type: ignore[attr-defined]
+        plans[f"token-{w.root.name}"] = made["id"]
+    for line in ("token revoke {id}", "token revoke {id} --json", "token list"):
+        here = _local(a, "ann", line.format(id=plans["token-a"]).split(), monkeypatch)
+        there = _remote(b, "ann", line.format(id=plans["token-b"]).split(), monkeypatch)
+        got = (there.returncode, _norm(there.stdout, b), _norm(there.stderr, b))  # type: ignore[attr-defined]
+        assert got == (here.returncode, _norm(here.stdout, a), _norm(here.stderr, a)), line  # type: ignore[attr-defined]
+    # the execution ran as a job only through the server: its jobs, read there and straight on the catalog
+    for who, line in (("ann", "job list"), ("ann", "job list --json"), ("eve", "job list --json")):
+        here, there = _local(b, who, line.split(), monkeypatch), _remote(b, who, line.split(), monkeypatch)
+        assert (there.returncode, there.stdout) == (here.returncode, here.stdout), line  # type: ignore[attr-defined]
+    job = json.loads(_remote(b, "ann", ["job", "list", "--json"], monkeypatch).stdout)[0]["id"]  # type: ignore[attr-defined]
+    for who, line in (
+        ("ann", f"job show {job}"),
+        ("ann", f"job show {job} --json"),
+        ("eve", f"job show {job}"),
+    ):
+        here, there = _local(b, who, line.split(), monkeypatch), _remote(b, who, line.split(), monkeypatch)
+        got = (there.returncode, there.stdout, there.stderr)  # type: ignore[attr-defined]
+        assert got == (here.returncode, here.stdout, here.stderr), line  # type: ignore[attr-defined]
+    there, here = (
+        _remote(b, "ann", ["job", "cancel", job], monkeypatch),
+        _local(b, "ann", ["job", "cancel", job], monkeypatch),
+    )
+    assert (there.returncode, there.stdout, there.stderr) == (here.returncode, here.stdout, here.stderr)  # type: ignore[attr-defined]
 
 
 NOT_SERVED = [
     ("ingest photos --source site", "ingest"),
     ("scan photos", "scan"),
-    ("ledger verify", "ledger verify"),
-    ("erase run {plan}", "a dry run of an erasure"),
     ("principal list", "`disgorge principal list`"),
     ("storage add-root photos", "`disgorge storage add-root`"),
 ]
+
+
+def test_through_a_server_only_an_admin_issues_tokens(
+    twins: tuple[World, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token never mints another: through a server ``token create`` is an admin's (locally each
+    member issues their own, with their identity); revoking your own token works either way."""
+    _, b = twins
+    r = _remote(b, "eve", ["token", "create", "--name", "more"], monkeypatch)
+    assert r.returncode == 1 and "token.issue" in r.stderr, r.stderr  # type: ignore[attr-defined]
+    assert "dgt_" not in r.stdout  # type: ignore[attr-defined]
+    assert _local(b, "eve", ["token", "create", "--name", "more"], monkeypatch).returncode == 0  # type: ignore[attr-defined]
+    mine = json.loads(_remote(b, "eve", ["token", "list", "--json"], monkeypatch).stdout)  # type: ignore[attr-defined]
+    other = next(t["id"] for t in mine if t["name"] == "more")
+    r = _remote(b, "eve", ["token", "revoke", other], monkeypatch)
+    assert r.returncode == 0 and "revoked" in r.stdout, r.stderr  # type: ignore[attr-defined]
+    r = _remote(
+        b, "dan", ["token", "revoke", next(t["id"] for t in mine if t["name"] == "tests")], monkeypatch
+    )
+    assert r.returncode == 1 and "only an admin" in r.stderr, r.stderr  # type: ignore[attr-defined]
 
 
 def test_what_is_not_served_says_so_in_one_line(
@@ -241,3 +320,91 @@ def test_what_is_not_served_says_so_in_one_line(
         assert r.returncode == 2, (line, lines)  # type: ignore[attr-defined]
         assert lines[0].startswith("error (disgorge.usage)") and what in lines[0], (line, lines)
         assert len(lines) == 2 and "DISGORGE_URL" in r.stderr, (line, lines)  # type: ignore[attr-defined]
+
+
+def _same(a: World, b: World, who: str, line: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """Run ``line`` in both worlds (locally in ``a``, through ``b``'s server); they must agree."""
+    here = _local(a, who, line.split(), monkeypatch)
+    there = _remote(b, who, line.split(), monkeypatch)
+    got = (there.returncode, _norm(there.stdout, b), _norm(there.stderr, b))  # type: ignore[attr-defined]
+    want = (here.returncode, _norm(here.stdout, a), _norm(here.stderr, a))  # type: ignore[attr-defined]
+    assert got == want, line
+    return want[0], want[1] + want[2]
+
+
+def _tamper(w: World, sql: str, **params: object) -> None:
+    from sqlalchemy import text
+
+    with w.cat.store.engine.begin() as c:
+        c.execute(text(sql), params)
+
+
+def test_ledger_verify_through_the_server_audits_on_the_client(
+    twins: tuple[World, World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server hands over what it stores; the client recomputes, so a catalog edited behind the
+    server's back fails ``ledger verify`` through it exactly as it fails locally (exit 1)."""
+    from disgorge.ledger.merkle import leaf_hash
+
+    a, b = twins
+    for w, run in ((a, _local), (b, _remote)):
+        cp = run(w, "dan", ["ledger", "checkpoint"], monkeypatch)
+        (w.work / "earlier.txt").write_text(cp.stdout)  # type: ignore[attr-defined]
+    assert _same(a, b, "dan", "ledger verify --from earlier.txt", monkeypatch)[0] == 0
+    import httpx
+
+    from disgorge.client.services import pages
+
+    class Dan:  # the client's own pager, over pages of 7 (the CLI asks for 10,000 at a time)
+        def __init__(self) -> None:
+            self.c = httpx.Client(
+                base_url=f"{b.server.url}/api/v1", headers={"Authorization": f"Bearer {b.tokens['dan']}"}
+            )
+
+        def _call(self, method: str, path: str, **kw: object) -> object:
+            r = self.c.request(method, path, **kw)  # type: ignore[arg-type]
+            r.raise_for_status()
+            return r.json()
+
+    dan = Dan()
+    small = [(e["index"], e["entry"], e["leaf"]) for e in pages(dan, "/ledger/entries", limit=7)]  # type: ignore[arg-type]
+    stored = [(i, e, leaf.hex()) for i, e, leaf in b.cat.store.ledger_entries()]
+    assert small == stored and len(stored) > 14
+    dan.c.close()
+    _same(a, b, "ann", "erase plan --subject carol --reason order --legal-basis GDPR-17 -q", monkeypatch)
+
+    def event(w: World) -> int:  # an event, not a statement (the roster and approvals are statements)
+        with w.cat.store.engine.connect() as c:
+            from sqlalchemy import text
+
+            return int(
+                c.execute(text("SELECT min(seq) FROM ledger_entries WHERE kind NOT LIKE '%.%'")).scalar()
+            )
+
+    seq = event(a)
+    assert event(b) == seq
+    for w in (a, b):  # an entry's text edited, its stored leaf left alone
+        _tamper(
+            w,
+            "UPDATE ledger_entries SET entry = replace(entry, :a, :b) WHERE seq = :s",
+            a='"at":"20',
+            b='"at":"19',
+            s=seq,
+        )
+    code, said = _same(a, b, "dan", "ledger verify", monkeypatch)
+    assert code == 1 and f"ledger entry {seq}: its stored leaf hash does not match" in said, said
+
+    for w in (a, b):  # and its leaf recomputed too: the signed checkpoints catch it
+        entry = w.cat.store.ledger_entry(seq)[0]
+        _tamper(
+            w, "UPDATE ledger_entries SET leaf = :leaf WHERE seq = :s", leaf=leaf_hash(entry.encode()), s=seq
+        )
+    code, said = _same(a, b, "dan", "ledger verify --json", monkeypatch)
+    assert code == 1 and "does not match the log" in said, said
+
+    for w in (a, b):  # the checkpoints dropped and the edited log signed afresh: a kept one fails
+        _tamper(w, "DELETE FROM ledger_checkpoints")
+    assert _same(a, b, "dan", "ledger checkpoint --json", monkeypatch)[0] == 0
+    assert _same(a, b, "dan", "ledger verify", monkeypatch)[0] == 0
+    code, said = _same(a, b, "dan", "ledger verify --from earlier.txt", monkeypatch)
+    assert code == 1 and "does not match the log" in said, said

@@ -1,5 +1,6 @@
 """``disgorge worker`` (runs the server's jobs in a process of its own) and ``disgorge job`` (lists,
-shows and cancels them, straight on the catalog, where every job is recorded)."""
+shows and cancels them, straight on the catalog, where every job is recorded, or through a server's
+``/jobs`` routes, which answer the same rows)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,11 @@ def _log_to_stderr() -> None:
     logger.propagate = False
 
 
+def _remote(cat: Any) -> Any:
+    """The server's jobs API when the catalog is a server's, else None (the rows are read here)."""
+    return cat.jobs if getattr(cat, "remote", False) else None
+
+
 def _show(row: dict[str, Any]) -> str:
     p = row["progress"]
     total = "?" if p["total"] is None else p["total"]
@@ -86,7 +92,8 @@ def job_list(
     if limit < 1:
         raise UsageError(f"--limit {limit} must be at least 1")
     with catalog(home) as cat:
-        rows = [r.to_json() for r in JobService(None).page(cat, 0, limit)]
+        remote = _remote(cat)
+        rows = remote.page(limit) if remote else [r.to_json() for r in JobService(None).page(cat, 0, limit)]
     if json:
         emit_json(rows)
         return
@@ -109,7 +116,8 @@ def job_show(
     from disgorge.jobs import JobService
 
     with catalog(home) as cat:
-        row = JobService(None).get(cat, job_id).to_json()
+        remote = _remote(cat)
+        row = remote.get(job_id) if remote else JobService(None).get(cat, job_id).to_json()
     if json:
         emit_json(row)
     else:
@@ -131,7 +139,8 @@ def job_cancel(
     from disgorge.jobs import JobService
 
     with catalog(home) as cat:
-        row = JobService(None).cancel(cat, job_id).to_json()
+        remote = _remote(cat)
+        row = remote.cancel(job_id) if remote else JobService(None).cancel(cat, job_id).to_json()
     if json:
         emit_json(row)
     else:

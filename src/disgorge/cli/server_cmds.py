@@ -132,10 +132,8 @@ def token_create(
     json: JsonOpt = False,
 ) -> None:
     """Issue an API token acting as you (or, for an admin, another member); it is shown only now."""
-    from disgorge.access.tokens import TokenService
-
     with catalog(home) as cat:
-        row, secret = TokenService(cat.store).issue(cat.principal, name, principal=principal, expires=expires)
+        row, secret = cat.issue_token(name, principal=principal, expires=expires)
     if json:
         emit_json({**row.to_json(), "token": secret})
         return
@@ -166,10 +164,8 @@ def token_revoke(
     json: JsonOpt = False,
 ) -> None:
     """Revoke a token: servers refuse it within seconds."""
-    from disgorge.access.tokens import TokenService
-
     with catalog(home) as cat:
-        row = TokenService(cat.store).revoke(cat.principal, token_id)
+        row = cat.revoke_token(token_id)
     if json:
         emit_json(row.to_json())
     else:

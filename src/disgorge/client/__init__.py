@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from disgorge.client.runs import RemoteRun, input_ref, path_ref, run_info
-from disgorge.client.services import RecordsClient, RemoteErasures, RemoteProofs
+from disgorge.client.services import RecordsClient, RemoteErasures, RemoteProofs, pages
 from disgorge.errors import StoreError, UsageError, from_json
 from disgorge.model.roles import Principal
 
@@ -117,15 +117,7 @@ class RemoteCatalog(RecordsClient):
         return RemoteProofs(self)
 
     def _pages(self, path: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-            page = self._call("GET", path, params=params)
-            items += page["items"]
-            cursor = page.get("next")
-            if not cursor:
-                return items
+        return list(pages(self, path))
 
     def sources(self) -> list[SourceInfo]:
         return [_source(s) for s in self._pages("/sources")]

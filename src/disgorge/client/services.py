@@ -1,11 +1,14 @@
 """The questions and records of the command line through a server, beyond datasets, impact and runs:
-``check``, ``consent import``, ``model deploy``, ``lookup``, ``token list``, the ledger's checkpoints and
-proofs, and the erasure workflow. Each answer is rebuilt as the local facade's result type, so a command
-prints the same; each statement is signed here with the person's identity (``DISGORGE_IDENTITY``), as
-the local command signs it, and the server verifies and records it."""
+``check`` (``--at``, ``--runs``), ``coverage``, ``consent import``, ``model deploy``, ``lookup``,
+``token list/create/revoke``, ``job list/show/cancel``, the ledger's checkpoints and proofs and its
+audit (``ledger verify``, run here on what the server stores), and the erasure workflow. Each answer
+is rebuilt as the local facade's result type, so a command prints the same; each statement is signed
+here with the person's identity (``DISGORGE_IDENTITY``), as the local command signs it, and the server
+verifies and records it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +20,7 @@ from disgorge.errors import InputError, PolicyDenied, UsageError
 if TYPE_CHECKING:
     from disgorge.catalog.erasure import PlanInfo
     from disgorge.catalog.tokens import TokenRow
-    from disgorge.enforcement import CheckReport
+    from disgorge.enforcement import CheckReport, RunReview
     from disgorge.erasure.execute import ExecutionReport
     from disgorge.erasure.verify import VerificationReport
     from disgorge.model.roles import Principal
@@ -43,9 +46,22 @@ def _q(ref: str) -> str:
     return quote(ref, safe="")
 
 
+def pages(t: Transport, path: str, *, limit: int = 1000, **params: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a paginated list, page by page."""
+    cursor: str | None = None
+    while True:
+        page = t._call(
+            "GET", path, params={**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        )
+        yield from page["items"]
+        cursor = page.get("next")
+        if not cursor:
+            return
+
+
 class RecordsClient:
-    """``check``, ``consent import``, ``model deploy``, ``lookup`` and ``token list`` (a mixin of
-    :class:`~disgorge.client.RemoteCatalog`)."""
+    """``check``, ``coverage``, ``consent import``, ``model deploy``, ``lookup``, tokens and jobs (a
+    mixin of :class:`~disgorge.client.RemoteCatalog`)."""
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -62,16 +78,15 @@ class RecordsClient:
         """The server's decision (recorded there), as the local :class:`CheckReport`: its counts and
         violations are the server's; member ids are not sent, so ``allowed``/``denied`` hold placeholders
         of the right size."""
-        if at is not None or not record:
-            raise not_served("a check as of another time (--at)")
+        if not record:
+            raise not_served("a check that is not recorded (record=False)")
         from pyroaring import BitMap
 
         from disgorge.enforcement import CheckReport
         from disgorge.enforcement.check import Violation
 
-        d = self._call(
-            "POST", "/check", json={"datasets": list(datasets), "use": use, "recipient": recipient}
-        )
+        body = {"datasets": list(datasets), "use": use, "recipient": recipient}
+        d = self._call("POST", "/check", json={**body, **({"at": at.isoformat()} if at else {})})
         return CheckReport(
             use=d["use"],
             recipient=d["recipient"],
@@ -92,6 +107,47 @@ class RecordsClient:
             decision_uid=d["decision"],
             flagged=dict(d["flagged_near_erased"]),
         )
+
+    def review_runs(self, at: datetime | None = None) -> list[RunReview]:
+        """``check --runs``: the server's re-evaluation of every recorded run, as the local
+        :class:`RunReview` (its report's member sets hold placeholders of the right size, one
+        violation per reason)."""
+        from pyroaring import BitMap
+
+        from disgorge.enforcement import CheckReport, RunReview
+        from disgorge.enforcement.check import Violation
+
+        out = []
+        for d in self._call("GET", "/check/runs", params={"at": at.isoformat()} if at else {}):
+            run, denied, total = d["run"], int(d["denied"]), int(d["total"])
+            report = CheckReport(
+                use=run.get("use", ""),
+                recipient=run.get("party", ""),
+                at=at or datetime.now().astimezone(),
+                policy_version="",
+                inputs=list(d["inputs"]),
+                inputs_digest="",
+                total=total,
+                allowed=BitMap(range(total - denied)),
+                denied=BitMap(range(total - denied, total)),
+                violations=[Violation(r, "", "", n, []) for r, n in d["by_reason"].items()],
+                allowed_by={},
+            )
+            out.append(RunReview(run, report, list(d["models"]), list(d["artifacts"])))
+        return out
+
+    def unknown_provenance_runs(self) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = self._call("GET", "/check/unknown-provenance")
+        return runs
+
+    def coverage(self, *, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+        when = {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v is not None}
+        report: dict[str, Any] = self._call("GET", "/coverage", params=when)
+        return report
+
+    @property
+    def jobs(self) -> RemoteJobs:
+        return RemoteJobs(self)  # type: ignore[arg-type]
 
     def import_consent(self, path: Path) -> tuple[int, bool]:
         try:
@@ -130,24 +186,17 @@ class RecordsClient:
         return LookupResult(r["photo"], r["answered"], r["reason"], list(r["matches"]))
 
     def tokens(self) -> list[TokenRow]:
-        from disgorge.catalog.tokens import TokenRow
+        return [_token(t) for t in self._call("GET", "/tokens")]
 
-        def at(v: str | None) -> datetime | None:
-            return datetime.fromisoformat(v) if v else None
+    def issue_token(
+        self, name: str, *, principal: str | None = None, expires: str | None = None
+    ) -> tuple[TokenRow, str]:
+        body = {"name": name, "principal": principal, **({"expires": expires} if expires else {})}
+        r = self._call("POST", "/tokens", json=body)
+        return _token(r), str(r["token"])
 
-        return [
-            TokenRow(
-                t["id"],
-                t["principal"],
-                t["name"],
-                "",
-                t["created_by"],
-                datetime.fromisoformat(t["created_at"]),
-                at(t["expires_at"]),
-                at(t["revoked_at"]),
-            )
-            for t in self._call("GET", "/tokens")
-        ]
+    def revoke_token(self, token_id: str) -> TokenRow:
+        return _token(self._call("POST", f"/tokens/{_q(token_id)}/revoke"))
 
     def unknown_subjects(self, kind: str, value: str) -> dict[str, int]:
         r = self._call("GET", "/impact", params={"kind": kind, "value": value})
@@ -158,6 +207,45 @@ class RecordsClient:
             raise not_served("asking witnesses of your choice to cosign (--witness)")
         doc: dict[str, Any] = self._call("GET", f"/erasures/{_q(plan)}/certificate")
         return doc
+
+
+def _token(t: dict[str, Any]) -> TokenRow:
+    """A token as the server lists it (never its secret's hash)."""
+    from disgorge.catalog.tokens import TokenRow
+
+    def at(v: str | None) -> datetime | None:
+        return datetime.fromisoformat(v) if v else None
+
+    return TokenRow(
+        t["id"],
+        t["principal"],
+        t["name"],
+        "",
+        t["created_by"],
+        datetime.fromisoformat(t["created_at"]),
+        at(t["expires_at"]),
+        at(t["revoked_at"]),
+    )
+
+
+class RemoteJobs:
+    """``disgorge job list/show/cancel`` through a server: each job as ``JobRow.to_json`` gives it."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def page(self, limit: int) -> list[dict[str, Any]]:
+        from itertools import islice
+
+        return list(islice(pages(self._t, "/jobs", limit=min(limit, 1000)), limit))
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        row: dict[str, Any] = self._t._call("GET", f"/jobs/{_q(job_id)}")
+        return row
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        row: dict[str, Any] = self._t._call("POST", f"/jobs/{_q(job_id)}/cancel")
+        return row
 
 
 class RemoteProofs:
@@ -177,10 +265,17 @@ class RemoteProofs:
         return proof
 
     def verify(self, earlier: str | None = None) -> dict[str, Any]:
-        raise not_served(
-            "ledger verify (it recomputes the tree from every entry)",
-            "check a certificate offline with `disgorge certificate verify`",
+        """``ledger verify`` done here: the server hands over its stored entries, leaf hashes,
+        checkpoints and keys as they are, and the same audit as the local command's runs on them."""
+        from disgorge.ledger.audit import audit_ledger
+
+        keys = self._t._call("GET", "/ledger/keys")
+        notes = [n["checkpoint"] for n in pages(self._t, "/ledger/checkpoints")]
+        rows = (
+            (e["index"], e["entry"], bytes.fromhex(e["leaf"]))
+            for e in pages(self._t, "/ledger/entries", limit=10_000)
         )
+        return audit_ledger(rows, notes, list(keys["keys"]), keys["origin"], earlier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +305,26 @@ class _Served:
 
     def to_json(self) -> dict[str, Any]:
         return self._doc
+
+
+def _served(r: dict[str, Any]) -> ExecutionReport:
+    """An execution report's JSON (``ExecutionReport.to_json``) as the report the CLI prints."""
+    from disgorge.erasure.execute import ExecutionReport
+
+    report = ExecutionReport(
+        r["plan_id"],
+        r["dry_run"],
+        r["status"],
+        dict(r["steps"]),
+        dict(r["journal"]),
+        list(r["would_do"]),
+        list(r["problems"]),
+        [],
+        list(r["held"]),
+        r["stale"],
+        dict(r["authorization"]),
+    )
+    return _Served(report, r)  # type: ignore[return-value]
 
 
 class RemoteErasures:
@@ -301,12 +416,11 @@ class RemoteErasures:
         return result
 
     def run(self, ref: str, *, dry_run: bool = True, trust_metadata: bool = False) -> ExecutionReport:
-        """Execute on the server, as a job started by the execution statement signed here, and sign
-        its end (the journal the job reports) as the local command does. A dry run is not served."""
-        from disgorge.erasure.execute import ExecutionReport
-
+        """Dry-run on the server (``GET /erasures/{plan}/dry-run``), or execute there, as a job started
+        by the execution statement signed here, and sign its end (the journal the job reports) as the
+        local command does."""
         if dry_run:
-            raise not_served("a dry run of an erasure (erase run without --execute)", "add --execute")
+            return _served(self._t._call("GET", f"/erasures/{_q(ref)}/dry-run"))
         pid = self.show(ref)["plan_id"]
         start = self._signed(pid, "erasure.approve", kind="erasure.execute")
         job = self._t._call(
@@ -317,20 +431,7 @@ class RemoteErasures:
         tpl = start["statement"]
         body = {**end["body"], "roster": tpl["body"]["roster"]}
         self._t._call("POST", f"/erasures/{pid}/executed", json=self._sign_as(tpl, "erasure.executed", body))
-        report = ExecutionReport(
-            r["plan_id"],
-            r["dry_run"],
-            r["status"],
-            dict(r["steps"]),
-            dict(r["journal"]),
-            list(r["would_do"]),
-            list(r["problems"]),
-            [],
-            list(r["held"]),
-            r["stale"],
-            dict(r["authorization"]),
-        )
-        return _Served(report, r)  # type: ignore[return-value]
+        return _served(r)
 
     def verify(self, ref: str, roots: list[str] | None = None) -> VerificationReport:
         """Verify on the server, as a job (``POST /erasures/{plan}/verify``), and wait for its report;

@@ -120,6 +120,19 @@ class FindingMixin(FacadeBase):
 
         return TokenService(self.store).list(self.principal)
 
+    def issue_token(
+        self, name: str, *, principal: str | None = None, expires: str | None = None
+    ) -> tuple[TokenRow, str]:
+        """A new API token (yours, or for an admin another member's) and its secret, shown only now."""
+        from disgorge.access.tokens import TokenService
+
+        return TokenService(self.store).issue(self.principal, name, principal=principal, expires=expires)
+
+    def revoke_token(self, token_id: str) -> TokenRow:
+        from disgorge.access.tokens import TokenService
+
+        return TokenService(self.store).revoke(self.principal, token_id)
+
     # questions
     def sources(self) -> list[SourceInfo]:
         self._may("read")

@@ -220,3 +220,22 @@ class RecordsMixin(ErasingMixin):
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
         self._may("read")
         return self.proofs.consistency(old_size, new_size)
+
+    def ledger_page(self, start: int, limit: int) -> list[tuple[int, str, bytes]]:
+        """Up to ``limit`` stored entries (index, entry, leaf hash) from index ``start``, as they are
+        stored, so that a client re-checks them itself (``ledger verify`` through a server)."""
+        self._may("read")
+        from itertools import islice
+
+        return list(islice(self.store.ledger_entries(start, batch=limit), limit))
+
+    def checkpoint_notes(self) -> list[tuple[int, str, str]]:
+        """(size, root, note) of every stored checkpoint, oldest first."""
+        self._may("read")
+        return self.store.checkpoints()
+
+    def ledger_keys(self) -> dict[str, Any]:
+        """The log's origin and every key it signed checkpoints with (current first)."""
+        self._may("read")
+        ident = self.proofs.identity
+        return {"origin": ident.origin, "keys": ident.trusted()}

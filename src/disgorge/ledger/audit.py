@@ -24,11 +24,12 @@ import rfc8785
 
 from disgorge.errors import DisgorgeError, InputError, VerificationFailed
 from disgorge.ledger.merkle import leaf_hash
-from disgorge.ledger.note import NoteVerifier, verify_checkpoint
+from disgorge.ledger.note import Checkpoint, NoteVerifier, verify_checkpoint
 from disgorge.ledger.tree import CompactRange
 
 __all__ = [
     "JsonReader",
+    "audit_ledger",
     "canonical_bytes",
     "json_type",
     "parse_strict_json",
@@ -104,6 +105,31 @@ def verify_log(
             f"entries {good}..{len(entries) - 1} are not covered by any checkpoint",
             hint="sign a checkpoint first, or allow an unsigned tail",
         )
+
+
+def audit_ledger(
+    rows: Iterable[tuple[int, str, bytes]],
+    checkpoints: Sequence[str],
+    trusted_keys: Sequence[str],
+    origin: str,
+    earlier: str | None = None,
+) -> dict[str, Any]:
+    """``disgorge ledger verify``: the stored rows (index, entry, leaf hash) and checkpoint notes, however
+    they were read (from the catalog, or page by page from a server that need not be trusted), checked
+    by :func:`verify_log`, with a checkpoint kept elsewhere (``earlier``) put in its place by size."""
+    entries: list[bytes] = []
+    for seq, entry, leaf in rows:
+        data = entry.encode()
+        if leaf_hash(data) != leaf:
+            raise VerificationFailed(f"ledger entry {seq}: its stored leaf hash does not match its content")
+        entries.append(data)
+    notes = list(checkpoints)
+    if earlier is not None:
+        earlier_size = verify_checkpoint(earlier, origin, trusted_keys).size
+        sizes = [Checkpoint.parse(n.split("\n\n", 1)[0] + "\n").size for n in notes]
+        notes.insert(sum(1 for x in sizes if x <= earlier_size), earlier)
+    verify_log(entries, notes, trusted_keys, origin, allow_unsigned_tail=True)
+    return {"origin": origin, "entries": len(entries), "checkpoints": len(notes), "ok": True}
 
 
 def parse_strict_json(data: bytes, what: str, error: type[DisgorgeError] = InputError) -> Any:

@@ -38,6 +38,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "key.manage": frozenset({"admin"}),
     "asset.write": frozenset({"admin", "engineer"}),
     "job.start": frozenset({"admin", "engineer", "requester", "auditor"}),  # then the job kind's own action
+    "token.issue": frozenset({"admin"}),  # through a server: a token never mints more (locally, anyone's own)
 }
 SIGNED = frozenset({"erase.plan", "erase.approve", "erase.run", "erase.resolve"})
 """Actions that are signed statements: they need a roster member's identity, never an unmanaged user."""

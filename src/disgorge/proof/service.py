@@ -17,14 +17,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from disgorge.catalog import CatalogStore
 from disgorge.errors import InputError, NotFoundError, VerificationFailed
-from disgorge.ledger.audit import verify_log
+from disgorge.ledger.audit import audit_ledger
 from disgorge.ledger.certificate import (
     dump_certificate,
     erased_asset_proof,
 )
 from disgorge.ledger.keys import Keyring, init_keys, load_signing_key, public_key_text
 from disgorge.ledger.merkle import leaf_hash
-from disgorge.ledger.note import Checkpoint, sign_checkpoint, verify_checkpoint
+from disgorge.ledger.note import Checkpoint, sign_checkpoint
 from disgorge.ledger.tree import MerkleTreeStore
 from disgorge.notices.status import recipient_status
 
@@ -123,20 +123,10 @@ class Proofs:
     def verify(self, earlier: str | None = None) -> dict[str, Any]:
         """Recompute the tree from every entry; check every stored checkpoint, and an earlier one kept
         elsewhere (``earlier``), against it: any edit, truncation, reordering or fork fails."""
-        _, entries = _tree(self.store)
         notes = [note for _, _, note in self.store.checkpoints()]
-        trusted = self.identity.trusted()
-        if earlier is not None:
-            earlier_size = verify_checkpoint(earlier, self.identity.origin, trusted).size
-            sizes = [Checkpoint.parse(_body(n)).size for n in notes]
-            notes.insert(sum(1 for x in sizes if x <= earlier_size), earlier)
-        verify_log(entries, notes, trusted, self.identity.origin, allow_unsigned_tail=True)
-        return {
-            "origin": self.identity.origin,
-            "entries": len(entries),
-            "checkpoints": len(notes),
-            "ok": True,
-        }
+        return audit_ledger(
+            self.store.ledger_entries(), notes, self.identity.trusted(), self.identity.origin, earlier
+        )
 
     def prove(self, seq: int) -> dict[str, Any]:
         """An inclusion proof of entry ``seq`` against the latest signed checkpoint."""
@@ -179,10 +169,6 @@ class Proofs:
             "proof": [base64.b64encode(p).decode() for p in proof],
             "checkpoint": note if new == size else None,
         }
-
-
-def _body(note: str) -> str:
-    return note.split("\n\n", 1)[0] + "\n"
 
 
 def issue_certificate(

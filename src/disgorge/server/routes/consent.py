@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from disgorge.errors import UsageError
 from disgorge.server.deps import API, Cat, requires
@@ -25,6 +25,7 @@ class CheckIn(BaseModel):
     datasets: list[str] = Field(min_length=1, max_length=100, description="NAME or NAME@VERSION")
     use: str = Field(min_length=1, max_length=200)
     recipient: str = Field(min_length=1, max_length=200)
+    at: AwareDatetime | None = Field(None, description="Decide as of this time (default: now).")
 
 
 class CheckOut(BaseModel):
@@ -96,4 +97,50 @@ async def _body(request: Request, limit: int) -> bytes:
     dependencies=[requires("check")],
 )
 def check(cat: Cat, body: CheckIn) -> dict[str, Any]:
-    return cat.check(body.datasets, use=body.use, recipient=body.recipient).to_json()
+    return cat.check(body.datasets, use=body.use, recipient=body.recipient, at=body.at).to_json()
+
+
+class ReviewOut(BaseModel):
+    """One run of ``disgorge check --runs --json`` whose training data is no longer covered."""
+
+    run: dict[str, Any]
+    denied: int
+    total: int
+    by_reason: dict[str, int]
+    inputs: list[str]
+    models: list[dict[str, Any]]
+    artifacts: list[dict[str, Any]]
+
+
+class UnknownOut(BaseModel):
+    """A captured run that read inputs the catalog cannot name."""
+
+    uid: str
+    name: str
+    use: str | None
+    party: str | None
+    unknown: list[dict[str, Any]]
+
+
+@router.get(
+    "/check/runs",
+    response_model=list[ReviewOut],
+    tags=["enforcement"],
+    summary="Every recorded run re-evaluated (now, or as of `at`): those no longer covered",
+    dependencies=[requires("read")],
+)
+def review_runs(
+    cat: Cat, at: AwareDatetime | None = Query(None, description="As of this time (default: now).")
+) -> list[dict[str, Any]]:
+    return [r.to_json() for r in cat.review_runs(at)]
+
+
+@router.get(
+    "/check/unknown-provenance",
+    response_model=list[UnknownOut],
+    tags=["enforcement"],
+    summary="Captured runs that read inputs of unknown provenance",
+    dependencies=[requires("read")],
+)
+def unknown_provenance(cat: Cat) -> list[dict[str, Any]]:
+    return cat.unknown_provenance_runs()

@@ -73,6 +73,22 @@ class PlanShow(BaseModel):
     recipients: list[dict[str, Any]] = []
 
 
+class RunReportOut(BaseModel):
+    """``disgorge erase run --json``: what a run did, or (a dry run) would do."""
+
+    plan_id: str
+    dry_run: bool
+    status: str
+    steps: dict[str, int]
+    journal: dict[str, dict[str, int]]
+    would_do: list[dict[str, str]]
+    problems: list[dict[str, str]]
+    unreachable: dict[str, Any]
+    held: list[dict[str, Any]]
+    stale: str | None
+    authorization: dict[str, Any]
+
+
 class ResolutionOut(BaseModel):
     plan_id: str
     target: int
@@ -123,6 +139,16 @@ def draft(cat: Cat, body: PlanIn) -> DraftOut:
 @router.get("/erasures/{plan}", response_model=PlanShow, summary="One plan", dependencies=[requires("read")])
 def show(cat: Cat, plan: str) -> dict[str, Any]:
     return cat.erasures.show(plan)
+
+
+@router.get(
+    "/erasures/{plan}/dry-run",
+    response_model=RunReportOut,
+    summary="What executing the plan would do now (nothing is touched): erase run without --execute",
+    dependencies=[requires("read")],
+)
+def dry_run(cat: Cat, plan: str) -> dict[str, Any]:
+    return cat.erasures.run(plan, dry_run=True).to_json()
 
 
 @router.get(
