@@ -9,6 +9,7 @@ else (floats, large integers, non-ASCII text, whose key order or escapes differ)
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import rfc8785
@@ -26,32 +27,25 @@ def _plain(value: Any) -> bool:
     small integers, checked by the hundred thousand); anything else as before, by isinstance."""
     t = type(value)
     if t is dict:
-        for k, v in value.items():
-            if type(k) is not str or not _plain_str(k):
-                return False
-            tv = type(v)
-            if tv is str:
-                if not _plain_str(v):
-                    return False
-            elif tv is int:
-                if not -_MAX_INT <= v <= _MAX_INT:
-                    return False
-            elif v is not None and tv is not bool and not _plain(v):
-                return False
-        return True
+        return all(type(k) is str and _plain_str(k) for k in value) and _plain_items(value.values())
     if t is list or t is tuple:
-        for v in value:
-            tv = type(v)
-            if tv is str:
-                if not _plain_str(v):
-                    return False
-            elif tv is int:
-                if not -_MAX_INT <= v <= _MAX_INT:
-                    return False
-            elif v is not None and tv is not bool and not _plain(v):
-                return False
-        return True
+        return _plain_items(value)
     return _plain_any(value)
+
+
+def _plain_items(values: Iterable[Any]) -> bool:
+    """A container's values, with strings and integers checked without a call each."""
+    for v in values:
+        tv = type(v)
+        if tv is str:
+            if not _plain_str(v):
+                return False
+        elif tv is int:
+            if not -_MAX_INT <= v <= _MAX_INT:
+                return False
+        elif v is not None and tv is not bool and not _plain(v):
+            return False
+    return True
 
 
 def _plain_any(value: Any) -> bool:
