@@ -7,7 +7,6 @@ so each file stays small; :class:`CatalogStore` is what callers hold.
 from __future__ import annotations
 
 import contextvars
-import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -196,7 +195,7 @@ class StoreBase:
             cols = ("src_kind", "src_id", "dst_kind", "dst_id", "relation")
             s.connection().execute(_PG_EDGES, {c: [r[c] for r in rows] for c in cols})
             return
-        s.connection().execute(_edge_insert(s.get_bind().dialect.name), rows)  # one executemany
+        s.connection().execute(_SQLITE_EDGES, rows)  # one executemany
 
     def lineage_graph(self, s: Session, *, top: int | None = None) -> LineageGraph:
         """The in-memory lineage graph, brought up to date in the caller's session (``top``: the newest
@@ -231,14 +230,11 @@ insert still in flight (it looks for each for ten minutes, one query per refresh
 with another writer reaches the conflict clause."""
 
 
-@functools.cache
-def _edge_insert(dialect: str) -> Executable:
-    """``INSERT … ON CONFLICT DO NOTHING`` into edges, built once per dialect."""
-    table = cast(Table, Edge.__table__)
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
+def _sqlite_edges() -> Executable:
+    """SQLite's edge insert: ``ON CONFLICT DO NOTHING`` draws no id for an existing edge there."""
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table).on_conflict_do_nothing()
+    return sqlite_insert(cast(Table, Edge.__table__)).on_conflict_do_nothing()
+
+
+_SQLITE_EDGES = _sqlite_edges()

@@ -144,6 +144,10 @@ class _ConsentSets:
     """the first consent event after ``built``: from then on the states differ"""
     sets: dict[str, BitMap]
 
+    def holds(self, stamp: tuple[int, ...], at: datetime) -> bool:
+        """True for a decision at ``at`` while the catalog's consent stamp is ``stamp``."""
+        return self.stamp == stamp and self.built <= at and (self.until is None or at < self.until)
+
 
 def consent_bitmaps(store: CatalogStore, use: str, recipient: str, at: datetime) -> dict[str, BitMap]:
     """Assets whose subject's effective consent for (use, recipient) at ``at`` is granted / withdrawn.
@@ -155,19 +159,14 @@ def consent_bitmaps(store: CatalogStore, use: str, recipient: str, at: datetime)
     stamp = store.consent_stamp()
     cache: dict[tuple[str, str], _ConsentSets] = store.__dict__.setdefault("_consent_sets", {})
     hit = cache.get((use, recipient))
-    if hit is not None and hit.stamp == stamp and hit.built <= at and (hit.until is None or at < hit.until):
+    if hit is not None and hit.holds(stamp, at):
         return hit.sets
     # one build at a time per store: the server's worker threads all miss together after a start or a
     # consent import, and each building the same sets would multiply the longest step of a decision
     lock: threading.Lock = store.__dict__.setdefault("_consent_lock", threading.Lock())
     with lock:
         hit = cache.get((use, recipient))
-        if (
-            hit is not None
-            and hit.stamp == stamp
-            and hit.built <= at
-            and (hit.until is None or at < hit.until)
-        ):
+        if hit is not None and hit.holds(stamp, at):
             return hit.sets
         built = _build_consent_sets(store, use, recipient, at, stamp)
         cache[(use, recipient)] = built
