@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any, overload
 
 from disgorge.catalog import CatalogStore, as_uri
 from disgorge.errors import InputError, UsageError
-from disgorge.facade import RecordsMixin
+from disgorge.facade import AdminMixin
 from disgorge.model import DatasetRef, RunInput, check_relation
 from disgorge.settings import Home, bind_pseudonym_key
 
 if TYPE_CHECKING:  # capabilities load when first used, so a command pays only for what it touches
-    from disgorge.access import RosterService
     from disgorge.catalog import ArtifactInfo, DatasetInfo, RunInfo, SourceInfo
     from disgorge.client import RemoteCatalog
     from disgorge.enforcement import CheckReport, ExportResult
@@ -101,7 +100,7 @@ def open(
         raise
 
 
-class Catalog(RecordsMixin):
+class Catalog(AdminMixin):
     """What a Python ML team holds: register data, capture lineage, ask what came from what."""
 
     def __init__(self, home: Home, store: CatalogStore, identity: Identity | None = None) -> None:
@@ -136,21 +135,6 @@ class Catalog(RecordsMixin):
             "principal": self.principal.name,
             "roles": sorted(self.principal.roles),
         }
-
-    @property
-    def roster(self) -> RosterService:
-        from disgorge.access import RosterService
-
-        return RosterService(self.store)
-
-    def change_roster(self, kind: str, name: str, **body: Any) -> dict[str, Any]:
-        """Add, update or revoke a principal: a statement signed with the caller's (an admin's) key."""
-        self._may("roster.write")
-        if self.identity is None:
-            raise UsageError("roster changes are signed: set DISGORGE_IDENTITY to your identity file")
-        signed = self.roster.statement(self.identity, kind, name, body)
-        self.roster.apply(signed)
-        return next(m for m in self.roster.members() if m["name"] == signed.about)
 
     def __enter__(self) -> Catalog:
         return self

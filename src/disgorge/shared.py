@@ -73,10 +73,15 @@ def _migrate_storage(store: CatalogStore, home: Home) -> dict[str, Any]:
 
 def add_root(store: CatalogStore, home: Home, root: Path) -> list[str]:
     """Register a folder where erasure may delete, for every home on the catalog; all roots."""
-    if not root.is_dir():
+    try:
+        root = root.resolve()
+        folder = root.is_dir()
+    except (OSError, ValueError) as exc:  # a NUL byte, a loop of links
+        raise InputError(f"storage root {str(root)!r} cannot be read: {exc}") from exc
+    if not folder:
         raise InputError(f"storage root {root} is not a folder")
     shared = _migrate_storage(store, home)
-    roots = sorted({*shared.get("roots", []), str(root.resolve())})
+    roots = sorted({*shared.get("roots", []), str(root)})
     if roots != shared.get("roots"):
         store.settings.put(STORAGE, {**shared, "roots": roots})
     return roots

@@ -36,9 +36,15 @@ class Shop:
     home_key: str
 
     def run(
-        self, *args: str, identity: str = "ann.identity", cwd: Path | None = None, catalog: bool = True
+        self,
+        *args: str,
+        identity: str = "ann.identity",
+        cwd: Path | None = None,
+        catalog: bool = True,
+        server: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """``disgorge ARGS`` as a person runs it: from the working directory, acting as ``identity``."""
+        """``disgorge ARGS`` as a person runs it: from the working directory, acting as ``identity``
+        (through a server with ``server``: its ``DISGORGE_URL`` and ``DISGORGE_TOKEN``)."""
         env = {
             "PATH": os.environ["PATH"],
             "HOME": str(self.cwd / ".home"),
@@ -47,6 +53,7 @@ class Shop:
         }
         if catalog:
             env |= {"DISGORGE_HOME": "home", "DISGORGE_CATALOG": self.cat.store.url}
+        env |= server or {}
         where = cwd or self.cwd
         return subprocess.run(
             [DISGORGE, *args], cwd=where, env=env, capture_output=True, text=True, check=False

@@ -183,3 +183,58 @@ def test_channel_row_edited_in_sql_does_not_change_who_may_ack(shop: Shop) -> No
     assert [b["party"] for b in listed["recipients"]] == ["beta"]
     assert any("acme" in p and "altered or forged" in p for p in listed["set_aside"])
     assert store.statements.of_kinds(("notice.ack",)) == []
+
+
+def test_channels_and_acks_through_the_server(sqlite_shop: Shop) -> None:
+    """ann binds acme's channel and key through ``disgorge serve`` (signed on her side), the erasure
+    runs there, and acme's acknowledgement is recorded through it; a forged one is refused the same."""
+    from disgorge.access.tokens import TokenService
+    from tests.server.conftest import LiveServer
+
+    shop = sqlite_shop
+    _, token = TokenService(shop.cat.store).issue(shop.cat.principal, "t", principal="ann")
+    server = LiveServer(shop.cwd, home="home", catalog_url=shop.cat.store.url)
+    env = {"DISGORGE_URL": server.url, "DISGORGE_TOKEN": token, "DISGORGE_HOME": "no-home-here"}
+    try:
+        (shop.cwd / "acme").mkdir()
+        remote = {"server": env}
+        shop.ok(
+            "recipient",
+            "set",
+            "acme",
+            "--command",
+            "sh -c 'cat > acme/inbox.json'",
+            "--key",
+            "acme.pub",
+            **remote,
+        )
+        shop.ok("recipient", "set", "beta", "--command", "true", **remote)
+        listed = json.loads(shop.ok("recipient", "list", "--json", **remote))
+        assert [(b["party"], b["set_by"]) for b in listed["recipients"]] == [("acme", "ann"), ("beta", "ann")]
+        shop.ok("erase", "run", shop.plan, "--execute", **remote)
+        out = shop.ok(
+            "notice",
+            "ack",
+            "inbox.json",
+            "--identity",
+            "../acme.identity",
+            "--key",
+            "../key.pub",
+            "-o",
+            "ack.json",
+            cwd=shop.cwd / "acme",
+            catalog=False,
+        )
+        assert "signed by the catalog's key" in out
+        recorded = json.loads(shop.ok("notice", "record-ack", "acme/ack.json", "--json", **remote))
+        assert recorded["recorded"] and recorded["acknowledged_by"] == "acme"
+        _ack_as(
+            shop,
+            PEOPLE["eve"],
+            parse_notice((shop.cwd / "acme" / "inbox.json").read_bytes()).notice_id,
+            "eve.json",
+        )
+        r = shop.run("notice", "record-ack", "eve.json", **remote)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    finally:
+        server.stop()

@@ -99,3 +99,46 @@ def test_plan_shows_both_options_then_retrain_is_certified_and_reproduced(
     assert r.returncode != 0 and "Traceback" not in r.stderr
     r = dg(cwd, "unlearning", "verify", "dsisa.g1", "--certificate", "missing.json")
     assert r.returncode == 2 and "certificate missing.json: cannot read it" in r.stderr
+
+
+def test_retrain_chosen_approved_and_run_through_the_server(
+    site: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same choice made through ``disgorge serve``: planned with --retrain by the client, approved
+    by a second person, executed as the server's job, and the certificate checked offline here."""
+    from disgorge.access.tokens import TokenService
+    from tests.server.conftest import LiveServer
+
+    cwd, victim = site
+    with disgorge.open(cwd / "home", identity=PEOPLE["ann"]) as cat:
+        service = TokenService(cat.store)
+        tokens = {who: service.issue(cat.principal, "t", principal=who)[1] for who in ("ann", "bea")}
+    server = LiveServer(cwd, home="home")
+    try:
+        monkeypatch.setenv("DISGORGE_URL", server.url)
+        monkeypatch.setenv("DISGORGE_TOKEN", tokens["ann"])
+        order = ("erase", "plan", "--subject", victim, "--reason", "request", "--legal-basis", "GDPR 17")
+        r = dg(cwd, *order, "--retrain", "nosuch", home="elsewhere")
+        assert r.returncode == 2 and "--retrain nosuch: not a model this erasure affects" in r.stderr
+        doc = dg_json(cwd, *order, "--retrain", "dsisa", home="elsewhere")
+        plan = doc["plan_id"]
+        assert [(o["model"], o["disposition"]) for o in doc["retrainable"]] == [("dsisa", "retrain")]
+        monkeypatch.setenv("DISGORGE_IDENTITY", "bea.identity")
+        monkeypatch.setenv("DISGORGE_TOKEN", tokens["bea"])
+        assert dg(cwd, "erase", "approve", plan[:12], home="elsewhere").returncode == 0
+        monkeypatch.setenv("DISGORGE_IDENTITY", "ann.identity")
+        monkeypatch.setenv("DISGORGE_TOKEN", tokens["ann"])
+        r = dg(cwd, "erase", "run", plan[:12], "--execute", home="elsewhere")
+        assert r.returncode == 0, r.stderr
+        assert dg(cwd, "erase", "verify", plan[:12], home="elsewhere").returncode == 0
+        r = dg(cwd, "erase", "certificate", plan[:12], "-o", "cert.json", home="elsewhere")
+        assert r.returncode == 0, r.stderr
+    finally:
+        server.stop()
+    assert not (cwd / "elsewhere").exists()
+    monkeypatch.delenv("DISGORGE_URL")
+    (cwd / "log.pub").write_text(dg(cwd, "key", "export-public").stdout)
+    r = dg(cwd, "certificate", "verify", "cert.json", "--key", "log.pub")
+    assert r.returncode == 0 and "retrained exactly" in r.stdout, r.stderr
+    r = dg(cwd, "unlearning", "verify", "dsisa.g1", "--certificate", "cert.json")
+    assert r.returncode == 0 and "bit-identical" in r.stdout, r.stderr + r.stdout

@@ -95,6 +95,17 @@ class RosterService:
 
     def statement(self, identity: Identity, kind: str, name: str, body: dict[str, Any]) -> Signed:
         """An admin's roster statement about ``name`` (validated before it is signed)."""
+        t = self.template(kind, name, body)
+        return sign(identity, kind, catalog=t["catalog"], about=t["about"], body=t["body"])
+
+    def template(self, kind: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The roster statement about ``name`` less what its signer adds (principal, key, time), checked
+        first, so a client signs only a change the roster accepts (and follows the roster it read)."""
+        if kind not in ("roster.add", "roster.update", "roster.revoke"):
+            raise UsageError(
+                f"roster statement kind {kind!r} is unknown",
+                hint="roster.add, roster.update or roster.revoke",
+            )
         r = roster(self.store)
         canonical = normalise_name(name)
         from disgorge.trust.roster import skeleton
@@ -112,4 +123,12 @@ class RosterService:
         for role in body.get("roles", []):
             if role not in ROLES:
                 raise UsageError(f"role {role!r} is unknown", hint=f"roles: {', '.join(ROLES)}")
-        return sign(identity, kind, catalog=r.catalog, about=canonical, body={**body, "prev": r.digest()})
+        from disgorge.trust.statements import FORMAT
+
+        return {
+            "format": FORMAT,
+            "kind": kind,
+            "catalog": r.catalog,
+            "about": canonical,
+            "body": {**body, "prev": r.digest()},
+        }

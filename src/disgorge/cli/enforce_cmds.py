@@ -166,10 +166,6 @@ def policy_set(
 @policy_app.command("show")
 def policy_show(home: HomeOpt = None) -> None:
     """Print the policy in force (the built-in default if none was set)."""
-    from disgorge.policy import DEFAULT_POLICY
-    from disgorge.shared import policy_text
-
     with catalog(home) as cat:
-        cat._may("read")
-        stored = policy_text(cat.store, cat.home)
-    print(stored[0] if stored else DEFAULT_POLICY, end="")
+        text, _ = cat.policy_source()
+    print(text, end="")

@@ -141,8 +141,7 @@ def principal_revoke(
 def principal_list(home: HomeOpt = None, json: JsonOpt = False) -> None:
     """The roster, folded from its signed statements."""
     with catalog(home) as cat:
-        cat._may("read")
-        members = cat.roster.members()
+        members = cat.principals()
     if json:
         emit_json(members)
         return

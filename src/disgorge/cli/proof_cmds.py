@@ -53,16 +53,8 @@ def ledger_witness_add(
     json: JsonOpt = False,
 ) -> None:
     """Have this witness cosign every checkpoint, certificates' included (admins only)."""
-    from disgorge.ledger.cosignature import CosignatureVerifier
-
-    CosignatureVerifier.parse(key.strip())  # a malformed key is an input error, now
     with catalog(home) as cat:
-        cat._may("key.manage")
-        from disgorge.witness.client import WITNESSES
-
-        doc = cat.store.settings.get(WITNESSES) or {"list": []}
-        items = [w for w in doc["list"] if w["url"] != url] + [{"url": url, "key": key.strip()}]
-        cat.store.settings.put(WITNESSES, {"list": items})
+        items = cat.add_witness(url, key)
     if json:
         emit_json({"witnesses": items})
     else:
@@ -73,9 +65,7 @@ def ledger_witness_add(
 def ledger_witness_list(home: HomeOpt = None, json: JsonOpt = False) -> None:
     """The witnesses that cosign this ledger's checkpoints."""
     with catalog(home) as cat:
-        from disgorge.witness.client import WITNESSES
-
-        items = (cat.store.settings.get(WITNESSES) or {}).get("list", [])
+        items = cat.witnesses()
     if json:
         emit_json({"witnesses": items})
     else:
@@ -129,7 +119,7 @@ def ledger_prove(
 def key_export_public(home: HomeOpt = None) -> None:
     """Print the signing key's public verifier key (for `--key FILE`); retired keys stay in keys/keyring.json."""
     with catalog(home) as cat:
-        print(cat.proofs.identity.public_key())
+        print(cat.signing_key())
 
 
 @key_app.command("export")

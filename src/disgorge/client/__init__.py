@@ -14,8 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from disgorge.client.admin import AdminClient
 from disgorge.client.runs import RemoteRun, input_ref, path_ref, run_info
-from disgorge.client.services import RecordsClient, RemoteErasures, RemoteProofs, pages
+from disgorge.client.services import RecordsClient, RemoteErasures, RemoteProofs, pages, unserved
 from disgorge.errors import StoreError, UsageError, from_json
 from disgorge.model.roles import Principal
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 URL_ENV, TOKEN_ENV = "DISGORGE_URL", "DISGORGE_TOKEN"
 
 
-class RemoteCatalog(RecordsClient):
+class RemoteCatalog(RecordsClient, AdminClient):
     """A server's catalog, acting as the token's principal; statements (an erasure's request, approval,
     resolution) are signed here with ``identity`` (default ``$DISGORGE_IDENTITY``)."""
 
@@ -266,11 +267,7 @@ class RemoteCatalog(RecordsClient):
         )
 
     def __getattr__(self, name: str) -> Any:
-        what = f"`{self.command}`" if self.command else "this command"
-        raise UsageError(
-            f"{what} does not work through a server yet ({name} is not served by the API)",
-            hint=f"unset {URL_ENV} to run it against a local home",
-        )
+        raise unserved(self.command, name)
 
 
 __all__ = ["RemoteCatalog", "RemoteRun"]

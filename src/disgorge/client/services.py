@@ -35,6 +35,15 @@ def not_served(what: str, instead: str | None = None) -> UsageError:
     return UsageError(f"{what} is not served by the API", hint=f"{local}, or {instead}" if instead else local)
 
 
+def unserved(command: str | None, name: str) -> UsageError:
+    """The error for a command whose part ``name`` the API does not serve: one line naming it."""
+    what = f"`{command}`" if command else "this command"
+    return UsageError(
+        f"{what} does not work through a server yet ({name} is not served by the API)",
+        hint=f"unset {URL_ENV} to run it against a local home",
+    )
+
+
 class Transport(Protocol):
     def _call(self, method: str, path: str, **kwargs: Any) -> Any: ...
 
@@ -57,6 +66,22 @@ def pages(t: Transport, path: str, *, limit: int = 1000, **params: Any) -> Itera
         cursor = page.get("next")
         if not cursor:
             return
+
+
+def sign_as(
+    t: Transport, identity: Identity | None, tpl: dict[str, Any], kind: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """``tpl`` (a server's statement template) signed here as ``kind`` with ``body``, by the person the
+    token acts as; refused unless their identity is the one loaded."""
+    from disgorge.trust import sign
+
+    p = t.principal
+    if identity is None or p.key != identity.public_key:
+        raise PolicyDenied(
+            "this step is a statement signed with your identity, and none on the roster is loaded",
+            hint="set DISGORGE_IDENTITY to your identity file",
+        )
+    return sign(identity, kind, catalog=tpl["catalog"], about=tpl["about"], body=body).to_json()
 
 
 class RecordsClient:
@@ -277,6 +302,9 @@ class RemoteProofs:
         )
         return audit_ledger(rows, notes, list(keys["keys"]), keys["origin"], earlier)
 
+    def __getattr__(self, name: str) -> Any:
+        raise unserved(getattr(self._t, "command", None), f"the ledger's {name}")
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -342,15 +370,10 @@ class RemoteErasures:
         return self._sign_as(tpl, kind or template, tpl["body"])
 
     def _sign_as(self, tpl: dict[str, Any], kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        from disgorge.trust import sign
+        return sign_as(self._t, self._identity, tpl, kind, body)
 
-        p = self._t.principal
-        if self._identity is None or p.key != self._identity.public_key:
-            raise PolicyDenied(
-                "this step is a statement signed with your identity, and none on the roster is loaded",
-                hint="set DISGORGE_IDENTITY to your identity file",
-            )
-        return sign(self._identity, kind, catalog=tpl["catalog"], about=tpl["about"], body=body).to_json()
+    def __getattr__(self, name: str) -> Any:
+        raise unserved(getattr(self._t, "command", None), f"the erasures' {name}")
 
     def show(self, ref: str) -> dict[str, Any]:
         doc: dict[str, Any] = self._t._call("GET", f"/erasures/{_q(ref)}")
@@ -373,14 +396,13 @@ class RemoteErasures:
         """Freeze a plan on the server and sign its request here."""
         from disgorge.catalog.erasure import PlanInfo
 
-        if retrain:
-            raise not_served("choosing to retrain an ensemble (--retrain)")
         body: dict[str, Any] = {
             "withdrawn": withdrawn,
             "reason": reason,
             "legal_basis": legal_basis,
             "deadline": deadline,
             "supplement": supplement,
+            "retrain": list(retrain),
             **({"scope": scope[0], "value": scope[1]} if scope else {}),
         }
         draft = self._t._call("POST", "/erasures", json=body)

@@ -3,6 +3,6 @@
 Each surface (CLI, server, Python) goes through these, and each method checks its action from
 ``model/roles.py`` before it acts; the surfaces only decide who the caller is."""
 
-from disgorge.facade.records import RecordsMixin
+from disgorge.facade.admin import AdminMixin
 
-__all__ = ["RecordsMixin"]
+__all__ = ["AdminMixin"]

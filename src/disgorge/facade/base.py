@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING
 
 from disgorge.access import require
 from disgorge.catalog import CatalogStore
+from disgorge.errors import PolicyDenied
 from disgorge.model.roles import Principal
 from disgorge.settings import Home
 
 if TYPE_CHECKING:
-    from disgorge.trust import Identity
+    from disgorge.trust import Identity, Signed
 
 
 class FacadeBase:
@@ -21,3 +22,13 @@ class FacadeBase:
 
     def _may(self, action: str) -> None:
         require(self.principal, action)
+
+    def own_statement(self, signed: Signed) -> None:
+        """Refuse a statement not signed by the principal this catalog acts as: a token acts only as its
+        principal, so nobody submits a statement another person signed (even one that verifies)."""
+        p = self.principal
+        if signed.principal != p.name or signed.key != p.key:
+            raise PolicyDenied(
+                f"the statement is signed as {signed.principal!r}, and you act as {p.name!r}: each person "
+                "signs with their own key and sends it with their own token"
+            )

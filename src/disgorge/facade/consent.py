@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from disgorge.errors import InputError
 from disgorge.facade.finding import FindingMixin
 
 if TYPE_CHECKING:
@@ -36,17 +35,6 @@ class ConsentMixin(FindingMixin):
                 parsed.clear()
             parsed[(text, origin)] = policy
         return policy
-
-    def set_policy(self, path: Path) -> int:
-        """Store a new policy version for every home on the catalog (admins only)."""
-        self._may("key.manage")
-        from disgorge.shared import set_policy
-
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"policy {path}: cannot read it ({exc})") from exc
-        return set_policy(self.store, text, origin=str(path))
 
     def import_consent(self, path: Path) -> tuple[int, bool]:
         self._may("consent.import")

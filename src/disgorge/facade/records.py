@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from disgorge.errors import NotFoundError, PolicyDenied, UsageError
+from disgorge.errors import NotFoundError, UsageError
 from disgorge.facade.erasing import ErasingMixin
 
 if TYPE_CHECKING:
@@ -132,6 +132,7 @@ class RecordsMixin(ErasingMixin):
         legal_basis: str,
         deadline: str | None = None,
         supplement: str | None = None,
+        retrain: Sequence[str] = (),
     ) -> tuple[PlanInfo, bool]:
         """Freeze a plan without signing it: its requester signs :meth:`statement_template`'s
         ``erasure.request`` and sends it to :meth:`submit_statement`."""
@@ -142,6 +143,7 @@ class RecordsMixin(ErasingMixin):
             legal_basis=legal_basis,
             deadline=deadline,
             supplement=supplement,
+            retrain=list(retrain),
         )
 
     def statement_template(
@@ -176,12 +178,7 @@ class RecordsMixin(ErasingMixin):
         """Record a statement a person signed with their own key: refused unless it is signed by the
         principal this catalog acts as (a token acts only as its principal), then verified as a local
         command's would be."""
-        p = self.principal
-        if signed.principal != p.name or signed.key != p.key:
-            raise PolicyDenied(
-                f"the statement is signed as {signed.principal!r}, and you act as {p.name!r}: each person "
-                "signs with their own key and sends it with their own token"
-            )
+        self.own_statement(signed)
         if signed.kind != kind:
             raise UsageError(f"expected an {kind} statement, got {signed.kind}")
         service = self.erasures.service
@@ -238,4 +235,8 @@ class RecordsMixin(ErasingMixin):
         """The log's origin and every key it signed checkpoints with (current first)."""
         self._may("read")
         ident = self.proofs.identity
-        return {"origin": ident.origin, "keys": ident.trusted()}
+        return {"origin": ident.origin, "keys": ident.trusted(), "current": ident.public_key()}
+
+    def signing_key(self) -> str:
+        """The verifier key the log signs checkpoints and certificates with now (public)."""
+        return self.proofs.identity.public_key()

@@ -271,3 +271,7 @@ def _index(keys: Iterable[str | CosignatureVerifier]) -> dict[tuple[str, bytes],
 def _require_timestamp(timestamp: int) -> None:
     if isinstance(timestamp, bool) or not isinstance(timestamp, int) or not 0 <= timestamp <= MAX_TIMESTAMP:
         raise InputError(f"a cosignature timestamp must be an integer in [0, 2**63), got {timestamp!r}")
+
+
+WITNESSES = "witnesses"
+"""The catalog setting that lists the witnesses an admin configured (``ledger witness add``)."""

@@ -63,6 +63,25 @@ class Recipients:
     ) -> Binding:
         """Bind ``party`` to a channel (and the key it acknowledges with): a ``recipient.set``
         statement signed with the caller's identity, which must be an admin's."""
+        t = self.template(party, webhook=webhook, command=command, key=key)
+        if (
+            not self.principal.managed
+            or self.identity is None
+            or self.principal.key != self.identity.public_key
+        ):
+            raise PolicyDenied(
+                "a delivery channel is a statement signed with an admin's identity, and none is loaded",
+                hint="set DISGORGE_IDENTITY to your identity file (the catalog must have a roster: disgorge init)",
+            )
+        return self.submit(
+            sign(self.identity, t["kind"], catalog=t["catalog"], about=t["about"], body=t["body"])
+        )
+
+    def template(
+        self, party: str, *, webhook: str | None = None, command: str | None = None, key: str | None = None
+    ) -> dict[str, Any]:
+        """The ``recipient.set`` statement for ``party``, checked, less what its signer adds (a client
+        signs it with the admin's own key and sends it to :meth:`submit`)."""
         require(self.principal, "recipient.write")
         name = party_name(party)
         if (webhook is None) == (command is None):
@@ -81,24 +100,16 @@ class Recipients:
         if key is not None:
             key = key.strip()
             NoteVerifier.parse(key)  # InputError naming the malformed key
-        if (
-            not self.principal.managed
-            or self.identity is None
-            or self.principal.key != self.identity.public_key
-        ):
-            raise PolicyDenied(
-                "a delivery channel is a statement signed with an admin's identity, and none is loaded",
-                hint="set DISGORGE_IDENTITY to your identity file (the catalog must have a roster: disgorge init)",
-            )
         current = roster(self.store)
-        signed = sign(
-            self.identity,
-            "recipient.set",
-            catalog=current.catalog,
-            about=name,
-            body=binding_body(channel, key, current.digest()),
-        )
-        return self.submit(signed)
+        from disgorge.trust.statements import FORMAT
+
+        return {
+            "format": FORMAT,
+            "kind": "recipient.set",
+            "catalog": current.catalog,
+            "about": name,
+            "body": binding_body(channel, key, current.digest()),
+        }
 
     def submit(self, signed: Signed) -> Binding:
         """Record a binding already signed (by the server's client, say): refused unless it verifies."""

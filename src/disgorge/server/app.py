@@ -9,6 +9,7 @@ from disgorge.access.tokens import TokenService
 from disgorge.api import Catalog
 from disgorge.server import errors, ops, web
 from disgorge.server.routes import (
+    admin,
     client,
     consent,
     core,
@@ -56,6 +57,7 @@ def create_app(catalog: Catalog, *, jobs_url: str | None = None, job_workers: in
         ledger,
         lineage,
         lookup,
+        admin,
     ):
         app.include_router(part.router)
     web.install(app)

@@ -17,7 +17,13 @@ from typing import Any, Protocol
 import httpx
 
 from disgorge.errors import InputError, StoreError, VerificationFailed
-from disgorge.ledger.cosignature import CosignatureVerifier, add_cosignatures, split_note, verify_cosignatures
+from disgorge.ledger.cosignature import (
+    WITNESSES,
+    CosignatureVerifier,
+    add_cosignatures,
+    split_note,
+    verify_cosignatures,
+)
 from disgorge.ledger.note import Checkpoint, _parse_signature_line
 from disgorge.ledger.tree import MerkleTreeStore
 from disgorge.witness.protocol import SizeConflict, format_add_checkpoint, parse_size
@@ -243,10 +249,6 @@ def cosigner(
         return lines
 
     return cosign
-
-
-WITNESSES = "witnesses"
-"""The catalog setting that lists the witnesses an admin configured (``ledger witness add``)."""
 
 
 class _Settings(Protocol):

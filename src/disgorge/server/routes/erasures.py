@@ -33,6 +33,9 @@ class PlanIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
     legal_basis: str = Field(min_length=1, max_length=500)
     deadline: str | None = Field(None, max_length=40)
+    retrain: list[str] = Field(
+        [], max_length=100, description="Affected SISA ensembles to retrain exactly instead of destroying."
+    )
 
 
 class PlanOut(BaseModel):
@@ -131,6 +134,7 @@ def draft(cat: Cat, body: PlanIn) -> DraftOut:
         legal_basis=body.legal_basis,
         deadline=body.deadline,
         supplement=body.supplement,
+        retrain=body.retrain,
     )
     template = cat.statement_template(plan.id, "erasure.request")
     return DraftOut(plan=plan_out(plan), created=created, to_sign=TemplateOut(**template))

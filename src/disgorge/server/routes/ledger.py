@@ -102,6 +102,7 @@ class NoteOut(BaseModel):
 class KeysOut(BaseModel):
     origin: str
     keys: list[str] = Field(description="Verifier keys of every signing key the log used, current first.")
+    current: str = Field(description="The key it signs with now (`disgorge key export-public`).")
 
 
 EntryLimit = Annotated[int, Query(ge=1, le=10_000, description="Entries per page.")]

@@ -1,0 +1,230 @@
+"""An admin's settings for the whole catalog: principals, recipients' channels, the policy, storage
+roots and the ledger's witnesses. Roster and channel changes are statements the admin signs on the
+client with their own key (``GET …/statement`` gives what to sign, checked first); the server verifies
+and records them and signs nothing for anyone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from disgorge.errors import UsageError
+from disgorge.server.deps import API, Cat, requires
+from disgorge.server.routes.statements import SignedIn, TemplateOut
+from disgorge.trust import parse
+
+router = APIRouter(prefix=API, tags=["admin"])
+
+
+class MemberOut(BaseModel):
+    name: str
+    key: str
+    roles: list[str]
+    added_by: str
+    added_at: int
+    revoked_at: int | None
+
+
+class BindingOut(BaseModel):
+    party: str
+    channel: dict[str, Any]
+    key: str | None
+    set_by: str
+    set_at: str
+    ledger_index: int
+    binding: str = Field(description="The sha256 of the signed statement, as notices name it.")
+
+
+class RecipientsOut(BaseModel):
+    recipients: list[BindingOut]
+    set_aside: list[str] = Field(description="Bindings that do not verify, and why.")
+
+
+class PolicyOut(BaseModel):
+    text: str
+    version: str = Field(description="The version label, e.g. 'catalog v3 (ab12…)', or 'built-in default'.")
+
+
+class PolicyIn(BaseModel):
+    text: str = Field(min_length=1, max_length=1_000_000, description="The policy YAML (docs/policy.md).")
+    origin: str = Field(
+        "api", min_length=1, max_length=500, description="Where it came from, for the record."
+    )
+
+
+class VersionOut(BaseModel):
+    version: int
+
+
+class RootsIn(BaseModel):
+    paths: list[str] = Field(min_length=1, max_length=100, description="Absolute folders on the server.")
+
+
+class RootsOut(BaseModel):
+    roots: list[str]
+
+
+class WitnessIn(BaseModel):
+    url: str = Field(min_length=8, max_length=2000)
+    key: str = Field(min_length=1, max_length=400, description="Its verifier key (`disgorge witness init`).")
+
+
+class Witness(BaseModel):
+    url: str
+    key: str
+
+
+class WitnessesOut(BaseModel):
+    witnesses: list[Witness]
+
+
+@router.get(
+    "/principals", response_model=list[MemberOut], summary="The roster", dependencies=[requires("read")]
+)
+def principals(cat: Cat) -> list[dict[str, Any]]:
+    return cat.principals()
+
+
+@router.get(
+    "/principals/statement",
+    response_model=TemplateOut,
+    summary="The roster statement an admin signs to add, update or revoke a principal",
+    dependencies=[requires("roster.write")],
+)
+def principal_statement(
+    cat: Cat,
+    kind: Literal["roster.add", "roster.update", "roster.revoke"],
+    name: str = Query(min_length=1, max_length=200),
+    key: str | None = Query(None, min_length=1, max_length=400),
+    role: list[str] = Query([], max_length=20),
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if kind == "roster.add":
+        if key is None or not role:
+            raise UsageError("adding a principal needs their key and at least one role")
+        body = {"key": key.strip(), "roles": sorted(set(role))}
+    elif kind == "roster.update":
+        if not role:
+            raise UsageError("an update gives the principal's roles")
+        body = {"roles": sorted(set(role))}
+    return cat.roster_template(kind, name, body)
+
+
+@router.post(
+    "/principals",
+    response_model=MemberOut,
+    summary="Record an admin's signed roster statement (add, update, revoke)",
+    dependencies=[requires("roster.write")],
+)
+def change_principal(cat: Cat, body: SignedIn) -> dict[str, Any]:
+    return cat.submit_roster(parse(body.model_dump(), "the roster statement"))
+
+
+@router.get(
+    "/recipients",
+    response_model=RecipientsOut,
+    summary="Recipients' channels",
+    dependencies=[requires("read")],
+)
+def recipients(cat: Cat) -> dict[str, Any]:
+    bindings, problems = cat.recipients.list()
+    return {"recipients": [b.to_json() for b in bindings], "set_aside": problems}
+
+
+@router.get(
+    "/recipients/statement",
+    response_model=TemplateOut,
+    summary="The recipient.set statement an admin signs to bind a party to its channel",
+    dependencies=[requires("recipient.write")],
+)
+def recipient_statement(
+    cat: Cat,
+    party: str = Query(min_length=1, max_length=200),
+    webhook: str | None = Query(None, min_length=1, max_length=2000),
+    command: str | None = Query(None, min_length=1, max_length=2000),
+    key: str | None = Query(None, min_length=1, max_length=400),
+) -> dict[str, Any]:
+    return cat.recipient_template(party, webhook=webhook, command=command, key=key)
+
+
+@router.post(
+    "/recipients",
+    response_model=BindingOut,
+    summary="Record an admin's signed recipient.set statement",
+    dependencies=[requires("recipient.write")],
+)
+def set_recipient(cat: Cat, body: SignedIn) -> dict[str, Any]:
+    return cat.submit_recipient(parse(body.model_dump(), "the recipient binding")).to_json()
+
+
+@router.get(
+    "/policy", response_model=PolicyOut, summary="The policy in force", dependencies=[requires("read")]
+)
+def policy(cat: Cat) -> PolicyOut:
+    text, version = cat.policy_source()
+    return PolicyOut(text=text, version=version)
+
+
+@router.put(
+    "/policy",
+    response_model=VersionOut,
+    summary="Store a new policy version (parsed first: a bad policy is never stored)",
+    dependencies=[requires("key.manage")],
+)
+def set_policy(cat: Cat, body: PolicyIn) -> VersionOut:
+    return VersionOut(version=cat.put_policy(body.text, origin=body.origin))
+
+
+@router.get(
+    "/storage/roots",
+    response_model=RootsOut,
+    summary="Where erasure may delete",
+    dependencies=[requires("read")],
+)
+def roots(cat: Cat) -> RootsOut:
+    return RootsOut(roots=cat.storage_roots())
+
+
+@router.post(
+    "/storage/roots",
+    response_model=RootsOut,
+    summary="Register folders on the server where erasure may delete",
+    dependencies=[requires("storage.write")],
+)
+def add_roots(cat: Cat, body: RootsIn) -> RootsOut:
+    paths = [Path(p) for p in body.paths]
+    relative = [str(p) for p in paths if not p.is_absolute()]
+    if relative:
+        raise UsageError(
+            f"storage roots must be absolute paths on the server: {', '.join(relative)}",
+            hint="a relative path would be read against the server's own folder",
+        )
+    found: list[str] = []
+    for p in paths:
+        found = cat.add_storage_root(p)
+    return RootsOut(roots=found)
+
+
+@router.get(
+    "/ledger/witnesses",
+    response_model=WitnessesOut,
+    tags=["ledger"],
+    summary="The witnesses that cosign checkpoints",
+    dependencies=[requires("read")],
+)
+def witnesses(cat: Cat) -> dict[str, Any]:
+    return {"witnesses": cat.witnesses()}
+
+
+@router.post(
+    "/ledger/witnesses",
+    response_model=WitnessesOut,
+    tags=["ledger"],
+    summary="Have a witness cosign every checkpoint (a URL already there gets the new key)",
+    dependencies=[requires("key.manage")],
+)
+def add_witness(cat: Cat, body: WitnessIn) -> dict[str, Any]:
+    return {"witnesses": cat.add_witness(body.url, body.key)}
