@@ -114,6 +114,14 @@ def split_table_uri(uri: str) -> tuple[str, str, str]:
 Target = tuple[str, str, dict[str, Any]]
 
 
+def _bucket(uri: str) -> tuple[str, ...]:
+    """The bucket an object (or a Delta table's files) of ``uri`` lives in, if it is on S3."""
+    for prefix in ("s3://", "delta+s3://"):
+        if uri.startswith(prefix):
+            return (uri[len(prefix) :].split("/", 1)[0],)
+    return ()
+
+
 def _targets(store: CatalogStore, assets: BitMap, imp: Any, *, identities: bool = True) -> Iterator[Target]:
     """The closure's targets in no particular order; ``identities=False`` skips looking at files (what a
     staleness check needs is which targets exist, not their bytes)."""
@@ -129,13 +137,14 @@ def _targets(store: CatalogStore, assets: BitMap, imp: Any, *, identities: bool 
         for dep in s.scalars(select(Deployment).where(Deployment.artifact_id.in_(model_ids + art_ids))):
             yield "deployment", dep.target, {"artifact_id": dep.artifact_id, "hook": dep.hook}
         shas = {m["id"]: m["sha256"] for m in [*imp.models, *imp.artifacts]}
+        buckets: set[str] = set()  # every bucket an object is deleted from: each is compacted after
         for kind, ids in (("model_copy", model_ids), ("artifact_copy", art_ids)):
             for ac in s.scalars(
                 select(ArtifactCopy).where(ArtifactCopy.artifact_id.in_(ids)).order_by(ArtifactCopy.uri)
             ):
+                buckets.update(_bucket(ac.uri))
                 yield kind, ac.uri, ident(ac.uri, shas[ac.artifact_id], ac.size, ac.mtime_ns, ac.inode)
         tables: dict[tuple[str, str], list[str]] = {}
-        buckets: set[str] = set()
         id_list = list(assets)
         for i in range(0, len(id_list), 900):
             chunk = id_list[i : i + 900]
@@ -151,8 +160,8 @@ def _targets(store: CatalogStore, assets: BitMap, imp: Any, *, identities: bool 
                     table, column, value = split_table_uri(uri)
                     tables.setdefault((table, column), []).append(value)
                 else:
+                    buckets.update(_bucket(uri))
                     if uri.startswith("s3://"):
-                        buckets.add(uri.removeprefix("s3://").split("/", 1)[0])
                         yield "copy", uri, s3_identity(sha, size, etag, version_id) if identities else {}
                         continue
                     yield "copy", uri, ident(uri, sha, size, mtime_ns, inode)

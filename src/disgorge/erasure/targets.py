@@ -357,8 +357,9 @@ HANDLERS: dict[str, Handler] = {
 PHASES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("take down", ("deployment",), ()),
     ("retrain", ("retrain",), ()),
-    ("delete data", ("artifact_copy", "copy", "table_rows", "storage_compact"), ("retrain",)),
+    ("delete data", ("artifact_copy", "copy", "table_rows"), ("retrain",)),
     ("destroy models", ("model_copy",), ("deployment", "retrain")),
+    ("compact", ("storage_compact",), ("retrain", *OBJECT_KINDS, "table_rows")),
     (
         "rebuild and notify",
         ("dataset", "recipient"),
@@ -373,7 +374,9 @@ PHASES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 """(name, kinds run in it, kinds that must all be done before it starts). A retrain reads the old
 ensemble's manifest and checkpoints, which "delete data" destroys, so deletions wait for it; a retrain
 that cannot run holds the plan until it succeeds or an approver resolves it (the model is then
-destroyed with the rest: its files are targets either way)."""
+destroyed with the rest: its files are targets either way). A bucket is compacted once every object
+the plan deletes from S3 is gone, models' and artifacts' included, so no erased byte of any of them
+stays in the store's volumes (a takedown that fails holds it, with the models it holds)."""
 
 
 @dataclass(frozen=True, slots=True)
