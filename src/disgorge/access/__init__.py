@@ -123,6 +123,8 @@ class RosterService:
         for role in body.get("roles", []):
             if role not in ROLES:
                 raise UsageError(f"role {role!r} is unknown", hint=f"roles: {', '.join(ROLES)}")
+        if kind == "roster.add":
+            _check_key(str(body.get("key", "")), canonical)
         from disgorge.trust.statements import FORMAT
 
         return {
@@ -132,3 +134,18 @@ class RosterService:
             "about": canonical,
             "body": {**body, "prev": r.digest()},
         }
+
+
+def _check_key(key: str, name: str) -> None:
+    """A new member's key, refused as bad input (before anyone signs) unless it is a verifier key
+    carrying their name, as every reader of the roster would refuse it."""
+    from disgorge.errors import InputError
+    from disgorge.ledger.note import NoteVerifier
+
+    hint = f"their public key, as `disgorge identity show` prints it on their machine (made by `disgorge identity init {name}`)"
+    try:
+        v = NoteVerifier.parse(key)
+    except Exception as exc:
+        raise InputError(f"--key {key!r} for {name!r} is not a public key", hint=hint) from exc
+    if v.name != name:
+        raise InputError(f"--key is the key of {v.name!r}, not of {name!r}", hint=hint)

@@ -98,7 +98,7 @@ def principal_statement(
     cat: Cat,
     kind: Literal["roster.add", "roster.update", "roster.revoke"],
     name: str = Query(min_length=1, max_length=200),
-    key: str | None = Query(None, min_length=1, max_length=400),
+    key: str | None = Query(None, max_length=400),
     role: list[str] = Query([], max_length=20),
 ) -> dict[str, Any]:
     body: dict[str, Any] = {}
