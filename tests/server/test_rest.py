@@ -230,3 +230,18 @@ def _verify_consistency(c: dict[str, object]) -> None:
         bytes.fromhex(c["new_root"]),
         proof,  # type: ignore[arg-type]
     )
+
+
+def test_a_json_body_sent_as_a_form_says_how_to_send_it(team: Team) -> None:
+    """``curl -d '{…}'`` labels the body as a form; the answer names the header to send instead."""
+    body = '{"name": "site", "notice": "hello", "uses": ["essential.service"]}'
+    ann = team.client("ann")
+    r = ann.post(
+        "/api/v1/sources", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    err = refused(r, 400, "not valid")
+    assert "Content-Type: application/json" in err["hint"] and "x-www-form-urlencoded" in err["hint"]
+    r = ann.post("/api/v1/sources", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    r = ann.post("/api/v1/sources", json={"name": "site"})
+    assert "Content-Type" not in refused(r, 400, "uses")["hint"]

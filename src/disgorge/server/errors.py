@@ -28,10 +28,16 @@ def install(app: FastAPI) -> None:
         for e in exc.errors()[:20]:
             where = ".".join(str(p) for p in e.get("loc", ()))
             problems.append(f"{where}: {e.get('msg', 'invalid')}")
+        hint = "see /openapi.json for this endpoint's schema"
+        sent = request.headers.get("content-type", "")
+        if any(p.startswith("body") for p in problems) and "json" not in sent.lower():
+            # FastAPI reads a JSON body only when it is labelled JSON (a cross-site form cannot be):
+            # curl -d sends form encoding unless told otherwise
+            hint = f"send the body as JSON with Content-Type: application/json (this one was {sent or 'unlabelled'!r}; curl: -H 'Content-Type: application/json' or --json)"
         body = {
             "error": "disgorge.usage",
             "message": "the request is not valid: " + "; ".join(problems),
-            "hint": "see /openapi.json for this endpoint's schema",
+            "hint": hint,
         }
         return JSONResponse(body, status_code=400)
 
