@@ -24,6 +24,23 @@ def _deliver(shop: Shop) -> None:
     shop.ok("erase", "run", shop.plan, "--execute")
 
 
+def _acme_acks(shop: Shop) -> str:
+    """acme, in its own folder with no catalog: checks its notice came from this catalog, and signs."""
+    return shop.ok(
+        "notice",
+        "ack",
+        "inbox.json",
+        "--identity",
+        "../acme.identity",
+        "--key",
+        "../key.pub",
+        "-o",
+        "ack.json",
+        cwd=shop.cwd / "acme",
+        catalog=False,
+    )
+
+
 def _ack_as(shop: Shop, who: Identity, about: str, out: str, **body: str) -> None:
     notice = parse_notice((shop.cwd / "acme" / "inbox.json").read_bytes())
     signed = sign(
@@ -41,19 +58,7 @@ def test_ack_from_the_right_key_is_recorded_and_certified(sqlite_shop: Shop) -> 
     _deliver(shop)
     # the recipient, in its own folder, with no catalog: checks the notice came from this catalog, signs
     (shop.cwd / "key.pub").write_text(shop.ok("key", "export-public"))  # what the catalog gives acme
-    out = shop.ok(
-        "notice",
-        "ack",
-        "inbox.json",
-        "--identity",
-        "../acme.identity",
-        "--key",
-        "../key.pub",
-        "-o",
-        "ack.json",
-        cwd=shop.cwd / "acme",
-        catalog=False,
-    )
+    out = _acme_acks(shop)
     assert "acknowledged notice" in out and "signed by the catalog's key" in out
     recorded = json.loads(shop.ok("notice", "record-ack", "acme/ack.json", "--json"))
     assert recorded["recorded"] and recorded["party"] == "acme" and recorded["acknowledged_by"] == "acme"
@@ -212,19 +217,7 @@ def test_channels_and_acks_through_the_server(sqlite_shop: Shop) -> None:
         listed = json.loads(shop.ok("recipient", "list", "--json", **remote))
         assert [(b["party"], b["set_by"]) for b in listed["recipients"]] == [("acme", "ann"), ("beta", "ann")]
         shop.ok("erase", "run", shop.plan, "--execute", **remote)
-        out = shop.ok(
-            "notice",
-            "ack",
-            "inbox.json",
-            "--identity",
-            "../acme.identity",
-            "--key",
-            "../key.pub",
-            "-o",
-            "ack.json",
-            cwd=shop.cwd / "acme",
-            catalog=False,
-        )
+        out = _acme_acks(shop)
         assert "signed by the catalog's key" in out
         recorded = json.loads(shop.ok("notice", "record-ack", "acme/ack.json", "--json", **remote))
         assert recorded["recorded"] and recorded["acknowledged_by"] == "acme"
