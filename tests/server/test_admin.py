@@ -121,3 +121,20 @@ def test_the_client_signs_only_what_was_asked(bend: dict[str, Any]) -> None:
     honest = _BentServer({})
     honest.change_roster("roster.add", "fay", key=FAY.public_key, roles=["engineer"])
     assert honest.posted
+
+
+def test_s3_credentials_travel_only_as_variable_names(team: Team) -> None:
+    from disgorge.client import RemoteCatalog
+    from disgorge.errors import UsageError
+
+    ann = team.client("ann")
+    body = {"endpoint_url": "http://127.0.0.1:9", "secret_access_key": "hunter2"}
+    refused(ann.put("/api/v1/storage/s3", json=body), 400, "secret_access_key")
+    with RemoteCatalog(team.url, team.tokens["ann"], identity=PEOPLE["ann"]) as remote:
+        with pytest.raises(UsageError, match="credentials in clear"):
+            remote.set_s3({"endpoint_url": "http://127.0.0.1:9", "secret_access_key": "hunter2"})
+        shown = remote.set_s3({"endpoint_url": "http://127.0.0.1:9", "secret_access_key_env": "SK"})
+    assert shown == {"endpoint_url": "http://127.0.0.1:9", "secret_access_key_env": "SK"}
+    from disgorge.shared import STORAGE
+
+    assert "hunter2" not in str(team.cat.store.settings.get(STORAGE))

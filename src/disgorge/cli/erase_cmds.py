@@ -431,13 +431,8 @@ def storage_s3(
     """Set the S3 endpoint erasure and scans use, for every home on the catalog (admins only); secrets
     are never stored in the catalog: given in clear they stay in this home (mode 0600), or each home
     reads them from the environment variables named."""
-    from disgorge.shared import set_s3
-
     with catalog(home) as cat:
-        cat._may("storage.write")
-        shown = set_s3(
-            cat.store,
-            cat.home,
+        shown = cat.set_s3(
             {
                 "endpoint_url": endpoint_url,
                 "access_key_id": access_key_id or "",

@@ -128,6 +128,20 @@ class AdminClient:
         """A folder named here, sent as its absolute path (the server reads paths against its own folder)."""
         return list(self._call("POST", "/storage/roots", json={"paths": [str(root.resolve())]})["roots"])
 
+    def set_s3(self, settings: dict[str, str]) -> dict[str, str]:
+        """The endpoint, sent with the names of the variables that hold its credentials, never a secret."""
+        from disgorge.errors import UsageError
+
+        if settings.get("access_key_id") or settings.get("secret_access_key"):
+            raise UsageError(
+                "S3 credentials in clear stay in a home, and through a server they would be sent to it",
+                hint="name the environment variables the server reads them from "
+                "(--access-key-id-env, --secret-access-key-env), or unset DISGORGE_URL",
+            )
+        keep = ("endpoint_url", "access_key_id_env", "secret_access_key_env", "weed_master")
+        body = {k: settings[k] for k in keep if settings.get(k)}
+        return dict(self._call("PUT", "/storage/s3", json=body)["s3"])
+
     def storage_roots(self) -> list[str]:
         return list(self._call("GET", "/storage/roots")["roots"])
 

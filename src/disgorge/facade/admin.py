@@ -89,6 +89,14 @@ class AdminMixin(RecordsMixin):
         self._may("read")
         return [str(r) for r in self.storage_config.roots]
 
+    def set_s3(self, settings: dict[str, str]) -> dict[str, str]:
+        """The S3 endpoint for every home on the catalog; secrets given in clear stay in this home."""
+        self._may("storage.write")
+        from disgorge.shared import set_s3
+
+        self.__dict__.pop("_storage", None)
+        return set_s3(self.store, self.home, settings)
+
     # the ledger's witnesses
     def witnesses(self) -> list[dict[str, str]]:
         self._may("read")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from disgorge.errors import UsageError
 from disgorge.server.deps import API, Cat, requires
@@ -65,6 +65,22 @@ class RootsIn(BaseModel):
 
 class RootsOut(BaseModel):
     roots: list[str]
+
+
+class S3In(BaseModel):
+    """The endpoint every home uses; credentials only as the names of environment variables each home
+    (the server's included) reads them from: a secret never travels to or rests in the catalog."""
+
+    model_config = ConfigDict(extra="forbid")  # a secret sent along is refused, not silently dropped
+
+    endpoint_url: str = Field(min_length=1, max_length=2000)
+    access_key_id_env: str | None = Field(None, min_length=1, max_length=200)
+    secret_access_key_env: str | None = Field(None, min_length=1, max_length=200)
+    weed_master: str | None = Field(None, min_length=1, max_length=500)
+
+
+class S3Out(BaseModel):
+    s3: dict[str, str]
 
 
 class WitnessIn(BaseModel):
@@ -206,6 +222,16 @@ def add_roots(cat: Cat, body: RootsIn) -> RootsOut:
     for p in paths:
         found = cat.add_storage_root(p)
     return RootsOut(roots=found)
+
+
+@router.put(
+    "/storage/s3",
+    response_model=S3Out,
+    summary="Set the S3 endpoint erasure and scans use (credentials by environment variable name)",
+    dependencies=[requires("storage.write")],
+)
+def set_s3(cat: Cat, body: S3In) -> S3Out:
+    return S3Out(s3=cat.set_s3({k: v or "" for k, v in body.model_dump().items()}))
 
 
 @router.get(
