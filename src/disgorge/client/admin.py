@@ -149,6 +149,14 @@ class AdminClient:
         """The server's log key, which signs its checkpoints and certificates."""
         return str(self._call("GET", "/ledger/keys")["current"])
 
+    def asset_proof(self, plan: str, sha256: str) -> dict[str, Any]:
+        from urllib.parse import quote
+
+        proof: dict[str, Any] = self._call(
+            "GET", f"/erasures/{quote(plan, safe='')}/asset-proof", params={"sha256": sha256}
+        )
+        return proof
+
     def witnesses(self) -> list[dict[str, str]]:
         return list(self._call("GET", "/ledger/witnesses")["witnesses"])
 

@@ -50,6 +50,8 @@ class ErasingMixin(ConsentMixin):
         )
 
     def asset_proof(self, plan: str, sha256: str) -> dict[str, Any]:
+        """The proof that one content (by its sha256) is in a plan's erased set, for its data subject."""
+        self._may("read")
         from disgorge.proof.service import asset_proof
 
         return asset_proof(self.store, plan, sha256)

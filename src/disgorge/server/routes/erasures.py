@@ -227,3 +227,12 @@ def certificate(cat: Cat, plan: str, format: Literal["json", "html"] = "json") -
 
         return HTMLResponse(render_html(doc))
     return JSONResponse(doc)
+
+
+@router.get(
+    "/erasures/{plan}/asset-proof",
+    summary="The proof that one erased content (by its sha256) is in the plan's erased set",
+    dependencies=[requires("read")],
+)
+def asset_proof(cat: Cat, plan: str, sha256: str = Query(min_length=1, max_length=80)) -> dict[str, Any]:
+    return cat.asset_proof(plan, sha256)
