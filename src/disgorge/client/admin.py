@@ -149,6 +149,15 @@ class AdminClient:
         """The server's log key, which signs its checkpoints and certificates."""
         return str(self._call("GET", "/ledger/keys")["current"])
 
+    def set_subject(self, sha256: str, subject: str, *, reason: str) -> tuple[Any, bool]:
+        from types import SimpleNamespace
+        from urllib.parse import quote
+
+        doc = self._call(
+            "POST", f"/assets/{quote(sha256, safe='')}/subject", json={"subject": subject, "reason": reason}
+        )
+        return SimpleNamespace(sha256=doc["sha256"]), bool(doc["changed"])
+
     def asset_proof(self, plan: str, sha256: str) -> dict[str, Any]:
         from urllib.parse import quote
 

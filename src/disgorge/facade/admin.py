@@ -61,6 +61,12 @@ class AdminMixin(RecordsMixin):
         self.own_statement(signed)
         return self.recipients.submit(signed)
 
+    # a subject attribution corrected
+    def set_subject(self, sha256: str, subject: str, *, reason: str) -> tuple[Any, bool]:
+        """Attribute one asset to ``subject`` (ledgered with ``reason``); the asset and whether it changed."""
+        self._may("asset.write")
+        return self.store.set_subject(sha256, subject, reason=reason)
+
     # the policy
     def policy_source(self) -> tuple[str, str]:
         """The policy in force as (text, version label); the built-in default if none was set."""

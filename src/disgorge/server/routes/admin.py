@@ -83,6 +83,18 @@ class S3Out(BaseModel):
     s3: dict[str, str]
 
 
+class SubjectIn(BaseModel):
+    subject: str = Field(
+        min_length=1, max_length=500, description="The external subject id (pseudonymised here)."
+    )
+    reason: str = Field(min_length=1, max_length=2000, description="Why the attribution changes (ledgered).")
+
+
+class SubjectOut(BaseModel):
+    sha256: str
+    changed: bool
+
+
 class WitnessIn(BaseModel):
     url: str = Field(min_length=8, max_length=2000)
     key: str = Field(min_length=1, max_length=400, description="Its verifier key (`disgorge witness init`).")
@@ -232,6 +244,18 @@ def add_roots(cat: Cat, body: RootsIn) -> RootsOut:
 )
 def set_s3(cat: Cat, body: S3In) -> S3Out:
     return S3Out(s3=cat.set_s3({k: v or "" for k, v in body.model_dump().items()}))
+
+
+@router.post(
+    "/assets/{sha256}/subject",
+    response_model=SubjectOut,
+    tags=["sources"],
+    summary="Attribute an asset to a subject, replacing the one it had (resolves a subject_conflict)",
+    dependencies=[requires("asset.write")],
+)
+def set_subject(cat: Cat, sha256: str, body: SubjectIn) -> SubjectOut:
+    asset, changed = cat.set_subject(sha256, body.subject, reason=body.reason)
+    return SubjectOut(sha256=asset.sha256, changed=changed)
 
 
 @router.get(
