@@ -388,8 +388,20 @@ class Catalog(AdminMixin):
         self, dataset: str, *, to: str, dest: Path, at: datetime | None = None
     ) -> tuple[CheckReport, ExportResult]:
         """Share a dataset with a party: refused unless every member may be shared with it."""
+        from disgorge.enforcement import export_members
+
+        report, run, ds = self.begin_export(dataset, to=to, at=at)
+        with run:
+            result = export_members(self.store, self.store.members(ds.id), dest)
+        return report, result
+
+    def begin_export(
+        self, dataset: str, *, to: str, at: datetime | None = None
+    ) -> tuple[CheckReport, RunContext, DatasetInfo]:
+        """The check of a share (recorded, and refused unless every member may go to ``to``) and the
+        run that records it, open until the copying is done (a server's client copies)."""
         self._may("export")
-        from disgorge.enforcement import check_datasets, denial, export_members
+        from disgorge.enforcement import check_datasets, denial
 
         ds = self.store.get_dataset(dataset)
         report = check_datasets(
@@ -398,15 +410,14 @@ class Catalog(AdminMixin):
         if not report.ok:
             self.store.record_decision(report.record("export"))
             raise denial(report, f"export of {ds.ref} to {to!r}")
-        with self.run(
+        run = self.run(
             f"export {ds.ref} to {to}",
             use="third_party_sharing",
             party=to,
             inputs=[f"dataset:{ds.ref}"],
             at=at,
-        ):
-            result = export_members(self.store, self.store.members(ds.id), dest)
-        return report, result
+        )
+        return report, run, ds
 
 
 def _readable(ds: DatasetInfo) -> DatasetInfo:

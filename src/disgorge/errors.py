@@ -113,5 +113,7 @@ def from_json(body: object, status: int) -> DisgorgeError:
     data = body if isinstance(body, dict) else {}
     cls = classes.get(str(data.get("error")), by_status.get(status, StoreError))
     message = str(data.get("message") or f"the server answered HTTP {status}")
-    hint = data.get("hint")
-    return cls(message, hint=str(hint) if hint else None)
+    hint, details = data.get("hint"), data.get("details")
+    return cls(
+        message, hint=str(hint) if hint else None, details=details if isinstance(details, dict) else None
+    )

@@ -88,7 +88,7 @@ def test_a_command_the_api_does_not_serve_says_so(
     world: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "elsewhere").mkdir()
-    r = _remote(world, tmp_path, monkeypatch, ("principal", "list"))
+    r = _remote(world, tmp_path, monkeypatch, ("key", "rotate"))
     assert r.returncode == 2 and "DISGORGE_URL" in r.stderr  # type: ignore[attr-defined]
 
 
@@ -136,3 +136,38 @@ def test_a_model_named_by_a_path_or_uri_with_slashes(
         assert (remote.returncode, remote.stdout) == (local.returncode, local.stdout), args  # type: ignore[attr-defined]
         assert remote.stderr.replace("\n", " ") == local.stderr.replace("\n", " "), args  # type: ignore[attr-defined]
     assert _remote(world, tmp_path, monkeypatch, ("lineage", str(ft))).returncode == 0  # type: ignore[attr-defined]
+
+
+def test_an_export_through_the_server_is_checked_there_and_copied_here(
+    world: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The share is decided and recorded as a run by the server; the files are copied on this machine
+    from the copies it opens, each verified by its sha256, and the run is finished after."""
+    from tests.server.rest import photos as write_photos
+
+    cat = world.cat
+    cat.add_source("shop", notice=b"we share with acme", uses=["third_party_sharing"], recipients=["acme"])
+    write_photos(tmp_path / "shop", "zoe", 3, seed=900)
+    cat.ingest(tmp_path / "shop", IngestOptions(source="shop", subject_from="parent-dir", workers=1))
+    cat.create_dataset("shared", source="shop")
+    (tmp_path / "elsewhere").mkdir()
+    args = ("export", "--dataset", "shared", "--to", "acme", "--dest", "out")
+    local = _local(world, tmp_path, monkeypatch, args)
+    remote = _remote(world, tmp_path, monkeypatch, args)
+    assert local.returncode == 0 == remote.returncode, (local.stderr, remote.stderr)  # type: ignore[attr-defined]
+    assert remote.stdout == local.stdout and "exported 3 files" in local.stdout  # type: ignore[attr-defined]
+    here, there = tmp_path / "out", tmp_path / "elsewhere" / "out"
+    assert sorted(p.name for p in here.iterdir()) == sorted(p.name for p in there.iterdir())
+    assert all((there / p.name).read_bytes() == p.read_bytes() for p in here.iterdir())
+    from sqlalchemy import select
+
+    from disgorge.catalog.schema import Run
+
+    with cat.store.session() as s:
+        runs = s.execute(select(Run.status).where(Run.name == "export shared@1 to acme")).scalars().all()
+    assert runs == ["finished", "finished"]
+    refused = _remote(
+        world, tmp_path, monkeypatch, ("export", "--dataset", "shared", "--to", "evil", "--dest", "no")
+    )
+    assert refused.returncode == 1 and "refused before any data was read" in refused.stderr  # type: ignore[attr-defined]
+    assert not (tmp_path / "elsewhere" / "no").exists()

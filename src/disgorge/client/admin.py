@@ -158,6 +158,26 @@ class AdminClient:
         )
         return SimpleNamespace(sha256=doc["sha256"]), bool(doc["changed"])
 
+    def export(self, dataset: str, *, to: str, dest: Path, at: Any = None) -> tuple[Any, Any]:
+        """The server checks and records the share; the members are copied here from the copies this
+        machine opens (each verified by its sha256), then the share's run is finished."""
+        from types import SimpleNamespace
+        from urllib.parse import quote
+
+        from disgorge.enforcement.export import write_members
+        from disgorge.errors import UsageError
+
+        if at is not None:
+            raise UsageError("an export decided as of another time is not served by the API")
+        r = self._call("POST", "/exports", json={"dataset": dataset, "to": to})
+        status = "failed"
+        try:
+            result = write_members(r["members"], dest)
+            status = "finished"
+        finally:
+            self._call("POST", f"/runs/{quote(r['run'], safe='')}/finish", json={"status": status})
+        return SimpleNamespace(decision_uid=r["decision"]), result
+
     def asset_proof(self, plan: str, sha256: str) -> dict[str, Any]:
         from urllib.parse import quote
 

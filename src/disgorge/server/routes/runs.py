@@ -64,6 +64,20 @@ class MembersOut(BaseModel):
     members: list[tuple[str, list[str]]]
 
 
+class ExportIn(BaseModel):
+    dataset: str = Field(min_length=1, max_length=300, description="NAME[@VERSION].")
+    to: str = Field(min_length=1, max_length=200, description="The receiving party.")
+
+
+class ExportOut(BaseModel):
+    """A share allowed and recorded as a run: the client copies the members, then finishes the run."""
+
+    run: str
+    dataset: str
+    decision: str | None
+    members: list[tuple[str, str, list[str]]] = Field(description="(sha256, media type, copies' URIs).")
+
+
 class OutputIn(BaseModel):
     """An output the run wrote, hashed where it was written."""
 
@@ -149,6 +163,21 @@ def members(cat: Cat, run: str, body: MembersIn) -> MembersOut:
     ctx = cat.resume_run(run)
     ds = ctx.use_dataset(body.dataset)
     return MembersOut(run=ctx.info.uid, dataset=ds.ref, members=member_copies(cat.store, ds.id))
+
+
+@router.post(
+    "/exports",
+    response_model=ExportOut,
+    tags=["enforcement"],
+    summary="Share a dataset with a party: checked (403 if any member may not go), then its members' copies",
+    dependencies=[requires("export")],
+)
+def export(cat: Cat, body: ExportIn) -> ExportOut:
+    from disgorge.enforcement.export import member_copies as copies
+
+    report, run, ds = cat.begin_export(body.dataset, to=body.to)
+    members = copies(cat.store, cat.store.members(ds.id))
+    return ExportOut(run=run.info.uid, dataset=ds.ref, decision=report.decision_uid, members=members)
 
 
 @router.post(
