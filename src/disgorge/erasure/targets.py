@@ -376,7 +376,7 @@ ensemble's manifest and checkpoints, which "delete data" destroys, so deletions 
 that cannot run holds the plan until it succeeds or an approver resolves it (the model is then
 destroyed with the rest: its files are targets either way). A bucket is compacted once every object
 the plan deletes from S3 is gone, models' and artifacts' included, so no erased byte of any of them
-stays in the store's volumes (a takedown that fails holds it, with the models it holds)."""
+stays in the store's volumes (a takedown that fails, or a copy left for an approver to resolve, holds it)."""
 
 
 @dataclass(frozen=True, slots=True)
