@@ -1,5 +1,6 @@
-"""An admin's commands through a server: ``principal …``, ``recipient …``, ``policy …``, ``storage
-add-root`` and ``ledger witness …``. Roster and channel changes are signed here with the admin's own
+"""The commands an admin or a privacy officer runs through a server: ``principal …``, ``recipient …``,
+``notice record-ack``, ``policy …``, ``storage add-root``, ``storage s3``, ``ledger witness …``, ``key
+export-public``, ``asset set-subject``, ``erase asset-proof`` and ``export``. Roster and channel changes are signed here with the admin's own
 identity, after checking that the template the server gave says exactly what was asked (a server that
 slipped another key or role into it would otherwise have the admin sign it)."""
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from disgorge.client.services import Transport, sign_as, unserved
-from disgorge.errors import InputError, VerificationFailed
+from disgorge.errors import VerificationFailed
 
 if TYPE_CHECKING:
     from disgorge.trust import Identity, Signed
@@ -118,11 +119,10 @@ class AdminClient:
         return str(doc["text"]), str(doc["version"])
 
     def set_policy(self, path: Path) -> int:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"policy {path}: cannot read it ({exc})") from exc
-        return int(self._call("PUT", "/policy", json={"text": text, "origin": str(path)})["version"])
+        from disgorge.policy import read_policy_file
+
+        body = {"text": read_policy_file(path), "origin": str(path)}
+        return int(self._call("PUT", "/policy", json=body)["version"])
 
     def add_storage_root(self, root: Path) -> list[str]:
         """A folder named here, sent as its absolute path (the server reads paths against its own folder)."""

@@ -78,11 +78,9 @@ class AdminMixin(RecordsMixin):
 
     def set_policy(self, path: Path) -> int:
         """Store a new policy version for every home on the catalog (admins only)."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"policy {path}: cannot read it ({exc})") from exc
-        return self.put_policy(text, origin=str(path))
+        from disgorge.policy import read_policy_file
+
+        return self.put_policy(read_policy_file(path), origin=str(path))
 
     def put_policy(self, text: str, *, origin: str) -> int:
         self._may("key.manage")

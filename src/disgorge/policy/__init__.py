@@ -2,7 +2,7 @@
 
 from disgorge.policy.consent import ConsentEvent, consent_state
 from disgorge.policy.decide import Outcome, Provenance, Request, decide
-from disgorge.policy.rules import DEFAULT_POLICY, Policy, parse_policy
+from disgorge.policy.rules import DEFAULT_POLICY, Policy, parse_policy, read_policy_file
 from disgorge.policy.taxonomy import SENSITIVE_CATEGORIES, Taxonomy, covers, default_taxonomy
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "decide",
     "default_taxonomy",
     "parse_policy",
+    "read_policy_file",
 ]

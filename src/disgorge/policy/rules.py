@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -82,6 +83,14 @@ class Policy:
             if rule.effect == "allow" and rule.matches(materialised):
                 return True, rule
         return False, None
+
+
+def read_policy_file(path: Path) -> str:
+    """A policy file's text, or an input error naming the file (parsed later, where it is stored)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"policy {path}: cannot read it ({exc})") from exc
 
 
 def parse_policy(text: str, origin: str, taxonomy: Taxonomy | None = None) -> Policy:
