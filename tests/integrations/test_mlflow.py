@@ -159,6 +159,44 @@ def test_import_mlflow_reads_a_history_idempotently(
     assert "1 inputs not resolved" in human.stdout + human.stderr
 
 
+def test_import_mlflow_through_the_server(
+    home: disgorge.Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history is read where the command runs and recorded by the server, with the same report;
+    an auditor (no lineage.write) is refused before anything is read or sent."""
+    from disgorge.access.tokens import TokenService
+    from tests.conftest import PEOPLE, claim
+    from tests.server.conftest import LiveServer
+
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri("sqlite:///remote.db")
+    with mlflow.start_run(run_name="remote-train", tags=ALLOWED) as r1:
+        mlflow.log_input(disgorge_dataset("ok@1", catalog=home))
+    mlflow.set_tracking_uri(None)
+    with disgorge.open(home.home.path, catalog_url=home.store.url, identity=PEOPLE["ann"]) as admin:
+        claim(admin, PEOPLE)
+        service = TokenService(admin.store)
+        tokens = {who: service.issue(admin.principal, "t", principal=who)[1] for who in ("eve", "dan")}
+    server = LiveServer(tmp_path, home=str(home.home.path), catalog_url=home.store.url)
+    try:
+        monkeypatch.setenv("DISGORGE_URL", server.url)
+        args = ("import", "mlflow", "--tracking-uri", "sqlite:///remote.db", "--json")
+        monkeypatch.setenv("DISGORGE_TOKEN", tokens["dan"])
+        refused = dg(tmp_path, *args, home="no-home")
+        assert refused.returncode == 1 and "lineage.write" in refused.stderr, refused.stderr
+        monkeypatch.setenv("DISGORGE_TOKEN", tokens["eve"])
+        first = dg(tmp_path, *args, home="no-home")
+        assert first.returncode == 0, first.stderr
+        report = json.loads(first.stdout)
+        assert (report["runs"], report["new_runs"], report["unresolved"]) == (1, 1, [])
+        again = json.loads(dg(tmp_path, *args, home="no-home").stdout)
+        assert (again["runs"], again["new_runs"]) == (1, 0)
+    finally:
+        server.stop()
+    assert _inputs(home, r1.info.run_id)["disgorge:ok@1"] == ("dataset", "manifest_digest")
+    assert not (tmp_path / "no-home").exists()
+
+
 def _free_port() -> int:
     import socket
 

@@ -14,6 +14,9 @@ from disgorge.client.services import Transport, sign_as, unserved
 from disgorge.errors import VerificationFailed
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from disgorge.model.capture import CapturedRun
     from disgorge.trust import Identity, Signed
 
 
@@ -177,6 +180,30 @@ class AdminClient:
         finally:
             self._call("POST", f"/runs/{quote(r['run'], safe='')}/finish", json={"status": status})
         return SimpleNamespace(decision_uid=r["decision"]), result
+
+    def _may(self, action: str) -> None:
+        """Refused here already when the token's roles lack ``action`` (before reading anything to send);
+        the server checks again."""
+        from disgorge.access import require
+
+        require(self.principal, action)  # type: ignore[attr-defined]
+
+    def record_captured(self, runs: Sequence[CapturedRun], *, origin: str) -> dict[str, Any]:
+        """Runs read here (an MLflow history), recorded by the server 500 at a time."""
+        from pydantic import TypeAdapter
+
+        from disgorge.model.capture import CapturedRun
+
+        adapter = TypeAdapter(list[CapturedRun])
+        report: dict[str, Any] = {"tracking_uri": origin, "runs": 0, "new_runs": 0, "inputs_resolved": 0}
+        report |= {"models": 0, "unresolved": []}
+        for i in range(0, max(len(runs), 1), 500):
+            chunk = adapter.dump_python(list(runs[i : i + 500]), mode="json")
+            part = self._call("POST", "/capture/runs", json={"origin": origin, "runs": chunk})
+            for k in ("runs", "new_runs", "inputs_resolved", "models"):
+                report[k] += part[k]
+            report["unresolved"] += part["unresolved"]
+        return report
 
     def asset_proof(self, plan: str, sha256: str) -> dict[str, Any]:
         from urllib.parse import quote

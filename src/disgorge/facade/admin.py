@@ -14,7 +14,10 @@ from disgorge.errors import InputError, UsageError
 from disgorge.facade.records import RecordsMixin
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from disgorge.access import RosterService
+    from disgorge.model.capture import CapturedRun
     from disgorge.trust import Signed
     from disgorge.trust.notices import Binding
 
@@ -66,6 +69,28 @@ class AdminMixin(RecordsMixin):
         """Attribute one asset to ``subject`` (ledgered with ``reason``); the asset and whether it changed."""
         self._may("asset.write")
         return self.store.set_subject(sha256, subject, reason=reason)
+
+    # lineage captured elsewhere
+    def record_captured(self, runs: Sequence[CapturedRun], *, origin: str) -> dict[str, Any]:
+        """Upsert runs another system recorded (an MLflow history), 500 per transaction; what was
+        recorded, and each input that resolved to nothing registered."""
+        self._may("lineage.write")
+        outcomes = []
+        for i in range(0, len(runs), 500):
+            outcomes += self.store.apply_captured_runs(runs[i : i + 500])
+        unresolved = [
+            {"run": r.uid, "name": r.name, "input": uri, "reason": why}
+            for r, o in zip(runs, outcomes, strict=True)
+            for uri, why in o.unknown
+        ]
+        return {
+            "tracking_uri": origin,
+            "runs": len(runs),
+            "new_runs": sum(o.created for o in outcomes),
+            "inputs_resolved": sum(len(o.resolved) for o in outcomes),
+            "models": sum(len(o.models) for o in outcomes),
+            "unresolved": unresolved,
+        }
 
     # the policy
     def policy_source(self) -> tuple[str, str]:

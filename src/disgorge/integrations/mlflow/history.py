@@ -85,24 +85,7 @@ def read_history(tracking_uri: str) -> list[CapturedRun]:
 
 
 def import_history(cat: disgorge.Catalog, tracking_uri: str) -> dict[str, Any]:
-    """Import, then say what was recorded and what could not be resolved."""
-    from disgorge.access import require
-
-    require(cat.principal, "lineage.write")
-    runs = read_history(tracking_uri)
-    outcomes = []
-    for i in range(0, len(runs), 500):
-        outcomes += cat.store.apply_captured_runs(runs[i : i + 500])
-    unresolved = [
-        {"run": r.uid, "name": r.name, "input": uri, "reason": why}
-        for r, o in zip(runs, outcomes, strict=True)
-        for uri, why in o.unknown
-    ]
-    return {
-        "tracking_uri": tracking_uri,
-        "runs": len(runs),
-        "new_runs": sum(o.created for o in outcomes),
-        "inputs_resolved": sum(len(o.resolved) for o in outcomes),
-        "models": sum(len(o.models) for o in outcomes),
-        "unresolved": unresolved,
-    }
+    """Import (read here, recorded by the catalog or its server), then say what was recorded and what
+    could not be resolved."""
+    cat._may("lineage.write")
+    return cat.record_captured(read_history(tracking_uri), origin=tracking_uri)

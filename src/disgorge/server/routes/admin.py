@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from disgorge.errors import UsageError
+from disgorge.model.capture import CapturedRun
 from disgorge.server.deps import API, Cat, requires
 from disgorge.server.routes.statements import SignedIn, TemplateOut
 from disgorge.trust import parse
@@ -93,6 +94,22 @@ class SubjectIn(BaseModel):
 class SubjectOut(BaseModel):
     sha256: str
     changed: bool
+
+
+class CapturedIn(BaseModel):
+    """Runs another system recorded, as ``disgorge import mlflow`` reads them on the client."""
+
+    origin: str = Field(min_length=1, max_length=2000, description="Where they were read (a tracking URI).")
+    runs: list[CapturedRun] = Field(max_length=500)
+
+
+class CapturedOut(BaseModel):
+    tracking_uri: str
+    runs: int
+    new_runs: int
+    inputs_resolved: int
+    models: int
+    unresolved: list[dict[str, str]]
 
 
 class WitnessIn(BaseModel):
@@ -256,6 +273,17 @@ def set_s3(cat: Cat, body: S3In) -> S3Out:
 def set_subject(cat: Cat, sha256: str, body: SubjectIn) -> SubjectOut:
     asset, changed = cat.set_subject(sha256, body.subject, reason=body.reason)
     return SubjectOut(sha256=asset.sha256, changed=changed)
+
+
+@router.post(
+    "/capture/runs",
+    response_model=CapturedOut,
+    tags=["lineage"],
+    summary="Record runs another system recorded (disgorge import mlflow), idempotently",
+    dependencies=[requires("lineage.write")],
+)
+def record_captured(cat: Cat, body: CapturedIn) -> dict[str, Any]:
+    return cat.record_captured(body.runs, origin=body.origin)
 
 
 @router.get(
