@@ -138,3 +138,37 @@ def test_s3_credentials_travel_only_as_variable_names(team: Team) -> None:
     from disgorge.shared import STORAGE
 
     assert "hunter2" not in str(team.cat.store.settings.get(STORAGE))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"status": "weird"},
+        {"uid": ""},
+        {"uid": "u" * 37},
+        {"source": "openlineage"},
+        {"name": "x" * 201},
+        {"use": ""},
+        {"inputs": [{"namespace": "n", "name": "n", "uri": "file:///a\x00b"}]},
+        {"outputs": [{"namespace": "n", "name": "n", "uri": "s3://b/k", "is_model": True, "size": -1}]},
+        {"outputs": [{"namespace": "n", "name": "n", "uri": "s3://b/k", "relation": "stole_from"}]},
+        {"extra": 1},
+    ],
+)
+def test_captured_runs_are_checked_against_the_catalog_columns(team: Team, bad: dict[str, Any]) -> None:
+    """What ``import mlflow`` sends is refused (400, nothing recorded) unless each field fits where it goes."""
+    run = {
+        "uid": "0123456789abcdef0123456789abcdef",
+        "source": "mlflow",
+        "producer": "mlflow",
+        "name": "mlflow/train",
+        "status": "finished",
+        "use": "train_ai_system",
+        "party": "acme",
+    }
+    eve = team.client("eve")
+    refused(
+        eve.post("/api/v1/capture/runs", json={"origin": "t", "runs": [{**run, **bad}]}), 400, "not valid"
+    )
+    r = eve.post("/api/v1/capture/runs", json={"origin": "t", "runs": [run]})
+    assert r.status_code == 200 and r.json()["new_runs"] == 1, r.text

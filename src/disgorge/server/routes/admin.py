@@ -5,6 +5,7 @@ and records them and signs nothing for anyone."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,7 +13,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from disgorge.errors import UsageError
-from disgorge.model.capture import CapturedRun
+from disgorge.model.capture import CapturedDataset, CapturedRun
+from disgorge.model.types import MODEL_RELATIONS
 from disgorge.server.deps import API, Cat, requires
 from disgorge.server.routes.statements import SignedIn, TemplateOut
 from disgorge.trust import parse
@@ -96,11 +98,62 @@ class SubjectOut(BaseModel):
     changed: bool
 
 
+_LINE = r"^[^\x00-\x1f\x7f]*$"
+"""One line of text: no NUL or other control character ends up in a catalog column."""
+
+
+class CapturedDatasetIn(BaseModel):
+    """An input or output as the MLflow mapping names it (``disgorge.model.capture.CapturedDataset``),
+    each field within its catalog column."""
+
+    model_config = ConfigDict(extra="forbid")
+    namespace: str = Field(max_length=1000, pattern=_LINE)
+    name: str = Field(max_length=2000, pattern=_LINE)
+    uri: str = Field(min_length=1, max_length=2000, pattern=_LINE)
+    version: str | None = Field(None, max_length=200, pattern=_LINE)
+    digest: str | None = Field(None, max_length=200, pattern=_LINE)
+    dataset_ref: str | None = Field(None, max_length=210, pattern=_LINE)
+    is_model: bool = False
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    size: int | None = Field(None, ge=0, le=2**62)
+    model_name: str | None = Field(None, min_length=1, max_length=200, pattern=_LINE)
+    relation: Literal[MODEL_RELATIONS] = "fine_tuned_from"  # type: ignore[valid-type]
+    subset: dict[str, Any] | None = None
+
+
+class CapturedRunIn(BaseModel):
+    """A run an MLflow history holds (``disgorge.model.capture.CapturedRun``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    uid: str = Field(min_length=1, max_length=36, pattern=r"^[\w.:-]+$")
+    source: Literal["mlflow"]
+    producer: str = Field(min_length=1, max_length=2000, pattern=_LINE)
+    name: str = Field(min_length=1, max_length=200, pattern=_LINE)
+    status: Literal["running", "finished", "failed", "aborted"]
+    use: str = Field(min_length=1, max_length=100, pattern=_LINE)
+    party: str = Field(min_length=1, max_length=200, pattern=_LINE)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    job_namespace: str | None = Field(None, max_length=1000, pattern=_LINE)
+    job_name: str | None = Field(None, max_length=1000, pattern=_LINE)
+    parent_uid: str | None = Field(None, max_length=200, pattern=_LINE)
+    inputs: list[CapturedDatasetIn] = Field([], max_length=1000)
+    outputs: list[CapturedDatasetIn] = Field([], max_length=1000)
+    events: int = Field(1, ge=1, le=2**31 - 1)
+
+    def domain(self) -> CapturedRun:
+        fields = self.model_dump(exclude={"inputs", "outputs"})
+        inputs = tuple(CapturedDataset(**d.model_dump()) for d in self.inputs)
+        return CapturedRun(
+            **fields, inputs=inputs, outputs=tuple(CapturedDataset(**d.model_dump()) for d in self.outputs)
+        )
+
+
 class CapturedIn(BaseModel):
     """Runs another system recorded, as ``disgorge import mlflow`` reads them on the client."""
 
     origin: str = Field(min_length=1, max_length=2000, description="Where they were read (a tracking URI).")
-    runs: list[CapturedRun] = Field(max_length=500)
+    runs: list[CapturedRunIn] = Field(max_length=500)
 
 
 class CapturedOut(BaseModel):
@@ -283,7 +336,7 @@ def set_subject(cat: Cat, sha256: str, body: SubjectIn) -> SubjectOut:
     dependencies=[requires("lineage.write")],
 )
 def record_captured(cat: Cat, body: CapturedIn) -> dict[str, Any]:
-    return cat.record_captured(body.runs, origin=body.origin)
+    return cat.record_captured([r.domain() for r in body.runs], origin=body.origin)
 
 
 @router.get(
