@@ -422,14 +422,9 @@ class Catalog(AdminMixin):
 
 def _readable(ds: DatasetInfo) -> DatasetInfo:
     """A dataset version that held erased members is history: no new run may read it."""
-    if ds.state == "erased_members":
-        from disgorge.errors import PolicyDenied
+    from disgorge.enforcement import readable
 
-        raise PolicyDenied(
-            f"dataset {ds.ref} held members that were since erased; it may not be read",
-            hint=f"use the version an erasure rebuilt without them: {ds.name} (its newest version)",
-        )
-    return ds
+    return readable(ds)
 
 
 def _read_notice(path: Path) -> bytes:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 import disgorge
-from disgorge.catalog.schema import CapturedIO, Run
+from disgorge.catalog.schema import CapturedIO, Decision, Run
 from disgorge.errors import PolicyDenied
 from tests.as_a_person import dg
 from tests.conftest import add_training_datasets
@@ -27,16 +27,24 @@ ALLOWED = {"disgorge.use": "train_ai_system", "disgorge.party": "acme"}
 
 @pytest.fixture
 def home(
-    sqlite_cat: disgorge.Catalog, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    catalog_url: str, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[disgorge.Catalog]:
-    """faces (the dating site: operating the service only) and ok (acme may train on it)."""
-    c = sqlite_cat
-    add_training_datasets(c, photos, tmp_path)
-    monkeypatch.setenv("DISGORGE_HOME", str(c.home.path))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"disgorge+sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
-    yield c
-    mlflow.set_tracking_uri(None)
+    """faces (the dating site: operating the service only) and ok (acme may train on it), in a catalog
+    on SQLite and on PostgreSQL (``$DISGORGE_CATALOG``, which the plugin's own catalog opens too)."""
+    with disgorge.open(tmp_path / "home", catalog_url=catalog_url) as c:
+        c.add_source(
+            "site",
+            notice=b"we operate the service",
+            uses=["essential.service"],
+            categories=["user.content.self_image"],
+        )
+        add_training_datasets(c, photos, tmp_path)
+        monkeypatch.setenv("DISGORGE_HOME", str(c.home.path))
+        monkeypatch.setenv("DISGORGE_CATALOG", catalog_url)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"disgorge+sqlite:///{tmp_path / 'mlflow.db'}")
+        monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
+        yield c
+        mlflow.set_tracking_uri(None)
 
 
 def _inputs(cat: disgorge.Catalog, uid: str) -> dict[str, tuple[str | None, str | None]]:
@@ -88,6 +96,67 @@ def test_create_run_is_refused_for_declared_inputs_before_mlflow_records_it(
     assert plain.search_runs(["0"]) == []
 
 
+def test_a_change_made_elsewhere_reaches_the_very_next_call(home: disgorge.Catalog, tmp_path: Path) -> None:
+    """The plugin keeps what its checks read (consent sets, the policy, dataset versions, whole
+    decisions) between calls; a withdrawal imported by another process (the CLI), a policy set and an
+    erasure mark made through another catalog store, each between two calls, decide the very next one,
+    and a grant afterwards allows again."""
+    from disgorge.policy import DEFAULT_POLICY
+
+    other = disgorge.open(home.home.path, catalog_url=home.store.url)
+    consent = tmp_path / "consent.csv"
+    header = "subject_id,use,recipient,action,timestamp,notice_version\n"
+    row = "dave,train_ai_system,acme,{},{},1\n"
+    ok = disgorge_dataset("ok", catalog=home)
+    client = MlflowClient()
+    store = client._tracking_client.store
+    run = client.create_run("0", run_name="finetune", tags=ALLOWED).info.run_id
+
+    def log() -> None:
+        client.log_inputs(run, [mlflow.entities.DatasetInput(ok._to_mlflow_entity())])
+
+    try:
+        log()
+        log()  # the second is answered from what the first kept
+        consent.write_text(header + row.format("withdrawn", "2024-05-01T00:00:00Z"))
+        imported = dg(
+            tmp_path, "consent", "import", str(consent), home=str(home.home.path), catalog=home.store.url
+        )
+        assert imported.returncode == 0, imported.stderr
+        with pytest.raises(PolicyDenied, match="consent_withdrawn"):
+            log()
+        consent.write_text(header + row.format("granted", "2024-06-01T00:00:00Z"))
+        other.import_consent(consent)
+        log()
+        strict = tmp_path / "policy.yaml"
+        strict.write_text(
+            "version: no-training-1\nrules:\n"
+            "  - name: no-training\n    effect: deny\n    data_uses: {any: [train_ai_system]}\n"
+        )
+        other.set_policy(strict)
+        with pytest.raises(PolicyDenied, match="no-training"):
+            log()
+        with pytest.raises(PolicyDenied, match="'again' reading ok@1 refused"):
+            client.create_run("0", run_name="again", tags={**ALLOWED, "disgorge.inputs": "ok@1"})
+        lenient = tmp_path / "lenient.yaml"
+        lenient.write_text(DEFAULT_POLICY)
+        other.set_policy(lenient)
+        log()
+        other.store.mark_erased_members("ok", other.store.members(other.store.get_dataset("ok@1").id))
+        with pytest.raises(PolicyDenied, match="ok@1 held members that were since erased"):
+            log()
+    finally:
+        other.close()
+        store.flush()
+    with home.store.session() as s:
+        made = s.execute(
+            select(Decision.uid, Decision.denied).where(Decision.kind == "mlflow").order_by(Decision.at)
+        ).all()
+    # each call its own decision, kept ones too; the erased version is refused before any check
+    assert [denied == 0 for _, denied in made] == [True, True, False, True, False, False, True]
+    assert len({uid for uid, _ in made}) == len(made)
+
+
 def test_logged_models_become_models_with_parents(home: disgorge.Catalog) -> None:
     client = MlflowClient()
     with mlflow.start_run(run_name="pretrain", tags=ALLOWED) as pre:
@@ -112,7 +181,9 @@ def test_import_mlflow_reads_a_history_idempotently(
     import numpy as np
 
     monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri("sqlite:///history.db")
+    # relative, and named per test: MLflow keeps one store per URI for the process, across parametrised runs
+    history = f"sqlite:///history-{tmp_path.name}.db"
+    mlflow.set_tracking_uri(history)
     client = MlflowClient()
     with mlflow.start_run(run_name="old-train", tags=ALLOWED) as r1:
         mlflow.log_input(disgorge_dataset("faces@1", catalog=home))
@@ -130,9 +201,10 @@ def test_import_mlflow_reads_a_history_idempotently(
         "import",
         "mlflow",
         "--tracking-uri",
-        "sqlite:///history.db",
+        history,
         "--json",
         home=str(home.home.path),
+        catalog=home.store.url,
     )
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
@@ -144,9 +216,10 @@ def test_import_mlflow_reads_a_history_idempotently(
             "import",
             "mlflow",
             "--tracking-uri",
-            "sqlite:///history.db",
+            history,
             "--json",
             home=str(home.home.path),
+            catalog=home.store.url,
         ).stdout
     )
     assert (again["runs"], again["new_runs"], again["unresolved"]) == (1, 0, report["unresolved"])
@@ -154,7 +227,13 @@ def test_import_mlflow_reads_a_history_idempotently(
     assert r1.info.run_id in {u["uid"] for u in home.unknown_provenance_runs()}
     assert {r.run["uid"] for r in home.review_runs()} == {r1.info.run_id}
     human = dg(
-        tmp_path, "import", "mlflow", "--tracking-uri", "sqlite:///history.db", home=str(home.home.path)
+        tmp_path,
+        "import",
+        "mlflow",
+        "--tracking-uri",
+        history,
+        home=str(home.home.path),
+        catalog=home.store.url,
     )
     assert "1 inputs not resolved" in human.stdout + human.stderr
 

@@ -3,6 +3,7 @@ for them, and a failure to record is raised by the next ``flush`` (once), never 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 import pytest
@@ -58,6 +59,12 @@ def test_flush_waits_for_the_catalog(sqlite_cat: disgorge.Catalog) -> None:
 
 class _Broken:
     """Fault injection: a catalog that cannot be written."""
+
+    def reading(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+    def record_decisions(self, recs: object) -> None:
+        pass
 
     def apply_captured_runs(self, runs: object) -> None:
         raise StoreError("the catalog at sqlite:///x failed: disk I/O error", hint="check the disk")

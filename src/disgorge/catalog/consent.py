@@ -162,6 +162,14 @@ class ConsentMixin(RunsMixin):
             tops = ledger_tops(s)
         return tuple(tops[k] for k in CONSENT_KINDS)
 
+    def cache_stamp(self) -> tuple[int, ...]:
+        """Newest ledger index of every kind in :data:`~disgorge.catalog.stamps.CACHE_KINDS`: while it
+        is unchanged, nothing a purpose check reads has changed (one grouped read per session)."""
+        from disgorge.catalog.stamps import ledger_tops
+
+        with self.session() as s:
+            return tuple(ledger_tops(s).values())
+
     def provenance_by_notice(self) -> dict[int, tuple[Provenance, str]]:
         """Each notice's provenance template (categories filled per asset class by the caller)."""
         from disgorge.catalog.stamps import ledger_tops
@@ -181,6 +189,13 @@ class ConsentMixin(RunsMixin):
     def record_decision(self, rec: DecisionRecord, run_id: int | None = None) -> None:
         with self.session() as s:
             self._put_decision(s, rec, run_id)
+
+    def record_decisions(self, recs: Sequence[DecisionRecord]) -> None:
+        """Decisions of no run, in one transaction and one ledger append (a background recorder's)."""
+        if not recs:
+            return
+        with self.session() as s:
+            self._log_many(s, [self._put_decision(s, rec, None, log=False) for rec in recs])
 
     def record_run_inputs(self, run_id: int, inputs: list[tuple[str, int]], rec: DecisionRecord) -> None:
         """Add inputs (kind, id) to a run with the decision that allowed them, in one transaction."""

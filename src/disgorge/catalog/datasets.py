@@ -123,13 +123,25 @@ class DatasetsMixin(AssetsMixin):
         return {i: cache[i] for i in ids}
 
     def get_dataset(self, ref: str | DatasetRef) -> DatasetInfo:
+        """A dataset version by ref (``NAME`` for the newest), kept by the store while no new version
+        (``dataset``), erasure mark (``dataset_marked``) or subject attribution (its subject count) is
+        appended to the ledger, in this process or another: every gated read looks its inputs up."""
+        from disgorge.catalog.stamps import ledger_tops
+
         r = DatasetRef.parse(ref) if isinstance(ref, str) else ref
         q, params = (
             (_BY_VERSION, {"name": r.name, "version": r.version})
             if r.version
             else (_LATEST, {"name": r.name})
         )
+        cache: dict[tuple[str, int | None], tuple[tuple[int, ...], DatasetInfo]]
+        cache = self.__dict__.setdefault("_dataset_infos", {})
         with self.session() as s:
+            tops = ledger_tops(s)
+            stamp = (tops["dataset"], tops["dataset_marked"], tops["subject_attribution"])
+            hit = cache.get((r.name, r.version))
+            if hit is not None and hit[0] == stamp:
+                return hit[1]
             row = s.connection().execute(q, params).first()
             if row is None:
                 names = sorted(set(s.scalars(select(Dataset.name))))
@@ -139,7 +151,11 @@ class DatasetsMixin(AssetsMixin):
                 )
         ds_id, name, version, digest, count, p_name, p_version, query, stats, state = row
         derived = f"{p_name}@{p_version}" if p_name is not None else None
-        return DatasetInfo(ds_id, name, version, digest, count, derived, query, dict(stats), state)
+        info = DatasetInfo(ds_id, name, version, digest, count, derived, query, dict(stats), state)
+        if len(cache) >= 4096:
+            cache.clear()
+        cache[(r.name, r.version)] = (stamp, info)
+        return info
 
     def mark_erased_members(self, name: str, erased: BitMap) -> list[str]:
         """Mark every version of ``name`` that holds any of ``erased`` (its bitmap is history: reading

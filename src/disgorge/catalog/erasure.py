@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from disgorge.catalog.consent import ConsentMixin
+from disgorge.catalog.flags import FlagsMixin
 from disgorge.catalog.members import from_blob, to_blob
 from disgorge.catalog.schema import (
     Artifact,
@@ -76,10 +76,7 @@ class TargetInfo:
     evidence: str | None
 
 
-_FLAGS = select(AssetFlag.asset_id, AssetFlag.plan_id, AssetFlag.distance)
-
-
-class ErasureMixin(ConsentMixin):
+class ErasureMixin(FlagsMixin):
     def save_plan(
         self,
         *,
@@ -425,7 +422,9 @@ class ErasureMixin(ConsentMixin):
                 )
             )
             conn.execute(delete(AssetHash).where(AssetHash.asset_id.in_(in_plan)))
-            conn.execute(delete(AssetFlag).where(AssetFlag.asset_id.in_(in_plan)))
+            unflagged = _rowcount(conn.execute(delete(AssetFlag).where(AssetFlag.asset_id.in_(in_plan))))
+            if unflagged:
+                self._log(s, "asset_flags", {"plan_id": plan_id, "unflagged": unflagged})
             conn.execute(delete(Copy).where(Copy.asset_id.in_(in_plan)))
             conn.execute(delete(Edge).where(Edge.src_kind == "asset", Edge.src_id.in_(in_plan)))
             counts["assets"] = _rowcount(conn.execute(delete(Asset).where(Asset.id.in_(in_plan))))
@@ -436,25 +435,9 @@ class ErasureMixin(ConsentMixin):
             counts["subjects"] = _rowcount(conn.execute(delete(Subject).where(Subject.id.in_(orphans))))
             erased.drop(conn)
             orphan.drop(conn)
+            if counts["assets"]:  # kept checks name members by their rows: they hold no longer
+                self._log(s, "assets_forgotten", {"plan_id": plan_id, **counts})
         return counts
-
-    def flag_assets(self, plan_id: str, found: dict[int, int]) -> int:
-        """Record assets found to be near duplicates of content erased under ``plan_id``."""
-        with self.session() as s:
-            have = set(s.scalars(select(AssetFlag.asset_id).where(AssetFlag.plan_id == plan_id)))
-            rows = [
-                {"asset_id": a, "plan_id": plan_id, "distance": d}
-                for a, d in sorted(found.items())
-                if a not in have
-            ]
-            if rows:
-                s.execute(insert(AssetFlag), rows)
-            return len(rows)
-
-    def flagged(self) -> dict[int, tuple[str, int]]:
-        """Assets flagged as near duplicates of erased content: asset id -> (plan id, distance)."""
-        with self.session() as s:  # Core, built once: every decision reads the flags
-            return {a: (p, d) for a, p, d in s.connection().execute(_FLAGS)}
 
     def plan_tombstones(self, plan_id: str) -> list[bytes]:
         with self.session() as s:

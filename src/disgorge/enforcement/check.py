@@ -56,6 +56,9 @@ class CheckReport:
     flagged: dict[str, int] = field(default_factory=dict)
     """Members that are near copies of erased content (each also a ``near_erased_content`` violation),
     counted by the plan that erased it."""
+    until: datetime | None = None
+    """The first consent event dated after ``at``: the same decision holds until then while the
+    catalog's stamps do not move (``gate.check_datasets`` keeps it so)."""
 
     @property
     def ok(self) -> bool:
@@ -156,21 +159,26 @@ def consent_bitmaps(store: CatalogStore, use: str, recipient: str, at: datetime)
     events on every run start), so the sets are kept per (use, recipient) while the catalog's
     :meth:`~disgorge.catalog.CatalogStore.consent_stamp` is unchanged and ``at`` lies between the time
     they were built and the next consent event (an event dated in the future takes effect then)."""
+    return consent_sets(store, use, recipient, at).sets
+
+
+def consent_sets(store: CatalogStore, use: str, recipient: str, at: datetime) -> _ConsentSets:
+    """:func:`consent_bitmaps` with the time they hold until."""
     stamp = store.consent_stamp()
     cache: dict[tuple[str, str], _ConsentSets] = store.__dict__.setdefault("_consent_sets", {})
     hit = cache.get((use, recipient))
     if hit is not None and hit.holds(stamp, at):
-        return hit.sets
+        return hit
     # one build at a time per store: the server's worker threads all miss together after a start or a
     # consent import, and each building the same sets would multiply the longest step of a decision
     lock: threading.Lock = store.__dict__.setdefault("_consent_lock", threading.Lock())
     with lock:
         hit = cache.get((use, recipient))
         if hit is not None and hit.holds(stamp, at):
-            return hit.sets
+            return hit
         built = _build_consent_sets(store, use, recipient, at, stamp)
         cache[(use, recipient)] = built
-        return built.sets
+        return built
 
 
 def _build_consent_sets(
@@ -215,7 +223,8 @@ def check_members(
     when = at or datetime.now(UTC)
     req = Request(use, recipient)
     notices = store.provenance_by_notice()
-    consent = consent_bitmaps(store, use, recipient, when)
+    held = consent_sets(store, use, recipient, when)
+    consent = held.sets
     near = near_erased(store, members)
     flagged = BitMap.union(*near.values()) if near else BitMap()
     allowed, denied = BitMap(), flagged.copy()
@@ -298,6 +307,7 @@ def check_members(
     if flagged:
         report.denied_by_reason["near_erased_content"] = flagged
     report.flagged = {plan: len(bm) for plan, bm in sorted(near.items())}
+    report.until = held.until
     return report
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from pyroaring import BitMap
 
-from disgorge.catalog import CatalogStore, DatasetInfo
+from disgorge.catalog import CatalogStore, DatasetInfo, new_uid
 from disgorge.catalog.graph import upstream
 from disgorge.catalog.members import ClassKey
 from disgorge.catalog.schema import Edge, Run
@@ -27,7 +27,49 @@ def check_datasets(
     policy: Policy,
     at: datetime | None = None,
 ) -> CheckReport:
-    """Check dataset versions by their stored purpose classes: no scan of their rows."""
+    """Check dataset versions by their stored purpose classes: no scan of their rows.
+
+    The outcome is kept by the store per (versions, use, recipient) and given again, as a new decision
+    at ``at``, while the catalog's stamps (every ledger kind the check's inputs depend on: consent,
+    attributions, ingests, sources, settings, datasets, erasure marks and flags) have not moved, the
+    policy is the same and ``at`` lies between the kept decision's time and the next consent event. The
+    stamps are read first, so a change committed by any process during a check is seen by the next."""
+    when = at or datetime.now(UTC)
+    stamp = store.cache_stamp()
+    key = (tuple(d.id for d in datasets), use, recipient)
+    cache: dict[tuple[tuple[int, ...], str, str], _Kept] = store.__dict__.setdefault("_checks", {})
+    kept = cache.get(key)
+    if kept is not None and kept.holds(stamp, policy, when):
+        return replace(kept.report, at=when, decision_uid=new_uid())
+    report = _check_datasets(store, datasets, use=use, recipient=recipient, policy=policy, at=when)
+    if len(cache) >= 1024:
+        cache.clear()
+    cache[key] = _Kept(stamp, policy, report)
+    return report
+
+
+@dataclass(slots=True, frozen=True)
+class _Kept:
+    stamp: tuple[int, ...]
+    policy: Policy
+    report: CheckReport
+
+    def holds(self, stamp: tuple[int, ...], policy: Policy, at: datetime) -> bool:
+        r = self.report
+        return (
+            self.stamp == stamp and self.policy is policy and r.at <= at and (r.until is None or at < r.until)
+        )
+
+
+def _check_datasets(
+    store: CatalogStore,
+    datasets: list[DatasetInfo],
+    *,
+    use: str,
+    recipient: str,
+    policy: Policy,
+    at: datetime,
+) -> CheckReport:
     members = BitMap()
     classes: dict[ClassKey, BitMap] | None = {}
     for d in datasets:
@@ -71,6 +113,16 @@ def training_datasets(
     if len(by_id) < len(ids):
         by_id.update(store.datasets_by_id(ids - by_id.keys()))
     return [by_id[i] for i in sorted(ids)]
+
+
+def readable(ds: DatasetInfo) -> DatasetInfo:
+    """A dataset version that held erased members is history: no new run may read it."""
+    if ds.state == "erased_members":
+        raise PolicyDenied(
+            f"dataset {ds.ref} held members that were since erased; it may not be read",
+            hint=f"use the version an erasure rebuilt without them: {ds.name} (its newest version)",
+        )
+    return ds
 
 
 def denial(report: CheckReport, what: str) -> PolicyDenied:

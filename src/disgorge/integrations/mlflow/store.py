@@ -17,7 +17,7 @@ in-process caller still catches ``PolicyDenied``.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import disgorge
 from disgorge.integrations.mlflow.mapping import (
@@ -33,9 +33,6 @@ from disgorge.integrations.mlflow.mapping import (
 from disgorge.integrations.mlflow.recorder import Recorder
 from disgorge.integrations.mlflow.refusal import mlflow_errors
 from disgorge.model.capture import CapturedDataset
-
-if TYPE_CHECKING:
-    from disgorge.catalog.datasets import DatasetInfo
 
 SCHEME = "disgorge+"
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
@@ -60,7 +57,6 @@ class DisgorgeTrackingStore:
         self._catalog = catalog
         self._lock = threading.Lock()
         self._runs: dict[str, tuple[str, dict[str, str], int | None]] = {}
-        self._versions: dict[str, DatasetInfo] = {}
         self.recorder = Recorder(lambda: self.catalog.store)
 
     def __getattr__(self, name: str) -> Any:
@@ -75,21 +71,15 @@ class DisgorgeTrackingStore:
                     self._catalog = disgorge.open()
         return self._catalog
 
-    def _dataset(self, ref: str) -> DatasetInfo:
-        """A dataset version by ref; ``NAME@V`` is immutable, so it is looked up once."""
-        info = self._versions.get(ref)
-        if info is None:
-            info = self.catalog.store.get_dataset(ref)
-            if "@" in ref:
-                self._versions[ref] = info
-        return info
-
     def _check(self, refs: list[str], use: str, party: str, what: str) -> None:
-        from disgorge.enforcement import check_datasets, denial
+        """The gate of ``Catalog.run``: the versions must be readable (not marked by an erasure) and
+        their members allowed. What it reads is kept by the store behind the ledger's stamps (one
+        grouped read per check), so a change made by any process reaches the very next call."""
+        from disgorge.enforcement import check_datasets, denial, readable
 
         store = self.catalog.store
-        with store.reading():  # the check's dozen small reads in one session and transaction
-            infos = [self._dataset(r) for r in refs]
+        with store.reading():  # the stamps, then what they guard, in one session and transaction
+            infos = [readable(store.get_dataset(r)) for r in refs]
             report = check_datasets(store, infos, use=use, recipient=party, policy=self.catalog.policy)
         if not report.ok:
             store.record_decision(report.record("mlflow"))
