@@ -248,7 +248,8 @@ def test_import_mlflow_through_the_server(
     from tests.server.conftest import LiveServer
 
     monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri("sqlite:///remote.db")
+    remote = f"sqlite:///remote-{tmp_path.name}.db"  # MLflow keeps one store per URI per process
+    mlflow.set_tracking_uri(remote)
     with mlflow.start_run(run_name="remote-train", tags=ALLOWED) as r1:
         mlflow.log_input(disgorge_dataset("ok@1", catalog=home))
     mlflow.set_tracking_uri(None)
@@ -259,7 +260,7 @@ def test_import_mlflow_through_the_server(
     server = LiveServer(tmp_path, home=str(home.home.path), catalog_url=home.store.url)
     try:
         monkeypatch.setenv("DISGORGE_URL", server.url)
-        args = ("import", "mlflow", "--tracking-uri", "sqlite:///remote.db", "--json")
+        args = ("import", "mlflow", "--tracking-uri", remote, "--json")
         monkeypatch.setenv("DISGORGE_TOKEN", tokens["dan"])
         refused = dg(tmp_path, *args, home="no-home")
         assert refused.returncode == 1 and "lineage.write" in refused.stderr, refused.stderr
