@@ -3,7 +3,8 @@
 For a window of run start times: runs per producer (an OpenLineage producer URI, ``mlflow``, or
 ``disgorge`` for runs recorded here), their inputs resolved to registered data versus unknown, and the
 models registered in the window with and without a recorded training run. An answer to "which models did
-these photos train?" is only as complete as these numbers say.
+these photos train?" is only as complete as these numbers say. ``events``: OpenLineage events stored
+but not folded in (waiting, or failed with the reason: their runs are missing from every answer).
 """
 
 from __future__ import annotations
@@ -45,4 +46,5 @@ def coverage(
             "without_training_run": len(untrained),
             "untrained": [m["name"] or m["sha256"] for m in untrained],
         },
+        "events": store.pending_lineage(),
     }

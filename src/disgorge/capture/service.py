@@ -34,6 +34,8 @@ class EventResult:
     resolved: int = 0
     unknown: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    pending: bool = False
+    """Stored to be folded later (``POST /api/v1/lineage``): no resolution to report yet."""
 
     @property
     def ok(self) -> bool:
@@ -45,7 +47,9 @@ class EventResult:
             out["run"] = self.run
         if self.reason is not None:
             out["reason"] = self.reason
-        if self.ok and self.run is not None:
+        if self.pending:
+            out["pending"] = True
+        elif self.ok and self.run is not None:
             out.update(resolved=self.resolved, unknown=self.unknown, models=self.models)
         return out
 

@@ -12,11 +12,14 @@ from datetime import datetime
 from typing import Any, cast
 
 from pyroaring import BitMap
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from disgorge.catalog.capture_apply import XS, Batch, chunks
 from disgorge.catalog.capture_resolve import Resolution, copies_at_or_under, wrap_name
+from disgorge.catalog.engine import make_engine
 from disgorge.catalog.ledger import LedgerMixin
 from disgorge.catalog.members import from_blob
 from disgorge.catalog.schema import (
@@ -26,9 +29,11 @@ from disgorge.catalog.schema import (
     Dataset,
     Edge,
     LineageEvent,
+    LineagePending,
     Run,
     utcnow,
 )
+from disgorge.catalog.store import ACTOR
 from disgorge.model.capture import CapturedRun, CaptureOutcome
 
 _newest = (
@@ -48,7 +53,24 @@ Q_HELD = select(
     LineageEvent.digest,
     LineageEvent.body,
 ).where(LineageEvent.run_uid.in_(XS))
+Q_KEYS = select(
+    LineageEvent.run_uid, LineageEvent.event_type, LineageEvent.event_time, LineageEvent.digest
+).where(LineageEvent.run_uid.in_(XS))
 INSERT_EVENTS = insert(cast(Table, LineageEvent.__table__))
+INSERT_EVENT_IDS = INSERT_EVENTS.returning(LineageEvent.id, sort_by_parameter_order=True)
+INSERT_PENDING = insert(cast(Table, LineagePending.__table__))
+Q_PENDING = (
+    select(LineagePending.event_id, LineagePending.run_uid, LineagePending.accepted_by)
+    .where(LineagePending.failed.is_(None))
+    .order_by(LineagePending.event_id)
+)
+NOWAIT_SECONDS = 0.002
+"""How long a ``nowait`` acceptance waits for another writer's lock on SQLite."""
+Q_ANY_PENDING = select(LineagePending.event_id).where(LineagePending.failed.is_(None)).limit(1)
+_FOLD_LOCK = text("SELECT pg_advisory_xact_lock(7243158)")
+_SQLITE_WRITE_LOCK = text("DELETE FROM lineage_pending WHERE 0 = 1")
+"""A write that changes nothing: SQLite takes its write lock at the first write of a transaction, and
+pysqlite begins the transaction only there, so without it the reads before would see no lock at all."""
 RawEvent = tuple[str, str, str, str, str, str]
 """(run uid, event type, event time, producer, sha256 of the body, canonical JSON body)."""
 
@@ -59,7 +81,112 @@ class CaptureMixin(LedgerMixin):
         with that body again) or ``conflict`` (that key with another body: kept beside the first, since
         keeping either alone would make the fold depend on arrival order)."""
         with self.session() as s:
-            return self._store_events(s, events)[0]
+            return self._store_events(s.connection(), events)[0]
+
+    def accept_lineage_events(self, events: Sequence[RawEvent], *, nowait: bool = False) -> list[str] | None:
+        """Store events as :meth:`store_lineage_events` does and mark the new ones pending, to be folded
+        later by :meth:`fold_pending_lineage`: acknowledging an event costs one read and one commit.
+
+        ``nowait`` (SQLite only): None at once, storing nothing, if another writer holds the catalog,
+        instead of waiting for it (the server then waits in a worker thread, not on its event loop)."""
+        engine = self.engine
+        if nowait:
+            engine = self._nowait_engine()
+        try:  # Core only: this is the whole of a single event's request, and the ORM doubled it
+            with engine.begin() as conn:
+                return self._store_events(conn, events, pending=True)[0]
+        except OperationalError as exc:
+            if engine is not self.engine and "locked" in str(exc.orig):
+                return None
+            raise self._store_error(exc, "the catalog at {url} failed") from exc
+        except SQLAlchemyError as exc:
+            raise self._store_error(exc, "the catalog at {url} failed") from exc
+
+    def _nowait_engine(self) -> Engine:
+        """The catalog file again, with connections that give up on a lock after a few milliseconds
+        (an in-memory catalog has one connection: it waits, as it never waits long)."""
+        found: Engine | None = self.__dict__.get("_nowait")
+        if found is None:
+            db = self.engine.url.database
+            if self.dialect != "sqlite" or db in (None, "", ":memory:"):
+                found = self.engine
+            else:
+                found = make_engine(self.url, busy_timeout=NOWAIT_SECONDS)
+            self.__dict__["_nowait"] = found
+        return found
+
+    def has_pending_lineage(self) -> bool:
+        with self.session() as s:
+            return s.execute(Q_ANY_PENDING).first() is not None
+
+    def fold_pending_lineage(
+        self, fold: Callable[[dict[str, list[str]]], list[CapturedRun]], limit: int = 2000
+    ) -> tuple[list[int], list[str]]:
+        """Fold the runs of up to ``limit`` pending events, oldest first, in one transaction that also
+        clears them; returns those events' ids and their runs (none left: nothing was pending). Events
+        stored meanwhile stay pending for the next round, even where their run was folded with them."""
+        with self.session() as s:
+            self._one_folder(s)
+            first = s.execute(Q_PENDING.limit(1)).first()
+            if first is None:
+                return [], []
+            by = first[2]  # one poster's events per round, so the ledger says who reported each run
+            q = Q_PENDING.where(
+                LineagePending.accepted_by.is_(None) if by is None else LineagePending.accepted_by == by
+            )
+            rows = s.execute(q.limit(limit)).all()
+            ids = [int(r[0]) for r in rows]
+            uids = list(dict.fromkeys(str(r[1]) for r in rows))
+            if not ids:
+                return [], []
+            bodies: dict[str, list[str]] = {u: [] for u in uids}
+            for part in chunks(uids):
+                for uid, _, _, _, body in s.execute(Q_HELD, {"xs": part}):
+                    bodies[uid].append(body)
+            token = ACTOR.set(by)
+            try:
+                Batch(self, s, fold(bodies)).apply()
+            finally:
+                ACTOR.reset(token)
+            self._settle_pending(s, ids)
+        return ids, uids
+
+    def _one_folder(self, s: Session) -> None:
+        """Folds of runs, from any process, one at a time and on what is committed: a fold reads a
+        run's events and captured rows, then writes from them, so two at once would each miss the
+        other's (and create the same rows twice)."""
+        s.execute(_FOLD_LOCK if self.dialect == "postgresql" else _SQLITE_WRITE_LOCK)
+
+    def pending_lineage_events(self, limit: int) -> list[tuple[int, str, str | None]]:
+        """The oldest pending events not marked failed: (event id, run id, who posted it)."""
+        with self.session() as s:
+            return [(int(i), str(u), by) for i, u, by in s.execute(Q_PENDING.limit(limit))]
+
+    def settle_pending_lineage(self, ids: Sequence[int], failed: str | None = None) -> None:
+        """Clear pending events (their runs were folded), or mark them ``failed`` with the reason."""
+        with self.session() as s:
+            self._settle_pending(s, ids, failed)
+
+    @staticmethod
+    def _settle_pending(s: Session, ids: Sequence[int], failed: str | None = None) -> None:
+        for part in chunks(ids):
+            col = LineagePending.event_id
+            if failed is None:
+                s.execute(delete(LineagePending).where(col.in_(part)))
+            else:
+                s.execute(update(LineagePending).where(col.in_(part)).values(failed=failed[:2000]))
+
+    def pending_lineage(self) -> dict[str, Any]:
+        """What is acknowledged but not in the catalog yet: events waiting, and those whose fold failed
+        (with the first reasons), for ``disgorge coverage``."""
+        with self.session() as s:
+            rows = s.execute(select(LineagePending.run_uid, LineagePending.failed)).all()
+        failed = [(str(u), str(f)) for u, f in rows if f is not None]
+        return {
+            "waiting": sum(1 for _, f in rows if f is None),
+            "failed": len(failed),
+            "failures": [{"run": u, "reason": f} for u, f in sorted(set(failed))[:20]],
+        }
 
     def ingest_lineage(
         self, events: Sequence[RawEvent], fold: Callable[[dict[str, list[str]]], list[CapturedRun]]
@@ -70,22 +197,30 @@ class CaptureMixin(LedgerMixin):
         anything is committed). Returns the events' statuses (as :meth:`store_lineage_events`) and an
         outcome per changed run, in first-seen order. A failure rolls back the events too."""
         with self.session() as s:
-            statuses, bodies = self._store_events(s, events)
+            self._one_folder(s)
+            statuses, bodies = self._store_events(s.connection(), events)
             changed = list(
                 dict.fromkeys(e[0] for e, st in zip(events, statuses, strict=True) if st != "duplicate")
             )
             runs = fold({u: bodies[u] for u in changed})
             return statuses, Batch(self, s, runs).apply() if runs else []
 
-    def _store_events(self, s: Session, events: Sequence[RawEvent]) -> tuple[list[str], dict[str, list[str]]]:
+    def _store_events(
+        self, conn: Connection, events: Sequence[RawEvent], *, pending: bool = False
+    ) -> tuple[list[str], dict[str, list[str]]]:
         """Statuses, and every body now held per run id (the new ones included), in one read per 900 runs
-        and one multi-row insert."""
+        and one multi-row insert. ``pending``: the new events are marked for a later fold, and the held
+        bodies are neither read nor returned."""
         out: list[str] = []
         rows: list[dict[str, Any]] = []
         seen: dict[tuple[str, str, str], set[str]] = {}
         bodies: dict[str, list[str]] = {e[0]: [] for e in events}
         for part in chunks(bodies):
-            for uid, etype, etime, digest, body in s.execute(Q_HELD, {"xs": part}):
+            if pending:
+                for uid, etype, etime, digest in conn.execute(Q_KEYS, {"xs": part}):
+                    seen.setdefault((uid, etype, etime), set()).add(digest)
+                continue
+            for uid, etype, etime, digest, body in conn.execute(Q_HELD, {"xs": part}):
                 seen.setdefault((uid, etype, etime), set()).add(digest)
                 bodies[uid].append(body)
         now = utcnow()
@@ -108,8 +243,16 @@ class CaptureMixin(LedgerMixin):
                     "received_at": now,
                 }
             )
-        if rows:
-            s.connection().execute(INSERT_EVENTS, rows)
+        if rows and pending:
+            ids = conn.execute(INSERT_EVENT_IDS, rows).scalars().all()
+            by = ACTOR.get() or self.actor
+            marks = [
+                {"event_id": i, "run_uid": r["run_uid"], "accepted_by": by}
+                for i, r in zip(ids, rows, strict=True)
+            ]
+            conn.execute(INSERT_PENDING, marks)
+        elif rows:
+            conn.execute(INSERT_EVENTS, rows)
         return out, bodies
 
     def lineage_event_bodies(self, uids: Sequence[str]) -> dict[str, list[str]]:
@@ -130,6 +273,7 @@ class CaptureMixin(LedgerMixin):
         """Upsert captured runs (the folds of everything received for each), resolve their inputs and
         register their models, in one transaction (see the module doc)."""
         with self.session() as s:
+            self._one_folder(s)
             return Batch(self, s, runs).apply()
 
     def apply_captured_run(self, run: CapturedRun) -> CaptureOutcome:

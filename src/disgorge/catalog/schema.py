@@ -378,6 +378,20 @@ class LineageEvent(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class LineagePending(Base):
+    """An event acknowledged (stored) but not yet folded into the catalog; ``failed`` holds why a fold
+    could not be applied, so it is reported instead of retried for ever."""
+
+    __tablename__ = "lineage_pending"
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("lineage_events.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    run_uid: Mapped[str] = mapped_column(String(36), index=True)
+    accepted_by: Mapped[str | None] = mapped_column(String(200))
+    """Who posted it: the fold's ledger entries are theirs, whoever's request or thread folds it."""
+    failed: Mapped[str | None] = mapped_column(Text)
+
+
 class CapturedRunRow(Base):
     """A catalog run that another system reported (OpenLineage, MLflow, Hugging Face)."""
 

@@ -207,6 +207,9 @@ class StoreBase:
 
     def close(self) -> None:
         self.engine.dispose()
+        other = self.__dict__.pop("_nowait", None)  # capture.py's engine for nowait acceptances
+        if other is not None and other is not self.engine:
+            other.dispose()
 
 
 _APPEND = insert(cast(Table, LedgerEntry.__table__))

@@ -93,7 +93,12 @@ def catalog(home: Path | None) -> Catalog:
         return cast("Catalog", RemoteCatalog(url, command=ctx.command_path if ctx else None))
     from disgorge.api import open as open_catalog
 
-    return open_catalog(home)
+    cat = open_catalog(home)
+    if cat.store.has_pending_lineage():  # what a server acknowledged and has not folded yet
+        from disgorge.capture import fold_pending
+
+        fold_pending(cat.store)
+    return cat
 
 
 from disgorge.cli import (  # noqa: E402,F401  (registers the commands)

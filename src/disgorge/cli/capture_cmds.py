@@ -64,6 +64,11 @@ def coverage_cmd(
     )
     for name in m["untrained"]:
         out.print(f"  no training run: {name}")
+    ev = report.get("events") or {}
+    if ev.get("waiting") or ev.get("failed"):
+        out.print(f"OpenLineage events not folded in: {ev['waiting']} waiting, {ev['failed']} failed")
+    for f in ev.get("failures", []):
+        out.print(f"  run {f['run']}: {f['reason']}")
 
 
 @import_app.command("mlflow")

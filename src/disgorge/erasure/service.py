@@ -19,7 +19,7 @@ from disgorge.erasure.execute import ExecuteOptions, ExecutionReport, execute
 from disgorge.erasure.plan import PlanRequest, build_plan
 from disgorge.erasure.targets import by_hand_report, reach_report, unreachable
 from disgorge.erasure.verify import VerificationReport, verify
-from disgorge.errors import NotFoundError, PolicyDenied, UsageError, VerificationFailed
+from disgorge.errors import ConflictError, NotFoundError, PolicyDenied, UsageError, VerificationFailed
 from disgorge.lineage import Scope
 from disgorge.model.roles import Principal
 from disgorge.notices import Notifier
@@ -67,6 +67,7 @@ class Erasures:
         freezes only what entered an existing plan's closure since it was planned; ``retrain`` names
         affected models to retrain exactly instead of only destroying them (SISA ensembles)."""
         require(self.principal, "erase.plan")
+        _lineage_settled(self.store)
         if supplement is not None:
             if scope is not None or withdrawn:
                 raise UsageError("--supplement PLAN takes the plan's own scope: give no other scope")
@@ -284,3 +285,20 @@ class Erasures:
     def verify(self, ref: str, roots: list[str] | None = None) -> VerificationReport:
         require(self.principal, "erase.verify")
         return verify(self.store, ref, storage=self.storage, indexes=self.indexes, roots=roots)
+
+
+def _lineage_settled(store: CatalogStore, wait: float = 5.0) -> None:
+    """A plan must not miss a run a server has acknowledged: its folder folds pending events within
+    milliseconds, so wait for that, and refuse rather than plan without them."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while store.has_pending_lineage():
+        if time.monotonic() > deadline:
+            raise ConflictError(
+                "OpenLineage events a server acknowledged are not folded into the catalog yet, so a "
+                "plan made now could miss the runs and models they report",
+                hint="run any disgorge command on this catalog (it folds them first), or in Python "
+                "disgorge.capture.fold_pending(catalog.store), then plan again",
+            )
+        time.sleep(0.05)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
 from fastapi import FastAPI
 
 from disgorge import __version__
@@ -24,6 +27,17 @@ from disgorge.server.routes import (
     sources,
 )
 
+Span = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _both(first: Span, second: Span) -> Span:
+    @asynccontextmanager
+    async def span(app: FastAPI) -> AsyncIterator[None]:
+        async with first(app), second(app):
+            yield
+
+    return span
+
 
 def create_app(catalog: Catalog, *, jobs_url: str | None = None, job_workers: int = 1) -> FastAPI:
     """The server's app over an open catalog (which the caller closes after the server stops).
@@ -37,7 +51,7 @@ def create_app(catalog: Catalog, *, jobs_url: str | None = None, job_workers: in
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        lifespan=jobs.lifespan(catalog, jobs_url, job_workers),
+        lifespan=_both(lineage.folding(catalog), jobs.lifespan(catalog, jobs_url, job_workers)),
     )
     app.state.catalog = catalog
     app.state.tokens = TokenService(catalog.store)

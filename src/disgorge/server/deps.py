@@ -16,6 +16,7 @@ from disgorge.model.roles import ACTIONS, Principal
 
 API = "/api/v1"
 """Every REST route's prefix: each router is made with it, so metrics and logs see whole templates."""
+LINEAGE_WRITES = f"{API}/lineage"
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: disgorge token create")
 
@@ -43,7 +44,16 @@ async def principal(
 
 async def catalog(request: Request, who: Annotated[Principal, Depends(principal)]) -> Catalog:
     base: Catalog = request.app.state.catalog
+    await settled(request)
     return base.acting_as(who)
+
+
+async def settled(request: Request) -> None:
+    """Every OpenLineage event this server acknowledged is in the catalog before another request reads
+    it (a producer's posts are not folded while it waits for each answer: see ``capture/pending.py``)."""
+    folder = getattr(request.app.state, "folder", None)
+    if folder is not None and folder.behind() and not request.url.path.startswith(LINEAGE_WRITES):
+        await run_in_threadpool(folder.settle)
 
 
 class Requires:

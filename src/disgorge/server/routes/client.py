@@ -114,6 +114,9 @@ class CoverageOut(BaseModel):
     runs: int
     inputs: dict[str, int]
     models: dict[str, Any]
+    events: dict[str, Any] = Field(
+        description="OpenLineage events stored but not folded in: waiting, failed, and the failures"
+    )
 
 
 @router.get(

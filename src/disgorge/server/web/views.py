@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from disgorge import __version__
 from disgorge.errors import DisgorgeError
 from disgorge.model.roles import ACTIONS
+from disgorge.server.deps import settled
 from disgorge.server.web.session import NeedsSignIn, current, sessions
 
 HERE = Path(__file__).parent
@@ -73,6 +74,7 @@ class WebRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
+            await settled(request)
             try:
                 return await handler(request)
             except NeedsSignIn:
