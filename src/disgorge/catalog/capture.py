@@ -314,6 +314,14 @@ class CaptureMixin(LedgerMixin):
             out[uri] = ("dataset", reuse[uri], how)
         return out
 
+    def forget_captured_paths(self, erased: Sequence[str], keyed: Callable[[str], str]) -> int:
+        """After an erasure: captured URIs naming erased copies, or folders left with none, become
+        keyed hashes in captured rows, raw events and ``captured:`` datasets (``capture_forget.py``)."""
+        from disgorge.catalog.capture_forget import forget_captured_paths
+
+        with self.session() as s:
+            return forget_captured_paths(s, erased, keyed)
+
     def unknown_provenance_runs(self) -> list[dict[str, Any]]:
         """Captured runs with inputs that resolve to nothing registered, each with those inputs."""
         with self.session() as s:

@@ -310,8 +310,11 @@ def _forget(ctx: Context, t: TargetInfo) -> tuple[str, str]:
     roots = sorted({r for f in folders for r in _root_of(f, ctx.storage)})
     fates = store.record_fates(ctx.plan.id)
     counts = store.forget_assets(ctx.plan.id, store.plan_assets(ctx.plan.id))
+    captured = store.forget_captured_paths(objects, lambda uri: store.hasher.tag("captured-uri", uri))
     redacted = store.redact_targets(ctx.plan.id, lambda uri: store.hasher.tag("target-uri", uri))
     doc = {**counts, **fates, "folders_removed": pruned, "paths_forgotten": redacted, "roots": roots}
+    if captured:
+        doc["captured_paths_forgotten"] = captured
     return "done", json.dumps(doc, sort_keys=True)
 
 
