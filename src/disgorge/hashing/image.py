@@ -17,8 +17,10 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import pdqhash
 from PIL import Image, UnidentifiedImageError
+
+from disgorge.hashing.pdq import Plane
+from disgorge.hashing.pdq import pack_bits as pack_bits  # re-exported (benchmarks use it)
 
 MAX_PIXELS = 64_000_000
 """Larger than any camera photo we expect (8000 x 8000); above it a file is treated as a decompression bomb."""
@@ -48,16 +50,12 @@ class ImageHash:
     quality: int
 
 
-def pack_bits(bits: np.ndarray) -> bytes:
-    return np.packbits(bits.astype(np.uint8)).tobytes()
-
-
 def hash_image_bytes(data: bytes, *, max_pixels: int = MAX_PIXELS) -> ImageHash:
     """Decode an image (at reduced scale where the codec allows) and compute its PDQ hash.
 
     Raises ImageProblem with code ``not_an_image``, ``decompression_bomb`` or ``corrupt_image``.
     """
-    return _decode_small(data, max_pixels)[0]
+    return _decode_plane(data, max_pixels)[0]
 
 
 CROPS = (0.9, 0.8)
@@ -75,6 +73,12 @@ class ImageVariants:
 
 
 def _decode_small(data: bytes, max_pixels: int) -> tuple[ImageHash, Image.Image]:
+    """The whole-image hash and the small RGB image it was computed from."""
+    whole, plane = _decode_plane(data, max_pixels)
+    return whole, Image.fromarray(plane.pixels)
+
+
+def _decode_plane(data: bytes, max_pixels: int) -> tuple[ImageHash, Plane]:
     try:
         return _decode(data, max_pixels)
     except ImageProblem:
@@ -92,7 +96,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
-def _decode(data: bytes, max_pixels: int) -> tuple[ImageHash, Image.Image]:
+def _decode(data: bytes, max_pixels: int) -> tuple[ImageHash, Plane]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "possibly corrupt EXIF", palette transparency, ...: not ours
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -113,8 +117,9 @@ def _decode(data: bytes, max_pixels: int) -> tuple[ImageHash, Image.Image]:
             small = im.convert("RGB")
             if max(small.size) > HASH_SIDE:
                 small.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
-    bits, quality = pdqhash.compute(np.asarray(small))
-    return ImageHash(media_type, width, height, pack_bits(bits), int(quality)), small
+    plane = Plane(np.asarray(small))
+    pdq, quality = plane.hash()
+    return ImageHash(media_type, width, height, pdq, quality), plane
 
 
 def hash_variants(data: bytes, *, dihedral: bool = True, max_pixels: int = MAX_PIXELS) -> ImageVariants:
@@ -122,27 +127,21 @@ def hash_variants(data: bytes, *, dihedral: bool = True, max_pixels: int = MAX_P
     and rotations come free) and centre crops (stored, so cropped copies are found).
 
     Raises ImageProblem, and nothing else, for any input."""
-    whole, rgb = _decode_small(data, max_pixels)
+    whole, plane = _decode_plane(data, max_pixels)
     try:
-        return _variants(whole, rgb, dihedral)
+        return _variants(whole, plane, dihedral)
     except Exception as exc:
         raise ImageProblem("corrupt_image", f"cannot hash: {_describe(exc)}") from exc
 
 
-def _variants(whole: ImageHash, rgb: Image.Image, dihedral: bool) -> ImageVariants:
-    forms: tuple[bytes, ...] = (whole.pdq,)
-    if dihedral:
-        # Hash the eight transformed images themselves: pdqhash.compute_dihedral derives the forms from one
-        # DCT, and its flips land 26-44 bits from a mirrored photo's own hash (ThreatExchange issue 1676).
-        pixels = np.asarray(rgb)
-        variants = [np.rot90(pixels, k) for k in range(4)]
-        variants += [np.rot90(np.fliplr(pixels), k) for k in range(4)]
-        forms = tuple(pack_bits(pdqhash.compute(np.ascontiguousarray(v))[0]) for v in variants)
+def _variants(whole: ImageHash, plane: Plane, dihedral: bool) -> ImageVariants:
+    # Dihedral forms hash the eight transformed images themselves: pdqhash.compute_dihedral derives them
+    # from one DCT, and its flips land 26-44 bits from a mirrored photo's own hash (ThreatExchange
+    # issue 1676). Crops and forms reuse the luma of the decoded image (see disgorge.hashing.pdq).
+    forms = plane.dihedral(whole.pdq) if dihedral else (whole.pdq,)
     crops = []
-    w, h = rgb.size
+    w, h = plane.size
     for keep in CROPS:
         dx, dy = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
-        crop = rgb.crop((dx, dy, w - dx, h - dy))
-        bits, q = pdqhash.compute(np.asarray(crop))
-        crops.append((pack_bits(bits), int(q)))
+        crops.append(plane.crop(dx, dy, w - dx, h - dy))
     return ImageVariants(whole, forms, tuple(crops))
