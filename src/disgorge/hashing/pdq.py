@@ -41,7 +41,19 @@ def luma(pixels: Pixels) -> Luma:
     return out
 
 
+CORE_VERSION = "0.2.8"
+"""The pdqhash release whose C++ signature ``_SYMBOL`` was read from; any other gets the reference path,
+since calling a function of another signature could crash before the self-check could tell."""
+
+
 def _load_core() -> Any:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        if version("pdqhash") != CORE_VERSION:
+            return None
+    except PackageNotFoundError:
+        return None
     try:
         lib = ctypes.CDLL(importlib.import_module("pdqhash.bindings").__file__)
         fn = getattr(lib, _SYMBOL)
