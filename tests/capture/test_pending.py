@@ -18,6 +18,7 @@ import disgorge
 from disgorge.access import resolve
 from disgorge.capture import accept_event, fold_pending, ingest_batch
 from disgorge.capture.pending import Folder
+from disgorge.capture.service import _fold_all
 from disgorge.catalog import capture_apply
 from disgorge.catalog.schema import LedgerEntry, Run
 from disgorge.catalog.store import ACTOR
@@ -152,3 +153,18 @@ def test_one_at_a_time_and_batches_mixed_give_the_batch_catalog(lcat: disgorge.C
         got = {(r.uid, r.status) for r in s.scalars(select(Run).where(Run.uid.in_(uids)))}
     assert got == {(u, "finished") for u in uids}
     assert lcat.impact("source", "site").counts()["models"] == 12
+
+
+def test_a_fold_covers_what_was_pending_when_it_began(lcat: disgorge.Catalog, photos: Path) -> None:
+    """Events arriving while a reader settles wait for the next fold, so a steady stream of them
+    cannot keep the reader folding for ever."""
+    old, new = new_id(), new_id()
+    for doc in _trained(photos, old, "/models/old.pt"):
+        accept_event(lcat.store, lcat.principal, doc)
+    top = lcat.store.pending_lineage_top()
+    for doc in _trained(photos, new, "/models/new.pt"):
+        accept_event(lcat.store, lcat.principal, doc)
+    ids, uids = lcat.store.fold_pending_lineage(lambda b: _fold_all(b, {}), upto=top)
+    assert (len(ids), uids) == (2, [old])
+    assert lcat.store.pending_lineage()["waiting"] == 2
+    assert fold_pending(lcat.store) == 2 and lcat.store.pending_lineage_top() is None

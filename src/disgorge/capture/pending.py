@@ -49,18 +49,21 @@ def accept_event(
 
 
 def fold_pending(store: CatalogStore, limit: int = ROUND) -> int:
-    """Fold what is pending, oldest first, until nothing is; returns the events folded. A run whose
-    fold cannot be applied is marked failed (``disgorge coverage`` lists it) and does not hold up the
-    others."""
+    """Fold what is pending now, oldest first, in rounds of up to ``limit`` events (events that arrive
+    meanwhile wait for the next call, so a steady stream cannot keep a reader here); returns the events
+    folded. A run whose fold cannot be applied is marked failed (``disgorge coverage`` lists it) and
+    does not hold up the others."""
+    top = store.pending_lineage_top()
     done = 0
-    while True:
+    while top is not None:
         try:
-            ids, _ = store.fold_pending_lineage(lambda bodies: _fold_all(bodies, {}), limit)
+            ids, _ = store.fold_pending_lineage(lambda bodies: _fold_all(bodies, {}), limit, upto=top)
         except DisgorgeError:
             ids = _one_by_one(store, limit)
         if not ids:
-            return done
+            break
         done += len(ids)
+    return done
 
 
 def _one_by_one(store: CatalogStore, limit: int) -> list[int]:

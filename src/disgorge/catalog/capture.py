@@ -119,19 +119,30 @@ class CaptureMixin(LedgerMixin):
         with self.session() as s:
             return s.execute(Q_ANY_PENDING).first() is not None
 
+    def pending_lineage_top(self) -> int | None:
+        """The newest pending event's id (None: nothing is pending)."""
+        with self.session() as s:
+            return s.scalar(select(func.max(LineagePending.event_id)).where(LineagePending.failed.is_(None)))
+
     def fold_pending_lineage(
-        self, fold: Callable[[dict[str, list[str]]], list[CapturedRun]], limit: int = 2000
+        self,
+        fold: Callable[[dict[str, list[str]]], list[CapturedRun]],
+        limit: int = 2000,
+        *,
+        upto: int | None = None,
     ) -> tuple[list[int], list[str]]:
         """Fold the runs of up to ``limit`` pending events, oldest first, in one transaction that also
-        clears them; returns those events' ids and their runs (none left: nothing was pending). Events
+        clears them (only events up to id ``upto``, if given); returns those events' ids and their runs
+        (none left: nothing was pending). Events
         stored meanwhile stay pending for the next round, even where their run was folded with them."""
         with self.session() as s:
             self._one_folder(s)
-            first = s.execute(Q_PENDING.limit(1)).first()
+            pending = Q_PENDING if upto is None else Q_PENDING.where(LineagePending.event_id <= upto)
+            first = s.execute(pending.limit(1)).first()
             if first is None:
                 return [], []
             by = first[2]  # one poster's events per round, so the ledger says who reported each run
-            q = Q_PENDING.where(
+            q = pending.where(
                 LineagePending.accepted_by.is_(None) if by is None else LineagePending.accepted_by == by
             )
             rows = s.execute(q.limit(limit)).all()
