@@ -168,3 +168,30 @@ def test_a_fold_covers_what_was_pending_when_it_began(lcat: disgorge.Catalog, ph
     assert (len(ids), uids) == (2, [old])
     assert lcat.store.pending_lineage()["waiting"] == 2
     assert fold_pending(lcat.store) == 2 and lcat.store.pending_lineage_top() is None
+
+
+def test_check_runs_names_a_reported_run_that_could_not_be_folded(
+    sqlite_cat: disgorge.Catalog, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the real entry point, from the home's folder: the command folds what is pending, one
+    run cannot be applied, and ``check --runs`` says so with exit 1 (it is missing from every answer)."""
+    sqlite_cat.ingest(photos, IngestOptions(source="site", subject_from="parent-dir", workers=1))
+    bad = new_id()
+    for doc in _trained(photos, bad, "/models/bad.pt"):
+        accept_event(sqlite_cat.store, sqlite_cat.principal, doc)
+    real = capture_apply.Batch.apply
+
+    def poisoned(self: capture_apply.Batch) -> Any:
+        if any(r.uid == bad for r in self.runs):
+            raise StoreError("injected: cannot apply")
+        return real(self)
+
+    monkeypatch.setattr(capture_apply.Batch, "apply", poisoned)
+    proc = dg(tmp_path, "check", "--runs", "--json", home="home")
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["not_folded"] == [{"run": bad, "reason": "injected: cannot apply"}]
+    human = dg(tmp_path, "check", "--runs", home="home")
+    assert human.returncode == 1
+    assert f"run {bad}: reported by OpenLineage but not in the catalog" in human.stdout
+    cov = dg(tmp_path, "coverage", home="home")
+    assert "OpenLineage events not folded in: 0 waiting, 2 failed" in cov.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -87,9 +87,21 @@ def check_cmd(
         with catalog(home) as cat:
             reviews = cat.review_runs(when)
             unknown = cat.unknown_provenance_runs()
+            not_folded = _not_folded(cat)
         if json:
-            emit_json({"runs": [r.to_json() for r in reviews], "unknown_provenance": unknown})
+            emit_json(
+                {
+                    "runs": [r.to_json() for r in reviews],
+                    "unknown_provenance": unknown,
+                    "not_folded": not_folded,
+                }
+            )
         else:
+            for f in not_folded:
+                out.print(
+                    f"[bold]run {f['run']}[/]: reported by OpenLineage but not in the catalog (its events "
+                    f"could not be folded: {f['reason']})"
+                )
             if not reviews:
                 out.print("every recorded run's training data is still covered")
             for u in unknown:
@@ -108,7 +120,7 @@ def check_cmd(
                     out.print(f"  model {m['name'] or m['sha256'][:12]}")
                 for a in r.artifacts:
                     out.print(f"  {a['kind']} {a['name'] or a['sha256'][:12]}")
-        if reviews or unknown:
+        if reviews or unknown or not_folded:
             raise typer.Exit(1)
         return
     if not dataset or not use or not recipient:
@@ -169,3 +181,12 @@ def policy_show(home: HomeOpt = None) -> None:
     with catalog(home) as cat:
         text, _ = cat.policy_source()
     print(text, end="")
+
+
+def _not_folded(cat: Any) -> list[dict[str, Any]]:
+    """Runs a producer reported whose events could not be folded: missing from every answer."""
+    if getattr(cat, "remote", False):  # the server's coverage carries the same report
+        events = cat.coverage(since=None, until=None).get("events") or {}
+    else:
+        events = cat.store.pending_lineage()
+    return list(events.get("failures", [])) if events.get("failed") else []
