@@ -37,6 +37,18 @@ def _trained(photos: Path, rid: str, model: str) -> tuple[dict[str, Any], dict[s
     return start, done
 
 
+def _poison(monkeypatch: pytest.MonkeyPatch, uid: str, message: str) -> None:
+    """Fault injection at the catalog boundary: applying a round that holds run ``uid`` fails."""
+    real = capture_apply.Batch.apply
+
+    def poisoned(self: capture_apply.Batch) -> Any:
+        if any(r.uid == uid for r in self.runs):
+            raise StoreError(message)
+        return real(self)
+
+    monkeypatch.setattr(capture_apply.Batch, "apply", poisoned)
+
+
 def _run(cat: disgorge.Catalog, rid: str) -> Run | None:
     with cat.store.session() as s:
         return s.scalar(select(Run).where(Run.uid == rid))
@@ -96,14 +108,7 @@ def test_a_run_that_cannot_be_applied_is_reported_and_does_not_hold_up_others(
     bad, good = new_id(), new_id()
     for doc in (*_trained(photos, bad, "/models/bad.pt"), *_trained(photos, good, "/models/good.pt")):
         accept_event(lcat.store, lcat.principal, doc)
-    real = capture_apply.Batch.apply
-
-    def poisoned(self: capture_apply.Batch) -> Any:
-        if any(r.uid == bad for r in self.runs):
-            raise StoreError("injected: this run cannot be applied")
-        return real(self)
-
-    monkeypatch.setattr(capture_apply.Batch, "apply", poisoned)
+    _poison(monkeypatch, bad, "injected: this run cannot be applied")
     assert fold_pending(lcat.store) == 4
     assert _run(lcat, bad) is None and _run(lcat, good) is not None
     report = lcat.store.pending_lineage()
@@ -179,14 +184,7 @@ def test_check_runs_names_a_reported_run_that_could_not_be_folded(
     bad = new_id()
     for doc in _trained(photos, bad, "/models/bad.pt"):
         accept_event(sqlite_cat.store, sqlite_cat.principal, doc)
-    real = capture_apply.Batch.apply
-
-    def poisoned(self: capture_apply.Batch) -> Any:
-        if any(r.uid == bad for r in self.runs):
-            raise StoreError("injected: cannot apply")
-        return real(self)
-
-    monkeypatch.setattr(capture_apply.Batch, "apply", poisoned)
+    _poison(monkeypatch, bad, "injected: cannot apply")
     proc = dg(tmp_path, "check", "--runs", "--json", home="home")
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["not_folded"] == [{"run": bad, "reason": "injected: cannot apply"}]
