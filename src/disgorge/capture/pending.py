@@ -3,19 +3,20 @@
 A producer posting each event on its own (openlineage-python's ``HttpTransport``) waits for every answer;
 folding the event's run into the catalog while it waits costs a dozen statements per event. So
 ``POST /api/v1/lineage`` only validates the event and stores it, marked pending, in one commit, and a
-:class:`Folder` folds the pending events of many requests together a few milliseconds later, the way a
+:class:`Folder` folds the pending events of many requests together up to half a second later, the way a
 batch is folded. Nothing acknowledged can be missed by a reader: the server settles its folder before
-any other request reads the catalog, and the facade's lineage questions (impact, a bill of materials, an
-erasure plan, coverage) fold whatever any process left pending before they answer.
+any other request reads the catalog, a local command folds what any process left pending when it opens
+the catalog (``cli/app.py``), and the erasure planner refuses to plan while events are pending.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
-from disgorge.capture.service import EventResult, _fold_all, _may, _prepare, refold
+from disgorge.capture.service import EventResult, _fold_all, _may, _prepare, raw_event, refold
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.store import ACTOR
 from disgorge.errors import DisgorgeError, InputError, StoreError
@@ -40,12 +41,10 @@ def accept_event(
                 prepared.reason or "event refused", hint="see the OpenLineage 2-0-2 RunEvent schema"
             )
         return prepared
-    event, body, digest = prepared
-    raw_event = (event.run_uid, event.type, event.time_key, event.producer, digest, body)
-    statuses = store.accept_lineage_events([raw_event], nowait=nowait)
+    statuses = store.accept_lineage_events([raw_event(*prepared)], nowait=nowait)
     if statuses is None:
         return None
-    return EventResult(statuses[0], run=event.run_uid, pending=statuses[0] != "duplicate")
+    return EventResult(statuses[0], run=prepared[0].run_uid, pending=statuses[0] != "duplicate")
 
 
 def fold_pending(store: CatalogStore, limit: int = ROUND) -> int:
@@ -149,10 +148,10 @@ class Folder:
                 self._wake.clear()
                 if self._stopping:
                     return
-                threading.Event().wait(self._linger)
+                time.sleep(self._linger)
             first = False
             try:
                 self.settle()
             except Exception:  # the events stay pending; a reader's settle or the next burst retries
                 log.exception("folding pending OpenLineage events failed")
-                threading.Event().wait(1.0)
+                time.sleep(1.0)

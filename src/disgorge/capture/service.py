@@ -16,6 +16,7 @@ from typing import Any
 from disgorge.capture.fold import fold
 from disgorge.capture.openlineage import MAX_EVENT_BYTES, NotARunEvent, RunEvent, load, parse
 from disgorge.catalog import CatalogStore
+from disgorge.catalog.capture import RawEvent
 from disgorge.errors import DisgorgeError, InputError
 from disgorge.model.capture import CapturedRun, CaptureOutcome
 from disgorge.model.roles import Principal
@@ -73,6 +74,11 @@ def _prepare(raw: bytes | str | dict[str, Any]) -> tuple[RunEvent, str, str] | E
     return event, body, digest
 
 
+def raw_event(event: RunEvent, body: str, digest: str) -> RawEvent:
+    """What the catalog stores of a prepared event."""
+    return (event.run_uid, event.type, event.time_key, event.producer, digest, body)
+
+
 def _may(principal: Principal) -> None:
     from disgorge.access import require
 
@@ -103,7 +109,7 @@ def ingest_batch(
             results[i] = prepared
         else:
             keep.append((i, *prepared))
-    raw_events = [(e.run_uid, e.type, e.time_key, e.producer, digest, body) for _, e, body, digest in keep]
+    raw_events = [raw_event(e, body, digest) for _, e, body, digest in keep]
     parsed = {digest: e for _, e, _, digest in keep}
     outcomes: dict[str, CaptureOutcome | EventResult]
     try:  # the common case: one transaction for the events and every run they change

@@ -94,7 +94,7 @@ def catalog(home: Path | None) -> Catalog:
     from disgorge.api import open as open_catalog
 
     cat = open_catalog(home)
-    if cat.store.has_pending_lineage():  # what a server acknowledged and has not folded yet
+    if cat.store.pending_lineage_top() is not None:  # what a server acknowledged, not folded yet
         from disgorge.capture import fold_pending
 
         fold_pending(cat.store)

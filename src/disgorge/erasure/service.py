@@ -288,12 +288,12 @@ class Erasures:
 
 
 def _lineage_settled(store: CatalogStore, wait: float = 5.0) -> None:
-    """A plan must not miss a run a server has acknowledged: its folder folds pending events within
-    milliseconds, so wait for that, and refuse rather than plan without them."""
+    """A plan must not miss a run a server has acknowledged: its folder folds pending events within a
+    second, so wait for that, and refuse rather than plan without them."""
     import time
 
     deadline = time.monotonic() + wait
-    while store.has_pending_lineage():
+    while store.pending_lineage_top() is not None:
         if time.monotonic() > deadline:
             raise ConflictError(
                 "OpenLineage events a server acknowledged are not folded into the catalog yet, so a "

@@ -3,7 +3,7 @@
 openlineage-python's ``HttpTransport`` posts each event to ``{url}/api/v1/lineage`` with
 ``Authorization: Bearer`` and, optionally, ``Content-Encoding: gzip``; an accepted event is 201, a
 refused one 400 with the reason (its client retries only 5xx, so a 400 is final). An accepted event is
-stored, answered, and folded into the catalog by the server's folder a few milliseconds later, with the
+stored, answered, and folded into the catalog by the server's folder up to half a second later, with the
 events of other requests (``capture/pending.py``); ``?fold=now`` folds it before answering. The batch route takes a
 JSON array of events and answers 200 with one result per event. Tokens need the ``engineer`` role (or
 ``admin``). Bodies are capped before and after decompression, so a gzip bomb costs a bounded read.
@@ -68,7 +68,7 @@ async def lineage(
         Literal["later", "now"],
         Query(
             description="``later`` (default): 201 once the event is stored, folded into the catalog "
-            "milliseconds later (any other request sees it folded); ``now``: folded before the answer, "
+            "within half a second (any other request sees it folded); ``now``: folded before the answer, "
             "which then says what its inputs resolved to."
         ),
     ] = "later",
@@ -80,7 +80,7 @@ async def lineage(
     folder: Folder = request.app.state.folder
     accepted: EventResult | None = None
     if cat.store.dialect == "sqlite" and not folder.folding:
-        # Storing one event is ~0.5 ms, less than the hand-over to a worker thread and back; done
+        # Storing one event is ~0.3 ms, less than the hand-over to a worker thread and back; done
         # here only when no writer holds the file, so the event loop never waits on a lock.
         accepted = accept_event(cat.store, cat.principal, body, nowait=True)
     if accepted is None:
