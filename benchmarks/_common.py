@@ -3,8 +3,10 @@ percentiles, markdown tables and scratch PostgreSQL databases. Not part of the p
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,6 +25,68 @@ if str(SRC) not in sys.path:
 T = TypeVar("T")
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+WRK = shutil.which("wrk")
+
+# Each wrk thread has its own Lua state: ``id`` is the thread's number, ``counter`` its requests so far.
+# A request's body is ``bodies[counter % #bodies]`` formatted with (id, n, id, n), n = counter // #bodies: two
+# templates make pairs (a run's START and its COMPLETE) and every request names its own run.
+_WRK_SCRIPT = """
+local paths, bodies, method, token = {paths}, {bodies}, "{method}", "{token}"
+local counter = 0
+local threads = {{}}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  wrk.headers["Authorization"] = "Bearer " .. token
+  wrk.headers["Content-Type"] = "application/json"
+end
+function request()
+  local k = (id * 7919 + counter) % #paths + 1
+  local body = nil
+  if #bodies > 0 then
+    local n = math.floor(counter / #bodies)
+    body = string.format(bodies[counter % #bodies + 1], id, n, id, n)
+  end
+  counter = counter + 1
+  return wrk.format(method, paths[k], nil, body)
+end
+function done(summary, latency, requests)
+  local bad = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  io.write(string.format("WRK %d %f %f %f %d\\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, bad))
+end
+"""
+
+
+def load_wrk(
+    base: str, token: str, method: str, paths: list[str], bodies: list[str], clients: int, seconds: float
+) -> tuple[float, float, float, int, int]:
+    """(requests/s, p50 ms, p99 ms, errors, requests) of ``wrk`` from a second process: C and epoll,
+    ``clients`` keep-alive connections on at most two threads, so the load takes as little of the
+    cores as it can (the server's limit, not the load generator's). Needs ``apt-get install wrk``."""
+    import tempfile
+
+    if WRK is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (or pass --load httpx)")
+    lua = _WRK_SCRIPT.format(
+        paths="{" + ",".join(json.dumps(p) for p in paths) + "}",
+        bodies="{" + ",".join(json.dumps(b) for b in bodies) + "}",
+        method=method,
+        token=token,
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua)
+    try:
+        cmd = [WRK, "-t", str(min(2, clients)), "-c", str(clients), "-d", f"{seconds:g}s", "-s", f.name, base]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(f.name)
+    line = next(ln for ln in out.splitlines() if ln.startswith("WRK "))
+    n, secs, p50, p99, bad = line.split()[1:]
+    return int(n) / float(secs), float(p50), float(p99), int(bad), int(n)
 
 
 def machine() -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -29,19 +30,31 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[0]))
 
-from _common import PG_ADMIN, machine, pct, pg_available, scratch_pg, table
+from _common import PG_ADMIN, WRK, load_wrk, machine, pct, pg_available, scratch_pg, table
 
 SERVER = """
-import sys, uvicorn, disgorge
+import socket, sys, uvicorn, disgorge
+from pathlib import Path
 from disgorge.server import create_app
-cat = disgorge.open(sys.argv[1], catalog_url=sys.argv[2], identity=False)
+from disgorge.server.workers import run
+
+home, url, port, workers = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+options = {"log_level": "warning", "access_log": False}
+if workers > 1:  # as disgorge serve --workers runs them
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio: TCP_NODELAY
+    sock.bind(("127.0.0.1", port))
+    sock.listen(2048)
+    run(options, sock, home=home, catalog_url=url, jobs=None, job_workers=1, workers=workers,
+        factory="_server_app:app", log=False)
+    sys.exit(0)
+cat = disgorge.open(home, catalog_url=url, identity=False)
 app = create_app(cat)
 
 @app.get("/bench/constant")
 def constant() -> dict[str, int]:
     return {"ok": 1}
 
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), log_level="warning", access_log=False)
+uvicorn.run(app, host="127.0.0.1", port=port, **options)
 """
 
 
@@ -198,6 +211,14 @@ def main() -> None:
     ap.add_argument("--consent-share", type=float, default=0.5, help="share of subjects with a consent event")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--sqlite", action="store_true")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (disgorge serve --workers)")
+    ap.add_argument(
+        "--load",
+        choices=["wrk", "httpx"],
+        default="wrk" if WRK else "httpx",
+        help="load generator: wrk in a second process (default when installed: apt-get install wrk) or "
+        "httpx threads in this one",
+    )
     args = ap.parse_args()
     if args.quick:
         args.assets, args.clients, args.seconds = 5_000, 2, 3.0
@@ -205,7 +226,9 @@ def main() -> None:
     print(machine())
     print(
         f"{args.assets} assets on {'PostgreSQL' if use_pg else 'SQLite'}, consent events for "
-        f"{args.consent_share:.0%} of the subjects, {args.clients} client threads, {args.seconds:g} s each"
+        f"{args.consent_share:.0%} of the subjects, {args.workers} server worker(s), "
+        f"{args.clients} connections from {args.load}, "
+        f"{args.seconds:g} s each"
     )
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
@@ -221,8 +244,15 @@ def main() -> None:
             impact_label, run_label = "GET impact by subject", "gated run start"
             direct = in_process(home, url, token, subjects, args.seconds, impact_label)
             port = free_port()
-            env = {**os.environ, "DISGORGE_TOKEN_CACHE_SECONDS": "3600"}
-            proc = subprocess.Popen([sys.executable, "-c", SERVER, str(home), url, str(port)], env=env)
+            here = str(Path(__file__).resolve().parent)
+            env = {
+                **os.environ,
+                "DISGORGE_TOKEN_CACHE_SECONDS": "3600",
+                "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])),
+            }
+            proc = subprocess.Popen(
+                [sys.executable, "-c", SERVER, str(home), url, str(port), str(args.workers)], env=env
+            )
             base = f"http://127.0.0.1:{port}"
             _wait(base, proc)
             import httpx
@@ -256,8 +286,18 @@ def main() -> None:
             for label, method, path, body in cases:
                 if label == run_label:
                     direct.update(in_process(home, url, token, subjects, args.seconds, run_label))
-                load(base, token, method, path, body, 1, min(1.0, args.seconds))  # warm up
-                rps, p50, p99, errors = load(base, token, method, path, body, args.clients, args.seconds)
+                if args.load == "wrk":
+                    paths = (
+                        [path(0, n) for n in range(min(len(subjects), 20_000))] if callable(path) else [path]
+                    )
+                    bodies = [json.dumps(body(0, 0)).replace('"r0-0"', '"w%d-%d"')] if callable(body) else []
+                    load_wrk(base, token, method, paths, bodies, 1, min(1.0, args.seconds))  # warm up
+                    rps, p50, p99, errors, _ = load_wrk(
+                        base, token, method, paths, bodies, args.clients, args.seconds
+                    )
+                else:
+                    load(base, token, method, path, body, 1, min(1.0, args.seconds))  # warm up
+                    rps, p50, p99, errors = load(base, token, method, path, body, args.clients, args.seconds)
                 if not base_rps:
                     base_rps, base_p99 = rps, p99
                 rows.append(

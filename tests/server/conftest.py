@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,15 @@ from tests.witness.conftest import free_port
 class LiveServer:
     """``disgorge serve`` started as a person starts it: in a working directory, a relative home."""
 
-    def __init__(self, cwd: Path, *, home: str = "home", catalog_url: str | None = None, **env: str) -> None:
+    def __init__(
+        self,
+        cwd: Path,
+        *,
+        home: str = "home",
+        catalog_url: str | None = None,
+        args: Sequence[str] = (),
+        **env: str,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"serve-{self.port}.log"
@@ -37,7 +45,7 @@ class LiveServer:
             environ["DISGORGE_CATALOG"] = catalog_url
         self._err = self.log.open("w")
         self.proc = subprocess.Popen(
-            [str(DISGORGE), "serve", "--port", str(self.port)],
+            [str(DISGORGE), "serve", "--port", str(self.port), *args],
             cwd=cwd,
             env=environ,
             stdout=subprocess.DEVNULL,

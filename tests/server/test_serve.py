@@ -200,3 +200,46 @@ def _eventually(check: object, seconds: float = 5.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_argon2_runs_once_per_token_and_every_later_check_still_reads_the_row(
+    cat: disgorge.Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the cache, a known token costs two reads, not argon2; a changed hash, a forged secret and a
+    revocation are still caught."""
+    from argon2 import PasswordHasher
+
+    from disgorge.access import tokens
+    from disgorge.errors import Unauthenticated
+
+    calls = []
+
+    class Counting(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+            calls.append(hash)
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(tokens, "_hasher", Counting)
+    service = TokenService(cat.store, cache_seconds=0)
+    row, token = service.issue(cat.principal, "ci", principal="dan")
+    for _ in range(3):
+        assert service.authenticate(token).name == "dan"
+    assert len(calls) == 1
+    with pytest.raises(Unauthenticated):
+        service.authenticate(f"dgt_{row.id}_{'x' * 43}")
+    _, other = service.issue(cat.principal, "other", principal="dan")
+    with cat.store.engine.begin() as c:  # someone puts another token's hash on this row
+        swapped = c.execute(
+            text("SELECT secret_hash FROM api_tokens WHERE id = :i"), {"i": other.split("_")[1]}
+        )
+        c.execute(
+            text("UPDATE api_tokens SET secret_hash = :h WHERE id = :i"),
+            {"h": swapped.scalar_one(), "i": row.id},
+        )
+    with pytest.raises(Unauthenticated, match="unknown"):
+        service.authenticate(token)
+    assert len(calls) == 3
+    assert service.authenticate(other).name == "dan"
+    service.revoke(cat.principal, other.split("_")[1])
+    with pytest.raises(Unauthenticated, match="revoked"):
+        service.authenticate(other)

@@ -2,7 +2,9 @@
 
 A token is ``dgt_<id>_<secret>``: the id names one row, the secret is checked against its argon2id hash.
 Argon2 costs tens of milliseconds by design, so a server keeps the verdict for a token it has checked
-for a short while (:data:`CACHE_SECONDS`, or ``$DISGORGE_TOKEN_CACHE_SECONDS``); a revocation takes effect within that time everywhere.
+for a short while (:data:`CACHE_SECONDS`, or ``$DISGORGE_TOKEN_CACHE_SECONDS``); a revocation takes effect
+within that time everywhere. After that the token's row and its principal's roster entry are read again,
+but argon2 is not run again for a secret this process already matched against the same stored hash.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class TokenService:
         default_factory=lambda: float(os.environ.get("DISGORGE_TOKEN_CACHE_SECONDS", CACHE_SECONDS))
     )
     _seen: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+    _matched: dict[str, str] = field(default_factory=dict)
+    """sha256 of a bearer -> the argon2 hash its secret was verified against (in memory only)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def issue(
@@ -118,7 +122,7 @@ class TokenService:
         if hit is not None:
             return hit
         key, now = hashlib.sha256(bearer.encode("utf-8", "replace")).hexdigest(), time.monotonic()
-        principal = self._check(bearer)
+        principal = self._check(bearer, key)
         with self._lock:
             if len(self._seen) > 10_000:
                 self._seen.clear()
@@ -135,7 +139,7 @@ class TokenService:
             return hit[1]
         return None
 
-    def _check(self, bearer: str) -> Principal:
+    def _check(self, bearer: str, key: str) -> Principal:
         from argon2.exceptions import VerificationError
 
         from disgorge.access import roster
@@ -148,10 +152,15 @@ class TokenService:
         row = self.store.tokens.get(m.group(1))
         if row is None:
             raise Unauthenticated("the bearer token is unknown", hint="disgorge token create")
-        try:
-            _hasher().verify(row.secret_hash, m.group(2))
-        except VerificationError:
-            raise Unauthenticated("the bearer token is unknown", hint="disgorge token create") from None
+        if self._matched.get(key) != row.secret_hash:
+            try:
+                _hasher().verify(row.secret_hash, m.group(2))
+            except VerificationError:
+                raise Unauthenticated("the bearer token is unknown", hint="disgorge token create") from None
+            with self._lock:
+                if len(self._matched) > 10_000:
+                    self._matched.clear()
+                self._matched[key] = row.secret_hash
         if row.revoked_at is not None:
             raise Unauthenticated(f"token {row.id} was revoked", hint="disgorge token create")
         if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC):

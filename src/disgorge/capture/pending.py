@@ -12,6 +12,7 @@ the catalog (``cli/app.py``), and the erasure planner refuses to plan while even
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -93,35 +94,46 @@ def _one_by_one(store: CatalogStore, limit: int) -> list[int]:
 class Folder:
     """Folds acknowledged events in the background, ``linger`` seconds after the first of a burst, so
     that the events of many requests are folded together. :meth:`settle` returns once every event
-    acknowledged before the call is in the catalog."""
+    acknowledged before the call is in the catalog.
 
-    def __init__(self, store: CatalogStore, *, linger: float = 0.5) -> None:
+    ``acks``: a file shared by the processes of one server, where each acknowledgment appends a byte
+    (an ``O_APPEND`` write is atomic), so its size counts what every worker acknowledged and a reader on
+    any of them knows to fold first (a fold takes what every process left pending)."""
+
+    def __init__(self, store: CatalogStore, *, linger: float = 0.5, acks: str | None = None) -> None:
         self._store = store
         self._linger = linger
         self._wake = threading.Event()
         self._folding = threading.Lock()
         self._count = threading.Lock()
-        self._accepted = 1  # what an earlier process left pending: readers wait for the first fold
-        self._settled = 0
+        self._fd = os.open(acks, os.O_WRONLY | os.O_APPEND) if acks else None
+        self._accepted = 0
+        self._settled = -1  # what an earlier process left pending: readers wait for the first fold
         self._stopping = False
         self._thread: threading.Thread | None = None
 
     def accepted(self) -> None:
-        """An event was stored pending (call after its commit)."""
-        with self._count:
-            self._accepted += 1
+        """An event was stored pending (call after its commit, before the answer)."""
+        if self._fd is not None:
+            os.write(self._fd, b".")
+        else:
+            with self._count:
+                self._accepted += 1
         self._wake.set()
+
+    def _acknowledged(self) -> int:
+        return os.fstat(self._fd).st_size if self._fd is not None else self._accepted
 
     @property
     def folding(self) -> bool:
         return self._folding.locked()
 
     def behind(self) -> bool:
-        return self._settled < self._accepted
+        return self._settled < self._acknowledged()
 
     def settle(self) -> None:
         """Fold now whatever is pending, unless the background fold already covered it."""
-        target = self._accepted
+        target = self._acknowledged()
         with self._folding:
             if self._settled >= target:
                 return
@@ -139,6 +151,9 @@ class Folder:
         if self._thread is not None:
             self._thread.join(timeout=60)
         self.settle()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _run(self) -> None:
         first = True

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from pyroaring import BitMap
-from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -56,8 +56,13 @@ Q_HELD = select(
 Q_KEYS = select(
     LineageEvent.run_uid, LineageEvent.event_type, LineageEvent.event_time, LineageEvent.digest
 ).where(LineageEvent.run_uid.in_(XS))
+Q_KEYS_ONE = select(LineageEvent.event_type, LineageEvent.event_time, LineageEvent.digest).where(
+    LineageEvent.run_uid == bindparam("uid")
+)
+"""One run's keys: the one-event request's read (an expanding ``IN`` is compiled again on each use)."""
 INSERT_EVENTS = insert(cast(Table, LineageEvent.__table__))
 INSERT_EVENT_IDS = INSERT_EVENTS.returning(LineageEvent.id, sort_by_parameter_order=True)
+INSERT_EVENT_ID = INSERT_EVENTS.returning(LineageEvent.id)
 INSERT_PENDING = insert(cast(Table, LineagePending.__table__))
 Q_PENDING = (
     select(LineagePending.event_id, LineagePending.run_uid, LineagePending.accepted_by)
@@ -220,14 +225,19 @@ class CaptureMixin(LedgerMixin):
         rows: list[dict[str, Any]] = []
         seen: dict[tuple[str, str, str], set[str]] = {}
         bodies: dict[str, list[str]] = {e[0]: [] for e in events}
-        for part in chunks(bodies):
-            if pending:
-                for uid, etype, etime, digest in conn.execute(Q_KEYS, {"xs": part}):
-                    seen.setdefault((uid, etype, etime), set()).add(digest)
-                continue
-            for uid, etype, etime, digest, body in conn.execute(Q_HELD, {"xs": part}):
+        if pending and len(bodies) == 1:  # one event per request, where every statement counts
+            (uid,) = bodies
+            for etype, etime, digest in conn.execute(Q_KEYS_ONE, {"uid": uid}):
                 seen.setdefault((uid, etype, etime), set()).add(digest)
-                bodies[uid].append(body)
+        else:
+            for part in chunks(bodies):
+                if pending:
+                    for uid, etype, etime, digest in conn.execute(Q_KEYS, {"xs": part}):
+                        seen.setdefault((uid, etype, etime), set()).add(digest)
+                    continue
+                for uid, etype, etime, digest, body in conn.execute(Q_HELD, {"xs": part}):
+                    seen.setdefault((uid, etype, etime), set()).add(digest)
+                    bodies[uid].append(body)
         now = utcnow()
         for uid, etype, etime, producer, digest, body in events:
             digests = seen.setdefault((uid, etype, etime), set())
@@ -249,13 +259,16 @@ class CaptureMixin(LedgerMixin):
                 }
             )
         if rows and pending:
-            ids = conn.execute(INSERT_EVENT_IDS, rows).scalars().all()
+            if len(rows) == 1:  # a single-row insert, not the sorted executemany
+                ids = [conn.execute(INSERT_EVENT_ID, rows[0]).scalar_one()]
+            else:
+                ids = list(conn.execute(INSERT_EVENT_IDS, rows).scalars())
             by = ACTOR.get() or self.actor
             marks = [
                 {"event_id": i, "run_uid": r["run_uid"], "accepted_by": by}
                 for i, r in zip(ids, rows, strict=True)
             ]
-            conn.execute(INSERT_PENDING, marks)
+            conn.execute(INSERT_PENDING, marks[0] if len(marks) == 1 else marks)
         elif rows:
             conn.execute(INSERT_EVENTS, rows)
         return out, bodies

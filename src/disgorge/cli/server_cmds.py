@@ -5,11 +5,9 @@ FastAPI and uvicorn are imported inside ``serve`` so that every other command st
 
 from __future__ import annotations
 
-import logging
 import signal
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -53,6 +51,14 @@ def serve(
             help="Job worker threads in this process (0: only disgorge worker runs jobs).",
         ),
     ] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            envvar="DISGORGE_SERVE_WORKERS",
+            help="Server processes (one answers on one core at most; 2 on a 2-core machine).",
+        ),
+    ] = 1,
     home: HomeOpt = None,
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /openapi.json) over this home's catalog until stopped.
@@ -64,6 +70,8 @@ def serve(
     check_port(port)
     if not 0 <= job_workers <= 64:
         raise UsageError(f"--job-workers {job_workers} is out of range", hint="0 to 64")
+    if not 1 <= workers <= 64:
+        raise UsageError(f"--workers {workers} is out of range", hint="1 to 64, e.g. the machine's cores")
     if (tls_cert is None) != (tls_key is None):
         raise UsageError("--tls-cert and --tls-key go together", hint="pass both, or neither")
     for given in (tls_cert, tls_key):
@@ -78,22 +86,39 @@ def serve(
 
     from disgorge.api import open as open_catalog
     from disgorge.server import create_app
+    from disgorge.server.ops import log_to_stderr
 
-    _log_to_stderr()
-    with open_catalog(home, identity=False) as cat:
-        config = uvicorn.Config(
-            create_app(cat, jobs_url=jobs, job_workers=job_workers),
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=10,
-            ssl_certfile=str(tls_cert) if tls_cert else None,
-            ssl_keyfile=str(tls_key) if tls_key else None,
-        )
+    log_to_stderr()
+    options: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+        "ssl_certfile": str(tls_cert) if tls_cert else None,
+        "ssl_keyfile": str(tls_key) if tls_key else None,
+    }
+    with open_catalog(home, identity=False) as cat:  # opened here too: a bad home fails before any worker
+        where, url = cat.home.path, cat.home.catalog_url
+        scheme = "https" if tls_cert else "http"
         sock = listen(host, port)
         try:
-            scheme = "https" if tls_cert else "http"
-            err.print(f"disgorge serving {cat.home.path} on {shown(host, port, scheme)}", markup=False)
+            many = f" with {workers} workers" if workers > 1 else ""
+            err.print(f"disgorge serving {where} on {shown(host, port, scheme)}{many}", markup=False)
+            if workers > 1:
+                from disgorge.server.workers import run
+
+                cat.close()
+                run(
+                    options,
+                    sock,
+                    home=where,
+                    catalog_url=url,
+                    jobs=jobs,
+                    job_workers=job_workers,
+                    workers=workers,
+                )
+                return
+            config = uvicorn.Config(create_app(cat, jobs_url=jobs, job_workers=job_workers), **options)
             # uvicorn re-raises the signal it stopped on once it has drained: a SIGTERM that ended a
             # graceful shutdown is a normal exit, not a death by signal.
             previous = signal.signal(signal.SIGTERM, lambda *_: None)
@@ -103,20 +128,6 @@ def serve(
                 signal.signal(signal.SIGTERM, previous)
         finally:
             sock.close()
-
-
-def _log_to_stderr() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    for name, level in (
-        ("disgorge.server.access", logging.INFO),
-        ("disgorge.server", logging.WARNING),
-        ("disgorge.jobs", logging.INFO),
-    ):
-        logger = logging.getLogger(name)
-        logger.setLevel(level)
-        logger.addHandler(handler)
-        logger.propagate = False
 
 
 @token_app.command("create")

@@ -39,11 +39,19 @@ def _both(first: Span, second: Span) -> Span:
     return span
 
 
-def create_app(catalog: Catalog, *, jobs_url: str | None = None, job_workers: int = 1) -> FastAPI:
+def create_app(
+    catalog: Catalog,
+    *,
+    jobs_url: str | None = None,
+    job_workers: int = 1,
+    workers: int = 1,
+    acks: str | None = None,
+) -> FastAPI:
     """The server's app over an open catalog (which the caller closes after the server stops).
 
     Jobs queue in the catalog's database (SQLite in the home, or its PostgreSQL), or on Redis with
-    ``jobs_url``; ``job_workers`` threads run them in this process (0: separate ``disgorge worker``)."""
+    ``jobs_url``; ``job_workers`` threads run them in this process (0: separate ``disgorge worker``).
+    ``workers``, ``acks``: this app is one of several server processes (``server/workers.py``)."""
     app = FastAPI(
         title="Disgorge",
         version=__version__,
@@ -51,25 +59,28 @@ def create_app(catalog: Catalog, *, jobs_url: str | None = None, job_workers: in
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        lifespan=_both(lineage.folding(catalog), jobs.lifespan(catalog, jobs_url, job_workers)),
+        lifespan=_both(lineage.folding(catalog, acks), jobs.lifespan(catalog, jobs_url, job_workers)),
     )
     app.state.catalog = catalog
     app.state.tokens = TokenService(catalog.store)
     errors.install(app)
     ops.install(app)
-    app.state.lookup_bucket = lookup.bucket_from_env()
+    app.state.lookup_bucket = lookup.bucket_from_env(workers)
+    # Starlette tries routes in order, a few microseconds each (0.36 ms to reach the OpenLineage route when
+    # it came eleventh): what producers and training jobs call in volume comes first. No path of these
+    # three overlaps another router's (tests/server/test_routing.py).
     for part in (
+        lineage,
+        runs,
         core,
         client,
         sources,
         datasets,
-        runs,
         models,
         consent,
         erasures,
         jobs,
         ledger,
-        lineage,
         lookup,
         admin,
     ):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import time
 from typing import Any
 
@@ -77,6 +79,28 @@ def install(app: FastAPI) -> None:
         request.app.state.catalog.store.ping()
         return {"status": "ok"}
 
+    shown = registry
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers: every one's counts, summed
+        from prometheus_client import multiprocess
+
+        shown = CollectorRegistry()
+        multiprocess.MultiProcessCollector(shown)  # type: ignore[no-untyped-call]
+
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(shown), media_type=CONTENT_TYPE_LATEST)
+
+
+def log_to_stderr() -> None:
+    """The access log (one JSON line per request), warnings and job progress on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name, level in (
+        ("disgorge.server.access", logging.INFO),
+        ("disgorge.server", logging.WARNING),
+        ("disgorge.jobs", logging.INFO),
+    ):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.addHandler(handler)
+        logger.propagate = False

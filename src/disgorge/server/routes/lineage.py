@@ -91,13 +91,16 @@ async def lineage(
     return JSONResponse(accepted.to_json(), status_code=201)
 
 
-def folding(catalog: Catalog) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def folding(
+    catalog: Catalog, acks: str | None = None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The lifespan part that runs the folder of acknowledged events (what an earlier process left
-    pending first), and folds what is left when the server stops."""
+    pending first), and folds what is left when the server stops. ``acks``: the file where the
+    workers of one server count what they acknowledged (``Folder``)."""
 
     @asynccontextmanager
     async def span(app: FastAPI) -> AsyncIterator[None]:
-        folder = Folder(catalog.store)
+        folder = Folder(catalog.store, acks=acks)
         app.state.folder = folder
         folder.start()
         try:

@@ -59,10 +59,11 @@ class Bucket:
             return (1 - tokens) / self.rate if self.rate else 3600.0
 
 
-def bucket_from_env() -> Bucket:
+def bucket_from_env(workers: int = 1) -> Bucket:
+    """The configured limit, or one worker's share of it (a client's requests may reach any worker)."""
     per_minute = float(os.environ.get("DISGORGE_LOOKUP_PER_MINUTE", "10"))
     burst = int(os.environ.get("DISGORGE_LOOKUP_BURST", "10"))
-    return Bucket(per_minute, burst)
+    return Bucket(per_minute / workers, max(1, burst // workers))
 
 
 @router.post(
