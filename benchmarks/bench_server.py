@@ -291,7 +291,8 @@ def main() -> None:
                         [path(0, n) for n in range(min(len(subjects), 20_000))] if callable(path) else [path]
                     )
                     bodies = [json.dumps(body(0, 0)).replace('"r0-0"', '"w%d-%d"')] if callable(body) else []
-                    load_wrk(base, token, method, paths, bodies, 1, min(1.0, args.seconds))  # warm up
+                    # warm up every connection, so every worker has built its caches
+                    load_wrk(base, token, method, paths, bodies, args.clients, min(2.0, args.seconds))
                     rps, p50, p99, errors, _ = load_wrk(
                         base, token, method, paths, bodies, args.clients, args.seconds
                     )
