@@ -84,6 +84,17 @@ def airflow_task(
     )
 
 
+def airflow_pair(run_id: str, reads: str, writes: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One Airflow task run that read the folder ``reads`` and wrote the file ``writes``: its START, then
+    its COMPLETE."""
+    return (
+        airflow_task(run_id, "START", time="2026-12-01T11:00:00Z", inputs=[ds("file", reads)], outputs=[]),
+        airflow_task(
+            run_id, "COMPLETE", time="2026-12-01T11:30:00Z", inputs=[], outputs=[ds("file", writes)]
+        ),
+    )
+
+
 def spark_job(
     run_id: str, etype: str, *, time: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]
 ) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from disgorge.catalog.schema import CapturedIO, Run
 from disgorge.ingest import IngestOptions
-from tests.capture.events import airflow_task, ds, event
+from tests.capture.events import airflow_pair, airflow_task, ds, event
 
 from .conftest import LiveServer, Team
 
@@ -143,19 +143,7 @@ def test_one_event_is_acknowledged_before_it_is_folded_and_no_reader_misses_it(
     def producer(k: int) -> None:
         with httpx.Client(base_url=team.url, headers=eve.headers, timeout=30) as c:
             for n in range(10):
-                run = str(uuid.uuid4())
-                for doc in (
-                    airflow_task(
-                        run, "START", time="2026-12-01T11:00:00Z", inputs=[ds("file", folder)], outputs=[]
-                    ),
-                    airflow_task(
-                        run,
-                        "COMPLETE",
-                        time="2026-12-01T11:30:00Z",
-                        inputs=[],
-                        outputs=[ds("file", f"/models/p{k}-{n}.pt")],
-                    ),
-                ):
+                for doc in airflow_pair(str(uuid.uuid4()), folder, f"/models/p{k}-{n}.pt"):
                     assert c.post("/api/v1/lineage", json=doc).status_code == 201
 
     threads = [threading.Thread(target=producer, args=(k,)) for k in range(3)]

@@ -12,7 +12,7 @@ import httpx
 from disgorge.ingest import IngestOptions
 from disgorge.server.routes.lookup import bucket_from_env
 from tests.as_a_person import dg
-from tests.capture.events import airflow_task, ds
+from tests.capture.events import airflow_pair
 
 from .conftest import LiveServer, Team
 
@@ -33,18 +33,7 @@ def test_an_event_acknowledged_by_one_worker_is_folded_before_a_read_on_either(
     try:
         for n in range(12):
             run = str(uuid.uuid4())
-            for doc in (
-                airflow_task(
-                    run, "START", time="2026-12-01T11:00:00Z", inputs=[ds("file", folder)], outputs=[]
-                ),
-                airflow_task(
-                    run,
-                    "COMPLETE",
-                    time="2026-12-01T11:30:00Z",
-                    inputs=[],
-                    outputs=[ds("file", f"/m/{n}.pt")],
-                ),
-            ):
+            for doc in airflow_pair(run, folder, f"/m/{n}.pt"):
                 r = httpx.post(f"{server.url}/api/v1/lineage", json=doc, headers=eve, timeout=30)
                 assert r.status_code == 201 and r.json()["pending"] is True, r.text
             # at once, on a new connection: the fold is up to half a second away on the worker that

@@ -13,6 +13,8 @@ from disgorge.server.web.limits import RateLimiter
 from disgorge.server.web.session import Sessions
 from disgorge.server.web.views import HERE
 
+PAGES = (auth, overview, explore, erasure, ledger, lookup)
+
 
 def install(app: FastAPI) -> None:
     app.state.web_sessions = Sessions(app.state.catalog)
@@ -20,5 +22,5 @@ def install(app: FastAPI) -> None:
     app.state.web_signin_limiter = RateLimiter(per_minute=30, burst=20)
     app.state.web_jobs = {}
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, overview, explore, erasure, ledger, lookup):
+    for module in PAGES:
         app.include_router(module.router)
