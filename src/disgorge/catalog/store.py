@@ -32,8 +32,14 @@ if TYPE_CHECKING:
 ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("disgorge_actor", default=None)
 """The principal a request acts for, where one store serves many (the server); else ``store.actor``."""
 
-_LEDGER_LOCK = text("SELECT pg_advisory_xact_lock(7243157)")
-"""Orders ledger appenders on PostgreSQL until their transaction ends (SQLite has one writer)."""
+_PG_APPEND = text(
+    "SELECT disgorge_ledger_append(CAST(:kinds AS text[]), CAST(:entries AS text[]), CAST(:leaves AS bytea[]))"
+)
+"""Takes the lock that orders ledger appenders on PostgreSQL until their transaction ends, reads the
+top and inserts the entries, in one statement (SQLite has one writer: a read and an insert)."""
+_SQLITE_LEDGER_LOCK = text("DELETE FROM ledger_entries WHERE 0 = 1")
+"""A write that changes nothing: pysqlite begins a transaction, and SQLite takes its one writer's lock,
+only at a transaction's first write; an append that is the first write reads the top after this."""
 _LEDGER_TOP = select(func.coalesce(func.max(LedgerEntry.seq), -1))
 _READING: contextvars.ContextVar[tuple[StoreBase, Session] | None] = contextvars.ContextVar(
     "disgorge_reading", default=None
@@ -127,20 +133,35 @@ class StoreBase:
         """Append events in the caller's transaction, so the log and the catalog change commit together.
 
         PostgreSQL serialises appenders with a transaction-scoped advisory lock; SQLite's single writer
-        does the same. Entries are RFC 8785 canonical JSON; leaves are RFC 9162 leaf hashes."""
+        does the same. An entry's time is read before the lock: two appenders at once may log times a
+        few milliseconds out of their indexes' order. Entries are RFC 8785 canonical JSON; leaves are RFC 9162 leaf hashes."""
         if not events:
             return []
         s.info.pop("ledger_tops", None)  # stamps.ledger_tops: this session's caches' stamps move on
         conn = s.connection()  # Core: a ledger append is on every run start's path
-        if self.dialect == "postgresql":
-            conn.execute(_LEDGER_LOCK)
-        start = int(conn.execute(_LEDGER_TOP).scalar() or 0) + 1
         at = utcnow().isoformat()
         by = ACTOR.get() or self.actor
-        rows = []
-        for n, (kind, body) in enumerate(events):
-            entry = canonical_json({"at": at, "kind": kind, "by": by, **body})
-            rows.append({"seq": start + n, "kind": kind, "entry": entry.decode(), "leaf": leaf_hash(entry)})
+        entries = [canonical_json({"at": at, "kind": kind, "by": by, **body}) for kind, body in events]
+        if self.dialect == "postgresql":
+            # the lock is held from here to the commit: one round trip (migration 0014), not three
+            start = int(
+                conn.execute(
+                    _PG_APPEND,
+                    {
+                        "kinds": [k for k, _ in events],
+                        "entries": [e.decode() for e in entries],
+                        "leaves": [leaf_hash(e) for e in entries],
+                    },
+                ).scalar_one()
+            )
+            return list(range(start, start + len(events)))
+        if not getattr(conn.connection.dbapi_connection, "in_transaction", True):
+            conn.execute(_SQLITE_LEDGER_LOCK)  # nothing written yet: the top read must be under the lock
+        start = int(conn.execute(_LEDGER_TOP).scalar() or 0) + 1
+        rows = [
+            {"seq": start + n, "kind": kind, "entry": entry.decode(), "leaf": leaf_hash(entry)}
+            for n, ((kind, _), entry) in enumerate(zip(events, entries, strict=True))
+        ]
         conn.execute(_APPEND, rows)  # one executemany
         return [start + n for n in range(len(events))]
 
