@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint test-only bench clean browser axe screenshots
+.PHONY: install demo test lint test-only bench clean browser axe screenshots wrk
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ browser:
 	@test -x $(CHROMIUM) || command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "Chromium is missing: sudo apt-get install -y chromium" >&2; exit 1; fi; }
+
+# The server and capture benchmarks load the server with wrk from a second process (Debian's package).
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	  else echo "wrk is missing: sudo apt-get install -y wrk" >&2; exit 1; fi; }
 
 $(AXE): tests/web/package.json tests/web/package-lock.json
 	cd tests/web && npm ci --no-audit --no-fund --silent
@@ -54,7 +60,7 @@ test-only: install browser axe
 
 test: lint test-only
 
-bench: install browser
+bench: install browser wrk
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,torch,redis,ray,mlflow,hf,bench]'
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b --quick || exit 1; done
 
