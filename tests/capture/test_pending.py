@@ -26,7 +26,7 @@ from disgorge.erasure.service import _lineage_settled
 from disgorge.errors import ConflictError, InputError, StoreError
 from disgorge.ingest import IngestOptions
 from disgorge.trust import Identity
-from tests.as_a_person import dg
+from tests.as_a_person import dg, dg_json, new_home
 from tests.capture.events import airflow_task, ds, new_id
 
 
@@ -68,7 +68,7 @@ def test_an_acknowledged_event_is_folded_later_and_counted_until_then(
     assert fold_pending(lcat.store) == 2
     run = _run(lcat, rid)
     assert run is not None and run.status == "finished"
-    assert lcat.store.pending_lineage() == {"waiting": 0, "failed": 0, "failures": []}
+    assert lcat.store.pending_lineage() == {"waiting": 0, "failed": 0, "failed_runs": 0, "failures": []}
     assert lcat.impact("source", "site").counts()["models"] == 1
     assert fold_pending(lcat.store) == 0
 
@@ -193,3 +193,59 @@ def test_check_runs_names_a_reported_run_that_could_not_be_folded(
     assert f"run {bad}: reported by OpenLineage but not in the catalog" in human.stdout
     cov = dg(tmp_path, "coverage", home="home")
     assert "OpenLineage events not folded in: 0 waiting, 2 failed" in cov.stdout
+
+
+def test_a_failed_run_that_folds_later_is_no_longer_reported(
+    lcat: disgorge.Catalog, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The producer sends the rest of a run whose first fold failed: the run folds from all its
+    events, and nothing warns of it any more (a stale mark would make every plan cry wolf)."""
+    bad = new_id()
+    start, done = _trained(photos, bad, "/models/bad.pt")
+    accept_event(lcat.store, lcat.principal, start)
+    _poison(monkeypatch, bad, "injected: this run cannot be applied")
+    fold_pending(lcat.store)
+    assert lcat.store.pending_lineage()["failed_runs"] == 1
+    monkeypatch.undo()
+    accept_event(lcat.store, lcat.principal, done)
+    fold_pending(lcat.store)
+    assert lcat.store.pending_lineage() == {"waiting": 0, "failed": 0, "failed_runs": 0, "failures": []}
+    run = _run(lcat, bad)
+    assert run is not None and run.status == "finished"
+
+
+def test_the_planner_warns_of_runs_that_could_not_be_folded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run a producer reported that the catalog could not fold may have read the subject's photos:
+    the plan cannot include it, and planning, showing, approving and the dry run all say so, from a
+    working directory through the CLI."""
+    from tests.conftest import PEOPLE, claim, write_photo
+
+    new_home(tmp_path)
+    PEOPLE["ann"].save(tmp_path / "ann.identity")
+    monkeypatch.setenv("DISGORGE_IDENTITY", str(tmp_path / "ann.identity"))
+    with disgorge.open(tmp_path / "home", identity=PEOPLE["ann"]) as cat:
+        claim(cat, PEOPLE)
+    for k in range(2):
+        write_photo(tmp_path / "photos" / "bob" / f"p{k}.jpg", "bob", 70 + k)
+    dg_json(tmp_path, "ingest", "photos", "--source", "site", "--subject-from", "parent-dir")
+    bad = new_id()
+    with disgorge.open(tmp_path / "home", identity=PEOPLE["ann"]) as cat:
+        for doc in _trained(tmp_path / "photos", bad, "/models/bad.pt"):
+            accept_event(cat.store, cat.principal, doc)
+    _poison(monkeypatch, bad, "injected: cannot apply")
+    order = ("erase", "plan", "--subject", "bob", "--reason", "request", "--legal-basis", "GDPR 17")
+    proc = dg(tmp_path, *order)
+    assert proc.returncode == 0, proc.stderr
+    said = " ".join(proc.stderr.split())
+    assert "the OpenLineage events of 1 captured runs could not be folded" in said
+    assert f"run {bad}: injected: cannot apply" in said
+    plan = dg_json(tmp_path, *order)
+    expected = {"count": 1, "examples": [{"run": bad, "reason": "injected: cannot apply"}]}
+    assert plan["unreachable"]["unfolded"] == expected
+    for step in (("erase", "show", plan["plan_id"]), ("erase", "run", plan["plan_id"])):
+        proc = dg(tmp_path, *step)
+        assert proc.returncode == 0, proc.stderr
+        assert "could not be folded" in " ".join(proc.stderr.split()), step
+    assert dg_json(tmp_path, "erase", "run", plan["plan_id"])["unreachable"]["unfolded"] == expected

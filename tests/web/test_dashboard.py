@@ -359,3 +359,38 @@ def test_an_approver_resolves_a_skipped_takedown_in_the_browser_and_the_plan_com
         bea.context.close()
     finally:
         own.close()
+
+
+def test_the_plan_page_warns_of_lineage_that_could_not_be_folded(browser: Any, tmp_path: Path) -> None:
+    """A producer reported a run reading bob's folder that the catalog could not fold: the plan the
+    approver reviews says that it cannot include that run, and names it."""
+    from disgorge.capture import accept_event
+    from tests.capture.events import airflow_task, ds, new_id
+    from tests.web.test_accessibility import violations
+    from tests.web.world import build
+
+    own = build(tmp_path)
+    try:
+        rid = new_id()
+        doc = airflow_task(
+            rid,
+            "START",
+            time="2026-12-01T10:00:00Z",
+            inputs=[ds("file", str(own.root / "photos" / "bob"))],
+            outputs=[],
+        )
+        accept_event(own.cat.store, own.cat.principal, doc)
+        ids = [i for i, _, _ in own.cat.store.pending_lineage_events(10)]
+        own.cat.store.settle_pending_lineage(ids, "injected: cannot apply")
+        plan, _ = own.cat.erasures.plan(
+            scope=("subject", "bob"), withdrawn=False, reason="asked to", legal_basis="GDPR Art. 17"
+        )
+        bea = sign_in(browser, own, "bea", bypass_csp=True)
+        bea.goto(f"{own.url}/erasures/{plan.id}")
+        warnings = bea.locator("ul.warnings").inner_text()
+        assert "The OpenLineage events of 1 captured runs could not be folded" in warnings
+        assert f"run {rid}: injected: cannot apply" in warnings
+        assert violations(bea) == []
+        bea.context.close()
+    finally:
+        own.close()

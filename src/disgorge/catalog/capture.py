@@ -195,6 +195,7 @@ class CaptureMixin(LedgerMixin):
         return {
             "waiting": sum(1 for _, f in rows if f is None),
             "failed": len(failed),
+            "failed_runs": len({u for u, _ in failed}),
             "failures": [{"run": u, "reason": f} for u, f in sorted(set(failed))[:20]],
         }
 

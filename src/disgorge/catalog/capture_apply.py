@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import BindParameter, Table, bindparam, insert, select
+from sqlalchemy import BindParameter, Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from disgorge.catalog.capture_resolve import WRAPPED, Resolution, unknown_reason
@@ -24,6 +24,7 @@ from disgorge.catalog.schema import (
     CapturedIO,
     CapturedRunRow,
     Dataset,
+    LineagePending,
     Run,
     utcnow,
 )
@@ -46,6 +47,9 @@ Q_RUNS = (
 Q_IOS = select(CapturedIO).where(CapturedIO.run_id.in_(XS))
 Q_ART_COPIES = select(ArtifactCopy.uri, ArtifactCopy.artifact_id).where(ArtifactCopy.uri.in_(XS))
 Q_ARTS = select(Artifact).where(Artifact.id.in_(XS))
+CLEAR_FAILED = delete(LineagePending).where(
+    LineagePending.run_uid.in_(XS), LineagePending.failed.is_not(None)
+)
 Q_MODELS_BY_SHA = (
     select(Artifact).where(Artifact.sha256.in_(XS), Artifact.kind == "model").order_by(Artifact.id)
 )
@@ -174,6 +178,8 @@ class Batch:
             self.s.connection().execute(INSERT_IOS, new)
         self.store._log_many(self.s, self.ledger)
         self.store._link_many(self.s, self.edges)
+        for part in chunks(self.outcomes):  # a run that folds now is no failed fold any more: the
+            self.s.execute(CLEAR_FAILED, {"xs": part})  # planner and coverage stop warning of it
         return [self.outcomes[r.uid] for r in self.runs]
 
     def _runs(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -68,24 +69,31 @@ def forget_captured_paths(s: Session, erased: Sequence[str], keyed: Callable[[st
 
 
 def _forget_in_events(s: Session, uids: list[str], names: dict[tuple[str, str], str]) -> None:
-    """Each raw event of those runs with the names replaced, and its digest recomputed (it is the
-    digest of the canonical body)."""
+    """Each raw event of those runs with the names replaced, wherever the producer put them (see
+    :func:`_scrub`), and its digest recomputed (it is the digest of the canonical body)."""
+    by_name = {name: to for (_, name), to in names.items()}
+    longest = max(map(len, by_name), default=0)
     for part in chunks(uids):
         for event_id, body in s.execute(
             select(LineageEvent.id, LineageEvent.body).where(LineageEvent.run_uid.in_(part))
         ):
             doc = json.loads(body)
-            if not _rename(doc, names):
+            before = _canonical(doc)
+            _rename(doc, names)
+            text = _canonical(_scrub(doc, by_name, longest))
+            if text == before:
                 continue
-            text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             digest = hashlib.sha256(text.encode()).hexdigest()
             s.execute(
                 update(LineageEvent).where(LineageEvent.id == event_id).values(body=text, digest=digest)
             )
 
 
-def _rename(doc: dict[str, Any], names: dict[tuple[str, str], str]) -> bool:
-    changed = False
+def _canonical(doc: Any) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _rename(doc: dict[str, Any], names: dict[tuple[str, str], str]) -> None:
     for side in ("inputs", "outputs"):
         for ds in doc.get(side) or []:
             if not isinstance(ds, dict):
@@ -93,5 +101,42 @@ def _rename(doc: dict[str, Any], names: dict[tuple[str, str], str]) -> bool:
             to = names.get((str(ds.get("namespace")), str(ds.get("name"))))
             if to is not None:
                 ds["name"] = to
-                changed = True
-    return changed
+
+
+def _scrub(value: Any, by_name: dict[str, str], longest: int) -> Any:
+    """The document with every mention of an erased name replaced, in facets and keys too (a
+    symlink, a data source's URI, a SQL text, a file under an erased folder): the event stays as
+    evidence of the run, and its producer may name the person anywhere in it."""
+    if isinstance(value, str):
+        return _mentions_replaced(value, by_name, longest)
+    if isinstance(value, list):
+        return [_scrub(v, by_name, longest) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k, by_name, longest): _scrub(v, by_name, longest) for k, v in value.items()}
+    return value
+
+
+_IN_NAME = frozenset("_.@%+~-")
+
+
+def _mentions_replaced(text: str, by_name: dict[str, str], longest: int) -> str:
+    """``text`` with each erased name in it replaced, longest first, where it stands as a whole name:
+    ``/photos/jane`` in ``file:///photos/jane/1.jpg`` but not in ``/photos/jane2``. A mention starts
+    and ends at a separator (anything but a letter, digit or one of ``_.@%+~-``), so only separator
+    positions are tried: a set look-up each, however many names an erasure forgets."""
+    seps = [i for i, c in enumerate(text) if not (c.isalnum() or c in _IN_NAME)]
+    if not seps and text not in by_name:
+        return text
+    ends = [*seps, len(text)]
+    out: list[str] = []
+    pos = 0
+    for a in (0, *(i + 1 for i in seps)):
+        if a < pos:
+            continue
+        for b in reversed(ends[bisect_right(ends, a) : bisect_right(ends, a + longest)]):
+            to = by_name.get(text[a:b])
+            if to is not None:
+                out += (text[pos:a], to)
+                pos = b
+                break
+    return "".join(out) + text[pos:] if out else text

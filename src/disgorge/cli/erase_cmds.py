@@ -17,6 +17,7 @@ from disgorge.errors import UsageError
 def _warn_unreachable(reach: dict[str, Any], verb: str = "could not delete") -> None:
     """Say which targets no storage root or endpoint reaches, and the command that would fix it; and
     which ones erasure skips because only their own system (MLflow) can delete them."""
+    _warn_unfolded(reach.get("unfolded"))
     manual = reach.get("by_hand") or {"count": 0, "examples": []}
     if manual["count"]:
         err.print(
@@ -43,6 +44,21 @@ def _warn_unreachable(reach: dict[str, Any], verb: str = "could not delete") -> 
         )
     if reach["needs_s3_endpoint"]:
         err.print("  fix: disgorge storage s3 --endpoint-url URL", markup=False)
+
+
+def _warn_unfolded(unfolded: dict[str, Any] | None) -> None:
+    if not unfolded or not unfolded["count"]:
+        return
+    err.print(
+        f"[bold yellow]warning[/]: the OpenLineage events of {unfolded['count']} captured runs could not be "
+        "folded into the catalog, so no plan includes what they read or made (fix what the reason says "
+        "and send the events again; then `erase plan --supplement PLAN` covers what they add):",
+        soft_wrap=True,
+    )
+    for f in unfolded["examples"][:5]:
+        err.print(f"  run {f['run']}: {f['reason']}", markup=False, soft_wrap=True)
+    if unfolded["count"] > 5:
+        err.print("  … see `disgorge coverage --json`")
 
 
 @erase_app.command("plan")
@@ -249,10 +265,11 @@ def erase_run(
     (or, with --trust-metadata, re-checked by size, mtime and inode)."""
     with catalog(home) as cat:
         report = cat.erasures.run(plan, dry_run=not execute, trust_metadata=trust_metadata)
-        manual = cat.erasures.reachability(report.plan_id)["by_hand"] if report.dry_run else None
+        reach = cat.erasures.reachability(report.plan_id)
     doc = report.to_json()
-    if manual is not None:
-        doc["unreachable"]["by_hand"] = manual
+    doc["unreachable"]["unfolded"] = reach["unfolded"]
+    if report.dry_run:
+        doc["unreachable"]["by_hand"] = reach["by_hand"]
     if json:
         emit_json(doc)
     elif report.dry_run:
@@ -274,6 +291,7 @@ def erase_run(
         for h in report.held:
             waiting = ", ".join(f"{n} {k}" for k, n in h["waiting_for"].items())
             err.print(f"  held: {h['phase']} ({h['targets']} targets) waits for {waiting} to be done")
+        _warn_unfolded(reach["unfolded"])
     if not report.dry_run and report.status != "done":
         raise typer.Exit(1)
 

@@ -149,11 +149,21 @@ class Erasures:
         return out
 
     def reachability(self, ref: str) -> dict[str, Any]:
-        """Which pending targets the storage configuration cannot reach, and what would fix it; and
-        (``by_hand``) those only their own system can delete (an MLflow model), which erasure skips."""
+        """Which pending targets the storage configuration cannot reach, and what would fix it;
+        (``by_hand``) those only their own system can delete (an MLflow model), which erasure skips;
+        and (``unfolded``) captured runs whose events could not be folded into the catalog, so that
+        no plan can include what they read or made."""
         plan = self.store.get_plan(ref)
         pending = list(self.store.targets(plan.id, states=("pending", "failed", "skipped")))
-        return {**reach_report(unreachable(pending, self.storage)), "by_hand": by_hand_report(pending)}
+        return {
+            **reach_report(unreachable(pending, self.storage)),
+            "by_hand": by_hand_report(pending),
+            "unfolded": self.unfolded(),
+        }
+
+    def unfolded(self) -> dict[str, Any]:
+        held = self.store.pending_lineage()
+        return {"count": held["failed_runs"], "examples": held["failures"]}
 
     def show(self, ref: str) -> dict[str, Any]:
         require(self.principal, "read")
