@@ -7,6 +7,7 @@ database on it. Without a reachable server the PostgreSQL cases skip, unless ``D
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -45,6 +46,13 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         return
     if not request.getfixturevalue("pg_available"):
         pytest.skip("PostgreSQL is not reachable (set DISGORGE_TEST_PG)")
+    with fresh_pg_database() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database's URL, dropped afterwards."""
     name = f"dg_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

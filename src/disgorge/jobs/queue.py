@@ -62,9 +62,28 @@ def make_huey(catalog: Catalog, url: str | None = None) -> Huey:
         from sqlalchemy.engine import make_url
 
         dsn = make_url(catalog.store.url).set(drivername="postgresql").render_as_string(hide_password=False)
-        return PostgresHuey(name=name, dsn=dsn, results=False, utc=True, table_prefix="disgorge_queue")
+        return _postgres_huey(catalog, name, dsn)
     path = catalog.home.path / "jobs-queue.db"
     return SqliteHuey(name=name, filename=str(path), results=False, utc=True)
+
+
+_DDL_LOCK = 7243159
+"""PostgreSQL advisory lock around creating the queue's tables (the fold lock is 7243158)."""
+
+
+def _postgres_huey(catalog: Catalog, name: str, dsn: str) -> Huey:
+    """Huey creates its tables (``CREATE TABLE IF NOT EXISTS``) when it starts. Two server workers
+    starting at once on a new catalog race on PostgreSQL's own catalog (a unique violation on
+    ``pg_type``: one of them fails to start), so the tables are created one process at a time."""
+    from sqlalchemy import text
+
+    with catalog.store.engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _DDL_LOCK})
+        try:
+            return PostgresHuey(name=name, dsn=dsn, results=False, utc=True, table_prefix="disgorge_queue")
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _DDL_LOCK})
+            conn.commit()
 
 
 class _Consumer(Consumer):  # type: ignore[misc]
