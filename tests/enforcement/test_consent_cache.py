@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -135,3 +136,27 @@ def test_a_new_notice_through_another_store_decides_the_next_check(
     )
     seen = sorted((p.source, p.notice_version) for p, _ in world.store.provenance_by_notice().values())
     assert seen == [("research", 1), ("research", 2), ("site", 1)]
+
+
+def test_warming_prepares_the_newest_runs_checks_and_changes_no_answer(
+    world: disgorge.Catalog,
+    other: disgorge.Catalog,
+    tmp_path: Path,
+    catalog_url: str,
+    people: dict[str, Identity],
+) -> None:
+    """What a server builds as it starts (``Catalog.warm``): the gate's sets and kept decision for the
+    datasets, use and party of the newest runs, recording nothing; the next check is answered from
+    them, as a catalog opened afresh would answer it, and a later import still reaches it."""
+    world.import_consent(consent_file(tmp_path, f"alice,{USE},{TO},granted,2024-05-01T00:00:00Z,1\n"))
+    world.run("earlier", use=USE, party=TO, inputs=["dataset:research"], enforce=False)
+    decisions = len(other.store.decisions())
+    assert "_consent_sets" not in other.store.__dict__
+    assert other.warm() == 1
+    assert (USE, TO) in other.store.__dict__["_consent_sets"]
+    assert len(other.store.__dict__["_checks"]) == 1
+    assert len(other.store.decisions()) == decisions  # warming records no decision
+    assert decision(other) == fresh(tmp_path, catalog_url, people["ann"]) == ({"no_consent_record": 3}, ANY)
+    world.import_consent(consent_file(tmp_path, f"bob,{USE},{TO},granted,2024-05-01T00:00:00Z,1\n"))
+    assert decision(other) == ({}, decision(world)[1])
+    assert other.warm() == 1  # again at any time: the stamps decide

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -129,7 +130,12 @@ def test_one_json_access_line_per_request_without_secrets_or_values(team: Team) 
 
 def test_health_metrics_and_openapi_need_no_token(team: Team) -> None:
     c = team.client()
-    assert c.get("/healthz").json() == {"status": "ok"}
+    health = c.get("/healthz").json()
+    assert health["status"] == "ok" and health["caches"] in ("warming", "warm")
+    deadline = time.monotonic() + 30  # the caches built as the server starts, in the background
+    while c.get("/healthz").json()["caches"] != "warm":
+        assert time.monotonic() < deadline, "the server's caches were never warm"
+        time.sleep(0.05)
     c.get("/api/v1/whoami")
     assert "disgorge_http_requests_total" in c.get("/metrics").text
     spec = c.get("/openapi.json").json()

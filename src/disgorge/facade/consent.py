@@ -62,6 +62,16 @@ class ConsentMixin(FindingMixin):
             self.store.record_decision(report.record("check"))
         return report
 
+    def warm(self) -> int:
+        """Build the caches the first requests after a start would otherwise build while they wait:
+        the lineage graph, and the gate's for the newest runs' inputs (``warm_gate``). What the
+        server does in the background when it starts; safe at any time (the caches stay stamped)."""
+        from disgorge.enforcement.gate import warm_gate
+
+        with self.store.session() as s:
+            self.store.lineage_graph(s)
+        return warm_gate(self.store, self.policy)
+
     def review_runs(self, at: datetime | None = None) -> list[RunReview]:
         self._may("read")
         from disgorge.enforcement import review_runs

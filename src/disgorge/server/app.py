@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -45,6 +49,42 @@ def _both(first: Span, second: Span) -> Span:
     return span
 
 
+log = logging.getLogger("disgorge.server")
+
+
+def _warming(catalog: Catalog) -> Span:
+    """The caches the first requests would build while their clients wait (``Catalog.warm``) are
+    built in the background as the server starts; ``DISGORGE_SERVE_WARM=0`` leaves them to requests."""
+
+    @asynccontextmanager
+    async def span(app: FastAPI) -> AsyncIterator[None]:
+        thread, app.state.warmed = None, threading.Event()
+        if os.environ.get("DISGORGE_SERVE_WARM", "1") != "0":
+            thread = threading.Thread(
+                target=_warm, args=(catalog, app.state.warmed), name="disgorge-warm", daemon=True
+            )
+            thread.start()
+        else:
+            app.state.warmed.set()
+        yield
+        if thread is not None:
+            thread.join(10)  # the catalog closes after the server stops: not under a running warm-up
+
+    return span
+
+
+def _warm(catalog: Catalog, done: threading.Event) -> None:
+    t = time.perf_counter()
+    try:
+        checked = catalog.warm()
+    except Exception:  # never the server's problem: requests build what is missing as they come
+        log.warning("warming the caches failed; requests build them as they come", exc_info=True)
+        return
+    finally:
+        done.set()
+    log.info("caches warmed in %.1f s (%d gate checks)", time.perf_counter() - t, checked)
+
+
 def create_app(
     catalog: Catalog,
     *,
@@ -65,7 +105,10 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        lifespan=_both(lineage.folding(catalog, acks), jobs.lifespan(catalog, jobs_url, job_workers)),
+        lifespan=_both(
+            _both(lineage.folding(catalog, acks), jobs.lifespan(catalog, jobs_url, job_workers)),
+            _warming(catalog),
+        ),
     )
     app.state.catalog = catalog
     app.state.tokens = TokenService(catalog.store)

@@ -76,8 +76,11 @@ def install(app: FastAPI) -> None:
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and catalog reachability")
     def healthz(request: Request) -> dict[str, str]:
+        """``caches``: ``warming`` while the caches built at start are still being built (requests are
+        answered meanwhile, the first of them more slowly), then ``warm``."""
         request.app.state.catalog.store.ping()
-        return {"status": "ok"}
+        warmed = getattr(request.app.state, "warmed", None)
+        return {"status": "ok", "caches": "warming" if warmed is not None and not warmed.is_set() else "warm"}
 
     shown = registry
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers: every one's counts, summed
