@@ -338,6 +338,15 @@ class LedgerEntry(Base):
     leaf: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
+class LedgerKindTop(Base):
+    """The newest ledger index of each event kind, kept by a trigger on ``ledger_entries`` (migration
+    0015): the caches' stamps read a few rows, however long the ledger."""
+
+    __tablename__ = "ledger_kind_tops"
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
 class LedgerCheckpoint(Base):
     """A signed C2SP checkpoint (origin, size, root) of the log."""
 

@@ -11,10 +11,10 @@ session; an append in the session drops them.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from disgorge.catalog.schema import LedgerEntry
+from disgorge.catalog.schema import LedgerKindTop
 
 CACHE_KINDS = (
     "consent_import",
@@ -28,9 +28,8 @@ CACHE_KINDS = (
     "assets_forgotten",
 )
 _TOPS = str(
-    select(LedgerEntry.kind, func.max(LedgerEntry.seq))
-    .where(LedgerEntry.kind.in_(CACHE_KINDS))
-    .group_by(LedgerEntry.kind)
+    select(LedgerKindTop.kind, LedgerKindTop.seq)
+    .where(LedgerKindTop.kind.in_(CACHE_KINDS))
     .compile(compile_kwargs={"literal_binds": True})
 )
 """Rendered once with its constant kinds: on every gated call, so no statement building, cache-key or
