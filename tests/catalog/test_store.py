@@ -127,3 +127,49 @@ def test_models_by_name_path_or_hash(cat: disgorge.Catalog, photos: Path, tmp_pa
         run.log_model(other, name="net-v1")
     with pytest.raises(NotFoundError, match="model 'ghost' is not in the catalog"):
         cat.store.resolve_artifact("ghost", kind="model")
+
+
+def _kinds_after(cat: disgorge.Catalog, before: int) -> list[dict[str, object]]:
+    import json
+
+    from sqlalchemy import select
+
+    from disgorge.catalog.schema import LedgerEntry
+
+    with cat.store.session() as s:
+        rows = s.scalars(select(LedgerEntry.entry).where(LedgerEntry.seq >= before).order_by(LedgerEntry.seq))
+        return [json.loads(e) for e in rows]
+
+
+def _size(cat: disgorge.Catalog) -> int:
+    return int(cat.store.ledger_size())
+
+
+def test_every_change_an_erasure_must_cover_is_in_the_ledger(cat: disgorge.Catalog, tmp_path: Path) -> None:
+    """A copy whose content changed, a new copy of a known model, a new link to a model: each changes
+    what an erasure must delete or take into account, so each appends its event (content-free)."""
+    from disgorge.catalog.runs import NewArtifact
+    from disgorge.model import AssetRecord
+
+    src = cat.store.list_sources()[0]
+    a, b = "a" * 64, "b" * 64
+    rec = AssetRecord(a, 10, "image/jpeg", "file:///data/x.jpg", 0, 1, subject="s1")
+    cat.store.register([rec], source_id=src.id, notice_id=src.notice_id)
+    n = _size(cat)
+    moved = AssetRecord(b, 11, "image/jpeg", "file:///data/x.jpg", 0, 2, subject="s1")
+    assert cat.store.register([moved], source_id=src.id, notice_id=src.notice_id).moved_copies == 1
+    got = _kinds_after(cat, n)
+    assert [(e["kind"], e["moved_copies"]) for e in got] == [("ingest_batch", 1)]
+    m = "c" * 64
+    model = cat.store.register_artifact(kind="model", uri="file:///m/one.bin", sha256=m, size=3, name="m1")
+    n = _size(cat)
+    cat.store.register_artifact(kind="model", uri="file:///backup/one.bin", sha256=m, size=3)
+    cat.store.register_artifacts([NewArtifact(kind="model", uri="file:///third/one.bin", sha256=m, size=3)])
+    cat.store.register_artifact(kind="model", uri="file:///backup/one.bin", sha256=m, size=3)  # nothing new
+    ds, _ = cat.create_dataset("all", source=src.name)
+    cat.store.link("dataset", ds.id, model.id, "derived_from")
+    cat.store.link("dataset", ds.id, model.id, "derived_from")  # nothing new
+    got = [e for e in _kinds_after(cat, n) if e["kind"] != "dataset"]
+    assert [e["kind"] for e in got] == ["artifact_copy", "artifact_copy", "link"]
+    assert got[0]["artifact_id"] == model.id and got[1]["artifact_ids"] == [model.id]
+    assert all("file:" not in str(e) and "/backup" not in str(e) for e in got)  # no path in the log

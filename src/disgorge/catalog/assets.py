@@ -180,7 +180,7 @@ class AssetsMixin(SourcesMixin):
             if new_copies:
                 _bulk_insert(s, cast(Table, Copy.__table__), new_copies, key=None)
                 result.new_copies = len(new_copies)
-            if fresh or new_copies:
+            if fresh or new_copies or result.moved_copies:
                 keyed = sorted(bytes.fromhex(self.hasher.tag("content", h)) for h in fresh)
                 self._log(
                     s,
@@ -190,6 +190,7 @@ class AssetsMixin(SourcesMixin):
                         "notice_id": notice_id,
                         "new_assets": len(fresh),
                         "new_copies": len(new_copies),
+                        "moved_copies": result.moved_copies,
                         "unknown_subject": result.new_unknown_subject,
                         "assets_root": root_hash(keyed).hex(),
                     },

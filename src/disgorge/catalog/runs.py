@@ -126,6 +126,7 @@ class RunsMixin(DatasetsMixin):
                 art = s.scalar(
                     select(Artifact).where(Artifact.sha256 == sha256, Artifact.kind == kind).limit(1)
                 )
+            created = art is None
             if art is None:
                 art = Artifact(
                     kind=kind, name=name, sha256=sha256, size=size, run_id=run_id, transform=transform
@@ -139,10 +140,14 @@ class RunsMixin(DatasetsMixin):
                 )
             elif name is not None and art.name is None:
                 art.name = name
-            if run_id is not None:
-                self._link(s, "run", run_id, "artifact", art.id, "output")
-            if s.scalar(select(ArtifactCopy.id).where(ArtifactCopy.uri == uri)) is None:
+            linked = run_id is not None and self._link(s, "run", run_id, "artifact", art.id, "output")
+            copied = s.scalar(select(ArtifactCopy.id).where(ArtifactCopy.uri == uri)) is None
+            if copied:
                 s.add(ArtifactCopy(artifact_id=art.id, uri=uri, size=size, mtime_ns=mtime_ns, inode=inode))
+            if (linked or copied) and not created:  # a new copy or maker of known bytes: what an
+                self._log(  # erasure of them must now also cover, so the ledger says it changed
+                    s, "artifact_copy", {"artifact_id": art.id, "run_id": run_id, "copies": int(copied)}
+                )
             s.flush()
             return self._artifact_info(s, art)
 
@@ -249,6 +254,13 @@ class RunsMixin(DatasetsMixin):
                     )
             if copies:
                 s.connection().execute(insert(cast(Table, ArtifactCopy.__table__)), copies)
+            made = {a.id for a in created}
+            onto = [cast(int, c["artifact_id"]) for c in copies]
+            known = sorted(set(onto) - made)
+            if known:  # new copies of known bytes: what an erasure of them must now also cover
+                self._log(
+                    s, "artifact_copy", {"artifact_ids": known, "copies": sum(a not in made for a in onto)}
+                )
             for run_id in finish_runs:
                 run = s.get(Run, run_id)
                 if run is None:
@@ -288,7 +300,12 @@ class RunsMixin(DatasetsMixin):
         if parent_kind == "artifact" and parent_id == child_id:
             raise InputError("an artifact cannot be its own parent")
         with self.session() as s:
-            self._link(s, parent_kind, parent_id, "artifact", child_id, relation)
+            if self._link(s, parent_kind, parent_id, "artifact", child_id, relation):
+                self._log(
+                    s,
+                    "link",
+                    {"src": [parent_kind, parent_id], "dst": ["artifact", child_id], "relation": relation},
+                )
 
     def resolve_artifact(self, ref: str, *, kind: str | None = None) -> ArtifactInfo:
         """Find an artifact by registered name, path/URI of a copy, or sha256 (prefix of 8+ hex digits)."""

@@ -166,8 +166,8 @@ class StoreBase:
         return [start + n for n in range(len(events))]
 
     @staticmethod
-    def _link(s: Session, src_kind: str, src_id: int, dst_kind: str, dst_id: int, relation: str) -> None:
-        """Add a lineage edge unless it exists (edges are a set)."""
+    def _link(s: Session, src_kind: str, src_id: int, dst_kind: str, dst_id: int, relation: str) -> bool:
+        """Add a lineage edge unless it exists (edges are a set); True if it was added."""
         exists = s.scalar(
             select(Edge.id).where(
                 Edge.src_kind == src_kind,
@@ -179,6 +179,7 @@ class StoreBase:
         )
         if exists is None:
             s.add(Edge(src_kind=src_kind, src_id=src_id, dst_kind=dst_kind, dst_id=dst_id, relation=relation))
+        return exists is None
 
     @property
     def settings(self) -> Settings:
