@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -77,6 +78,10 @@ def _warm(catalog: Catalog, done: threading.Event) -> None:
     t = time.perf_counter()
     try:
         checked = catalog.warm()
+        # what is alive now lives as long as the server: out of the collector's sight, a full
+        # collection no longer walks it (82 ms at 3M assets, a pause every request in flight waited)
+        gc.collect()
+        gc.freeze()
     except Exception:  # never the server's problem: requests build what is missing as they come
         log.warning("warming the caches failed; requests build them as they come", exc_info=True)
         return
