@@ -155,7 +155,7 @@ def test_one_event_is_acknowledged_before_it_is_folded_and_no_reader_misses_it(
     assert impact.status_code == 200, impact.text
     assert impact.json()["counts"]["models"] == 30
     cov = team.client("dan").get("/api/v1/coverage").json()
-    assert cov["events"] == {"waiting": 0, "failed": 0, "failures": []}
+    assert cov["events"] == {"waiting": 0, "failed": 0, "failed_runs": 0, "failures": []}
 
 
 def test_what_a_stopped_server_left_pending_is_folded_when_one_starts(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import shutil
 import signal
 import socket
@@ -39,18 +40,36 @@ def weed_binary() -> str | None:
 
 
 def free_ports(n: int) -> list[int]:
-    """``n`` distinct ports the kernel considers free now (bound then released)."""
+    """``n`` distinct ports free now (bound then released), drawn below the kernel's ephemeral range:
+    a process binding port 0 meanwhile (Ray's workers do, by the dozen) cannot be handed one of them
+    before weed binds it. Seen once: every Ray test lost to ``bind: address already in use``."""
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
     socks, ports = [], []
     try:
-        for _ in range(n):
+        while len(ports) < n:
+            port = rng.randrange(max(1024, low - 12_000), low)
+            if port in ports:
+                continue
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
-            ports.append(s.getsockname()[1])
+            ports.append(port)
     finally:
         for s in socks:
             s.close()
     return ports
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 @dataclass
@@ -98,6 +117,23 @@ def _die_with_parent() -> None:
 
 
 def start_seaweed(data_dir: Path, weed: str, timeout: float = 60.0) -> Seaweed:
+    """A ``weed mini`` on fresh loopback ports. The ports are drawn free and then released for weed to
+    bind, so another process (a Ray worker, a test's server) may take one meanwhile: weed then exits
+    with "address already in use", and it is started again on new ports (seen once in a full run)."""
+    for attempt in range(3):
+        try:
+            return _start_seaweed(data_dir / f"retry{attempt}" if attempt else data_dir, weed, timeout)
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def _start_seaweed(data_dir: Path, weed: str, timeout: float) -> Seaweed:
     names = ["master", "volume", "filer", "s3", "admin"]
     drawn = free_ports(2 * len(names))  # held together while drawn, so all distinct
     ports, grpc = dict(zip(names, drawn, strict=False)), dict(zip(names, drawn[len(names) :], strict=True))
@@ -156,7 +192,8 @@ def _wait_ready(sw: Seaweed, timeout: float) -> None:
     while time.monotonic() < deadline:
         if sw.proc.poll() is not None:
             log = (sw.data_dir / "logs" / "stdout.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"weed mini exited with {sw.proc.returncode}:\n{log}")
+            kind = PortTaken if "address already in use" in log else RuntimeError
+            raise kind(f"weed mini exited with {sw.proc.returncode}:\n{log}")
         try:
             with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
                 client.create_bucket(Bucket="disgorge-probe")
