@@ -118,7 +118,9 @@ def serve(
                     workers=workers,
                 )
                 return
-            config = uvicorn.Config(create_app(cat, jobs_url=jobs, job_workers=job_workers), **options)
+            config = uvicorn.Config(
+                create_app(cat, jobs_url=jobs, job_workers=job_workers, freeze=True), **options
+            )
             # uvicorn re-raises the signal it stopped on once it has drained: a SIGTERM that ended a
             # graceful shutdown is a normal exit, not a death by signal.
             previous = signal.signal(signal.SIGTERM, lambda *_: None)

@@ -53,16 +53,18 @@ def _both(first: Span, second: Span) -> Span:
 log = logging.getLogger("disgorge.server")
 
 
-def _warming(catalog: Catalog) -> Span:
+def _warming(catalog: Catalog, freeze: bool) -> Span:
     """The caches the first requests would build while their clients wait (``Catalog.warm``) are
-    built in the background as the server starts; ``DISGORGE_SERVE_WARM=0`` leaves them to requests."""
+    built in the background as the server starts; ``DISGORGE_SERVE_WARM=0`` leaves them to requests.
+    ``freeze``: the process is the server's own (``disgorge serve``), so what is alive once warm is
+    frozen out of the collector's sight; an app embedded in another process leaves its heap alone."""
 
     @asynccontextmanager
     async def span(app: FastAPI) -> AsyncIterator[None]:
         thread, app.state.warmed = None, threading.Event()
         if os.environ.get("DISGORGE_SERVE_WARM", "1") != "0":
             thread = threading.Thread(
-                target=_warm, args=(catalog, app.state.warmed), name="disgorge-warm", daemon=True
+                target=_warm, args=(catalog, app.state.warmed, freeze), name="disgorge-warm", daemon=True
             )
             thread.start()
         else:
@@ -74,14 +76,15 @@ def _warming(catalog: Catalog) -> Span:
     return span
 
 
-def _warm(catalog: Catalog, done: threading.Event) -> None:
+def _warm(catalog: Catalog, done: threading.Event, freeze: bool) -> None:
     t = time.perf_counter()
     try:
         checked = catalog.warm()
         # what is alive now lives as long as the server: out of the collector's sight, a full
         # collection no longer walks it (82 ms at 3M assets, a pause every request in flight waited)
-        gc.collect()
-        gc.freeze()
+        if freeze:
+            gc.collect()
+            gc.freeze()
     except Exception:  # never the server's problem: requests build what is missing as they come
         log.warning("warming the caches failed; requests build them as they come", exc_info=True)
         return
@@ -97,6 +100,7 @@ def create_app(
     job_workers: int = 1,
     workers: int = 1,
     acks: str | None = None,
+    freeze: bool = False,
 ) -> FastAPI:
     """The server's app over an open catalog (which the caller closes after the server stops).
 
@@ -112,7 +116,7 @@ def create_app(
         redoc_url=None,
         lifespan=_both(
             _both(lineage.folding(catalog, acks), jobs.lifespan(catalog, jobs_url, job_workers)),
-            _warming(catalog),
+            _warming(catalog, freeze),
         ),
     )
     app.state.catalog = catalog

@@ -53,6 +53,7 @@ def app() -> FastAPI:
         job_workers=int(os.environ.get(JOB_WORKERS, "1")),
         workers=int(os.environ.get(WORKERS, "1")),
         acks=os.environ.get(ACKS),
+        freeze=True,
     )
     inner = built.router.lifespan_context
 
