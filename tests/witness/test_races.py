@@ -159,3 +159,30 @@ def test_concurrent_swaps_for_many_logs_share_commits(tmp_path: Path, witness_vk
         assert state.transactions < 8 * 51
     with WitnessState(tmp_path / "group.db", witness_vkey) as reopened:
         assert reopened.get("log3") is not None and reopened.get("log3").size == 50  # type: ignore[union-attr]
+
+
+def test_many_logs_over_http_each_get_every_checkpoint_cosigned_durably(
+    tmp_path: Path, witness_key: Ed25519PrivateKey, witness_vkey: str
+) -> None:
+    """The server commits in a thread while its loop takes other logs' requests: 6 logs pushed at once
+    each get all 25 of their checkpoints cosigned, in order, and a reopened state holds every log's last."""
+    logs = [Log(origin=f"disgorge.local/home{i}").grow(25) for i in range(6)]
+    with WitnessState(tmp_path / "many.db", witness_vkey) as state:
+        witness = Witness(WITNESS_NAME, witness_key, [log.config() for log in logs], state)
+        with serving(witness) as http:
+
+            def push(log: Log) -> list[str]:
+                lines = []
+                for size in range(1, 26):
+                    r = http.post("/add-checkpoint", content=log.request(size - 1, size))
+                    assert r.status_code == 200, r.text
+                    lines.append(r.text)
+                return lines
+
+            with ThreadPoolExecutor(6) as pool:
+                results = list(pool.map(push, logs))
+        for log, lines in zip(logs, results, strict=True):
+            note = add_cosignatures(log.checkpoint(25), [lines[-1]])
+            verify_cosigned_checkpoint(note, log.origin, [log.vkey], [witness_vkey])
+    with WitnessState(tmp_path / "many.db", witness_vkey) as reopened:
+        assert [reopened.get(log.origin).size for log in logs] == [25] * 6  # type: ignore[union-attr]
