@@ -5,15 +5,13 @@ HTTP status is the one the spec assigns: a malformed request 400 (InputError), a
 (NotFoundError), no valid signature by a trusted log key 403 (PolicyDenied), an ``old`` size that is not
 the stored one 409 with the stored size (SizeConflict), a consistency failure 422 (VerificationFailed).
 
-Per origin, checks and the update run under a lock (an asyncio lock on the server's event loop, whose
-commits run in a thread), and the update is a compare-and-swap on the stored
+Per origin, checks and the update run under a lock, and the update is a compare-and-swap on the stored
 (size, root), so two racing requests can never both be cosigned from the same state: the race the spec
 describes (a smaller checkpoint stored after a larger one) cannot happen, in one process or several.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -69,35 +67,10 @@ class Witness:
         self._clock = clock
         self.logs: Mapping[str, LogConfig] = _by_origin(logs)
         self._locks = {origin: threading.Lock() for origin in self.logs}
-        self._async_locks = {origin: asyncio.Lock() for origin in self.logs}
         self._cache: dict[str, Recorded | None] = {}
 
     def add_checkpoint(self, body: bytes) -> str:
         """Answer one add-checkpoint request body with the cosignature line(s), or raise its refusal."""
-        log, request = self._admit(body)
-        with self._locks[log.origin]:
-            stored, cosigned, line = self._prepare(log, request, body)
-            swapped = self._state.compare_and_swap(log.origin, stored, cosigned)
-            return self._finish(log, request, cosigned, line, swapped)
-
-    async def add_checkpoint_async(self, body: bytes) -> str:
-        """:meth:`add_checkpoint` for an event loop: the checks and the signing run on the loop, the
-        durable commit in a thread, so the loop reads and checks other logs' requests during the fsync
-        and their commits join the next group. Requests for one log wait for each other (an asyncio lock,
-        as each extends the one before); the compare-and-swap keeps the state right whoever else writes."""
-        log, request = self._admit(body)
-        async with self._async_locks[log.origin]:
-            stored, cosigned, line = self._prepare(log, request, body)
-            swapped = await asyncio.to_thread(self._state.compare_and_swap, log.origin, stored, cosigned)
-            return self._finish(log, request, cosigned, line, swapped)
-
-    def latest(self, origin: str) -> str | None:
-        """The latest checkpoint cosigned for ``origin``, with the log's signatures and this witness's."""
-        recorded = self._state.get(origin)
-        return None if recorded is None else recorded.note
-
-    def _admit(self, body: bytes) -> tuple[LogConfig, AddCheckpointRequest]:
-        """The checks that need no state: well-formed, a log this witness follows, signed by its key."""
         request = parse_add_checkpoint(body)
         checkpoint = request.checkpoint
         log = self.logs.get(checkpoint.origin)
@@ -117,13 +90,15 @@ class Witness:
             raise InputError(
                 f"old size {request.old_size} is larger than the checkpoint size {checkpoint.size}"
             )
-        return log, request
+        with self._locks[log.origin]:
+            return self._update(log, request, body)
 
-    def _prepare(
-        self, log: LogConfig, request: AddCheckpointRequest, body: bytes
-    ) -> tuple[Recorded | None, Recorded, str]:
-        """Check the request against the stored state and cosign it: what it replaces, what it stores,
-        and the cosignature line."""
+    def latest(self, origin: str) -> str | None:
+        """The latest checkpoint cosigned for ``origin``, with the log's signatures and this witness's."""
+        recorded = self._state.get(origin)
+        return None if recorded is None else recorded.note
+
+    def _update(self, log: LogConfig, request: AddCheckpointRequest, body: bytes) -> str:
         stored = self._stored(log.origin)
         if request.old_size != _size(stored):
             stored = self._stored(log.origin, fresh=True)  # another process on the state may have moved it
@@ -139,13 +114,7 @@ class Witness:
         cosigned = Recorded(
             request.checkpoint.size, request.checkpoint.root_hash, _with(request.note, log, line), timestamp
         )
-        return stored, cosigned, line
-
-    def _finish(
-        self, log: LogConfig, request: AddCheckpointRequest, cosigned: Recorded, line: str, swapped: bool
-    ) -> str:
-        """The cosignature line, once its state is durable; a conflict if another writer moved the state."""
-        if not swapped:
+        if not self._state.compare_and_swap(log.origin, stored, cosigned):
             raise _conflict(log.origin, request.old_size, _size(self._stored(log.origin, fresh=True)))
         self._cache[log.origin] = cosigned
         return line
