@@ -166,15 +166,7 @@ def review_runs(store: CatalogStore, *, policy: Policy, at: datetime | None = No
 
     from disgorge.catalog.schema import Artifact
 
-    with store.session() as s:
-        runs = list(s.execute(select(Run.id, Run.uid, Run.name, Run.use, Run.party).order_by(Run.id)))
-        inputs: dict[int, list[tuple[str, int]]] = {}
-        for src_kind, src_id, run_id in s.execute(
-            select(Edge.src_kind, Edge.src_id, Edge.dst_id).where(
-                Edge.dst_kind == "run", Edge.relation.in_(("input", "fed"))
-            )
-        ):
-            inputs.setdefault(run_id, []).append((src_kind, src_id))
+    runs, inputs = _runs_and_inputs(store)
     cache: dict[tuple[tuple[int, ...], str, str], CheckReport] = {}
     out: list[RunReview] = []
     for run_id, uid, name, use, party in runs:
@@ -202,21 +194,9 @@ def warm_gate(store: CatalogStore, policy: Policy, *, recent: int = 500, most: i
     consent sets, member bitmaps and kept decisions a gated start needs are built (at 3M assets with
     consent events, the first start after a server came up spent 5-7 s building the consent sets while
     its client waited). Nothing is recorded; returns how many (datasets, use, party) were checked."""
-    from sqlalchemy import select
-
-    with store.session() as s:
-        runs = list(s.execute(select(Run.id, Run.use, Run.party).order_by(Run.id.desc()).limit(recent)))
-        inputs: dict[int, list[tuple[str, int]]] = {}
-        for src_kind, src_id, run_id in s.execute(
-            select(Edge.src_kind, Edge.src_id, Edge.dst_id).where(
-                Edge.dst_kind == "run",
-                Edge.dst_id.in_([r[0] for r in runs]),
-                Edge.relation.in_(("input", "fed")),
-            )
-        ):
-            inputs.setdefault(run_id, []).append((src_kind, src_id))
+    runs, inputs = _runs_and_inputs(store, newest=recent)
     seen: set[tuple[tuple[int, ...], str, str]] = set()
-    for run_id, use, party in runs:
+    for run_id, _, _, use, party in runs:
         if len(seen) >= most:
             break
         wanted = [(k, i) for k, i in inputs.get(run_id, []) if k == "dataset"]
@@ -228,3 +208,25 @@ def warm_gate(store: CatalogStore, policy: Policy, *, recent: int = 500, most: i
             seen.add(key)
             check_datasets(store, datasets, use=use, recipient=party, policy=policy)
     return len(seen)
+
+
+def _runs_and_inputs(
+    store: CatalogStore, *, newest: int | None = None
+) -> tuple[list[Any], dict[int, list[tuple[str, int]]]]:
+    """Recorded runs as (id, uid, name, use, party), all oldest first or the ``newest`` newest first,
+    with each run's inputs (datasets and models it read) as (kind, id)."""
+    from sqlalchemy import select
+
+    with store.session() as s:
+        q = select(Run.id, Run.uid, Run.name, Run.use, Run.party)
+        q = q.order_by(Run.id) if newest is None else q.order_by(Run.id.desc()).limit(newest)
+        runs = list(s.execute(q))
+        where = [Edge.dst_kind == "run", Edge.relation.in_(("input", "fed"))]
+        if newest is not None:
+            where.append(Edge.dst_id.in_([r[0] for r in runs]))
+        inputs: dict[int, list[tuple[str, int]]] = {}
+        for src_kind, src_id, run_id in s.execute(
+            select(Edge.src_kind, Edge.src_id, Edge.dst_id).where(*where)
+        ):
+            inputs.setdefault(run_id, []).append((src_kind, src_id))
+    return runs, inputs
