@@ -358,6 +358,11 @@ def stamp(dt: datetime) -> str:
     return dt.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def gone_folder(home: Path) -> Path:
+    """Where the planned source's copies were: a folder beside the home, left empty."""
+    return home.parent / "oldsite-gone"
+
+
 def load_source(home: Path, n: int, seed: int) -> tuple[float, float]:
     """Bulk-load n assets of one source (one copy each, a subject per 10) and a dataset of all of them."""
     cat = disgorge.open(home)
@@ -366,6 +371,7 @@ def load_source(home: Path, n: int, seed: int) -> tuple[float, float]:
     cat.close()
     rng = random.Random(seed)
     now = stamp(datetime.now(UTC))
+    gone = gone_folder(home).as_uri()
     t = time.perf_counter()
     conn = sqlite3.connect(home / "catalog.db", isolation_level=None)
     for p in ("synchronous=OFF", "foreign_keys=OFF", "cache_size=-1000000"):
@@ -406,7 +412,7 @@ def load_source(home: Path, n: int, seed: int) -> tuple[float, float]:
                 (
                     i + 1,
                     i + 1,
-                    f"file:///srv/oldsite-gone/u{i // 10:07d}/{i:08d}.jpg",
+                    f"{gone}/u{i // 10:07d}/{i:08d}.jpg",
                     100_000 + i % 5_000_000,
                     1_400_000_000_000_000_000 + i,
                     10_000_000 + i,
@@ -490,6 +496,8 @@ def proving(cat: disgorge.Catalog, home: Path, plan_id: str, n: int) -> list[lis
     issues the certificate; then ``disgorge certificate verify`` checks it offline in a process of its
     own (issue 10: at most 10 s for a 3M-asset plan), start-up included."""
     cat.change_roster("roster.add", "bob", key=BOB.public_key, roles=["approver"])
+    gone_folder(home).mkdir(exist_ok=True)
+    cat.add_storage_root(gone_folder(home))
     er = cat.erasures
     with disgorge.open(home, identity=BOB) as bob:
         _, el_approve = timed(lambda: bob.erasures.approve(plan_id))
