@@ -63,6 +63,7 @@ from pyroaring import BitMap
 
 import disgorge
 from _common import machine, rss_mib, table
+from disgorge.ledger.certificate import dump_certificate
 from disgorge.model import AssetRecord
 from disgorge.storage import Identity, LocalStorage
 from disgorge.trust import Identity as Person
@@ -505,21 +506,22 @@ def proving(cat: disgorge.Catalog, home: Path, plan_id: str, n: int) -> list[lis
     assert report.status == "done", report.to_json()
     _, el_verify = timed(lambda: er.verify(plan_id))
     cert, el_cert = timed(lambda: cat.certificate(plan_id))
-    (home / "cert.json").write_text(json.dumps(cert))
+    (home / "cert.json").write_bytes(dump_certificate(cert))
     env = {**os.environ, "DISGORGE_HOME": str(home)}
-    run = functools.partial(subprocess.run, cwd=home, env=env, capture_output=True, text=True, check=True)
+    run = functools.partial(subprocess.run, cwd=home, env=env, capture_output=True, text=True, check=False)
     (home / "key.pub").write_text(run([DISGORGE, "key", "export-public"]).stdout)
     out, el_check = timed(lambda: run([DISGORGE, "certificate", "verify", "cert.json", "--key", "key.pub"]))
+    assert out.returncode == 0, out.stdout + out.stderr
     assert "verification clean" in out.stdout, out.stdout
     size = (home / "cert.json").stat().st_size
     return [
-        [label, f"{el:.1f}", f"{n / el:,.0f}", ""]
-        for label, el in (
-            ("approve (bob signs; the rule checked against the roster)", el_approve),
-            ("run --execute (every copy absent; the assets forgotten)", el_run),
-            ("verify (no residual scan)", el_verify),
-            (f"certificate ({size:,} bytes)", el_cert),
-            ("`disgorge certificate verify` offline, its own process (goal <= 10 s)", el_check),
+        [label, f"{el:.1f}", f"{n / el:,.0f}" if per_target else "", ""]
+        for label, el, per_target in (
+            ("approve (bob signs; the rule checked against the roster)", el_approve, False),
+            ("run --execute (every copy absent; the assets forgotten)", el_run, True),
+            ("verify (no residual scan)", el_verify, True),
+            (f"certificate ({size:,} bytes)", el_cert, False),
+            ("`disgorge certificate verify` offline, its own process (goal <= 10 s)", el_check, False),
         )
     ]
 
