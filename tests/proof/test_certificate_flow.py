@@ -97,3 +97,23 @@ def test_asset_proof_for_an_erased_photo(erased: tuple[disgorge.Catalog, str], t
         == 0
     )
     assert main(["certificate", "verify", str(cert), "--key", str(key), "--asset-proof", str(proof)]) == 0
+
+
+def test_identity_checks_and_models_count_every_target(erased: tuple[disgorge.Catalog, str]) -> None:
+    """The certificate counts checks from (kind, evidence) and reads only model copies whole: the same
+    answer as going through every target."""
+    from disgorge.proof.service import _identity_check
+
+    cat, plan = erased
+    doc = cat.certificate(plan)
+    checks: dict[str, int] = {}
+    copies: dict[str, int] = {}
+    for t in cat.store.targets(plan):
+        check = _identity_check(t.kind, t.evidence or "")
+        checks[check] = checks.get(check, 0) + 1
+        if t.kind == "model_copy":
+            copies[t.identity["sha256"]] = copies.get(t.identity["sha256"], 0) + 1
+    assert doc["verification"]["identity_checks"] == checks
+    assert {m["sha256"]: m["copies"] for m in doc["models"]} == copies
+    assert [m["name"] for m in doc["models"]] == ["facenet"]
+    assert sum(checks.values()) == len(list(cat.store.target_refs(plan, column="evidence")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 from urllib.parse import unquote
 
 from pyroaring import BitMap
@@ -300,13 +300,15 @@ class ErasureMixin(FlagsMixin):
         kinds: tuple[str, ...] | None = None,
         states: tuple[str, ...] | None = None,
         batch: int = 50_000,
-    ) -> Iterator[tuple[str, str]]:
-        """(kind, uri) of the targets in plan order: what a target names, without its identity."""
+        column: Literal["uri", "evidence"] = "uri",
+    ) -> Iterator[tuple[str, Any]]:
+        """(kind, uri) of the targets in plan order: what a target names, without its identity; or,
+        with ``column="evidence"``, (kind, its journal evidence or None)."""
         c = _TARGETS.c
         last = -1
         while True:
             with self.session() as s:
-                q = select(c.seq, c.kind, c.uri).where(c.plan_id == plan_id, c.seq > last)
+                q = select(c.seq, c.kind, c[column]).where(c.plan_id == plan_id, c.seq > last)
                 if kinds is not None:
                     q = q.where(c.kind.in_(kinds))
                 if states is not None:

@@ -248,21 +248,22 @@ def issue_certificate(
 
     models: dict[str, dict[str, Any]] = {}
     checks: dict[str, int] = {}
-    for t in store.targets(plan.id):
-        check = _identity_check(t.kind, t.evidence or "")
+    for kind, evidence in store.target_refs(plan.id, column="evidence"):
+        check = _identity_check(kind, evidence or "")
         checks[check] = checks.get(check, 0) + 1
-        if t.kind == "model_copy":
-            m = models.setdefault(
-                t.identity["sha256"],
-                {
-                    "name": None,
-                    "sha256": t.identity["sha256"],
-                    "disposition": "destroyed",
-                    "copies": 0,
-                    "detail": None,
-                },
-            )
-            m["copies"] += 1
+    # a 3M-copy plan's targets are counted from (kind, evidence) alone; only model copies are read whole
+    for t in store.targets(plan.id, kinds=("model_copy",)):
+        m = models.setdefault(
+            t.identity["sha256"],
+            {
+                "name": None,
+                "sha256": t.identity["sha256"],
+                "disposition": "destroyed",
+                "copies": 0,
+                "detail": None,
+            },
+        )
+        m["copies"] += 1
     for sha, m in models.items():
         try:
             m["name"] = store.resolve_artifact(sha, kind="model").name
