@@ -164,8 +164,8 @@ def test_concurrent_swaps_for_many_logs_share_commits(tmp_path: Path, witness_vk
 def test_many_logs_over_http_each_get_every_checkpoint_cosigned_durably(
     tmp_path: Path, witness_key: Ed25519PrivateKey, witness_vkey: str
 ) -> None:
-    """The server commits in a thread while its loop takes other logs' requests: 6 logs pushed at once
-    each get all 25 of their checkpoints cosigned, in order, and a reopened state holds every log's last."""
+    """6 logs pushed at once over HTTP each get all 25 of their checkpoints cosigned, in order, and a
+    reopened state holds every log's last."""
     logs = [Log(origin=f"disgorge.local/home{i}").grow(25) for i in range(6)]
     with WitnessState(tmp_path / "many.db", witness_vkey) as state:
         witness = Witness(WITNESS_NAME, witness_key, [log.config() for log in logs], state)
