@@ -4,10 +4,11 @@ the same database (another process's store: its own engine and caches)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 import disgorge
 from disgorge.catalog.schema import Edge
@@ -136,3 +137,51 @@ def test_an_erased_subject_leaves_the_cached_impact(world: disgorge.Catalog) -> 
     except NotFoundError:
         return
     assert gone.counts()["assets"] == 0 and gone.datasets == [] and gone.runs == []
+
+
+@pytest.mark.parametrize("writer", ["same", "other"])
+def test_the_kept_model_rows_see_every_change_to_artifacts_copies_and_deployments(
+    world: disgorge.Catalog,  # noqa: F811
+    tmp_path: Path,
+    writer: str,
+) -> None:
+    """An impact report keeps each model's row, copies and deployments between reports. Whatever
+    changes them (the API, a takedown, an UPDATE run by hand in SQL, from this catalog or another on
+    the same database) moves the trigger-kept stamp, and the next report shows the change."""
+
+    def models() -> dict[str, dict[str, object]]:
+        return {m["name"]: m for m in world.impact("subject", "alice").models}
+
+    def deployments() -> list[tuple[str, str]]:
+        return [(d["target"], d["state"]) for d in world.impact("subject", "alice").deployments]
+
+    first = models()
+    assert sorted(first) == ["base", "ft"] and len(first["ft"]["uris"]) == 1
+    assert first["ft"]["parents"] == [{"artifact_id": first["base"]["id"], "relation": "fine_tuned_from"}]
+    assert deployments() == [("https://api.example/ft", "live")]
+    other = as_(world, "ann") if writer == "other" else world
+    try:
+        body = b"weights of ft"
+        (tmp_path / "ft-copy.bin").write_bytes(body)
+        other.store.register_artifact(  # a second copy of ft's bytes, through the API
+            kind="model",
+            uri=(tmp_path / "ft-copy.bin").as_uri(),
+            sha256=hashlib.sha256(body).hexdigest(),
+            size=len(body),
+        )
+        with other.store.session() as s:  # by hand: no ledger event, no API
+            s.execute(text("UPDATE artifacts SET name = 'ft-renamed' WHERE name = 'ft'"))
+            s.execute(text("UPDATE deployments SET state = 'taken_down'"))
+    finally:
+        if other is not world:
+            other.close()
+    after = models()
+    assert sorted(after) == ["base", "ft-renamed"]
+    assert len(after["ft-renamed"]["uris"]) == 2, after["ft-renamed"]["uris"]
+    assert deployments() == [("https://api.example/ft", "taken_down")]
+    with world.store.session() as s:
+        s.execute(text("DELETE FROM deployments"))
+        s.execute(text("DELETE FROM artifact_copies WHERE uri LIKE '%ft-copy.bin'"))
+    assert deployments() == []
+    assert len(models()["ft-renamed"]["uris"]) == 1
+    assert world.impact("source", "site").deployments == []

@@ -40,6 +40,8 @@ class LineageGraph:
         """artifact id -> the runs with an ``output`` edge to it"""
         self.parents: dict[int, list[tuple[int, str]]] = {}
         """artifact id -> (parent artifact id, relation) of the edges into it"""
+        self._parent_rows: dict[int, list[dict[str, int | str]]] = {}
+        """artifact id -> its parents as report rows, dropped when an edge into the artifact is added"""
         self.gaps: dict[int, float] = {}
         """Edge ids below ``max_edge`` not seen yet (an insert not committed when the range was read)."""
         self._lock = threading.RLock()
@@ -123,6 +125,7 @@ class LineageGraph:
             self.producers.setdefault(di, []).append(si)
         elif dk == "artifact" and sk == "artifact":
             self.parents.setdefault(di, []).append((si, rel))
+            self._parent_rows.pop(di, None)
 
     def producers_of(self, artifacts: Iterable[int]) -> set[int]:
         """The runs that wrote these artifacts (their ``output`` edges)."""
@@ -133,6 +136,19 @@ class LineageGraph:
         """(parent artifact id, relation) of each artifact -> artifact edge into ``artifact``."""
         with self._lock:
             return list(self.parents.get(artifact, ()))
+
+    def parent_rows(self, artifacts: Iterable[int]) -> list[list[dict[str, int | str]]]:
+        """Each artifact's parents as ``{"artifact_id", "relation"}`` rows, in one hold of the lock; the
+        rows are shared between calls: read them, never change them."""
+        with self._lock:
+            rows, parents = self._parent_rows, self.parents
+            out = []
+            for a in artifacts:
+                found = rows.get(a)
+                if found is None:
+                    found = rows[a] = [{"artifact_id": p, "relation": r} for p, r in parents.get(a, ())]
+                out.append(found)
+            return out
 
     def _arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         if self._csr is None:

@@ -347,6 +347,15 @@ class LedgerKindTop(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
 
 
+class CatalogStamp(Base):
+    """A counter moved by trigger on every change to a set of tables (migration 0016: ``artifacts``, for
+    artifacts, their copies and deployments), so a cache of their rows knows when to read them again."""
+
+    __tablename__ = "catalog_stamps"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class LedgerCheckpoint(Base):
     """A signed C2SP checkpoint (origin, size, root) of the log."""
 

@@ -18,14 +18,13 @@ from sqlalchemy.orm import Session
 
 from disgorge.catalog import CatalogStore
 from disgorge.catalog.graph import Node
-from disgorge.catalog.impact_rows import artifact_rows, dataset_rows, few_assets
+from disgorge.catalog.impact_rows import artifact_stamp, dataset_rows, few_assets, report_rows
 from disgorge.catalog.members import member_rows
 from disgorge.catalog.schema import (
     Asset,
     Copy,
     Dataset,
     Edge,
-    Run,
     Source,
     Subject,
 )
@@ -177,7 +176,7 @@ def _few_assets_impact(store: CatalogStore, scope: Scope, copy_limit: int) -> Im
         meta = dataset_rows(s, store.__dict__.setdefault("_dataset_rows", {}), rows.dataset_stamp)
         seeds = _datasets_losing(store, result, meta)
         graph = store.lineage_graph(s, top=rows.edge_top)
-        _walk(store, s, result, graph, seeds, rows.asset_artifacts)
+        _walk(store, s, result, graph, seeds, rows.asset_artifacts, rows.artifact_stamp)
     return result
 
 
@@ -259,7 +258,8 @@ def closure_of(
                 )
             }
             seeds = _datasets_losing(store, result, meta)
-        _walk(store, s, result, store.lineage_graph(s), seeds, _asset_artifacts(s, assets, pred))
+        stamp = artifact_stamp(s)  # before the rows it guards
+        _walk(store, s, result, store.lineage_graph(s), seeds, _asset_artifacts(s, assets, pred), stamp)
     return result
 
 
@@ -270,6 +270,7 @@ def _walk(
     graph: LineageGraph,
     seeds: list[Node],
     asset_artifacts: list[int],
+    stamp: int,
 ) -> None:
     """Fill the runs, models, artifacts, deployments and recipients reached from the seeds and the
     artifacts made straight from the scope's assets."""
@@ -279,7 +280,7 @@ def _walk(
     run_ids = set(reached["run"].tolist())
     run_ids |= graph.producers_of(art_ids)  # the runs that wrote affected artifacts used the data too
     _fill_runs(store, s, result, sorted(run_ids))
-    _fill_artifacts(s, result, art_ids, graph)
+    _fill_artifacts(store, s, result, art_ids, graph, stamp)
     result.recipients = sorted({r["party"] for r in result.runs})
 
 
@@ -308,43 +309,18 @@ def _datasets_losing(store: CatalogStore, result: Impact, meta: Mapping[int, Seq
 
 
 def _fill_runs(store: CatalogStore, s: Session, result: Impact, run_ids: list[int]) -> None:
-    """The runs' rows; a run's uid, name, use and party never change, so the store keeps them."""
-    known: dict[int, dict[str, Any]] = store.__dict__.setdefault("_run_rows", {})
-    missing = [r for r in run_ids if r not in known]
-    for i in range(0, len(missing), IN_CHUNK):
-        q = select(Run.id, Run.uid, Run.name, Run.use, Run.party).where(Run.id.in_(missing[i : i + IN_CHUNK]))
-        for run_id, uid, name, use, party in s.connection().execute(q):
-            known[run_id] = {"uid": uid, "name": name, "use": use, "party": party}
-    result.runs.extend(dict(known[r]) for r in run_ids if r in known)
-    result.runs.sort(key=lambda r: (r["name"], r["uid"]))
+    result.runs.extend(report_rows(store).run_rows(s, run_ids))
 
 
-def _fill_artifacts(s: Session, result: Impact, art_ids: list[int], graph: LineageGraph) -> None:
-    """The artifacts' rows, copies and deployments in one query per chunk; parents from the graph."""
-    for i in range(0, len(art_ids), IN_CHUNK):
-        chunk = art_ids[i : i + IN_CHUNK]
-        arts: list[tuple[int, str, str | None, str]] = []
-        uris: dict[int, list[str]] = {}
-        for tag, art_id, a, b, c in artifact_rows(s, chunk):  # tagged a(rtifact), c(opy), d(eployment)
-            if tag == "a":
-                arts.append((art_id, a, b, c))
-            elif tag == "c":
-                uris.setdefault(art_id, []).append(a)
-            else:
-                result.deployments.append({"artifact_id": art_id, "target": a, "state": b})
-        for art_id, kind, name, sha in arts:
-            item = {
-                "id": art_id,
-                "kind": kind,
-                "name": name,
-                "sha256": sha,
-                "uris": sorted(uris.get(art_id, [])),
-                "parents": [{"artifact_id": p, "relation": rel} for p, rel in graph.parents_of(art_id)],
-            }
-            (result.models if kind == "model" else result.artifacts).append(item)
-    result.models.sort(key=lambda m: (m["name"] or "", m["sha256"]))
-    result.artifacts.sort(key=lambda m: (m["kind"], m["name"] or "", m["sha256"]))
-    result.deployments.sort(key=lambda d: (d["target"], d["artifact_id"]))
+def _fill_artifacts(
+    store: CatalogStore, s: Session, result: Impact, art_ids: list[int], graph: LineageGraph, stamp: int
+) -> None:
+    """The artifacts' rows, copies and deployments as the store keeps them (read again only after a
+    change to any of them moved the stamp); parents from the graph."""
+    items, result.deployments = report_rows(store).artifact_rows(s, art_ids, stamp)
+    parents = graph.parent_rows([item["id"] for item in items])
+    for item, ps in zip(items, parents, strict=True):
+        (result.models if item["kind"] == "model" else result.artifacts).append({**item, "parents": ps})
 
 
 def _asset_artifacts(s: Session, assets: BitMap, pred: ColumnElement[bool] | None) -> list[int]:
