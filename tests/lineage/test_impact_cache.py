@@ -185,3 +185,23 @@ def test_the_kept_model_rows_see_every_change_to_artifacts_copies_and_deployment
     assert deployments() == []
     assert len(models()["ft-renamed"]["uris"]) == 1
     assert world.impact("source", "site").deployments == []
+
+
+def test_the_kept_source_counts_see_changes_made_by_hand(world: disgorge.Catalog) -> None:  # noqa: F811
+    """A source's subject and copy counts, copies and assets of no known subject are kept between
+    reports; a change to assets, copies or sources (here by hand in SQL, bypassing every API and the
+    ledger) moves the ``assets`` stamp and the next report counts again."""
+    before = world.impact("source", "site")
+    assert before.counts()["assets"] == 9 and before.counts()["copies"] == 9
+    assert before.counts()["subjects"] == 3 and before.unknown_subject_assets == {}
+    again = world.impact("source", "site")
+    assert again.counts() == before.counts() and again.assets is not before.assets
+    with world.store.session() as s:
+        s.execute(text("DELETE FROM copies WHERE id = (SELECT min(id) FROM copies)"))
+        s.execute(text("UPDATE assets SET subject_id = NULL WHERE id = (SELECT max(id) FROM assets)"))
+    after = world.impact("source", "site")
+    assert after.counts()["copies"] == 8 and len(after.copies) == 8
+    assert after.unknown_subject_assets == {"site": 1}
+    with world.store.session() as s:
+        s.execute(text("UPDATE sources SET name = 'renamed' WHERE name = 'site'"))
+    assert world.impact("source", "renamed").unknown_subject_assets == {"renamed": 1}

@@ -59,7 +59,7 @@ UNION ALL SELECT 'd', artifact_id, target, state, NULL FROM deployments WHERE ar
 """
 ).bindparams(bindparam("ids", expanding=True))
 DATASETS = text("SELECT id, name, version, member_count, digest FROM datasets")
-ARTIFACT_STAMP = text("SELECT n FROM catalog_stamps WHERE name = 'artifacts'")
+STAMP = text("SELECT n FROM catalog_stamps WHERE name = :name")
 RUNS = text("SELECT id, uid, name, use, party FROM runs WHERE id IN :ids").bindparams(
     bindparam("ids", expanding=True)
 )
@@ -126,16 +126,17 @@ def artifact_rows(s: Session, ids: list[int]) -> list[tuple[str, int, Any, Any, 
     return [tuple(r) for r in s.connection().execute(ARTIFACTS, {"ids": ids})]
 
 
-def artifact_stamp(s: Session) -> int:
-    """The counter migration 0016's triggers move on any change to artifacts, copies or deployments."""
-    return int(s.connection().execute(ARTIFACT_STAMP).scalar() or 0)
+def catalog_stamp(s: Session, name: str) -> int:
+    """The counter migration 0016's triggers move on any change to a group of tables: ``artifacts``
+    (artifacts, their copies, deployments) or ``assets`` (assets, copies, sources)."""
+    return int(s.connection().execute(STAMP, {"name": name}).scalar() or 0)
 
 
 class ReportRows:
     """The run and artifact rows impact reports list, kept by the store between reports.
 
     A run's uid, name, use and party never change, so its row is kept for good. An artifact's row, its
-    copies and its deployments are kept while the catalog's artifact stamp (:func:`artifact_stamp`)
+    copies and its deployments are kept while the catalog's artifact stamp (:func:`catalog_stamp`)
     has not moved. Rows are handed out in report order by a rank computed once per change of what is
     kept, not sorted per report: for one subject of the OkCupid case that is ~4,800 runs and models."""
 
