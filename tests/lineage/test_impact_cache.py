@@ -187,21 +187,37 @@ def test_the_kept_model_rows_see_every_change_to_artifacts_copies_and_deployment
     assert world.impact("source", "site").deployments == []
 
 
-def test_the_kept_source_counts_see_changes_made_by_hand(world: disgorge.Catalog) -> None:  # noqa: F811
+@pytest.mark.parametrize("writer", ["same", "other"])
+def test_the_kept_source_counts_see_new_copies_subjects_and_erasures(
+    world: disgorge.Catalog,  # noqa: F811
+    photos: Path,
+    tmp_path: Path,
+    writer: str,
+) -> None:
     """A source's subject and copy counts, copies and assets of no known subject are kept between
-    reports; a change to assets, copies or sources (here by hand in SQL, bypassing every API and the
-    ledger) moves the ``assets`` stamp and the next report counts again."""
+    reports while no ingest, subject attribution, erasure or source change is appended to the ledger
+    (each is, in the transaction that makes it), from this catalog or another on the same database."""
     before = world.impact("source", "site")
     assert before.counts()["assets"] == 9 and before.counts()["copies"] == 9
     assert before.counts()["subjects"] == 3 and before.unknown_subject_assets == {}
     again = world.impact("source", "site")
     assert again.counts() == before.counts() and again.assets is not before.assets
-    with world.store.session() as s:
-        s.execute(text("DELETE FROM copies WHERE id = (SELECT min(id) FROM copies)"))
-        s.execute(text("UPDATE assets SET subject_id = NULL WHERE id = (SELECT max(id) FROM assets)"))
+    other = as_(world, "ann") if writer == "other" else world
+    try:
+        dup = tmp_path / "dup"
+        dup.mkdir()
+        (dup / "alice-again.jpg").write_bytes(next((photos / "alice").iterdir()).read_bytes())
+        loose = tmp_path / "loose"
+        write_photo(loose / "x.jpg", "nobody", 777)
+        other.ingest(dup, IngestOptions(source="site", workers=1, no_subject=True))  # a second copy
+        other.ingest(loose, IngestOptions(source="site", workers=1, no_subject=True))
+    finally:
+        if other is not world:
+            other.close()
     after = world.impact("source", "site")
-    assert after.counts()["copies"] == 8 and len(after.copies) == 8
+    assert after.counts()["assets"] == 10 and after.counts()["copies"] == 11
     assert after.unknown_subject_assets == {"site": 1}
-    with world.store.session() as s:
-        s.execute(text("UPDATE sources SET name = 'renamed' WHERE name = 'site'"))
-    assert world.impact("source", "renamed").unknown_subject_assets == {"renamed": 1}
+    loose_sha = next(a for a in after.assets if world.store.asset(a).subject_id is None)
+    world.store.set_subject(world.store.asset(loose_sha).sha256, "dora", reason="identified")
+    named = world.impact("source", "site")
+    assert named.unknown_subject_assets == {} and named.counts()["subjects"] == 4

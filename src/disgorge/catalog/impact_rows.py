@@ -128,7 +128,7 @@ def artifact_rows(s: Session, ids: list[int]) -> list[tuple[str, int, Any, Any, 
 
 def catalog_stamp(s: Session, name: str) -> int:
     """The counter migration 0016's triggers move on any change to a group of tables: ``artifacts``
-    (artifacts, their copies, deployments) or ``assets`` (assets, copies, sources)."""
+    (artifacts, their copies, deployments)."""
     return int(s.connection().execute(STAMP, {"name": name}).scalar() or 0)
 
 

@@ -349,8 +349,7 @@ class LedgerKindTop(Base):
 
 class CatalogStamp(Base):
     """A counter moved by trigger on every change to a group of tables (migration 0016: ``artifacts`` for
-    artifacts, their copies and deployments; ``assets`` for assets, copies and sources), so a cache of
-    their rows knows when to read them again."""
+    artifacts, their copies and deployments), so a cache of their rows knows when to read them again."""
 
     __tablename__ = "catalog_stamps"
     name: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -28,12 +28,15 @@ from disgorge.catalog.schema import (
     Source,
     Subject,
 )
+from disgorge.catalog.stamps import ledger_tops
 from disgorge.errors import UsageError
 
 if TYPE_CHECKING:
     from disgorge.catalog.lineage_graph import LineageGraph
 
 ScopeKind = Literal["subject", "source", "dataset", "asset"]
+SCOPE_KINDS = ("ingest_batch", "subject_attribution", "assets_forgotten", "source")
+"""The ledger events appended with every change to assets, their copies and subjects, and sources."""
 IN_CHUNK = 900
 
 
@@ -191,12 +194,14 @@ def _few_assets_impact(store: CatalogStore, scope: Scope, copy_limit: int) -> Im
 def _source_impact(store: CatalogStore, scope: Scope, copy_limit: int) -> Impact:
     """A source's impact. Its assets, subject and copy counts and first copies, and its assets of no
     known subject are counted over all of the source's rows (seconds at 3M), so the store keeps them
-    while the ``assets`` stamp (assets, copies, sources; migration 0016) has not moved."""
+    while no event that changes assets, copies or sources was appended (``catalog/stamps.py``)."""
     with store.reading() as s:
         source_id = store.get_source(scope.value).id
         pred = Asset.source_id == source_id
-        stamp = catalog_stamp(s, "assets")  # before the rows it guards
-        cache: dict[tuple[int, int], tuple[int, Impact]] = store.__dict__.setdefault("_source_rows", {})
+        tops = ledger_tops(s)  # before the rows it guards
+        stamp = tuple(tops[k] for k in SCOPE_KINDS)
+        cache: dict[tuple[int, int], tuple[tuple[int, ...], Impact]]
+        cache = store.__dict__.setdefault("_source_rows", {})
         kept = cache.get((source_id, copy_limit))
         if kept is None or kept[0] != stamp:
             rows = Impact(scope, _ids(s, pred))

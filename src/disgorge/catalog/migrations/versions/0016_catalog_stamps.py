@@ -1,17 +1,18 @@
-"""catalog_stamps: counters that every change to a group of tables moves, by trigger
+"""catalog_stamps: a counter that every change to artifacts, their copies or deployments moves, by trigger
 
 Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-08 03:30:00
 
 An impact report lists every affected model with its copies and deployments: ~4,800 rows for one
-subject of the OkCupid case, re-read on every query (most of a report's 47 ms). A source's report counts
-its subjects and copies over all its assets (3M: seconds of SQL). Reports keep those rows while their
-group's counter has not moved: ``artifacts`` (artifacts, artifact_copies, deployments) and ``assets``
-(assets, copies, sources). A trigger, not the writers, moves it, so no writer (a capture, an erasure, a
-takedown, a hand-run UPDATE) can change those rows without the caches seeing it. On PostgreSQL the
-trigger first takes the ledger appenders' lock (migration 0014): every writer of these tables also
-appends to the ledger, so taking that lock first keeps one lock order and no deadlock.
+subject of the OkCupid case, re-read on every query (most of a report's 47 ms). Reports keep those rows
+while the ``artifacts`` counter has not moved. A trigger, not the writers, moves it, so no writer (a
+capture, an erasure's fates, a takedown, a hand-run UPDATE) can change them without the cache seeing
+it. On PostgreSQL the trigger first takes the ledger appenders' lock (migration 0014): every writer of
+these tables also appends to the ledger, so taking that lock first keeps one lock order and no deadlock.
+
+Tables of millions of rows (assets, copies) get no such trigger: on SQLite a row trigger doubled a bulk
+insert's time. Their caches go by the ledger's kind tops (``catalog/stamps.py``) instead.
 """
 
 from __future__ import annotations
@@ -24,10 +25,7 @@ down_revision = "0015"
 branch_labels = None
 depends_on = None
 
-GROUPS = {
-    "artifacts": ("artifacts", "artifact_copies", "deployments"),
-    "assets": ("assets", "copies", "sources"),
-}
+GROUPS = {"artifacts": ("artifacts", "artifact_copies", "deployments")}
 TABLES = tuple((table, group) for group, tables in GROUPS.items() for table in tables)
 
 PG_FUNCTION = """
@@ -57,7 +55,7 @@ def upgrade() -> None:
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_catalog_stamps")),
     )
-    op.execute("INSERT INTO catalog_stamps (name, n) VALUES ('artifacts', 0), ('assets', 0)")
+    op.execute("INSERT INTO catalog_stamps (name, n) VALUES ('artifacts', 0)")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
         for table, group in TABLES:
