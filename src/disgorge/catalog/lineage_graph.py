@@ -42,6 +42,9 @@ class LineageGraph:
         """artifact id -> (parent artifact id, relation) of the edges into it"""
         self._parent_rows: dict[int, list[dict[str, int | str]]] = {}
         """artifact id -> its parents as report rows, dropped when an edge into the artifact is added"""
+        self.parents_version = 0
+        """Moves whenever an artifact gains a parent: a holder of parent rows knows when to look again."""
+        self._producers: tuple[Ids, Ids] | None = None
         self.gaps: dict[int, float] = {}
         """Edge ids below ``max_edge`` not seen yet (an insert not committed when the range was read)."""
         self._lock = threading.RLock()
@@ -97,7 +100,7 @@ class LineageGraph:
                 self.gaps[missing] = now
             self.max_edge, changed = top, True
         if changed:
-            self._csr, self._nodes = None, None
+            self._csr, self._nodes, self._producers = None, None, None
         return self
 
     def _fill_gaps(self, s: Session) -> bool:
@@ -126,11 +129,23 @@ class LineageGraph:
         elif dk == "artifact" and sk == "artifact":
             self.parents.setdefault(di, []).append((si, rel))
             self._parent_rows.pop(di, None)
+            self.parents_version += 1
 
     def producers_of(self, artifacts: Iterable[int]) -> set[int]:
         """The runs that wrote these artifacts (their ``output`` edges)."""
         with self._lock:
             return {run for a in artifacts for run in self.producers.get(a, ())}
+
+    def producer_ids(self, artifacts: Ids) -> Ids:
+        """:meth:`producers_of` over an array of artifact ids, as a sorted array of run ids."""
+        with self._lock:
+            if self._producers is None:
+                pairs = [(a, r) for a, runs in self.producers.items() for r in runs]
+                arts = np.array([a for a, _ in pairs], dtype=np.int64)
+                runs = np.array([r for _, r in pairs], dtype=np.int64)
+                self._producers = (arts, runs)
+            arts, runs = self._producers
+        return np.unique(runs[np.isin(arts, artifacts)])
 
     def parents_of(self, artifact: int) -> list[tuple[int, str]]:
         """(parent artifact id, relation) of each artifact -> artifact edge into ``artifact``."""
@@ -170,6 +185,7 @@ class LineageGraph:
         seen = np.zeros(len(self.kind_of), dtype=bool)
         frontier = np.array(sorted(set(start)), dtype=np.int64)
         seen[frontier] = True
+        fresh = np.zeros_like(seen)
         while frontier.size:
             lo, hi = indptr[frontier], indptr[frontier + 1]
             lengths = hi - lo
@@ -177,9 +193,12 @@ class LineageGraph:
             if total == 0:
                 break
             offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-            nxt = np.unique(indices[offsets])
-            frontier = nxt[~seen[nxt]]
-            seen[frontier] = True
+            # a mask over the nodes, not np.unique: a pass over 20k booleans costs less than hashing
+            fresh[:] = False
+            fresh[indices[offsets]] = True
+            fresh &= ~seen
+            seen |= fresh
+            frontier = np.flatnonzero(fresh)
         seen[np.array(start, dtype=np.int64)] = False
         reached = np.flatnonzero(seen)
         if self._nodes is None:  # built once per refresh, not per closure (it costs O(nodes))

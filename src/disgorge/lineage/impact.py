@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 from pyroaring import BitMap
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -326,12 +328,22 @@ def _walk(
     artifacts made straight from the scope's assets."""
     from_assets: list[Node] = [("artifact", a) for a in asset_artifacts]
     reached = graph.downstream(seeds + from_assets)
-    art_ids = sorted(set(reached["artifact"].tolist()) | set(asset_artifacts))
-    run_ids = set(reached["run"].tolist())
-    run_ids |= graph.producers_of(art_ids)  # the runs that wrote affected artifacts used the data too
-    _fill_runs(store, s, result, sorted(run_ids))
-    _fill_artifacts(store, s, result, art_ids, graph, stamp)
+    arts = _union(reached["artifact"], np.array(asset_artifacts, dtype=np.int64))
+    # the runs that wrote affected artifacts used the data too
+    runs = _union(reached["run"], graph.producer_ids(arts))
+    _fill_runs(store, s, result, runs.tolist())
+    _fill_artifacts(store, s, result, arts.tolist(), graph, stamp)
     result.recipients = sorted({r["party"] for r in result.runs})
+
+
+def _union(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Sorted unique ids of two sorted unique arrays (``np.union1d`` hashes; this merges)."""
+    if not b.size:
+        return a
+    both = np.sort(np.concatenate((a, b)))
+    keep = np.ones(both.size, dtype=bool)
+    keep[1:] = both[1:] != both[:-1]
+    return both[keep]
 
 
 def _datasets_losing(store: CatalogStore, result: Impact, meta: Mapping[int, Sequence[Any]]) -> list[Node]:
@@ -365,12 +377,11 @@ def _fill_runs(store: CatalogStore, s: Session, result: Impact, run_ids: list[in
 def _fill_artifacts(
     store: CatalogStore, s: Session, result: Impact, art_ids: list[int], graph: LineageGraph, stamp: int
 ) -> None:
-    """The artifacts' rows, copies and deployments as the store keeps them (read again only after a
-    change to any of them moved the stamp); parents from the graph."""
-    items, result.deployments = report_rows(store).artifact_rows(s, art_ids, stamp)
-    parents = graph.parent_rows([item["id"] for item in items])
-    for item, ps in zip(items, parents, strict=True):
-        (result.models if item["kind"] == "model" else result.artifacts).append({**item, "parents": ps})
+    """The artifacts' rows, copies, parents and deployments as the store keeps them (read again only
+    after a change to any of them moved the stamp)."""
+    items, result.deployments = report_rows(store).artifact_rows(s, art_ids, stamp, graph)
+    result.models = [item for item in items if item["kind"] == "model"]
+    result.artifacts = [item for item in items if item["kind"] != "model"]
 
 
 def _asset_artifacts(s: Session, assets: BitMap, pred: ColumnElement[bool] | None) -> list[int]:
