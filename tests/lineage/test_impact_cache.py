@@ -221,3 +221,15 @@ def test_the_kept_source_counts_see_new_copies_subjects_and_erasures(
     world.store.set_subject(world.store.asset(loose_sha).sha256, "dora", reason="identified")
     named = world.impact("source", "site")
     assert named.unknown_subject_assets == {} and named.counts()["subjects"] == 4
+
+
+def test_warmed_report_rows_give_the_same_report(world: disgorge.Catalog) -> None:  # noqa: F811
+    """What a server reads ahead as it starts (Catalog.warm) changes no report."""
+    other = as_(world, "ann")
+    try:
+        cold = other.impact("subject", "alice").to_json()
+    finally:
+        other.close()
+    world.warm()
+    assert world.impact("subject", "alice").to_json() == cold
+    assert [m["name"] for m in world.impact("subject", "bob").models] == ["base", "bob-only", "ft"]

@@ -64,12 +64,14 @@ class ConsentMixin(FindingMixin):
 
     def warm(self) -> int:
         """Build the caches the first requests after a start would otherwise build while they wait:
-        the lineage graph, and the gate's for the newest runs' inputs (``warm_gate``). What the
-        server does in the background when it starts; safe at any time (the caches stay stamped)."""
+        the lineage graph, the rows impact reports list, and the gate's for the newest runs' inputs
+        (``warm_gate``). What the server does in the background when it starts; safe at any time (the
+        caches stay stamped)."""
+        from disgorge.catalog.impact_rows import report_rows
         from disgorge.enforcement.gate import warm_gate
 
         with self.store.session() as s:
-            self.store.lineage_graph(s)
+            report_rows(self.store).warm(s, self.store.lineage_graph(s))
         return warm_gate(self.store, self.policy)
 
     def review_runs(self, at: datetime | None = None) -> list[RunReview]:
