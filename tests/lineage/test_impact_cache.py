@@ -233,3 +233,19 @@ def test_warmed_report_rows_give_the_same_report(world: disgorge.Catalog) -> Non
     world.warm()
     assert world.impact("subject", "alice").to_json() == cold
     assert [m["name"] for m in world.impact("subject", "bob").models] == ["base", "bob-only", "ft"]
+
+
+def test_a_sources_kept_rows_match_the_general_closure(world: disgorge.Catalog) -> None:  # noqa: F811
+    """The source path counts subjects and copies its own way (one pass over the rows, two copy
+    statements); the answer is the general closure's, copy order and limit included."""
+    from disgorge.lineage import impact
+    from disgorge.lineage.impact import Impact, Scope, closure_of, scope_assets
+
+    scope = Scope("source", "site")
+    for limit in (1000, 4):
+        mine = impact(world.store, scope, copy_limit=limit)
+        assets, pred = scope_assets(world.store, scope)
+        general = closure_of(world.store, Impact(scope, assets), pred, copy_limit=limit)
+        assert mine.counts() == general.counts()
+        assert mine.copies == general.copies and len(mine.copies) == min(limit, 9)
+        assert mine.models == general.models and mine.runs == general.runs

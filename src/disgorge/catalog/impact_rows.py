@@ -70,7 +70,7 @@ IN_CHUNK = 900
 NEWEST_RUNS = text("SELECT id FROM runs ORDER BY id DESC LIMIT :n")
 NEWEST_ARTIFACTS = text("SELECT id FROM artifacts ORDER BY id DESC LIMIT :n")
 WARM_NEWEST = 100_000
-"""Rows :meth:`ReportRows.warm` reads of each (at ~1 KB a row kept, 100 MB at most)."""
+"""Rows of each the first report reads (at ~1 KB a row kept, 100 MB at most); older ones as needed."""
 
 
 @dataclass(slots=True)
@@ -167,6 +167,8 @@ class ReportRows:
         ids = list(ids)
         with self._lock:
             missing = [r for r in ids if r not in self.runs]
+            if missing and not self.runs:  # the first report reads them all: one rank, not one per report
+                missing = sorted(set(missing) | _newest(s, NEWEST_RUNS))
             for i in range(0, len(missing), IN_CHUNK):
                 part = missing[i : i + IN_CHUNK]
                 for run_id, uid, name, use, party in s.connection().execute(RUNS, {"ids": part}):
@@ -190,6 +192,8 @@ class ReportRows:
             if stamp != self.stamp:
                 self.items, self.deployments, self._art_rank, self.stamp = {}, {}, None, stamp
             missing = [a for a in ids if a not in self.items]
+            if missing and not self.items:  # as for runs; again after every change
+                missing = sorted(set(missing) | _newest(s, NEWEST_ARTIFACTS))
             for i in range(0, len(missing), IN_CHUNK):
                 self._fill(s, missing[i : i + IN_CHUNK], graph)
             version = graph.parents_version  # read before the rows, as a stamp is
@@ -211,11 +215,11 @@ class ReportRows:
         return found, shown  # type: ignore[return-value]
 
     def warm(self, s: Session, graph: LineageGraph, *, newest: int = WARM_NEWEST) -> int:
-        """Read the newest runs' and artifacts' rows ahead of the first reports (what a server does as
-        it starts); returns how many rows are kept."""
+        """Read the newest runs' and artifacts' rows ahead of the first report (what a server does as
+        it starts; the first report reads them too); returns how many rows are kept."""
         stamp = catalog_stamp(s, "artifacts")  # before the rows it guards
-        runs = [int(r) for (r,) in s.connection().execute(NEWEST_RUNS, {"n": newest})]
-        arts = [int(a) for (a,) in s.connection().execute(NEWEST_ARTIFACTS, {"n": newest})]
+        runs = sorted(_newest(s, NEWEST_RUNS, newest))
+        arts = sorted(_newest(s, NEWEST_ARTIFACTS, newest))
         return len(self.run_rows(s, runs)) + len(self.artifact_rows(s, arts, stamp, graph)[0])
 
     def _fill(self, s: Session, ids: list[int], graph: LineageGraph) -> None:
@@ -237,6 +241,10 @@ class ReportRows:
                 item["uris"] = sorted(uris.get(a, []))
                 item["parents"] = parents
         self._art_rank = None
+
+
+def _newest(s: Session, stmt: Any, n: int = WARM_NEWEST) -> set[int]:
+    return {int(i) for (i,) in s.connection().execute(stmt, {"n": n})}
 
 
 def _artifact_order(item: dict[str, Any] | None) -> tuple[int, str, str, str]:

@@ -206,8 +206,7 @@ def _source_impact(store: CatalogStore, scope: Scope, copy_limit: int) -> Impact
         cache = store.__dict__.setdefault("_source_rows", {})
         kept = cache.get((source_id, copy_limit))
         if kept is None or kept[0] != stamp:
-            rows = Impact(scope, _ids(s, pred))
-            _scope_counts(s, rows, pred, copy_limit)
+            rows = _source_rows(s, scope, pred, copy_limit)
             rows.unknown_subject_assets = unknown_subjects(store, rows.assets, pred)
             kept = cache[(source_id, copy_limit)] = (stamp, rows)
         rows = kept[1]
@@ -220,6 +219,23 @@ def _source_impact(store: CatalogStore, scope: Scope, copy_limit: int) -> Impact
             unknown_subject_assets=dict(rows.unknown_subject_assets),
         )
         _downstream(store, s, result, pred)
+    return result
+
+
+def _source_rows(s: Session, scope: Scope, pred: ColumnElement[bool], copy_limit: int) -> Impact:
+    """A source's assets and subject count from one pass over its rows, and its copies counted and
+    listed in two statements (one window count over 3M joined rows took longer than both)."""
+    rows = s.connection().execute(select(Asset.id, Asset.subject_id).where(pred).order_by(Asset.id))
+    pairs = rows.cursor.fetchall()
+    result = Impact(scope, BitMap(array("I", [a for a, _ in pairs])))
+    result.subject_count = len({subject for _, subject in pairs if subject is not None})
+    del pairs
+    scoped = select(Asset.id).where(pred)
+    result.copy_count = int(
+        s.scalar(select(func.count()).select_from(Copy).where(Copy.asset_id.in_(scoped))) or 0
+    )
+    first = select(Copy.uri).where(Copy.asset_id.in_(scoped)).order_by(Copy.id).limit(copy_limit)
+    result.copies = list(s.scalars(first))
     return result
 
 
