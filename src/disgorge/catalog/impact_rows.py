@@ -69,6 +69,7 @@ RUNS = text("SELECT id, uid, name, use, party FROM runs WHERE id IN :ids").bindp
 IN_CHUNK = 900
 NEWEST_RUNS = text("SELECT id FROM runs ORDER BY id DESC LIMIT :n")
 NEWEST_ARTIFACTS = text("SELECT id FROM artifacts ORDER BY id DESC LIMIT :n")
+COUNTS = {table: text(f"SELECT count(*) FROM {table}") for table in ("runs", "artifacts")}
 WARM_NEWEST = 100_000
 """Rows of each the first report reads (at ~1 KB a row kept, 100 MB at most); older ones as needed."""
 
@@ -167,7 +168,7 @@ class ReportRows:
         ids = list(ids)
         with self._lock:
             missing = [r for r in ids if r not in self.runs]
-            if missing and not self.runs:  # the first report reads them all: one rank, not one per report
+            if missing and not self.runs and _most(s, "runs", len(missing)):
                 missing = sorted(set(missing) | _newest(s, NEWEST_RUNS))
             for i in range(0, len(missing), IN_CHUNK):
                 part = missing[i : i + IN_CHUNK]
@@ -192,7 +193,7 @@ class ReportRows:
             if stamp != self.stamp:
                 self.items, self.deployments, self._art_rank, self.stamp = {}, {}, None, stamp
             missing = [a for a in ids if a not in self.items]
-            if missing and not self.items:  # as for runs; again after every change
+            if missing and not self.items and _most(s, "artifacts", len(missing)):  # after a change too
                 missing = sorted(set(missing) | _newest(s, NEWEST_ARTIFACTS))
             for i in range(0, len(missing), IN_CHUNK):
                 self._fill(s, missing[i : i + IN_CHUNK], graph)
@@ -216,7 +217,7 @@ class ReportRows:
 
     def warm(self, s: Session, graph: LineageGraph, *, newest: int = WARM_NEWEST) -> int:
         """Read the newest runs' and artifacts' rows ahead of the first report (what a server does as
-        it starts; the first report reads them too); returns how many rows are kept."""
+        it starts); returns how many rows are kept."""
         stamp = catalog_stamp(s, "artifacts")  # before the rows it guards
         runs = sorted(_newest(s, NEWEST_RUNS, newest))
         arts = sorted(_newest(s, NEWEST_ARTIFACTS, newest))
@@ -241,6 +242,14 @@ class ReportRows:
                 item["uris"] = sorted(uris.get(a, []))
                 item["parents"] = parents
         self._art_rank = None
+
+
+def _most(s: Session, table: str, needed: int) -> bool:
+    """Whether a first report needs a good share (a quarter or more) of the table's rows: it then
+    reads all of them (up to :data:`WARM_NEWEST`), so the reports after it find theirs kept and the
+    order is ranked once; a one-off report of a few runs (a command line's) reads only its own."""
+    total = int(s.connection().execute(COUNTS[table]).scalar() or 0)
+    return needed * 4 >= min(total, WARM_NEWEST)
 
 
 def _newest(s: Session, stmt: Any, n: int = WARM_NEWEST) -> set[int]:
