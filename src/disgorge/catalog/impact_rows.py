@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
@@ -140,14 +142,37 @@ def catalog_stamp(s: Session, name: str) -> int:
     return int(s.connection().execute(STAMP, {"name": name}).scalar() or 0)
 
 
+class _Order:
+    """Kept rows' ids in report order, with a mask of every id asked about (found or not), so a
+    report's rows are picked by array masks: no per-report sort, no per-id lookup to find the missing."""
+
+    def __init__(self, ids: list[int], known: Iterable[int], split: list[bool] | None = None) -> None:
+        self.ids = np.array(ids, dtype=np.int64)
+        asked = np.fromiter(known, dtype=np.int64)
+        self.asked = np.zeros(int(asked.max(initial=-1)) + 1, dtype=bool)
+        self.asked[asked] = True
+        self.split = None if split is None else np.array(split, dtype=bool)
+        """per id in order: whether it is of the first kind (models, for artifacts)"""
+
+    def missing(self, ids: npt.NDArray[np.int64]) -> list[int]:
+        inside = ids < self.asked.size
+        return [*ids[~inside].tolist(), *ids[inside][~self.asked[ids[inside]]].tolist()]
+
+    def pick(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """A mask over :attr:`ids` (report order) of those among ``ids``."""
+        chosen = np.zeros(self.asked.size, dtype=bool)
+        chosen[ids[ids < chosen.size]] = True
+        return chosen[self.ids]
+
+
 class ReportRows:
     """The run and artifact rows impact reports list, kept by the store between reports.
 
     A run's uid, name, use and party never change, so its row is kept for good. An artifact's row
     (with its copies and parents) and its deployments are kept while the catalog's artifact stamp
     (:func:`catalog_stamp`) has not moved; parents are taken from the lineage graph, which keeps one
-    list per artifact until an edge into it is added. Rows are handed out in report order by a rank
-    computed once per change of what is kept, not sorted per report, and are shared between reports,
+    list per artifact until an edge into it is added. Rows are handed out in report order, picked by
+    masks over an order computed once per change of what is kept, and are shared between reports,
     not copied: for one subject of the OkCupid case that is ~4,800 runs and ~4,800 models, and building
     them anew per report was most of its time and of the garbage collector's. Read them; never change
     them."""
@@ -155,44 +180,48 @@ class ReportRows:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.runs: dict[int, dict[str, Any]] = {}
-        self._run_rank: dict[int, int] | None = None
+        self._run_order: _Order | None = None
         self.stamp: int | None = None
         self.items: dict[int, dict[str, Any] | None] = {}
         """artifact id -> {id, kind, name, sha256, uris, parents}, or None where none is stored"""
         self.deployments: dict[int, list[dict[str, Any]]] = {}
-        self._art_rank: dict[int, int] | None = None
+        self._art_order: _Order | None = None
         self._parents_version = -1
 
     def run_rows(self, s: Session, ids: Iterable[int]) -> list[dict[str, Any]]:
         """The runs' rows, ordered by (name, uid); ids not stored are left out."""
-        ids = list(ids)
+        wanted = np.fromiter(ids, dtype=np.int64)
         with self._lock:
-            missing = [r for r in ids if r not in self.runs]
+            order = self._run_order
+            missing = wanted.tolist() if order is None else order.missing(wanted)
             if missing and not self.runs and _most(s, "runs", len(missing)):
                 missing = sorted(set(missing) | _newest(s, NEWEST_RUNS))
             for i in range(0, len(missing), IN_CHUNK):
                 part = missing[i : i + IN_CHUNK]
                 for run_id, uid, name, use, party in s.connection().execute(RUNS, {"ids": part}):
                     self.runs[int(run_id)] = {"uid": uid, "name": name, "use": use, "party": party}
-                    self._run_rank = None
-            if self._run_rank is None:
-                order = sorted(self.runs, key=lambda r: (self.runs[r]["name"], self.runs[r]["uid"]))
-                self._run_rank = {r: n for n, r in enumerate(order)}
-            rank, runs = self._run_rank, self.runs
-        known = [r for r in ids if r in rank]
-        known.sort(key=rank.__getitem__)
-        return [runs[r] for r in known]
+            if order is None or missing:
+                runs = self.runs
+                ranked = sorted(runs, key=lambda r: (runs[r]["name"], runs[r]["uid"]))
+                asked = (
+                    set(runs) | set(missing) | (set(order.asked.nonzero()[0].tolist()) if order else set())
+                )
+                order = self._run_order = _Order(ranked, asked)
+            runs = self.runs
+        return [runs[r] for r in order.ids[order.pick(wanted)].tolist()]
 
     def artifact_rows(
         self, s: Session, ids: Iterable[int], stamp: int, graph: LineageGraph
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(items in report order, their deployments by (target, artifact id)) as of ``stamp``, which
-        the caller read before this call (so rows read after it are never older than it says)."""
-        ids = list(ids)
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """(models, other artifacts, each in report order; their deployments by (target, artifact id))
+        as of ``stamp``, which the caller read before this call (so rows read after it are never older
+        than it says)."""
+        wanted = np.fromiter(ids, dtype=np.int64)
         with self._lock:
             if stamp != self.stamp:
-                self.items, self.deployments, self._art_rank, self.stamp = {}, {}, None, stamp
-            missing = [a for a in ids if a not in self.items]
+                self.items, self.deployments, self._art_order, self.stamp = {}, {}, None, stamp
+            order = self._art_order
+            missing = wanted.tolist() if order is None else order.missing(wanted)
             if missing and not self.items and _most(s, "artifacts", len(missing)):  # after a change too
                 missing = sorted(set(missing) | _newest(s, NEWEST_ARTIFACTS))
             for i in range(0, len(missing), IN_CHUNK):
@@ -203,17 +232,21 @@ class ReportRows:
                 for a, parents in zip(stored, graph.parent_rows(stored), strict=True):
                     self.items[a]["parents"] = parents  # type: ignore[index]
                 self._parents_version = version
-            if self._art_rank is None:
-                stored = [a for a, item in self.items.items() if item is not None]
-                stored.sort(key=lambda a: _artifact_order(self.items[a]))
-                self._art_rank = {a: n for n, a in enumerate(stored)}
-            rank, items, deps = self._art_rank, self.items, self.deployments
-        known = [a for a in ids if a in rank]
-        known.sort(key=rank.__getitem__)
-        found = [items[a] for a in known]
-        shown = [d for a in known for d in deps.get(a, ())]
+            if order is None or missing:
+                items = self.items
+                ranked = [a for a, item in items.items() if item is not None]
+                ranked.sort(key=lambda a: _artifact_order(items[a]))
+                models = [items[a]["kind"] == "model" for a in ranked]  # type: ignore[index]
+                order = self._art_order = _Order(ranked, items, models)
+            items, deps = self.items, self.deployments
+        mask = order.pick(wanted)
+        assert order.split is not None
+        chosen, is_model = order.ids[mask], order.split[mask]
+        models = [items[a] for a in chosen[is_model].tolist()]
+        others = [items[a] for a in chosen[~is_model].tolist()]
+        shown = [d for a in chosen.tolist() if a in deps for d in deps[a]]
         shown.sort(key=lambda d: (d["target"], d["artifact_id"]))
-        return found, shown  # type: ignore[return-value]
+        return models, others, shown  # type: ignore[return-value]
 
     def warm(self, s: Session, graph: LineageGraph, *, newest: int = WARM_NEWEST) -> int:
         """Read the newest runs' and artifacts' rows ahead of the first report (what a server does as
@@ -221,7 +254,8 @@ class ReportRows:
         stamp = catalog_stamp(s, "artifacts")  # before the rows it guards
         runs = sorted(_newest(s, NEWEST_RUNS, newest))
         arts = sorted(_newest(s, NEWEST_ARTIFACTS, newest))
-        return len(self.run_rows(s, runs)) + len(self.artifact_rows(s, arts, stamp, graph)[0])
+        models, others, _ = self.artifact_rows(s, arts, stamp, graph)
+        return len(self.run_rows(s, runs)) + len(models) + len(others)
 
     def _fill(self, s: Session, ids: list[int], graph: LineageGraph) -> None:
         uris: dict[int, list[str]] = {}
@@ -241,7 +275,6 @@ class ReportRows:
             if item is not None:
                 item["uris"] = sorted(uris.get(a, []))
                 item["parents"] = parents
-        self._art_rank = None
 
 
 def _most(s: Session, table: str, needed: int) -> bool:

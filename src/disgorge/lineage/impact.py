@@ -395,9 +395,8 @@ def _fill_artifacts(
 ) -> None:
     """The artifacts' rows, copies, parents and deployments as the store keeps them (read again only
     after a change to any of them moved the stamp)."""
-    items, result.deployments = report_rows(store).artifact_rows(s, art_ids, stamp, graph)
-    result.models = [item for item in items if item["kind"] == "model"]
-    result.artifacts = [item for item in items if item["kind"] != "model"]
+    rows = report_rows(store).artifact_rows(s, art_ids, stamp, graph)
+    result.models, result.artifacts, result.deployments = rows
 
 
 def _asset_artifacts(s: Session, assets: BitMap, pred: ColumnElement[bool] | None) -> list[int]:
