@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
@@ -88,3 +89,45 @@ def test_canonical_fast_path_equals_rfc8785(value: object) -> None:
     import rfc8785
 
     assert canonical_json(value) == bytes(rfc8785.dumps(value))
+
+
+flat_values = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.text()
+    | st.text(alphabet=st.characters(max_codepoint=0x7F))
+    | st.lists(st.text(), max_size=3)
+)
+
+
+@given(
+    st.lists(st.text() | st.text(alphabet=st.characters(max_codepoint=0x7F)), max_size=4),
+    st.dictionaries(st.text() | st.text(alphabet=st.characters(max_codepoint=0x7F)), flat_values, max_size=6),
+)
+def test_canonical_row_equals_canonical_json(head: list[str], fields: dict[str, object]) -> None:
+    """The plan targets' fast path: the same bytes as the general one (and so as RFC 8785) for any
+    strings, control characters, DEL, non-ASCII and escapes included, and any value type."""
+    import rfc8785
+
+    from disgorge.hashing import canonical_row
+
+    assert (
+        canonical_row(head, fields)
+        == canonical_json([*head, fields])
+        == bytes(rfc8785.dumps([*head, fields]))
+    )
+
+
+def test_canonical_row_routes_what_it_cannot_vouch_for() -> None:
+    from disgorge.hashing import canonical_row
+
+    for head, fields in [
+        (["copy", "delete", "file:///caf\u00e9.jpg"], {"size": 1}),
+        (["copy", "delete", "file:///a\x7fb"], {"size": 1}),
+        (["copy", "delete", "C:\\users\\x"], {"seen": "absent"}),
+        (["copy", "delete", "u"], {"sha256": "\x01", "inode": None}),
+        (["copy", "delete", "u"], {"values": ["a", "b"], "size": 2**40}),
+        ([1, "delete", "u"], {}),
+    ]:
+        assert canonical_row(head, fields) == bytes(rfc8785.dumps([*head, fields]))

@@ -31,7 +31,7 @@ from disgorge.erasure.targets import (
     unreachable,
 )
 from disgorge.errors import ConflictError, VerificationFailed
-from disgorge.hashing import canonical_json
+from disgorge.hashing import canonical_json, canonical_row
 from disgorge.notices import Notifier
 from disgorge.storage import StorageConfig
 from disgorge.trust import ApprovalRule, Signed
@@ -92,7 +92,7 @@ def verify_frozen(store: CatalogStore, plan: PlanInfo, targets: list[TargetInfo]
     ``targets``: all of them, already read (the executor runs exactly the rows it verified)."""
     digest = hashlib.sha256(canonical_json(plan.scope))
     for t in store.targets(plan.id) if targets is None else targets:
-        digest.update(b"\n" + canonical_json([t.kind, t.action, t.uri, t.identity]))
+        digest.update(b"\n" + canonical_row([t.kind, t.action, t.uri], t.identity))
     if digest.hexdigest() != plan.id:
         raise VerificationFailed(
             f"plan {plan.id[:12]}: its stored targets do not match its id; refusing to execute",

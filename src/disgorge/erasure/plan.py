@@ -24,7 +24,7 @@ from disgorge.catalog import CatalogStore
 from disgorge.catalog.erasure import PlanInfo, TargetRow
 from disgorge.catalog.schema import ArtifactCopy, Asset, Copy, Deployment
 from disgorge.errors import NotFoundError, UsageError
-from disgorge.hashing import canonical_json
+from disgorge.hashing import canonical_json, canonical_row
 from disgorge.lineage import Scope, impact
 
 ORDER = (
@@ -239,7 +239,7 @@ def _freeze(
     rows: list[TargetRow] = []
     for seq, (kind, uri, identity) in enumerate(raw):
         action = ACTIONS[kind]
-        digest.update(b"\n" + canonical_json([kind, action, uri, identity]))
+        digest.update(b"\n" + canonical_row([kind, action, uri], identity))
         rows.append((seq, kind, action, uri, identity))
     counts: dict[str, Any] = dict.fromkeys(ORDER, 0)
     for _, kind, _, _, _ in rows:
