@@ -283,3 +283,29 @@ def test_locate_folder_memo_answers_as_a_fresh_resolution(tmp_path: Path) -> Non
     for _ in range(2000):
         uri = "file://" + str(rng.choice(folders)) + "/" + rng.choice(names)
         assert answer(memo, uri) == answer(LocalStorage(roots), uri), uri
+
+
+def test_a_missing_folder_is_walked_once_per_batch(
+    local: LocalStorage, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Targets whose folder is gone are already gone, each with its own evidence, and the folder is
+    looked for once per batch, not once per target; targets in a folder that exists are deleted as
+    ever, and a file put back in the folder after the batch is found by the next one."""
+    kept = [_write(root / "here" / f"{i}", b"h%d" % i) for i in range(4)]
+    gone = [root / "gone" / "sub" / f"{i}" for i in range(50)]
+    targets = [(str(p), Identity(2)) for p in gone] + [(str(p), _ident(p)) for p in kept]
+    walks: list[tuple[str, ...]] = []
+    real_walk = local._walk
+
+    def counting_walk(where: local_mod.Where, upto: int) -> int:
+        walks.append(where.parts[:upto])
+        return real_walk(where, upto)
+
+    monkeypatch.setattr(local, "_walk", counting_walk)
+    out = list(local.delete_many(targets))
+    assert [e.outcome for e in out] == ["already_gone"] * 50 + ["deleted"] * 4
+    assert all(e.detail.endswith(": absent") and e.uri == Path(p).as_uri() for e, p in zip(out, gone))
+    assert walks.count(("gone", "sub")) == 1 and not any(p.exists() for p in kept)
+    back = _write(gone[3], b"g3")
+    again = list(local.delete_many([(str(back), _ident(back)), (str(gone[4]), Identity(2))]))
+    assert [e.outcome for e in again] == ["deleted", "already_gone"] and not back.exists()

@@ -453,10 +453,15 @@ class LocalStorage(BaseStorage):
     ) -> list[DeleteEvidence]:
         """Delete these targets in order, then fsync their folders; the evidence once durable."""
         parents: dict[str, int] = {}
+        absent: set[str] = set()
         try:
             done = [
                 self._delete_one(
-                    *chunk[i], rehash, parents, None if wheres is None or i >= len(wheres) else wheres[i]
+                    *chunk[i],
+                    rehash,
+                    parents,
+                    None if wheres is None or i >= len(wheres) else wheres[i],
+                    absent,
                 )
                 for i in indexes
             ]
@@ -511,8 +516,18 @@ class LocalStorage(BaseStorage):
                 os.close(dfd)
 
     def _delete_one(
-        self, uri: str, expected: Identity, rehash: bool, parents: dict[str, int], where: Where | None = None
+        self,
+        uri: str,
+        expected: Identity,
+        rehash: bool,
+        parents: dict[str, int],
+        where: Where | None = None,
+        absent: set[str] | None = None,
     ) -> DeleteEvidence:
+        """``parents``: the batch's open folders; ``absent``: its folders found missing, so the other
+        targets in one are not each walked from the root again (a resumed 3M-target erasure whose
+        files were gone spent most of its deleting there). Deleting never makes a folder, so one found
+        missing stays missing for the batch; a file put back later is what verification finds."""
         try:
             where = where or self.locate(uri)
         except InputError as exc:
@@ -526,7 +541,14 @@ class LocalStorage(BaseStorage):
         try:
             fd = parents.get(parent)
             if fd is None:
-                fd = parents[parent] = self._walk(where, len(where.parts) - 1)
+                if absent is not None and parent in absent:
+                    raise _Absent
+                try:
+                    fd = parents[parent] = self._walk(where, len(where.parts) - 1)
+                except _Absent:
+                    if absent is not None:
+                        absent.add(parent)
+                    raise
             ok, detail, st = self._check_at(fd, name, where, expected, rehash)
             if st is None:
                 return DeleteEvidence(where.uri, "already_gone", detail)
