@@ -304,7 +304,10 @@ def test_a_missing_folder_is_walked_once_per_batch(
     monkeypatch.setattr(local, "_walk", counting_walk)
     out = list(local.delete_many(targets))
     assert [e.outcome for e in out] == ["already_gone"] * 50 + ["deleted"] * 4
-    assert all(e.detail.endswith(": absent") and e.uri == Path(p).as_uri() for e, p in zip(out[:50], gone, strict=True))
+    assert all(
+        e.detail.endswith(": absent") and e.uri == Path(p).as_uri()
+        for e, p in zip(out[:50], gone, strict=True)
+    )
     assert walks.count(("gone", "sub")) == 1 and not any(p.exists() for p in kept)
     back = _write(gone[3], b"g3")
     again = list(local.delete_many([(str(back), _ident(back)), (str(gone[4]), Identity(2))]))
