@@ -179,7 +179,8 @@ class ReportRows:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.runs: dict[int, dict[str, Any]] = {}
+        self.runs: dict[int, dict[str, Any] | None] = {}
+        """run id -> {uid, name, use, party}, or None where none is stored"""
         self._run_order: _Order | None = None
         self.stamp: int | None = None
         self.items: dict[int, dict[str, Any] | None] = {}
@@ -198,17 +199,16 @@ class ReportRows:
                 missing = sorted(set(missing) | _newest(s, NEWEST_RUNS))
             for i in range(0, len(missing), IN_CHUNK):
                 part = missing[i : i + IN_CHUNK]
+                self.runs.update(dict.fromkeys(part))
                 for run_id, uid, name, use, party in s.connection().execute(RUNS, {"ids": part}):
                     self.runs[int(run_id)] = {"uid": uid, "name": name, "use": use, "party": party}
             if order is None or missing:
                 runs = self.runs
-                ranked = sorted(runs, key=lambda r: (runs[r]["name"], runs[r]["uid"]))
-                asked = (
-                    set(runs) | set(missing) | (set(order.asked.nonzero()[0].tolist()) if order else set())
-                )
-                order = self._run_order = _Order(ranked, asked)
+                ranked = [r for r, row in runs.items() if row is not None]
+                ranked.sort(key=lambda r: (runs[r]["name"], runs[r]["uid"]))  # type: ignore[index]
+                order = self._run_order = _Order(ranked, runs)
             runs = self.runs
-        return [runs[r] for r in order.ids[order.pick(wanted)].tolist()]
+        return [runs[r] for r in order.ids[order.pick(wanted)].tolist()]  # type: ignore[misc]
 
     def artifact_rows(
         self, s: Session, ids: Iterable[int], stamp: int, graph: LineageGraph

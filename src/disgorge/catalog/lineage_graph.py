@@ -131,13 +131,8 @@ class LineageGraph:
             self._parent_rows.pop(di, None)
             self.parents_version += 1
 
-    def producers_of(self, artifacts: Iterable[int]) -> set[int]:
-        """The runs that wrote these artifacts (their ``output`` edges)."""
-        with self._lock:
-            return {run for a in artifacts for run in self.producers.get(a, ())}
-
     def producer_ids(self, artifacts: Ids) -> Ids:
-        """:meth:`producers_of` over an array of artifact ids, as a sorted array of run ids."""
+        """The runs that wrote these artifacts (their ``output`` edges), as a sorted array of run ids."""
         with self._lock:
             if self._producers is None:
                 pairs = [(a, r) for a, runs in self.producers.items() for r in runs]
@@ -146,11 +141,6 @@ class LineageGraph:
                 self._producers = (arts, runs)
             arts, runs = self._producers
         return np.unique(runs[np.isin(arts, artifacts)])
-
-    def parents_of(self, artifact: int) -> list[tuple[int, str]]:
-        """(parent artifact id, relation) of each artifact -> artifact edge into ``artifact``."""
-        with self._lock:
-            return list(self.parents.get(artifact, ()))
 
     def parent_rows(self, artifacts: Iterable[int]) -> list[list[dict[str, int | str]]]:
         """Each artifact's parents as ``{"artifact_id", "relation"}`` rows, in one hold of the lock; the

@@ -75,8 +75,9 @@ def canonical_row(head: list[Any], fields: dict[str, Any]) -> bytes:
     Encoded with ASCII escapes, a string RFC 8785 would write otherwise (non-ASCII text, DEL, other
     control characters) shows as a ``\\u`` escape in the output, and so sends the row to
     :func:`canonical_json`; so do a value that is not a string, a safe integer or null (a float, a
-    list), a key that is not a string, and a head item that is not a string. A 3M-target plan hashes
-    every target at planning and again before executing: the value-by-value check was a third of it."""
+    list), a key that is not a string, and a head item that is not a string. A plan hashes every target
+    at planning and again before executing: 300k targets take 1.11 s this way, 1.36-1.58 s checked
+    value by value."""
     if type(fields) is not dict or any(type(v) is not str for v in head):
         return canonical_json([*head, fields])
     for k, v in fields.items():

@@ -223,20 +223,23 @@ def _source_impact(store: CatalogStore, scope: Scope, copy_limit: int) -> Impact
 
 
 def _source_rows(s: Session, scope: Scope, pred: ColumnElement[bool], copy_limit: int) -> Impact:
-    """A source's assets and subject count from one pass over its rows, and its copies counted and
-    listed in two statements (one window count over 3M joined rows took longer than both)."""
+    """A source's assets and subject count from one pass over its rows, and its copies."""
     rows = s.connection().execute(select(Asset.id, Asset.subject_id).where(pred).order_by(Asset.id))
     pairs = rows.cursor.fetchall()
     result = Impact(scope, BitMap(array("I", [a for a, _ in pairs])))
     result.subject_count = len({subject for _, subject in pairs if subject is not None})
     del pairs
-    scoped = select(Asset.id).where(pred)
-    result.copy_count = int(
-        s.scalar(select(func.count()).select_from(Copy).where(Copy.asset_id.in_(scoped))) or 0
-    )
-    first = select(Copy.uri).where(Copy.asset_id.in_(scoped)).order_by(Copy.id).limit(copy_limit)
-    result.copies = list(s.scalars(first))
+    result.copy_count, result.copies = _copies_of(s, pred, copy_limit)
     return result
+
+
+def _copies_of(s: Session, pred: ColumnElement[bool], copy_limit: int) -> tuple[int, list[str]]:
+    """How many copies the assets ``pred`` selects have, and the first ``copy_limit`` of them in id
+    order: two statements (one window count over 3M joined rows took longer than both)."""
+    scoped = select(Asset.id).where(pred)
+    count = int(s.scalar(select(func.count()).select_from(Copy).where(Copy.asset_id.in_(scoped))) or 0)
+    first = select(Copy.uri).where(Copy.asset_id.in_(scoped)).order_by(Copy.id).limit(copy_limit)
+    return count, list(s.scalars(first))
 
 
 def unknown_subjects(
@@ -296,17 +299,8 @@ def _scope_counts(s: Session, result: Impact, pred: ColumnElement[bool] | None, 
         if len(assets) <= IN_CHUNK:  # a subject's few assets: by the copies' asset_id index
             uris = list(s.scalars(select(Copy.uri).where(Copy.asset_id.in_(list(assets))).order_by(Copy.id)))
             result.copy_count, result.copies = len(uris), uris[:copy_limit]
-        else:  # the first copy_limit copies and, on each row, how many there are
-            copies = s.execute(
-                select(Copy.uri, func.count().over())
-                .join(Asset, Copy.asset_id == Asset.id)
-                .where(pred)
-                .order_by(Copy.id)
-                .limit(copy_limit)
-            ).all()
-            result.copies = [uri for uri, _ in copies]
-            if copies:
-                result.copy_count = int(copies[0][1])
+        else:
+            result.copy_count, result.copies = _copies_of(s, pred, copy_limit)
     else:
         subj = {r[1] for r in member_rows(s, assets, [Asset.subject_id]) if r[1] is not None}
         result.subject_count = len(subj)
@@ -347,8 +341,9 @@ def _walk(
     arts = _union(reached["artifact"], np.array(asset_artifacts, dtype=np.int64))
     # the runs that wrote affected artifacts used the data too
     runs = _union(reached["run"], graph.producer_ids(arts))
-    _fill_runs(store, s, result, runs.tolist())
-    _fill_artifacts(store, s, result, arts.tolist(), graph, stamp)
+    kept = report_rows(store)  # read again only after a change to any of them moved the stamp
+    result.runs = kept.run_rows(s, runs.tolist())
+    result.models, result.artifacts, result.deployments = kept.artifact_rows(s, arts.tolist(), stamp, graph)
     result.recipients = sorted({r["party"] for r in result.runs})
 
 
@@ -384,19 +379,6 @@ def _datasets_losing(store: CatalogStore, result: Impact, meta: Mapping[int, Seq
             )
     result.datasets.sort(key=lambda x: (x["name"], x["version"]))
     return seeds
-
-
-def _fill_runs(store: CatalogStore, s: Session, result: Impact, run_ids: list[int]) -> None:
-    result.runs.extend(report_rows(store).run_rows(s, run_ids))
-
-
-def _fill_artifacts(
-    store: CatalogStore, s: Session, result: Impact, art_ids: list[int], graph: LineageGraph, stamp: int
-) -> None:
-    """The artifacts' rows, copies, parents and deployments as the store keeps them (read again only
-    after a change to any of them moved the stamp)."""
-    rows = report_rows(store).artifact_rows(s, art_ids, stamp, graph)
-    result.models, result.artifacts, result.deployments = rows
 
 
 def _asset_artifacts(s: Session, assets: BitMap, pred: ColumnElement[bool] | None) -> list[int]:

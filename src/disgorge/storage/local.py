@@ -521,8 +521,8 @@ class LocalStorage(BaseStorage):
         expected: Identity,
         rehash: bool,
         parents: dict[str, int],
-        where: Where | None = None,
-        absent: set[str] | None = None,
+        where: Where | None,
+        absent: set[str],
     ) -> DeleteEvidence:
         """``parents``: the batch's open folders; ``absent``: its folders found missing, so the other
         targets in one are not each walked from the root again (a resumed 3M-target erasure whose
@@ -541,13 +541,12 @@ class LocalStorage(BaseStorage):
         try:
             fd = parents.get(parent)
             if fd is None:
-                if absent is not None and parent in absent:
+                if parent in absent:
                     raise _Absent
                 try:
                     fd = parents[parent] = self._walk(where, len(where.parts) - 1)
                 except _Absent:
-                    if absent is not None:
-                        absent.add(parent)
+                    absent.add(parent)
                     raise
             ok, detail, st = self._check_at(fd, name, where, expected, rehash)
             if st is None:
